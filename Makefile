@@ -1,0 +1,71 @@
+# unified-seller: one entry point for installing, running and testing everything locally.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+empty :=
+space := $(empty) $(empty)
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+SERVICES := identity regions orders messages billing seller_view
+SERVICE_DIRS := $(wildcard $(addprefix services/,$(SERVICES)))
+PKG_FILES := shared/pyproject.toml $(wildcard services/*/pyproject.toml) requirements-dev.txt constraints.txt
+export US_STATE_DIR ?= /var/tmp/unified-seller
+export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
+export PG_PORT ?= 55432
+export TEST_PG_ADMIN_DSN ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/postgres
+
+.PHONY: help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock
+
+help:
+	@echo "make test          lint, contract check and every test (starts Kafka and PostgreSQL if needed)"
+	@echo "make install       Python environment in $(VENV) with every package and tool (pinned)"
+	@echo "make infra-up      start Kafka (KRaft) and PostgreSQL locally, create databases and topics"
+	@echo "make infra-down    stop them;  make infra-status: what runs; logs in $(US_STATE_DIR)/logs"
+	@echo "make migrate       apply every service's SQL migrations"
+	@echo "make contracts     regenerate docs/schemas;  make contracts-check: refuse breaking changes"
+
+$(VENV)/.installed: $(PKG_FILES)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip==25.3
+	$(PIP) install -q -c constraints.txt -r requirements-dev.txt -e shared $(addprefix -e ,$(SERVICE_DIRS))
+	@touch $@
+
+install: $(VENV)/.installed
+
+infra-up: install
+	deploy/infra.sh up
+	$(PY) -m unified_shared.topics --bootstrap $(KAFKA_BOOTSTRAP_SERVERS)
+
+infra-down:
+	deploy/infra.sh down
+
+infra-status:
+	deploy/infra.sh status
+
+topics: install
+	$(PY) -m unified_shared.topics --bootstrap $(KAFKA_BOOTSTRAP_SERVERS)
+
+migrate: install
+	$(PY) -m unified_shared.migrate_all
+
+lint: install
+	$(VENV)/bin/ruff check shared services tests bench conftest.py
+	$(VENV)/bin/ruff format --check shared services tests bench conftest.py
+	MYPYPATH=$(subst $(space),:,$(strip shared/src $(addsuffix /src,$(SERVICE_DIRS)))) $(VENV)/bin/mypy -p unified_shared $(addprefix -p unified_,$(notdir $(SERVICE_DIRS)))
+
+contracts: install
+	$(PY) -m unified_shared.schemas generate --dir docs/schemas
+
+contracts-check: install
+	$(PY) -m unified_shared.schemas check --dir docs/schemas
+
+test: infra-up lint contracts-check
+	$(VENV)/bin/pytest --timeout=600 -p no:cacheprovider
+
+test-fast: install
+	$(VENV)/bin/pytest --timeout=600 -x -q $(ARGS)
+
+lock: install
+	$(PIP) freeze --exclude-editable | grep -v '^-e' > constraints.txt

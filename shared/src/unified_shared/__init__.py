@@ -1,0 +1,1 @@
+"""Shared plumbing of unified-seller: what every service really uses, nothing service-specific."""

@@ -1,0 +1,187 @@
+"""Bearer-token validation for every service: offline, against the identity service's JWKS.
+
+The JWKS is cached; a token signed with an unknown ``kid`` triggers one refetch (rate-limited), so key
+rotation needs no restart. Tokens carry the account, role, permissions and marketplace scope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from uuid import UUID
+
+import httpx
+import jwt
+from fastapi import Request
+
+from unified_shared.problems import Problem
+
+ALLOWED_ALGORITHMS = ["EdDSA", "ES256"]
+Scope = Literal["*"] | frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the verified claims of an access token."""
+
+    user_id: UUID
+    account_id: UUID
+    role: str
+    permissions: frozenset[str]
+    marketplaces: Scope  # "*" or SP-API marketplace IDs
+    token_id: str
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def covers(self, marketplace_id: str) -> bool:
+        return self.marketplaces == "*" or marketplace_id in self.marketplaces
+
+    def visible(self, marketplace_ids: list[str]) -> list[str]:
+        return [m for m in marketplace_ids if self.covers(m)]
+
+    def has(self, permission: str) -> bool:
+        return self.role == "owner" or permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        if not self.has(permission):
+            raise Problem(403, "Forbidden", f"this call needs the '{permission}' permission")
+
+    def require_role(self, *roles: str) -> None:
+        if self.role not in roles:
+            raise Problem(403, "Forbidden", f"this call needs one of the roles: {', '.join(roles)}")
+
+    def require_marketplace(self, marketplace_id: str) -> None:
+        if not self.covers(marketplace_id):
+            raise Problem(403, "Forbidden", f"marketplace {marketplace_id} is outside your marketplace scope")
+
+    def require_account(self, account_id: UUID) -> None:
+        if account_id != self.account_id:
+            # Not 403: do not confirm that another account exists.
+            raise Problem(404, "Not found", "no such account")
+
+
+JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class JwksCache:
+    def __init__(self, fetch: JwksFetcher, *, ttl_s: float = 300.0, min_refetch_interval_s: float = 10.0) -> None:
+        self._fetch = fetch
+        self.ttl_s = ttl_s
+        self.min_refetch_interval_s = min_refetch_interval_s
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+        self.fetch_count = 0
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> JwksCache:
+        async def fetch() -> dict[str, Any]:
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                response = await client.get(url)
+                response.raise_for_status()
+                data: dict[str, Any] = response.json()
+                return data
+
+        return cls(fetch, **kwargs)
+
+    async def _refresh(self, *, force: bool) -> None:
+        async with self._lock:
+            age = time.monotonic() - self._fetched_at
+            if self._keys and age < (self.min_refetch_interval_s if force else self.ttl_s):
+                return
+            data = await self._fetch()
+            self.fetch_count += 1
+            keys = {}
+            for jwk in data.get("keys", []):
+                if "kid" in jwk:
+                    keys[jwk["kid"]] = jwt.PyJWK.from_dict(jwk)
+            self._keys = keys
+            self._fetched_at = time.monotonic()
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        await self._refresh(force=False)
+        if kid not in self._keys:
+            await self._refresh(force=True)  # maybe rotated: one refetch, rate-limited
+        return self._keys.get(kid)
+
+
+def _unauthorized(detail: str) -> Problem:
+    problem = Problem(401, "Unauthorized", detail)
+    problem.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return problem
+
+
+class TokenValidator:
+    def __init__(self, jwks: JwksCache, *, issuer: str, audience: str, leeway_s: int = 5) -> None:
+        self.jwks = jwks
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway_s = leeway_s
+
+    async def validate(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise _unauthorized(f"malformed token: {exc}") from None
+        if header.get("alg") not in ALLOWED_ALGORITHMS:
+            raise _unauthorized(f"token algorithm {header.get('alg')!r} is not accepted")
+        kid = header.get("kid")
+        if not kid:
+            raise _unauthorized("token has no key id")
+        try:
+            key = await self.jwks.key(kid)
+        except httpx.HTTPError as exc:
+            raise Problem(503, "Identity keys unavailable", f"cannot fetch JWKS: {exc}") from None
+        if key is None:
+            raise _unauthorized("token signed with an unknown key")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=ALLOWED_ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_s,
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthorized("token expired") from None
+        except jwt.InvalidAudienceError:
+            raise _unauthorized("token is for another audience") from None
+        except jwt.PyJWTError as exc:
+            raise _unauthorized(f"invalid token: {exc}") from None
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    try:
+        scope_claim = claims["marketplaces"]
+        scope: Scope = "*" if scope_claim == "*" else frozenset(str(m) for m in scope_claim)
+        return Principal(
+            user_id=UUID(claims["sub"]),
+            account_id=UUID(claims["account_id"]),
+            role=str(claims["role"]),
+            permissions=frozenset(claims.get("permissions", [])),
+            marketplaces=scope,
+            token_id=str(claims["jti"]),
+            claims=claims,
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise _unauthorized(f"token lacks account claims: {exc}") from None
+
+
+def validator_from_settings(issuer: str, audience: str, jwks_url: str | None) -> TokenValidator:
+    url = jwks_url or f"{issuer.rstrip('/')}/.well-known/jwks.json"
+    return TokenValidator(JwksCache.from_url(url), issuer=issuer, audience=audience)
+
+
+async def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: the verified caller. The app must set ``app.state.token_validator``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthorized("missing bearer token")
+    validator: TokenValidator = request.app.state.token_validator
+    return await validator.validate(token.strip())

@@ -1,0 +1,79 @@
+"""Events on ``identity.accounts.v1``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from unified_shared.events import AccountEvent, event_type
+from unified_shared.topics import IDENTITY_ACCOUNTS
+
+Role = Literal["owner", "admin", "member"]
+Permission = Literal["orders", "messages", "reports", "billing"]
+
+
+class _IdentityEvent(AccountEvent):
+    DOMAIN: ClassVar[str] = "identity"
+    TOPIC: ClassVar[str] = IDENTITY_ACCOUNTS
+
+
+@event_type
+class AccountRegistered(_IdentityEvent):
+    NAME: ClassVar[str] = "AccountRegistered"
+    legal_name: str
+    home_marketplace_id: str
+    owner_user_id: UUID
+    owner_email: str
+    registered_at: datetime
+
+
+@event_type
+class UserInvited(_IdentityEvent):
+    NAME: ClassVar[str] = "UserInvited"
+    invitation_id: UUID
+    email: str
+    role: Role
+    permissions: list[Permission]
+    marketplace_scope: list[str] | Literal["*"]
+    invited_by: UUID
+    expires_at: datetime
+
+
+@event_type
+class InvitationAccepted(_IdentityEvent):
+    NAME: ClassVar[str] = "InvitationAccepted"
+    invitation_id: UUID
+    user_id: UUID
+    email: str
+    role: Role
+    permissions: list[Permission]
+    marketplace_scope: list[str] | Literal["*"]
+    accepted_at: datetime
+
+
+@event_type
+class InvitationRevoked(_IdentityEvent):
+    NAME: ClassVar[str] = "InvitationRevoked"
+    invitation_id: UUID
+    revoked_by: UUID
+    revoked_at: datetime
+
+
+@event_type
+class MemberRoleChanged(_IdentityEvent):
+    NAME: ClassVar[str] = "MemberRoleChanged"
+    user_id: UUID
+    role: Role
+    permissions: list[Permission]
+    marketplace_scope: list[str] | Literal["*"]
+    changed_by: UUID
+    changed_at: datetime
+
+
+@event_type
+class MemberRemoved(_IdentityEvent):
+    NAME: ClassVar[str] = "MemberRemoved"
+    user_id: UUID
+    removed_by: UUID
+    removed_at: datetime

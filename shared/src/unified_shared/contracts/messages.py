@@ -1,0 +1,44 @@
+"""Events on ``messages.buyer-messages.v1``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from unified_shared.events import AccountEvent, event_type
+from unified_shared.topics import BUYER_MESSAGES
+
+
+class _MessageEvent(AccountEvent):
+    DOMAIN: ClassVar[str] = "messages"
+    TOPIC: ClassVar[str] = BUYER_MESSAGES
+    marketplace_id: str
+    thread_id: str
+    region: Literal["NA", "EU", "FE"]
+
+
+@event_type
+class BuyerMessageReceived(_MessageEvent):
+    NAME: ClassVar[str] = "BuyerMessageReceived"
+    message_id: str
+    amazon_order_id: str | None = None
+    received_at: datetime
+    subject: str
+    body: str
+
+
+@event_type
+class SellerReplied(_MessageEvent):
+    NAME: ClassVar[str] = "SellerReplied"
+    message_id: str
+    replied_at: datetime
+    body: str
+    replied_by: UUID | None = None
+
+
+@event_type
+class MarkedNoResponseNeeded(_MessageEvent):
+    NAME: ClassVar[str] = "MarkedNoResponseNeeded"
+    at: datetime
+    marked_by: UUID | None = None

@@ -1,0 +1,68 @@
+"""Events on ``orders.orders.v1`` (SP-API Orders v0 vocabulary)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from unified_shared.events import AccountEvent, DecimalString, event_type
+from unified_shared.topics import ORDERS
+
+OrderStatus = Literal[
+    "Pending",
+    "Unshipped",
+    "PartiallyShipped",
+    "Shipped",
+    "Canceled",
+    "Unfulfillable",
+    "InvoiceUnconfirmed",
+    "PendingAvailability",
+]
+FulfillmentChannel = Literal["MFN", "AFN"]
+
+
+class Money(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    currency_code: str
+    amount: DecimalString
+
+
+class _OrderEvent(AccountEvent):
+    DOMAIN: ClassVar[str] = "orders"
+    TOPIC: ClassVar[str] = ORDERS
+    marketplace_id: str
+    amazon_order_id: str
+    region: Literal["NA", "EU", "FE"]
+
+
+@event_type
+class OrderPlaced(_OrderEvent):
+    NAME: ClassVar[str] = "OrderPlaced"
+    purchase_date: datetime
+    last_update_date: datetime
+    order_status: OrderStatus
+    fulfillment_channel: FulfillmentChannel
+    order_total: Money
+    number_of_items: int
+    number_of_items_shipped: int = 0
+    number_of_items_unshipped: int = 0
+
+
+@event_type
+class OrderStatusChanged(_OrderEvent):
+    NAME: ClassVar[str] = "OrderStatusChanged"
+    from_status: OrderStatus
+    to_status: OrderStatus
+    last_update_date: datetime
+    number_of_items_shipped: int | None = None
+    number_of_items_unshipped: int | None = None
+
+
+@event_type
+class OrderRefunded(_OrderEvent):
+    NAME: ClassVar[str] = "OrderRefunded"
+    amount: Money
+    refunded_at: datetime
+    last_update_date: datetime

@@ -1,0 +1,135 @@
+"""asyncpg pools and versioned SQL migrations.
+
+Migrations are ``NNN_name.sql`` files inside a package. Each component (the shared plumbing, then the
+service) keeps its own sequence in ``schema_migrations``; an advisory lock lets several instances start at
+once, and re-running is a no-op. A changed, already-applied file is an error, never silently re-applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_LOCK = 0x5E11E5  # one advisory lock id for every database of the project
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn)
+    await _init_connection(conn)
+    return conn
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    component: str
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def load_migrations(component: str, package: str) -> list[Migration]:
+    """Read ``NNN_name.sql`` files of ``package`` in version order."""
+    found: list[Migration] = []
+    for entry in resources.files(package).iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        prefix, _, rest = entry.name.partition("_")
+        if not prefix.isdigit():
+            raise MigrationError(f"migration {entry.name} must start with a number")
+        found.append(Migration(component, int(prefix), rest.removesuffix(".sql"), entry.read_text()))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"duplicate migration versions in {package}")
+    return found
+
+
+SHARED_COMPONENT = ("shared", "unified_shared.migrations")
+
+
+async def apply_migrations(conn: asyncpg.Connection, components: list[tuple[str, str]]) -> list[str]:
+    """Apply every pending migration of each (component, package); returns what was applied."""
+    applied: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   component TEXT NOT NULL,
+                   version INT NOT NULL,
+                   name TEXT NOT NULL,
+                   checksum TEXT NOT NULL,
+                   applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                   PRIMARY KEY (component, version))"""
+        )
+        for component, package in components:
+            done: dict[int, Any] = {
+                r["version"]: r
+                for r in await conn.fetch(
+                    "SELECT version, name, checksum FROM schema_migrations WHERE component = $1", component
+                )
+            }
+            for migration in load_migrations(component, package):
+                previous = done.get(migration.version)
+                if previous is not None:
+                    if previous["checksum"] != migration.checksum:
+                        raise MigrationError(
+                            f"{component} migration {migration.version} ({migration.name}) changed after it was applied"
+                        )
+                    continue
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (component, version, name, checksum) VALUES ($1, $2, $3, $4)",
+                        component,
+                        migration.version,
+                        migration.name,
+                        migration.checksum,
+                    )
+                applied.append(f"{component}:{migration.version:03d}_{migration.name}")
+                log.info("migration applied", extra={"component": component, "version": migration.version})
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied
+
+
+async def ensure_database(admin_dsn: str, name: str) -> bool:
+    """Create database ``name`` through an admin connection if missing; True if it was created."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        except asyncpg.DuplicateDatabaseError:
+            return False
+        return True
+    finally:
+        await conn.close()

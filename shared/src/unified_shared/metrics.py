@@ -1,0 +1,12 @@
+"""Prometheus metrics every service exposes on /metrics (default registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+OUTBOX_BACKLOG = Gauge("outbox_backlog_events", "Events committed but not yet published", ["relay"])
+OUTBOX_PUBLISHED = Counter("outbox_published_events_total", "Events published by the outbox relay", ["relay"])
+CONSUMER_LAG = Gauge("consumer_lag_records", "Records behind the partition end", ["consumer", "topic", "partition"])
+CONSUMER_APPLIED = Counter("consumer_events_total", "Events seen by a consumer, by outcome", ["consumer", "outcome"])
+CONSUMER_DLQ = Counter("consumer_dead_lettered_total", "Records sent to a dead-letter topic", ["consumer", "topic"])
+CONSUMER_RETRIES = Counter("consumer_retries_total", "Retried attempts after transient errors", ["consumer"])

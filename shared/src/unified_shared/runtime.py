@@ -1,0 +1,195 @@
+"""The life of a service process: database pool and migrations, outbox relay, optional consumer, and the
+FastAPI app with health, metrics and problem handlers. Each service's ``main`` builds one of these."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from unified_shared.auth import validator_from_settings
+from unified_shared.config import ServiceSettings
+from unified_shared.consumer import Handler, IdempotentConsumer
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
+from unified_shared.kafka import make_consumer, make_producer
+from unified_shared.logs import configure_logging
+from unified_shared.outbox import OutboxRelay
+from unified_shared.problems import install_problem_handlers
+
+log = logging.getLogger(__name__)
+
+# A consumer that has not polled for this long is reported not live (stuck group, dead task).
+LIVENESS_POLL_WINDOW_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSpec:
+    name: str
+    topics: Sequence[str]
+    handler: Handler
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        migrations: Sequence[tuple[str, str]],
+        publishes: bool = True,
+        consumer: ConsumerSpec | None = None,
+    ) -> None:
+        self.settings = settings
+        self.source = f"/services/{settings.service_name}"
+        self.migrations = [SHARED_COMPONENT, *migrations]
+        self.publishes = publishes
+        self.consumer_spec = consumer
+        self._pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumer: IdempotentConsumer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = False
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("service not started")
+        return self._pool
+
+    async def start(self) -> None:
+        s = self.settings
+        self._pool = await create_pool(s.database_url)
+        async with self._pool.acquire() as conn:
+            await apply_migrations(conn, list(self.migrations))
+        if self.publishes or self.consumer_spec:
+            self.producer = make_producer(s.kafka_bootstrap_servers, client_id=f"{s.service_name}-producer")
+            await self.producer.start()
+        if self.publishes:
+            assert self.producer is not None
+            self.relay = OutboxRelay(
+                self._pool, self.producer, source=self.source, poll_interval_s=s.relay_poll_interval_s
+            )
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.consumer_spec is not None:
+            assert self.producer is not None
+            spec = self.consumer_spec
+            group = s.consumer_group or spec.name
+            kafka_consumer = make_consumer(
+                s.kafka_bootstrap_servers, group_id=group, client_id=f"{s.service_name}-consumer", topics=[]
+            )
+            self.consumer = IdempotentConsumer(
+                self._pool, kafka_consumer, self.producer, name=group, topics=spec.topics, handler=spec.handler
+            )
+            self.consumer.subscribe()
+            await kafka_consumer.start()
+            self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
+        self.started = True
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                await self.consumer.consumer.stop()
+        if self.producer is not None:
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        self.started = False
+
+    def notify_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.notify()
+
+    # -- health -------------------------------------------------------------------------------------
+    def liveness(self) -> tuple[bool, dict[str, object]]:
+        detail: dict[str, object] = {}
+        ok = True
+        for task in self._tasks:
+            if task.done():
+                ok = False
+                detail[task.get_name()] = "stopped"
+        if self.consumer is not None and self.consumer.last_poll_monotonic is not None:
+            age = time.monotonic() - self.consumer.last_poll_monotonic
+            detail["consumer_last_poll_s"] = round(age, 1)
+            if age > LIVENESS_POLL_WINDOW_S:
+                ok = False
+        return ok, detail
+
+    async def readiness(self) -> tuple[bool, dict[str, object]]:
+        detail: dict[str, object] = {}
+        ok = self.started
+        try:
+            async with self.pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+            detail["database"] = "ok"
+        except Exception as exc:
+            ok = False
+            detail["database"] = repr(exc)
+        if self.relay is not None:
+            detail["outbox_relay"] = self.relay.last_error or "ok"
+            ok = ok and self.relay.last_error is None
+        if self.consumer is not None:
+            polled = self.consumer.last_poll_monotonic is not None
+            detail["consumer"] = self.consumer.last_error or ("ok" if polled else "starting")
+            ok = ok and polled and self.consumer.last_error is None
+        return ok, detail
+
+
+def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -> FastAPI:
+    """A FastAPI app whose lifespan starts and stops the runtime, with /health and /metrics."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    app.state.runtime = runtime
+    s = runtime.settings
+    app.state.token_validator = validator_from_settings(s.identity_issuer, s.token_audience, s.identity_jwks_url)
+    install_problem_handlers(app)
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> JSONResponse:
+        ok, detail = runtime.liveness()
+        return JSONResponse({"status": "live" if ok else "dead", **detail}, status_code=200 if ok else 503)
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready() -> JSONResponse:
+        ok, detail = await runtime.readiness()
+        return JSONResponse({"status": "ready" if ok else "not ready", **detail}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["health"])
+    async def metrics() -> Response:
+        if runtime.relay is not None and runtime.started:
+            with contextlib.suppress(Exception):
+                await runtime.relay.backlog()
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run one service process (its own entry point calls this)."""
+    configure_logging(settings.service_name, settings.log_level)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)

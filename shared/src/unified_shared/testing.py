@@ -1,0 +1,184 @@
+"""Helpers for tests against the real broker and database (used by every service's test suite)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from fastapi import FastAPI
+
+from unified_shared.envelope import Envelope
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: FastAPI, *, port: int = 0, timeout_s: float = 60.0) -> AsyncIterator[str]:
+    """Run ``app`` (with its lifespan) on a real socket; yields its base URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server stopped during start-up")
+        if time.monotonic() > deadline:
+            raise TimeoutError("server did not start")
+        await asyncio.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{bound}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass(frozen=True, slots=True)
+class SeenRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    headers: dict[str, str]
+    value: Any
+
+    @property
+    def envelope(self) -> Envelope:
+        return Envelope.from_headers([(k, v.encode()) for k, v in self.headers.items()])
+
+
+class TopicWatcher:
+    """Reads topics from their current end (or the beginning) and collects records matching a filter."""
+
+    def __init__(self, bootstrap: str, topics: list[str], *, from_beginning: bool = False) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.from_beginning = from_beginning
+        self.consumer: AIOKafkaConsumer | None = None
+        self.seen: list[SeenRecord] = []
+
+    async def __aenter__(self) -> TopicWatcher:
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await self.consumer.start()
+        parts: list[TopicPartition] = []
+        for topic in self.topics:
+            for p in self.consumer.partitions_for_topic(topic) or await self._partitions(topic):
+                parts.append(TopicPartition(topic, p))
+        self.consumer.assign(parts)
+        if self.from_beginning:
+            await self.consumer.seek_to_beginning(*parts)
+        else:
+            await self.consumer.seek_to_end(*parts)
+            for tp in parts:  # resolve the end position now, before the test produces anything
+                await self.consumer.position(tp)
+        return self
+
+    async def _partitions(self, topic: str) -> set[int]:
+        assert self.consumer is not None
+        await self.consumer._client.force_metadata_update()
+        return self.consumer.partitions_for_topic(topic) or set()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+    async def collect(
+        self, predicate: Callable[[SeenRecord], bool], *, count: int, timeout_s: float = 20.0, settle_s: float = 0.0
+    ) -> list[SeenRecord]:
+        """Wait until ``count`` matching records arrived (then ``settle_s`` more for extras); return all matches."""
+        assert self.consumer is not None
+        deadline = time.monotonic() + timeout_s
+        settle_until: float | None = None
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for r in records:
+                    headers = {k: v.decode() for k, v in (r.headers or [])}
+                    value = json.loads(r.value) if r.value else None
+                    self.seen.append(
+                        SeenRecord(r.topic, r.partition, r.offset, r.key.decode() if r.key else None, headers, value)
+                    )
+            matches = [s for s in self.seen if predicate(s)]
+            now = time.monotonic()
+            if len(matches) >= count:
+                if settle_until is None:
+                    settle_until = now + settle_s
+                if now >= settle_until:
+                    return matches
+            if now > deadline:
+                return matches
+
+
+class TestIssuer:
+    """Signs access tokens shaped like the identity service's, for tests of the other services.
+
+    Its JWKS is served over real HTTP by ``serve()``; services validate exactly as in production.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, issuer: str = "http://identity.test", audience: str = "unified-seller") -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        self.issuer = issuer
+        self.audience = audience
+        self.kid = "test-key-1"
+        self._key = Ed25519PrivateKey.generate()
+
+    def jwks(self) -> dict[str, Any]:
+        import jwt
+
+        jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self._key.public_key()))
+        jwk.update({"kid": self.kid, "use": "sig", "alg": "EdDSA"})
+        return {"keys": [jwk]}
+
+    def mint(
+        self,
+        *,
+        account_id: Any,
+        user_id: Any = None,
+        role: str = "owner",
+        permissions: list[str] | None = None,
+        marketplaces: Any = "*",
+        ttl_s: int = 600,
+        **extra: Any,
+    ) -> str:
+        import uuid as _uuid
+
+        import jwt
+
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": str(user_id or _uuid.uuid4()),
+            "iat": now,
+            "exp": now + ttl_s,
+            "jti": _uuid.uuid4().hex,
+            "account_id": str(account_id),
+            "role": role,
+            "permissions": permissions if permissions is not None else ["orders", "messages", "reports", "billing"],
+            "marketplaces": marketplaces if marketplaces == "*" else list(marketplaces),
+            **extra,
+        }
+        return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self.kid})
+
+    @contextlib.asynccontextmanager
+    async def serve(self) -> AsyncIterator[str]:
+        """Serve the JWKS; yields its URL (set it as the service's ``identity_jwks_url``)."""
+        app = FastAPI()
+        jwks = self.jwks()
+
+        @app.get("/.well-known/jwks.json")
+        async def get_jwks() -> dict[str, Any]:
+            return jwks
+
+        async with serve_app(app) as base:
+            yield f"{base}/.well-known/jwks.json"

@@ -1,0 +1,88 @@
+"""Kafka topics declared as code, and the command that creates them (the broker's auto-create is off).
+
+Event topics keep their whole history (retention -1): the unified view is rebuilt by replaying them.
+Run: ``python -m unified_shared.topics --bootstrap 127.0.0.1:9092``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+IDENTITY_ACCOUNTS = "identity.accounts.v1"
+REGIONS_SUBSCRIPTIONS = "regions.subscriptions.v1"
+REGIONS_FX_RATES = "regions.fx-rates.v1"
+ORDERS = "orders.orders.v1"
+BUYER_MESSAGES = "messages.buyer-messages.v1"
+BILLING_INVOICES = "billing.invoices.v1"
+
+_DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int = -1
+    cleanup_policy: str = "delete"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def configs(self) -> dict[str, str]:
+        return {"retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy, **self.extra}
+
+
+def _with_dlq(name: str, partitions: int) -> list[TopicSpec]:
+    return [
+        TopicSpec(name, partitions),
+        # Dead letters are kept 30 days: long enough to inspect and replay by hand.
+        TopicSpec(f"{name}.dlq", 1, retention_ms=30 * _DAY_MS),
+    ]
+
+
+TOPICS: tuple[TopicSpec, ...] = tuple(
+    spec
+    for name, partitions in (
+        (IDENTITY_ACCOUNTS, 3),
+        (REGIONS_SUBSCRIPTIONS, 3),
+        (REGIONS_FX_RATES, 1),
+        (ORDERS, 6),
+        (BUYER_MESSAGES, 3),
+        (BILLING_INVOICES, 3),
+    )
+    for spec in _with_dlq(name, partitions)
+)
+
+
+async def create_topics(bootstrap: str, specs: tuple[TopicSpec, ...] | list[TopicSpec] = TOPICS) -> list[str]:
+    """Create missing topics; returns the names created. Existing topics are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="topic-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        created: list[str] = []
+        for spec in missing:
+            try:
+                await admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.configs())])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Create the unified-seller Kafka topics")
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    args = parser.parse_args()
+    created = asyncio.run(create_topics(args.bootstrap))
+    print(f"topics: {len(TOPICS)} declared, {len(created)} created" + (f" ({', '.join(created)})" if created else ""))
+
+
+if __name__ == "__main__":
+    main()

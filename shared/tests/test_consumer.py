@@ -1,0 +1,216 @@
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from unified_shared.consumer import IdempotentConsumer, ReceivedEvent
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
+from unified_shared.envelope import Envelope
+from unified_shared.kafka import make_consumer, make_producer
+from unified_shared.testing import TopicWatcher
+from unified_shared.topics import create_topics
+
+from .plumbing_support import TEST_TOPIC, TEST_TOPIC_SPECS, AmountAdded
+
+UNLUCKY = 13  # the handler always fails on this amount
+
+
+async def add_amount(conn: asyncpg.Connection, received: ReceivedEvent) -> None:
+    event = received.event
+    assert isinstance(event, AmountAdded)
+    if event.amount == UNLUCKY:
+        raise ValueError("13 is never accepted")
+    await conn.execute(
+        """INSERT INTO totals (account_id, total, applied) VALUES ($1, $2, 1)
+           ON CONFLICT (account_id) DO UPDATE SET total = totals.total + $2, applied = totals.applied + 1""",
+        event.account_id,
+        event.amount,
+    )
+
+
+@pytest.fixture
+async def pool(fresh_db: str, kafka_bootstrap: str) -> AsyncIterator[asyncpg.Pool]:
+    await create_topics(kafka_bootstrap, TEST_TOPIC_SPECS)
+    pool = await create_pool(fresh_db)
+    async with pool.acquire() as conn:
+        await apply_migrations(conn, [SHARED_COMPONENT])
+        await conn.execute(
+            "CREATE TABLE totals (account_id UUID PRIMARY KEY, total INT NOT NULL, applied INT NOT NULL)"
+        )
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    p = make_producer(kafka_bootstrap, client_id="test-producer")
+    await p.start()
+    yield p
+    await p.stop()
+
+
+def record_for(event: AmountAdded, event_id: UUID | None = None) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    env = Envelope(
+        id=event_id or uuid4(),
+        source="/services/test",
+        type=event.ce_type(),
+        time=datetime.now(UTC),
+        subject="s",
+        partitionkey=str(event.account_id),
+    )
+    return event.partition_key().encode(), event.to_json_bytes(), env.to_headers()
+
+
+async def send(producer: AIOKafkaProducer, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    await producer.send_and_wait(TEST_TOPIC, value=value, key=key, headers=headers)
+
+
+async def make_consumer_for(
+    pool: asyncpg.Pool, bootstrap: str, producer: AIOKafkaProducer, name: str
+) -> IdempotentConsumer:
+    kafka = make_consumer(bootstrap, group_id=name, client_id=name, topics=[])
+    consumer = IdempotentConsumer(
+        pool, kafka, producer, name=name, topics=[TEST_TOPIC], handler=add_amount, backoff_base_s=0.01
+    )
+    consumer.subscribe()
+    await kafka.start()
+    return consumer
+
+
+async def totals(pool: asyncpg.Pool, account: UUID) -> tuple[int, int]:
+    row = await pool.fetchrow("SELECT total, applied FROM totals WHERE account_id = $1", account)
+    return (row["total"], row["applied"]) if row else (0, 0)
+
+
+async def poll_until(consumer: IdempotentConsumer, pool: asyncpg.Pool, account: UUID, applied: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        await consumer.poll_once()
+        if (await totals(pool, account))[1] >= applied:
+            return
+    raise AssertionError(f"only {await totals(pool, account)} applied")
+
+
+async def drain(consumer: IdempotentConsumer, rounds: int = 6) -> None:
+    for _ in range(rounds):
+        await consumer.poll_once()
+
+
+async def test_an_event_delivered_twice_is_applied_once(
+    pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    account = uuid4()
+    twice = record_for(AmountAdded(account_id=account, amount=5))
+    await send(producer, *twice)
+    await send(producer, *twice)  # the same ce_id again: a redelivery after a relay crash
+    await send(producer, *record_for(AmountAdded(account_id=account, amount=7)))
+    consumer = await make_consumer_for(pool, kafka_bootstrap, producer, f"c-{uuid4().hex[:8]}")
+    try:
+        await poll_until(consumer, pool, account, 2)
+        await drain(consumer)
+        assert await totals(pool, account) == (12, 2)
+    finally:
+        await consumer.consumer.stop()
+
+
+async def test_replay_from_offset_zero_changes_nothing(
+    pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    account = uuid4()
+    for n in (1, 2, 3):
+        await send(producer, *record_for(AmountAdded(account_id=account, amount=n)))
+    name = f"c-{uuid4().hex[:8]}"
+    consumer = await make_consumer_for(pool, kafka_bootstrap, producer, name)
+    try:
+        await poll_until(consumer, pool, account, 3)
+        before = await totals(pool, account)
+        # Replay the whole topic: rewind every partition to offset 0, in Kafka and in the stored offsets.
+        await pool.execute("UPDATE consumer_offsets SET next_offset = 0 WHERE consumer = $1", name)
+        await consumer.consumer.seek_to_beginning(*consumer.consumer.assignment())
+        await drain(consumer, 10)
+        assert await totals(pool, account) == before == (6, 3)
+        stored = await pool.fetchval("SELECT sum(next_offset) FROM consumer_offsets WHERE consumer = $1", name)
+        assert stored > 0
+    finally:
+        await consumer.consumer.stop()
+
+
+async def test_poison_message_goes_to_dlq_with_its_reason_and_the_next_is_processed(
+    pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    account = uuid4()
+    key, _, headers = record_for(AmountAdded(account_id=account, amount=1))
+    bad_value = b'{"account_id": "' + str(account).encode() + b'", "amount": "not a number"}'
+    unlucky = record_for(AmountAdded(account_id=account, amount=UNLUCKY))
+    async with TopicWatcher(kafka_bootstrap, [f"{TEST_TOPIC}.dlq"]) as dlq:
+        await send(producer, key, bad_value, headers)
+        await send(producer, *unlucky)
+        await send(producer, *record_for(AmountAdded(account_id=account, amount=4)))
+        consumer = await make_consumer_for(pool, kafka_bootstrap, producer, f"c-{uuid4().hex[:8]}")
+        try:
+            await poll_until(consumer, pool, account, 1)
+            dead = await dlq.collect(lambda r: r.key == str(account), count=2, timeout_s=15, settle_s=0.5)
+        finally:
+            await consumer.consumer.stop()
+    assert await totals(pool, account) == (4, 1)
+    assert len(dead) == 2
+    by_error = sorted(dead, key=lambda r: r.headers["dlq_original_offset"])
+    schema_error, handler_error = by_error
+    assert schema_error.headers["dlq_original_topic"] == TEST_TOPIC
+    assert "amount" in schema_error.headers["dlq_error"]
+    assert schema_error.headers["dlq_original_partition"].isdigit()
+    assert schema_error.headers["ce_id"] == dict((k, v.decode()) for k, v in headers)["ce_id"]
+    assert "13 is never accepted" in handler_error.headers["dlq_error"]
+    # The topic is shared with the other tests of the run: count only what this account's records became.
+    dead_ids = [UUID(r.headers["ce_id"]) for r in dead]
+    outcomes = await pool.fetch(
+        "SELECT outcome FROM consumer_processed_events WHERE event_id = ANY($1::uuid[])", dead_ids
+    )
+    assert [r["outcome"] for r in outcomes] == ["dead-lettered", "dead-lettered"]
+
+
+async def test_unknown_event_type_is_counted_and_skipped(
+    pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    account = uuid4()
+    key, value, headers = record_for(AmountAdded(account_id=account, amount=1))
+    headers = [(k, b"unifiedseller.test.SomethingNew.v1" if k == "ce_type" else v) for k, v in headers]
+    await send(producer, key, value, headers)
+    await send(producer, *record_for(AmountAdded(account_id=account, amount=2)))
+    consumer = await make_consumer_for(pool, kafka_bootstrap, producer, f"c-{uuid4().hex[:8]}")
+    try:
+        await poll_until(consumer, pool, account, 1)
+    finally:
+        await consumer.consumer.stop()
+    assert await totals(pool, account) == (2, 1)
+    assert await pool.fetchval("SELECT count(*) FROM consumer_processed_events WHERE outcome = 'unknown-type'") == 1
+
+
+async def test_run_survives_and_resumes(pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_bootstrap: str) -> None:
+    """The run loop applies what arrives while it runs; a restart with the same name resumes, not re-applies."""
+    account = uuid4()
+    name = f"c-{uuid4().hex[:8]}"
+    consumer = await make_consumer_for(pool, kafka_bootstrap, producer, name)
+    task = asyncio.create_task(consumer.run())
+    try:
+        for n in (10, 20):
+            await send(producer, *record_for(AmountAdded(account_id=account, amount=n)))
+        deadline = time.monotonic() + 30
+        while (await totals(pool, account))[1] < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await consumer.consumer.stop()
+    await send(producer, *record_for(AmountAdded(account_id=account, amount=30)))
+    again = await make_consumer_for(pool, kafka_bootstrap, producer, name)
+    try:
+        await poll_until(again, pool, account, 3)
+        await drain(again)
+    finally:
+        await again.consumer.stop()
+    assert await totals(pool, account) == (60, 3)

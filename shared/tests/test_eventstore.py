@@ -1,0 +1,76 @@
+import asyncio
+from uuid import uuid4
+
+import pytest
+from unified_shared import eventstore
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
+from unified_shared.eventstore import ConcurrencyError
+
+from .plumbing_support import AmountAdded
+
+
+async def migrated(dsn: str) -> None:
+    conn = await connect(dsn)
+    try:
+        await apply_migrations(conn, [SHARED_COMPONENT])
+    finally:
+        await conn.close()
+
+
+async def test_migrations_rerun_is_a_no_op(fresh_db: str) -> None:
+    conn = await connect(fresh_db)
+    try:
+        first = await apply_migrations(conn, [SHARED_COMPONENT])
+        second = await apply_migrations(conn, [SHARED_COMPONENT])
+        assert first and second == []
+    finally:
+        await conn.close()
+
+
+async def test_append_read_and_fold(fresh_db: str) -> None:
+    await migrated(fresh_db)
+    account = uuid4()
+    conn = await connect(fresh_db)
+    try:
+        async with conn.transaction():
+            await eventstore.append(conn, "s-1", 0, [AmountAdded(account_id=account, amount=2)])
+        async with conn.transaction():
+            await eventstore.append(conn, "s-1", 1, [AmountAdded(account_id=account, amount=5)])
+        stored = await eventstore.read_stream(conn, "s-1")
+        assert [s.version for s in stored] == [1, 2]
+        total, version = await eventstore.load(conn, "s-1", lambda acc, e: acc + e.amount, 0)  # type: ignore[attr-defined]
+        assert (total, version) == (7, 2)
+        with pytest.raises(ConcurrencyError):
+            async with conn.transaction():
+                await eventstore.append(conn, "s-1", 1, [AmountAdded(account_id=account, amount=1)])
+        assert await eventstore.stream_version(conn, "s-1") == 2
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_appends_at_the_same_version_exactly_one_wins(fresh_db: str) -> None:
+    await migrated(fresh_db)
+    account = uuid4()
+    conns = [await connect(fresh_db) for _ in range(5)]
+    gate = asyncio.Event()
+
+    async def attempt(conn: object, n: int) -> str:
+        async with conn.transaction():  # type: ignore[attr-defined]
+            await gate.wait()
+            try:
+                await eventstore.append(conn, "race", 0, [AmountAdded(account_id=account, amount=n)])  # type: ignore[arg-type]
+            except ConcurrencyError:
+                return "conflict"
+            await asyncio.sleep(0.05)  # hold the transaction open so the others really overlap
+            return "won"
+
+    try:
+        tasks = [asyncio.create_task(attempt(c, i)) for i, c in enumerate(conns)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        results = await asyncio.gather(*tasks)
+        assert sorted(results) == ["conflict"] * 4 + ["won"]
+        assert len(await eventstore.read_stream(conns[0], "race")) == 1
+    finally:
+        for c in conns:
+            await c.close()

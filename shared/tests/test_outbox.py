@@ -1,0 +1,107 @@
+import asyncio
+from collections.abc import AsyncIterator
+from uuid import uuid4
+
+import asyncpg
+import pytest
+from unified_shared import eventstore
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
+from unified_shared.kafka import make_producer
+from unified_shared.outbox import OutboxRelay
+from unified_shared.testing import TopicWatcher
+from unified_shared.topics import create_topics
+
+from .plumbing_support import TEST_TOPIC, TEST_TOPIC_SPECS, AmountAdded
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashBeforeSavingRelay(OutboxRelay):
+    """Dies after Kafka acknowledged the batch and before the position is saved."""
+
+    async def save_position(self, conn: asyncpg.Connection, position: int) -> None:
+        raise Crash()
+
+
+@pytest.fixture
+async def pool(fresh_db: str, kafka_bootstrap: str) -> AsyncIterator[asyncpg.Pool]:
+    await create_topics(kafka_bootstrap, TEST_TOPIC_SPECS)
+    pool = await create_pool(fresh_db)
+    async with pool.acquire() as conn:
+        await apply_migrations(conn, [SHARED_COMPONENT])
+    yield pool
+    await pool.close()
+
+
+async def published_amounts(bootstrap: str, account: str, count: int) -> list[int]:
+    async with TopicWatcher(bootstrap, [TEST_TOPIC], from_beginning=True) as watcher:
+        seen = await watcher.collect(lambda r: r.key == account, count=count, timeout_s=15, settle_s=0.5)
+    seen.sort(key=lambda r: r.offset)  # one key, one partition: offsets are publish order
+    return [r.value["amount"] for r in seen]
+
+
+async def test_transactions_committing_out_of_order_are_both_published_in_commit_order(
+    pool: asyncpg.Pool, fresh_db: str, kafka_bootstrap: str
+) -> None:
+    producer = make_producer(kafka_bootstrap, client_id="test-relay")
+    await producer.start()
+    relay = OutboxRelay(pool, producer, source="/services/test", name="test")
+    account = uuid4()
+    first, second = await connect(fresh_db), await connect(fresh_db)
+    commit_order: list[int] = []
+    try:
+        tx1 = first.transaction()
+        await tx1.start()
+        await eventstore.append(first, "stream-a", 0, [AmountAdded(account_id=account, amount=1)])
+
+        async def later_transaction() -> None:
+            async with second.transaction():
+                await eventstore.append(second, "stream-b", 0, [AmountAdded(account_id=account, amount=2)])
+            commit_order.append(2)
+
+        other = asyncio.create_task(later_transaction())
+        await asyncio.sleep(0.3)  # the second transaction tries to commit while the first is still open
+        await relay.publish_once()  # a relay pass in between must not move past the open transaction
+        await tx1.commit()
+        commit_order.append(1)
+        await other
+        while await relay.publish_once():
+            pass
+        amounts = await published_amounts(kafka_bootstrap, str(account), 2)
+        assert sorted(amounts) == [1, 2], "a row was skipped"
+        assert amounts == commit_order
+    finally:
+        await first.close()
+        await second.close()
+        await producer.stop()
+
+
+async def test_relay_killed_between_publishing_and_saving_loses_nothing(
+    pool: asyncpg.Pool, kafka_bootstrap: str
+) -> None:
+    account = uuid4()
+    async with pool.acquire() as conn:
+        for n in range(1, 6):
+            async with conn.transaction():
+                await eventstore.append(conn, f"s-{n}", 0, [AmountAdded(account_id=account, amount=n)])
+    producer = make_producer(kafka_bootstrap, client_id="test-relay-crash")
+    await producer.start()
+    try:
+        crashing = CrashBeforeSavingRelay(pool, producer, source="/services/test", name="main", batch_size=3)
+        with pytest.raises(Crash):
+            await crashing.publish_once()
+        async with pool.acquire() as conn:
+            assert await crashing.position(conn) == 0
+        restarted = OutboxRelay(pool, producer, source="/services/test", name="main", batch_size=3)
+        while await restarted.publish_once():
+            pass
+        async with pool.acquire() as conn:
+            assert await restarted.position(conn) == 5
+        assert await restarted.backlog() == 0
+    finally:
+        await producer.stop()
+    amounts = await published_amounts(kafka_bootstrap, str(account), 8)
+    assert sorted(set(amounts)) == [1, 2, 3, 4, 5]  # nothing lost
+    assert amounts == [1, 2, 3, 1, 2, 3, 4, 5]  # the unsaved batch went out again: duplicates, in order

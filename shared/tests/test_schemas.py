@@ -1,0 +1,65 @@
+from typing import Any
+
+from pydantic import BaseModel
+from unified_shared.schemas import breaking_changes, current_schemas
+
+
+class Inner(BaseModel):
+    code: str
+
+
+class V1(BaseModel):
+    a: str
+    b: int | None = None
+    inner: Inner
+
+
+def schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema(mode="serialization")
+
+
+def test_adding_an_optional_field_is_compatible() -> None:
+    class V2(V1):
+        c: str | None = None
+
+    assert breaking_changes(schema(V1), schema(V2)) == []
+
+
+def test_removed_field_changed_type_and_new_required_field_are_breaking() -> None:
+    class Removed(BaseModel):
+        a: str
+        inner: Inner
+
+    class Retyped(BaseModel):
+        a: int
+        b: int | None = None
+        inner: Inner
+
+    class NewRequired(V1):
+        c: str
+
+    assert any("b: field removed" in p for p in breaking_changes(schema(V1), schema(Removed)))
+    assert any("a: type changed" in p for p in breaking_changes(schema(V1), schema(Retyped)))
+    assert any("c: new required field" in p for p in breaking_changes(schema(V1), schema(NewRequired)))
+
+
+def test_nested_change_is_breaking() -> None:
+    class Inner2(BaseModel):
+        code: int
+
+    class V1b(BaseModel):
+        a: str
+        b: int | None = None
+        inner: Inner2
+
+    assert any("inner.code" in p for p in breaking_changes(schema(V1), schema(V1b)))
+
+
+def test_every_registered_event_has_a_schema_with_its_topic() -> None:
+    schemas = current_schemas()
+    assert "unifiedseller.orders.OrderPlaced.v1" in schemas
+    assert schemas["unifiedseller.orders.OrderPlaced.v1"]["x-topic"] == "orders.orders.v1"
+    # Amounts are strings on the wire.
+    placed = schemas["unifiedseller.orders.OrderPlaced.v1"]
+    money = placed["$defs"]["Money"]["properties"]["amount"]
+    assert money["type"] == "string"

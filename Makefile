@@ -28,7 +28,6 @@ help:
 
 $(VENV)/.installed: $(PKG_FILES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip==25.3
 	$(PIP) install -q -c constraints.txt -r requirements-dev.txt -e shared $(addprefix -e ,$(SERVICE_DIRS))
 	@touch $@
 

@@ -17,9 +17,12 @@ export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
 export PG_PORT ?= 55432
 export TEST_PG_ADMIN_DSN ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/postgres
 
-.PHONY: help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock
+.PHONY: help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status
 
 help:
+	@echo "make demo          start everything and drive a realistic seller through it (ONCE=1: stop after the report;"
+	@echo "                   SEED=7 DAYS=61 ORDERS_PER_DAY=24)"
+	@echo "make down          stop every service and the infrastructure"
 	@echo "make test          lint, contract check and every test (starts Kafka and PostgreSQL if needed)"
 	@echo "make install       Python environment in $(VENV) with every package and tool (pinned)"
 	@echo "make infra-up      start Kafka (KRaft) and PostgreSQL locally, create databases and topics"
@@ -47,8 +50,28 @@ infra-status:
 topics: install
 	$(PY) -m unified_shared.topics --bootstrap $(KAFKA_BOOTSTRAP_SERVERS)
 
-migrate: install
-	$(PY) -m unified_shared.migrate_all
+migrate: infra-up
+	$(PY) -m unified_identity migrate
+	$(PY) -m unified_regions migrate
+	for r in NA EU FE; do REGION=$$r $(PY) -m unified_orders migrate && REGION=$$r $(PY) -m unified_messages migrate || exit 1; done
+	$(PY) -m unified_seller_view migrate
+	$(PY) -m unified_billing migrate
+
+demo: infra-up
+	deploy/demo.sh $(if $(SEED),--seed $(SEED)) $(if $(DAYS),--days $(DAYS)) $(if $(ORDERS_PER_DAY),--orders-per-day $(ORDERS_PER_DAY)) $(if $(ONCE),--once)
+
+platform-up: infra-up
+	deploy/platform.sh up
+
+platform-down:
+	deploy/platform.sh down
+
+platform-status:
+	deploy/platform.sh status
+
+down:
+	deploy/platform.sh down
+	deploy/infra.sh down
 
 lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -80,6 +80,7 @@ lint: install
 
 contracts: install
 	$(PY) -m unified_shared.schemas generate --dir docs/schemas
+	$(PY) -m unified_shared.asyncapi --dir docs/asyncapi
 
 contracts-check: install
 	$(PY) -m unified_shared.schemas check --dir docs/schemas

@@ -72,7 +72,9 @@ async def main(n: int) -> None:
             await conn.execute("INSERT INTO ticks (n) VALUES ($1)", received.event.n)  # type: ignore[attr-defined]
 
         kafka_consumer = make_consumer(kafka, group_id=f"bench-{RUN}", client_id="bench", topics=[])
-        consumer = IdempotentConsumer(pool, kafka_consumer, producer, name=f"bench-{RUN}", topics=[TOPIC], handler=apply)
+        consumer = IdempotentConsumer(
+            pool, kafka_consumer, producer, name=f"bench-{RUN}", topics=[TOPIC], handler=apply
+        )
         consumer.subscribe()
         await kafka_consumer.start()
         t0 = time.perf_counter()

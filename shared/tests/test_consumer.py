@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+
 from unified_shared.consumer import IdempotentConsumer, ReceivedEvent
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.envelope import Envelope

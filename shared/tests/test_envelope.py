@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
+
 from unified_shared.envelope import Envelope, EnvelopeError
 
 

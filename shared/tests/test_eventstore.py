@@ -2,6 +2,7 @@ import asyncio
 from uuid import uuid4
 
 import pytest
+
 from unified_shared import eventstore
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
 from unified_shared.eventstore import ConcurrencyError

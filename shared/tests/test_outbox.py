@@ -4,6 +4,7 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
+
 from unified_shared import eventstore
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
 from unified_shared.kafka import make_producer

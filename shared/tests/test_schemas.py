@@ -1,6 +1,7 @@
 from typing import Any
 
 from pydantic import BaseModel
+
 from unified_shared.schemas import breaking_changes, current_schemas
 
 

@@ -66,3 +66,6 @@ class OrderRefunded(_OrderEvent):
     amount: Money
     refunded_at: datetime
     last_update_date: datetime
+    # Added (optional): the refund's idempotency ID and the order's refunds so far, this one included.
+    refund_id: str | None = None
+    total_refunded: Money | None = None

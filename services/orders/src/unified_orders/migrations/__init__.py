@@ -1,0 +1,1 @@
+"""SQL migrations of the orders service (applied after the shared event-store tables)."""

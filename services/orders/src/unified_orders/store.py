@@ -1,0 +1,132 @@
+"""SQL for the orders service's own tables (``orders``, ``order_refunds``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+
+from unified_orders.domain import OrderState, RefundInput
+
+SortKey = Literal["created", "updated"]
+
+
+def stream_id(account_id: UUID, amazon_order_id: str) -> str:
+    """One event stream per order (and per account: two accounts never share a stream)."""
+    return f"order:{account_id}:{amazon_order_id}"
+
+
+def _state(row: asyncpg.Record) -> OrderState:
+    return OrderState(
+        amazon_order_id=row["amazon_order_id"],
+        marketplace_id=row["marketplace_id"],
+        purchase_date=row["purchase_date"],
+        last_update_date=row["last_update_date"],
+        order_status=row["order_status"],
+        fulfillment_channel=row["fulfillment_channel"],
+        currency_code=row["currency_code"],
+        amount=row["amount"],
+        items_shipped=row["items_shipped"],
+        items_unshipped=row["items_unshipped"],
+        refunded_amount=row["refunded_amount"],
+        version=row["stream_version"],
+    )
+
+
+async def get_order(
+    conn: asyncpg.Connection, account_id: UUID, amazon_order_id: str, *, for_update: bool = False
+) -> OrderState | None:
+    sql = "SELECT * FROM orders WHERE account_id = $1 AND amazon_order_id = $2"
+    row = await conn.fetchrow(sql + (" FOR UPDATE" if for_update else ""), account_id, amazon_order_id)
+    return _state(row) if row else None
+
+
+async def save_order(conn: asyncpg.Connection, account_id: UUID, state: OrderState) -> None:
+    """Insert or overwrite the order's current state (the caller holds its row lock or just created it)."""
+    await conn.execute(
+        """INSERT INTO orders (account_id, amazon_order_id, marketplace_id, purchase_date, last_update_date,
+                               order_status, fulfillment_channel, currency_code, amount, items_shipped,
+                               items_unshipped, refunded_amount, stream_version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+           ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET
+               last_update_date = EXCLUDED.last_update_date, order_status = EXCLUDED.order_status,
+               items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
+               refunded_amount = EXCLUDED.refunded_amount, stream_version = EXCLUDED.stream_version""",
+        account_id,
+        state.amazon_order_id,
+        state.marketplace_id,
+        state.purchase_date,
+        state.last_update_date,
+        state.order_status,
+        state.fulfillment_channel,
+        state.currency_code,
+        state.amount,
+        state.items_shipped,
+        state.items_unshipped,
+        state.refunded_amount,
+        state.version,
+    )
+
+
+async def get_refund(
+    conn: asyncpg.Connection, account_id: UUID, amazon_order_id: str, refund_id: str
+) -> RefundInput | None:
+    row = await conn.fetchrow(
+        """SELECT refund_id, currency_code, amount, refunded_at FROM order_refunds
+           WHERE account_id = $1 AND amazon_order_id = $2 AND refund_id = $3""",
+        account_id,
+        amazon_order_id,
+        refund_id,
+    )
+    if row is None:
+        return None
+    return RefundInput(row["refund_id"], row["currency_code"], row["amount"], row["refunded_at"])
+
+
+async def insert_refund(conn: asyncpg.Connection, account_id: UUID, amazon_order_id: str, refund: RefundInput) -> None:
+    await conn.execute(
+        """INSERT INTO order_refunds (account_id, amazon_order_id, refund_id, currency_code, amount, refunded_at)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        account_id,
+        amazon_order_id,
+        refund.refund_id,
+        refund.currency_code,
+        refund.amount,
+        refund.refunded_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OrderQuery:
+    """A getOrders page request, already validated: keyset ``after_key`` = (sort time, order ID) of the last row."""
+
+    marketplace_ids: Sequence[str]
+    sort: SortKey
+    after: datetime
+    before: datetime | None
+    statuses: Sequence[str]
+    limit: int
+    after_key: tuple[datetime, str] | None = None
+
+
+async def list_orders(conn: asyncpg.Connection, account_id: UUID, query: OrderQuery) -> list[OrderState]:
+    """Orders in (sort time, order ID) order, strictly after the keyset position: stable across pages."""
+    column = "purchase_date" if query.sort == "created" else "last_update_date"
+    args: list[object] = [account_id, list(query.marketplace_ids), query.after]
+    where = ["account_id = $1", "marketplace_id = ANY($2::text[])", f"{column} >= $3"]
+    if query.before is not None:
+        args.append(query.before)
+        where.append(f"{column} < ${len(args)}")
+    if query.statuses:
+        args.append(list(query.statuses))
+        where.append(f"order_status = ANY(${len(args)}::text[])")
+    if query.after_key is not None:
+        args += [query.after_key[0], query.after_key[1]]
+        where.append(f"({column}, amazon_order_id) > (${len(args) - 1}, ${len(args)})")
+    args.append(query.limit)
+    sql = f"SELECT * FROM orders WHERE {' AND '.join(where)} ORDER BY {column}, amazon_order_id LIMIT ${len(args)}"
+    return [_state(r) for r in await conn.fetch(sql, *args)]

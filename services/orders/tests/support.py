@@ -1,0 +1,68 @@
+"""Helpers for the orders tests: SP-API-shaped orders, a running regional instance, events read back."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from unified_shared.testing import SeenRecord, TopicWatcher
+
+DE, FR, UK, US, JP = "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1F83G8C2ARO7P", "ATVPDKIKX0DER", "A1VC38T7YXB528"
+CURRENCY = {DE: "EUR", FR: "EUR", UK: "GBP", US: "USD", JP: "JPY"}
+SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"
+
+
+def order_id() -> str:
+    return f"{random.randint(100, 999)}-{random.randint(0, 9999999):07d}-{random.randint(0, 9999999):07d}"
+
+
+def order(
+    oid: str | None = None,
+    *,
+    marketplace: str = DE,
+    status: str = "Unshipped",
+    purchased: str = "2026-09-01T10:00:00Z",
+    updated: str = "2026-09-01T10:05:00Z",
+    amount: str = "19.99",
+    currency: str | None = None,
+    channel: str = "MFN",
+    shipped: int = 0,
+    unshipped: int = 2,
+) -> dict[str, Any]:
+    return {
+        "AmazonOrderId": oid or order_id(),
+        "PurchaseDate": purchased,
+        "LastUpdateDate": updated,
+        "OrderStatus": status,
+        "FulfillmentChannel": channel,
+        "OrderTotal": {"CurrencyCode": currency or CURRENCY[marketplace], "Amount": amount},
+        "NumberOfItemsShipped": shipped,
+        "NumberOfItemsUnshipped": unshipped,
+        "MarketplaceId": marketplace,
+    }
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def events_until_marker(watcher: TopicWatcher, account: UUID, marker_order_id: str) -> list[SeenRecord]:
+    """Every event of ``account`` published before the marker order's OrderPlaced.
+
+    One account -> one Kafka key -> one partition, published in commit order: once the marker (committed
+    last) has arrived, everything committed before it has arrived too. No sleeping involved.
+    """
+    key = str(account)
+    marker = await watcher.collect(
+        lambda r: r.key == key and r.value.get("amazon_order_id") == marker_order_id, count=1, timeout_s=30
+    )
+    assert marker, "the marker event never arrived"
+    return [r for r in watcher.seen if r.key == key and r.value.get("amazon_order_id") != marker_order_id]
+
+
+def schema_for(ce_type: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((SCHEMAS / f"{ce_type}.json").read_text())
+    return data

@@ -1,0 +1,222 @@
+"""Pure rules of the regions service, no I/O.
+
+- The participation state machine: one aggregate per (account, marketplace). ``decide`` turns a command
+  into exactly one event or a ``Rejected`` reason; ``evolve`` folds events into the state.
+- FX: the USD-pegged currencies ECB does not publish, and whether an imported day is new, unchanged or
+  a correction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from enum import StrEnum
+from uuid import UUID
+
+from unified_shared.contracts.regions import (
+    ListingsActivated,
+    ListingsDeactivated,
+    ParticipationClosed,
+    ParticipationOpened,
+    ParticipationReinstated,
+    ParticipationSuspended,
+    SubscriptionEnded,
+    SubscriptionStarted,
+)
+from unified_shared.events import Event
+
+SubscriptionEvent = (
+    ParticipationOpened
+    | ParticipationSuspended
+    | ParticipationReinstated
+    | ParticipationClosed
+    | SubscriptionStarted
+    | SubscriptionEnded
+    | ListingsActivated
+    | ListingsDeactivated
+)
+
+
+class Status(StrEnum):
+    NONE = "none"  # never opened
+    OPEN = "open"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+class Action(StrEnum):
+    OPEN = "open"
+    SUSPEND = "suspend"
+    REINSTATE = "reinstate"
+    CLOSE = "close"
+    START_SUBSCRIPTION = "start-subscription"
+    END_SUBSCRIPTION = "end-subscription"
+    ACTIVATE_LISTINGS = "activate-listings"
+    DEACTIVATE_LISTINGS = "deactivate-listings"
+
+
+@dataclass(frozen=True, slots=True)
+class Participation:
+    """The account's regional seller account in one marketplace, as its events say."""
+
+    status: Status = Status.NONE
+    subscribed: bool = False
+    listings_active: bool = False
+    last_at: dt.datetime | None = None
+    suspension_reason: str | None = None
+
+
+class Rejected(Exception):
+    """The command does not fit the current state (HTTP 409); ``reason`` says why."""
+
+    def __init__(self, reason: str, *, code: str = "invalid_transition") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+def stream_id(account_id: UUID, marketplace_id: str) -> str:
+    """One stream per (account, marketplace): concurrent commands on the pair conflict on its version."""
+    return f"participation-{account_id}-{marketplace_id}"
+
+
+def _require_aware(at: dt.datetime) -> None:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("effective time must be timezone-aware")
+
+
+def decide(
+    state: Participation,
+    action: Action,
+    *,
+    account_id: UUID,
+    marketplace_id: str,
+    at: dt.datetime,
+    reason: str | None = None,
+) -> SubscriptionEvent:
+    """The one event ``action`` causes in ``state``, or ``Rejected`` with the reason it cannot."""
+    _require_aware(at)
+    if state.last_at is not None and at < state.last_at:
+        raise Rejected(
+            f"effective time {at.isoformat()} is earlier than the last change of this participation "
+            f"({state.last_at.isoformat()}); changes must be recorded in time order",
+            code="effective_time_before_last_change",
+        )
+    s = state.status
+    if action is Action.OPEN:
+        if s is Status.OPEN:
+            raise Rejected("the participation is already open")
+        if s is Status.SUSPENDED:
+            raise Rejected("the participation is suspended: reinstate it instead of opening it")
+        return ParticipationOpened(account_id=account_id, marketplace_id=marketplace_id, at=at)
+    if action is Action.SUSPEND:
+        if s is not Status.OPEN:
+            raise Rejected(f"only an open participation can be suspended (it is {s})")
+        return ParticipationSuspended(account_id=account_id, marketplace_id=marketplace_id, at=at, reason=reason)
+    if action is Action.REINSTATE:
+        if s is not Status.SUSPENDED:
+            raise Rejected(f"only a suspended participation can be reinstated (it is {s})")
+        return ParticipationReinstated(account_id=account_id, marketplace_id=marketplace_id, at=at)
+    if action is Action.CLOSE:
+        if s not in (Status.OPEN, Status.SUSPENDED):
+            raise Rejected(f"only an open or suspended participation can be closed (it is {s})")
+        if state.subscribed:
+            raise Rejected("the Professional subscription is still active: end it before closing")
+        return ParticipationClosed(account_id=account_id, marketplace_id=marketplace_id, at=at)
+    if action is Action.START_SUBSCRIPTION:
+        if s is not Status.OPEN:
+            raise Rejected(f"a subscription can start only while the participation is open (it is {s})")
+        if state.subscribed:
+            raise Rejected("the Professional subscription is already active")
+        return SubscriptionStarted(account_id=account_id, marketplace_id=marketplace_id, at=at)
+    if action is Action.END_SUBSCRIPTION:
+        if not state.subscribed:
+            raise Rejected("there is no active subscription to end")
+        if state.listings_active:
+            raise Rejected("listings are still active: deactivate them before ending the subscription")
+        return SubscriptionEnded(account_id=account_id, marketplace_id=marketplace_id, at=at)
+    if action is Action.ACTIVATE_LISTINGS:
+        if s is not Status.OPEN:
+            raise Rejected(f"listings can be activated only while the participation is open (it is {s})")
+        if not state.subscribed:
+            raise Rejected("listings can be activated only with an active subscription")
+        if state.listings_active:
+            raise Rejected("listings are already active")
+        return ListingsActivated(account_id=account_id, marketplace_id=marketplace_id, at=at)
+    if action is Action.DEACTIVATE_LISTINGS:
+        if not state.listings_active:
+            raise Rejected("listings are not active")
+        return ListingsDeactivated(account_id=account_id, marketplace_id=marketplace_id, at=at)
+    raise ValueError(f"unknown action {action!r}")  # pragma: no cover - Action is exhaustive
+
+
+def evolve(state: Participation, event: Event) -> Participation:
+    """Apply one recorded event; events are facts, so this never refuses."""
+    if isinstance(event, ParticipationOpened):
+        return Participation(status=Status.OPEN, last_at=event.at)
+    if isinstance(event, ParticipationSuspended):
+        return replace(state, status=Status.SUSPENDED, last_at=event.at, suspension_reason=event.reason)
+    if isinstance(event, ParticipationReinstated):
+        return replace(state, status=Status.OPEN, last_at=event.at, suspension_reason=None)
+    if isinstance(event, ParticipationClosed):
+        return replace(state, status=Status.CLOSED, subscribed=False, listings_active=False, last_at=event.at)
+    if isinstance(event, SubscriptionStarted):
+        return replace(state, subscribed=True, last_at=event.at)
+    if isinstance(event, SubscriptionEnded):
+        return replace(state, subscribed=False, listings_active=False, last_at=event.at)
+    if isinstance(event, ListingsActivated):
+        return replace(state, listings_active=True, last_at=event.at)
+    if isinstance(event, ListingsDeactivated):
+        return replace(state, listings_active=False, last_at=event.at)
+    return state
+
+
+def sp_api_participation(state: Participation) -> dict[str, bool]:
+    """Amazon's ``participation`` object: ``hasSuspendedListings`` is true when the seller's listing
+    status is inactive (Amazon's definition), which includes every listing of a suspended account."""
+    participating = state.status in (Status.OPEN, Status.SUSPENDED)
+    suspended_listings = state.status is Status.SUSPENDED or not state.listings_active
+    return {"isParticipating": participating, "hasSuspendedListings": suspended_listings}
+
+
+# -- FX ---------------------------------------------------------------------------------------------
+
+# ECB publishes no AED or SAR rate; both are pegged to the US dollar (DESIGN section 7).
+USD_PEGS: dict[str, Decimal] = {"AED": Decimal("3.6725"), "SAR": Decimal("3.75")}
+
+
+def with_pegged(rates: dict[str, Decimal]) -> tuple[dict[str, Decimal], dict[str, str]]:
+    """Add the USD-pegged currencies (units per EUR = USD per EUR x peg); returns rates and how each
+    derived one was made. Without a USD rate that day they stay absent: never guessed."""
+    out = dict(rates)
+    derived: dict[str, str] = {}
+    usd = rates.get("USD")
+    if usd is None:
+        return out, derived
+    for currency, peg in USD_PEGS.items():
+        if currency in rates:  # the file has a rate of its own: keep it
+            continue
+        out[currency] = usd * peg
+        derived[currency] = f"USD rate x {peg} ({currency} peg: {peg} {currency} per USD)"
+    return out, derived
+
+
+def pegged_source_note() -> str:
+    pegs = ", ".join(f"{peg} {c} per USD" for c, peg in USD_PEGS.items())
+    return f"{', '.join(USD_PEGS)} derived from their USD pegs ({pegs})"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDay:
+    rates: dict[str, Decimal]
+    revision: int
+
+
+def fx_revision(existing: StoredDay | None, rates: dict[str, Decimal]) -> int | None:
+    """The revision to publish for a day, or None when it is already published with the same rates."""
+    if existing is None:
+        return 1
+    if existing.rates == rates:  # Decimal equality: "1.10" and "1.1" are the same rate
+        return None
+    return existing.revision + 1

@@ -23,6 +23,7 @@ class InvoiceLine(BaseModel):
     fx_rate_source: str | None = None
     fx_rate_usd: DecimalString | None = None  # USD per unit of the line's currency used for the cap
     description: str = ""
+    fx_rate: DecimalString | None = None  # the ECB reference rate used: units of the line's currency per 1 EUR
 
 
 class _BillingEvent(AccountEvent):

@@ -1,0 +1,335 @@
+"""HTTP API of billing: invoices (owner with the billing permission only), preview, CSV, closing periods."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hmac
+import io
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
+
+from unified_billing import store
+from unified_billing.domain import Period
+from unified_billing.handlers import AccountOutcome, Billing, PeriodNotEnded
+from unified_shared.auth import Principal, current_principal
+from unified_shared.catalog import UnknownMarketplace, by_id
+from unified_shared.contracts.billing import InvoiceLine
+from unified_shared.problems import Problem
+
+router = APIRouter(tags=["billing"])
+
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
+# -- models ---------------------------------------------------------------------------------------------
+class DocumentOut(BaseModel):
+    document_id: str
+    document_type: Literal["invoice", "credit_note"]
+    kind: Literal["invoice", "supplementary", "credit_note"]
+    account_id: UUID
+    period: str
+    currency: str
+    invoice_id: str  # the period's invoice in this currency (itself for an invoice)
+    total: str
+    discount: str
+    reason: str
+    issued_at: dt.datetime
+    lines: list[InvoiceLine]
+
+
+class InvoicesOut(BaseModel):
+    account_id: UUID
+    invoices: list[DocumentOut]
+    credit_notes: list[DocumentOut]
+
+
+class InvoiceDetailOut(DocumentOut):
+    adjustments: list[DocumentOut]  # supplementary invoices and credit notes issued against this invoice
+
+
+class PreviewInvoice(BaseModel):
+    currency: str
+    invoice_id: str
+    total: str
+    discount: str
+    lines: list[InvoiceLine]
+
+
+class CapOut(BaseModel):
+    amount: str
+    currency: str
+
+
+class PreviewOut(BaseModel):
+    account_id: UUID
+    period: str
+    as_of: dt.date
+    final: bool
+    status: Literal["preview", "held"]
+    held_reason: str | None
+    first_period: bool
+    billable_marketplaces: list[str]
+    cap: CapOut
+    invoices: list[PreviewInvoice]
+
+
+class CloseRequest(BaseModel):
+    account_id: UUID | None = None
+
+
+class IssuedOut(BaseModel):
+    document_id: str
+    kind: str
+    currency: str
+    total: str
+
+
+class AccountResultOut(BaseModel):
+    account_id: UUID
+    period: str
+    status: Literal["closed", "held"]
+    reason: str | None
+    issued: list[IssuedOut]
+
+
+class CloseOut(BaseModel):
+    period: str
+    results: list[AccountResultOut]
+
+
+class PeriodStatusOut(BaseModel):
+    period: str
+    status: Literal["closed", "held"]
+    reason: str | None
+    dirty: bool  # late events arrived since it was closed: the next run recomputes it
+    updated_at: dt.datetime
+
+
+class PeriodsOut(BaseModel):
+    account_id: UUID
+    periods: list[PeriodStatusOut]
+
+
+class HoldOut(BaseModel):
+    account_id: UUID
+    period: str
+    reason: str | None
+    updated_at: dt.datetime
+
+
+class HoldsOut(BaseModel):
+    holds: list[HoldOut]
+
+
+# -- auth -----------------------------------------------------------------------------------------------
+def _billing(request: Request) -> Billing:
+    billing: Billing = request.app.state.billing
+    return billing
+
+
+async def billing_owner(account_id: UUID, principal: Principal = Depends(current_principal)) -> Principal:
+    """The account's owner, with the billing permission in the token: nobody else sees invoices."""
+    principal.require_account(account_id)
+    if principal.role != "owner" or "billing" not in principal.permissions:
+        raise Problem(403, "Forbidden", "billing is visible to the account owner with the 'billing' permission only")
+    return principal
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _is_operator(request: Request) -> bool:
+    expected = _billing(request).settings.operator_token
+    token = _bearer(request)
+    return bool(expected) and bool(token) and hmac.compare_digest(token.encode(), str(expected).encode())
+
+
+async def _operator(request: Request) -> None:
+    if not _is_operator(request):
+        raise Problem(403, "Forbidden", "this call needs the operator credential")
+
+
+def _period(text: str) -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError as exc:
+        raise Problem(422, "Invalid period", str(exc)) from None
+
+
+# -- conversions ----------------------------------------------------------------------------------------
+def _document_out(row: dict[str, Any]) -> DocumentOut:
+    kind = row["kind"]
+    return DocumentOut(
+        document_id=row["document_id"],
+        document_type="credit_note" if kind == "credit_note" else "invoice",
+        kind=kind,
+        account_id=row["account_id"],
+        period=row["period"],
+        currency=row["currency"],
+        invoice_id=row["invoice_id"],
+        total=format(row["total"], "f"),
+        discount=format(row["discount"], "f"),
+        reason=row["reason"],
+        issued_at=row["issued_at"],
+        lines=[InvoiceLine.model_validate(line) for line in row["lines"]],
+    )
+
+
+def _outcome_out(outcome: AccountOutcome) -> AccountResultOut:
+    return AccountResultOut(
+        account_id=outcome.account_id,
+        period=outcome.period,
+        status="held" if outcome.status == "held" else "closed",
+        reason=outcome.reason,
+        issued=[
+            IssuedOut(document_id=i.document_id, kind=i.kind, currency=i.currency, total=i.total)
+            for i in outcome.issued
+        ],
+    )
+
+
+# -- routes ---------------------------------------------------------------------------------------------
+@router.post("/v1/billing/periods/{period}/close", response_model=CloseOut)
+async def close_period(period: str, request: Request, body: CloseRequest | None = None) -> CloseOut:
+    """Close an ended month: the operator credential for all (or one) accounts, an owner for its own."""
+    billing = _billing(request)
+    target = _period(period)
+    account_id = body.account_id if body else None
+    if not _is_operator(request):
+        principal = await current_principal(request)
+        if account_id is not None:
+            principal.require_account(account_id)
+        if principal.role != "owner" or "billing" not in principal.permissions:
+            raise Problem(403, "Forbidden", "closing a period needs the owner's billing permission or the operator")
+        account_id = principal.account_id
+    try:
+        outcomes = await billing.close_period(target, account_id)
+    except PeriodNotEnded as exc:
+        raise Problem(409, "Period not ended", str(exc)) from None
+    return CloseOut(period=str(target), results=[_outcome_out(o) for o in outcomes])
+
+
+@router.get("/v1/billing/holds", response_model=HoldsOut, dependencies=[Depends(_operator)])
+async def holds(request: Request) -> HoldsOut:
+    """Every held account period and why (operator)."""
+    async with _billing(request).pool.acquire() as conn:
+        rows = await store.held_periods(conn)
+    return HoldsOut(holds=[HoldOut(**r) for r in rows])
+
+
+@router.get("/v1/accounts/{account_id}/invoices", response_model=InvoicesOut)
+async def list_invoices(
+    account_id: UUID,
+    request: Request,
+    period: str | None = Query(None, pattern=PERIOD_PATTERN),
+    currency: str | None = Query(None, min_length=3, max_length=3),
+    _: Principal = Depends(billing_owner),
+) -> InvoicesOut:
+    async with _billing(request).pool.acquire() as conn:
+        rows = await store.list_documents(
+            conn, account_id, period=period, currency=currency.upper() if currency else None
+        )
+    docs = [_document_out(r) for r in rows]
+    return InvoicesOut(
+        account_id=account_id,
+        invoices=[d for d in docs if d.document_type == "invoice"],
+        credit_notes=[d for d in docs if d.document_type == "credit_note"],
+    )
+
+
+@router.get("/v1/accounts/{account_id}/invoices.csv", response_class=Response)
+async def export_csv(
+    account_id: UUID,
+    request: Request,
+    period: str | None = Query(None, pattern=PERIOD_PATTERN),
+    currency: str | None = Query(None, min_length=3, max_length=3),
+    _: Principal = Depends(billing_owner),
+) -> Response:
+    """One row per document line; credit-note amounts are negative so that a column sums to the net."""
+    async with _billing(request).pool.acquire() as conn:
+        rows = await store.list_documents(
+            conn, account_id, period=period, currency=currency.upper() if currency else None
+        )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [
+            "document_id", "document_type", "kind", "invoice_id", "period", "currency", "marketplace_id",
+            "marketplace_code", "fee", "ratio", "amount", "discount", "fx_rate", "fx_rate_date", "fx_rate_source",
+            "fx_rate_usd", "issued_at", "description",
+        ]
+    )  # fmt: skip
+    for row in rows:
+        sign = Decimal(-1) if row["kind"] == "credit_note" else Decimal(1)
+        for line in row["lines"]:
+            try:
+                code = by_id(line["marketplace_id"]).code
+            except UnknownMarketplace:
+                code = ""
+            writer.writerow(
+                [
+                    row["document_id"], "credit_note" if row["kind"] == "credit_note" else "invoice", row["kind"],
+                    row["invoice_id"], row["period"], row["currency"], line["marketplace_id"], code, line["fee"],
+                    line["ratio"], format(sign * Decimal(line["amount"]), "f"), line["discount"],
+                    line.get("fx_rate") or "", line.get("fx_rate_date") or "", line.get("fx_rate_source") or "",
+                    line.get("fx_rate_usd") or "", row["issued_at"].isoformat(), line.get("description", ""),
+                ]
+            )  # fmt: skip
+    filename = f"invoices-{account_id}{'-' + period if period else ''}.csv"
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/v1/accounts/{account_id}/invoices/{invoice_id}", response_model=InvoiceDetailOut)
+async def get_invoice(
+    account_id: UUID, invoice_id: str, request: Request, _: Principal = Depends(billing_owner)
+) -> InvoiceDetailOut:
+    """One invoice or credit note; an invoice comes with the adjustments issued against it."""
+    async with _billing(request).pool.acquire() as conn:
+        row = await store.get_document(conn, account_id, invoice_id)
+        if row is None:
+            raise Problem(404, "Not found", f"no invoice {invoice_id}")
+        related = await store.documents_referring_to(conn, account_id, invoice_id) if row["kind"] == "invoice" else []
+    doc = _document_out(row)
+    return InvoiceDetailOut(**doc.model_dump(), adjustments=[_document_out(r) for r in related])
+
+
+@router.get("/v1/accounts/{account_id}/billing/preview", response_model=PreviewOut)
+async def preview(
+    account_id: UUID,
+    request: Request,
+    period: str | None = Query(None, pattern=PERIOD_PATTERN),
+    _: Principal = Depends(billing_owner),
+) -> PreviewOut:
+    """What would be charged if the open period (or ``period``) closed now."""
+    try:
+        result = await _billing(request).preview(account_id, _period(period) if period else None)
+    except PeriodNotEnded as exc:
+        raise Problem(409, "Period not started", str(exc)) from None
+    return PreviewOut.model_validate(result)
+
+
+@router.get("/v1/accounts/{account_id}/billing/periods", response_model=PeriodsOut)
+async def periods(account_id: UUID, request: Request, _: Principal = Depends(billing_owner)) -> PeriodsOut:
+    """Each period's state: closed, or held with the reason (missing FX rate, unknown home marketplace...)."""
+    async with _billing(request).pool.acquire() as conn:
+        rows = await store.period_statuses(conn, account_id)
+    return PeriodsOut(
+        account_id=account_id,
+        periods=[
+            PeriodStatusOut(
+                period=r["period"], status=r["status"], reason=r["reason"], dirty=r["dirty"], updated_at=r["updated_at"]
+            )
+            for r in rows
+        ],
+    )

@@ -1,0 +1,309 @@
+"""Commands and event handlers: record inputs, close periods (exactly once), preview the open period.
+
+Closing one account's period is one transaction: an advisory lock on (account, period) serializes billing
+instances, the issued documents are compared with what is due now, the difference is inserted (unique IDs)
+and appended to the event store (expected version) as InvoiceIssued / CreditNoteIssued events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from prometheus_client import Counter, Gauge
+
+from unified_billing import domain, store
+from unified_billing.domain import Cap, Document, DocumentKind, FactKind, Held, Period, PeriodCharges
+from unified_billing.settings import Settings
+from unified_shared import eventstore
+from unified_shared.catalog import UnknownMarketplace, by_id
+from unified_shared.consumer import PoisonEvent, ReceivedEvent
+from unified_shared.contracts.billing import CreditNoteIssued, InvoiceIssued
+from unified_shared.contracts.identity import AccountRegistered
+from unified_shared.contracts.regions import FxRatesPublished
+from unified_shared.events import Event
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+HELD_PERIODS = Gauge("billing_held_periods", "Account periods held because data they need is missing")
+DOCUMENTS_ISSUED = Counter("billing_documents_issued_total", "Invoices and credit notes issued", ["kind"])
+CLOSE_RUNS = Counter("billing_period_closes_total", "Account-period close attempts, by outcome", ["outcome"])
+
+_LOCK_CLASS = 0x0B111  # advisory lock namespace of (account, period) closes
+_FACT_KINDS = {k.value for k in FactKind}
+LATE_EVENTS_REASON = "recomputed after subscription or listing events for a closed period arrived late"
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class PeriodNotEnded(Exception):
+    """Only an ended period can be closed (the open one can be previewed)."""
+
+
+# -- consuming ------------------------------------------------------------------------------------------
+
+
+async def apply_event(conn: asyncpg.Connection, received: ReceivedEvent) -> None:
+    """Consumer handler: record the fact in billing's own tables (idempotent on the event ID)."""
+    event = received.event
+    event_id = received.event_id
+    if isinstance(event, AccountRegistered):
+        await store.record_account(
+            conn,
+            account_id=event.account_id,
+            home_marketplace_id=_known_marketplace(event.home_marketplace_id),
+            legal_name=event.legal_name,
+            registered_at=event.registered_at,
+            event_id=event_id,
+        )
+    elif isinstance(event, FxRatesPublished):
+        await store.record_fx_publication(
+            conn,
+            rate_date=event.date,
+            revision=event.revision,
+            source=event.source,
+            event_id=event_id,
+            rates=event.rates,
+            derived=event.derived,
+        )
+    elif type(event).NAME in _FACT_KINDS and hasattr(event, "marketplace_id"):
+        account_id: UUID = event.account_id  # type: ignore[attr-defined]
+        at: dt.datetime = event.at  # type: ignore[attr-defined]
+        recorded = await store.record_fact(
+            conn,
+            event_id=event_id,
+            account_id=account_id,
+            marketplace_id=_known_marketplace(event.marketplace_id),  # type: ignore[attr-defined]
+            kind=FactKind(type(event).NAME),
+            at=at,
+        )
+        if recorded:
+            await store.mark_closed_periods_dirty(conn, account_id, Period.of(at))
+    # Other events of these topics (invitations, members...) do not concern billing.
+
+
+def _known_marketplace(marketplace_id: str) -> str:
+    try:
+        return by_id(marketplace_id).marketplace_id
+    except UnknownMarketplace as exc:
+        raise PoisonEvent(str(exc)) from None
+
+
+# -- closing --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class IssuedRef:
+    document_id: str
+    kind: str
+    currency: str
+    total: str
+
+
+@dataclass(slots=True)
+class AccountOutcome:
+    account_id: UUID
+    period: str
+    status: str  # "closed" or "held"
+    reason: str | None = None
+    issued: list[IssuedRef] = field(default_factory=list)
+
+
+def _lock_key(account_id: UUID, period: Period) -> int:
+    digest = hashlib.sha256(f"{account_id}:{period}".encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
+
+
+def stream_id(account_id: UUID, period: Period) -> str:
+    return f"billing-{account_id}-{period}"
+
+
+def document_event(doc: Document, issued_at: dt.datetime) -> Event:
+    lines = [store.line_model(line) for line in doc.lines]
+    if doc.kind == DocumentKind.CREDIT_NOTE:
+        return CreditNoteIssued(
+            account_id=doc.account_id,
+            credit_note_id=doc.document_id,
+            invoice_id=doc.invoice_id,
+            period=str(doc.period),
+            currency=doc.currency,
+            reason=doc.reason,
+            lines=lines,
+            total=doc.total,
+            issued_at=issued_at,
+        )
+    return InvoiceIssued(
+        account_id=doc.account_id,
+        invoice_id=doc.document_id,
+        period=str(doc.period),
+        currency=doc.currency,
+        lines=lines,
+        total=doc.total,
+        discount=doc.discount,
+        issued_at=issued_at,
+        kind=str(doc.kind),
+    )
+
+
+class Billing:
+    """The billing service's commands, over a pool that exists once the service has started."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: Callable[[], asyncpg.Pool],
+        *,
+        clock: Clock | None = None,
+        notify: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._pool = pool
+        self.clock: Clock = clock or utc_now
+        self._notify = notify or (lambda: None)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool()
+
+    @property
+    def cap(self) -> Cap:
+        return Cap(self.settings.billing_cap_amount, self.settings.billing_cap_currency.upper())
+
+    async def _compute(
+        self, conn: asyncpg.Connection, account_id: UUID, period: Period, *, as_of: dt.date | None, final: bool
+    ) -> PeriodCharges:
+        day = min(period.last_day, as_of) if as_of else period.last_day
+        return domain.compute_period(
+            period,
+            await store.load_facts(conn, account_id),
+            home_marketplace_id=await store.home_marketplace(conn, account_id),
+            schedule=await store.load_schedule(conn),
+            publications=await store.load_publications(conn, day, lookback_days=self.settings.fx_lookback_days),
+            cap=self.cap,
+            as_of=as_of,
+            final=final,
+        )
+
+    async def close_account_period(self, account_id: UUID, period: Period) -> AccountOutcome:
+        """Issue what is due for (account, period) and not issued yet; hold it if data is missing."""
+        now = self.clock()
+        outcome = AccountOutcome(account_id, str(period), "closed")
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1::int, $2::int)", _LOCK_CLASS, _lock_key(account_id, period)
+            )
+            try:
+                charges = await self._compute(conn, account_id, period, as_of=None, final=True)
+            except Held as held:
+                await store.set_period_status(conn, account_id, period, "held", held.reason)
+                outcome.status, outcome.reason = "held", held.reason
+                CLOSE_RUNS.labels("held").inc()
+                log.warning(
+                    "billing period held",
+                    extra={"account_id": str(account_id), "period": str(period), "reason": held.reason},
+                )
+                return outcome
+            issued = await store.issued_documents(conn, account_id, period)
+            docs = domain.plan_documents(account_id, charges, issued, reason=LATE_EVENTS_REASON)
+            if docs:
+                stream = stream_id(account_id, period)
+                version = await eventstore.stream_version(conn, stream)
+                for doc in docs:
+                    await store.insert_document(conn, doc, now)
+                await eventstore.append(conn, stream, version, [document_event(d, now) for d in docs], occurred_at=now)
+            await store.set_period_status(conn, account_id, period, "closed", None)
+        outcome.issued = [IssuedRef(d.document_id, str(d.kind), d.currency, format(d.total, "f")) for d in docs]
+        for doc in docs:
+            DOCUMENTS_ISSUED.labels(str(doc.kind)).inc()
+        CLOSE_RUNS.labels("issued" if docs else "unchanged").inc()
+        if docs:
+            self._notify()
+        return outcome
+
+    async def close_period(self, period: Period, account_id: UUID | None = None) -> list[AccountOutcome]:
+        """Close ``period`` for one or all accounts, then retry held and late-changed periods up to it."""
+        if self.clock() < period.end():
+            raise PeriodNotEnded(f"period {period} has not ended yet (it ends at {period.end().isoformat()})")
+        if account_id is not None:
+            accounts = [account_id]
+        else:
+            async with self.pool.acquire() as conn:
+                accounts = await store.accounts_with_subscriptions(conn, period)
+        outcomes = [await self.close_account_period(a, period) for a in accounts]
+        outcomes += await self.run_pending(up_to=period, account_id=account_id, skip={(a, period) for a in accounts})
+        await self.refresh_gauge()
+        return outcomes
+
+    async def run_pending(
+        self, *, up_to: Period, account_id: UUID | None = None, skip: set[tuple[UUID, Period]] | None = None
+    ) -> list[AccountOutcome]:
+        async with self.pool.acquire() as conn:
+            pending = await store.pending_periods(conn, up_to=up_to, account_id=account_id)
+        return [await self.close_account_period(a, p) for a, p in pending if (a, p) not in (skip or set())]
+
+    async def scheduler_tick(self) -> list[AccountOutcome]:
+        """Close the previous month for every account not closed yet; retry held and late-changed periods."""
+        previous = Period.of(self.clock()).prev()
+        async with self.pool.acquire() as conn:
+            candidates = await store.accounts_with_subscriptions(conn, previous)
+            settled = await store.settled_accounts(conn, previous)
+        outcomes = [await self.close_account_period(a, previous) for a in candidates if a not in settled]
+        outcomes += await self.run_pending(up_to=previous, skip={(a, previous) for a in candidates})
+        await self.refresh_gauge()
+        return outcomes
+
+    async def refresh_gauge(self) -> int:
+        async with self.pool.acquire() as conn:
+            held = await store.count_held(conn)
+        HELD_PERIODS.set(held)
+        return held
+
+    async def preview(self, account_id: UUID, period: Period | None = None) -> dict[str, Any]:
+        """What would be charged if the period closed now (the open period: days up to today)."""
+        now = self.clock()
+        period = period or Period.of(now)
+        ended = now >= period.end()
+        as_of = None if ended else now.date()
+        result: dict[str, Any] = {
+            "account_id": account_id,
+            "period": str(period),
+            "as_of": (as_of or period.last_day).isoformat(),
+            "final": ended,
+            "cap": {"amount": format(self.cap.amount, "f"), "currency": self.cap.currency},
+            "status": "preview",
+            "held_reason": None,
+            "first_period": False,
+            "billable_marketplaces": [],
+            "invoices": [],
+        }
+        if period.first_day > now.date():
+            raise PeriodNotEnded(f"period {period} has not started yet")
+        async with self.pool.acquire() as conn:
+            try:
+                charges = await self._compute(conn, account_id, period, as_of=as_of, final=ended)
+            except Held as held:
+                result.update(status="held", held_reason=held.reason)
+                return result
+        result["first_period"] = charges.first_period
+        result["billable_marketplaces"] = list(charges.billable)
+        for currency, lines in sorted(charges.by_currency().items()):
+            result["invoices"].append(
+                {
+                    "currency": currency,
+                    "invoice_id": domain.invoice_id(account_id, period, currency),
+                    "total": format(sum(line.amount for line in lines), "f"),
+                    "discount": format(sum(line.discount for line in lines), "f"),
+                    "lines": [store.line_model(line).model_dump(mode="json") for line in lines],
+                }
+            )
+        return result

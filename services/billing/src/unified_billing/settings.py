@@ -1,0 +1,26 @@
+"""Billing settings from the environment (DESIGN section 9 defaults)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from unified_shared.config import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """Environment: DATABASE_URL, HTTP_PORT, ... plus BILLING_CAP_AMOUNT, BILLING_CAP_CURRENCY,
+    OPERATOR_TOKEN, SCHEDULER_ENABLED, SCHEDULER_INTERVAL_S, FX_LOOKBACK_DAYS."""
+
+    service_name: str = "billing"
+    http_port: int = 8040
+    database_url: str = "postgresql://postgres@127.0.0.1:55432/billing"
+    # The monthly cap (Amazon: 39.99 USD) and its currency.
+    billing_cap_amount: Decimal = Decimal("39.99")
+    billing_cap_currency: str = "USD"
+    # An operator credential for closing periods of every account (None: only owners close their own).
+    operator_token: str | None = None
+    # The scheduler closes the previous month once it has ended, and retries held and dirty periods.
+    scheduler_enabled: bool = True
+    scheduler_interval_s: float = 60.0
+    # How far back before a period's last day FX publications are looked for.
+    fx_lookback_days: int = 14

@@ -1,0 +1,312 @@
+"""SQL (asyncpg) for billing's own tables. Every function runs on the caller's connection/transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from unified_billing.domain import (
+    ChargeLine,
+    Document,
+    DocumentKind,
+    Fact,
+    FactKind,
+    FeeRow,
+    IssuedDocument,
+    Period,
+    RatePublication,
+)
+from unified_shared.contracts.billing import InvoiceLine
+
+# -- inputs ---------------------------------------------------------------------------------------------
+
+
+async def record_account(
+    conn: asyncpg.Connection,
+    *,
+    account_id: UUID,
+    home_marketplace_id: str,
+    legal_name: str,
+    registered_at: dt.datetime | None,
+    event_id: UUID,
+) -> None:
+    await conn.execute(
+        """INSERT INTO billing_accounts (account_id, home_marketplace_id, legal_name, registered_at, event_id)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id) DO NOTHING""",
+        account_id,
+        home_marketplace_id,
+        legal_name,
+        registered_at,
+        event_id,
+    )
+
+
+async def record_fact(
+    conn: asyncpg.Connection, *, event_id: UUID, account_id: UUID, marketplace_id: str, kind: FactKind, at: dt.datetime
+) -> bool:
+    """Record one subscription/listing fact; False if this event was recorded before (replay)."""
+    inserted = await conn.fetchval(
+        """INSERT INTO subscription_facts (event_id, account_id, marketplace_id, kind, at)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING RETURNING true""",
+        event_id,
+        account_id,
+        marketplace_id,
+        str(kind),
+        at,
+    )
+    return bool(inserted)
+
+
+async def mark_closed_periods_dirty(conn: asyncpg.Connection, account_id: UUID, from_period: Period) -> int:
+    """A fact effective in ``from_period`` can change that period and every later one."""
+    result = await conn.execute(
+        """UPDATE billing_periods SET dirty = true, updated_at = now()
+           WHERE account_id = $1 AND period >= $2 AND status = 'closed' AND NOT dirty""",
+        account_id,
+        str(from_period),
+    )
+    return int(result.split()[-1])
+
+
+async def record_fx_publication(
+    conn: asyncpg.Connection,
+    *,
+    rate_date: dt.date,
+    revision: int,
+    source: str,
+    event_id: UUID,
+    rates: Mapping[str, Decimal],
+    derived: Mapping[str, str],
+) -> bool:
+    """Record one publication (first one wins for the same date and revision); False if already known."""
+    inserted = await conn.fetchval(
+        """INSERT INTO fx_publications (rate_date, revision, source, event_id) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (rate_date, revision) DO NOTHING RETURNING true""",
+        rate_date,
+        revision,
+        source,
+        event_id,
+    )
+    if not inserted:
+        return False
+    await conn.executemany(
+        "INSERT INTO fx_rates (rate_date, revision, currency, rate, derived) VALUES ($1, $2, $3, $4, $5)",
+        [(rate_date, revision, cur, rate, derived.get(cur)) for cur, rate in sorted(rates.items())],
+    )
+    return True
+
+
+async def load_facts(conn: asyncpg.Connection, account_id: UUID) -> list[Fact]:
+    rows = await conn.fetch(
+        "SELECT marketplace_id, kind, at, seq FROM subscription_facts WHERE account_id = $1 ORDER BY at, seq",
+        account_id,
+    )
+    return [Fact(r["marketplace_id"], FactKind(r["kind"]), r["at"], r["seq"]) for r in rows]
+
+
+async def home_marketplace(conn: asyncpg.Connection, account_id: UUID) -> str | None:
+    value = await conn.fetchval("SELECT home_marketplace_id FROM billing_accounts WHERE account_id = $1", account_id)
+    return str(value) if value is not None else None
+
+
+async def load_schedule(conn: asyncpg.Connection) -> list[FeeRow]:
+    rows = await conn.fetch(
+        "SELECT row_id, marketplace_id, currency, fee, effective_from FROM fee_schedule ORDER BY row_id"
+    )
+    return [FeeRow(r["row_id"], r["marketplace_id"], r["currency"], r["fee"], r["effective_from"]) for r in rows]
+
+
+async def add_fee(
+    conn: asyncpg.Connection, *, marketplace_id: str, currency: str, fee: Decimal, effective_from: dt.date, note: str
+) -> FeeRow:
+    row = await conn.fetchrow(
+        """INSERT INTO fee_schedule (marketplace_id, currency, fee, effective_from, note)
+           VALUES ($1, $2, $3, $4, $5) RETURNING row_id""",
+        marketplace_id,
+        currency,
+        fee,
+        effective_from,
+        note,
+    )
+    return FeeRow(row["row_id"], marketplace_id, currency, fee, effective_from)
+
+
+async def load_publications(
+    conn: asyncpg.Connection, day: dt.date, *, lookback_days: int, lookahead_days: int = 7
+) -> list[RatePublication]:
+    """The highest revision of each publication around ``day`` (later ones tell that a day has passed)."""
+    rows = await conn.fetch(
+        """SELECT p.rate_date, p.revision, p.source, r.currency, r.rate
+           FROM (SELECT DISTINCT ON (rate_date) rate_date, revision, source FROM fx_publications
+                 WHERE rate_date BETWEEN $1 AND $2 ORDER BY rate_date, revision DESC) p
+           JOIN fx_rates r ON r.rate_date = p.rate_date AND r.revision = p.revision
+           ORDER BY p.rate_date""",
+        day - dt.timedelta(days=lookback_days),
+        day + dt.timedelta(days=lookahead_days),
+    )
+    grouped: dict[tuple[dt.date, int, str], dict[str, Decimal]] = {}
+    for r in rows:
+        grouped.setdefault((r["rate_date"], r["revision"], r["source"]), {})[r["currency"]] = r["rate"]
+    return [RatePublication(d, rev, rates, src) for (d, rev, src), rates in grouped.items()]
+
+
+# -- periods --------------------------------------------------------------------------------------------
+
+
+async def accounts_with_subscriptions(conn: asyncpg.Connection, period: Period) -> list[UUID]:
+    """Accounts whose first subscription started before the period ended (candidates for closing it)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT account_id FROM subscription_facts
+           WHERE kind = 'SubscriptionStarted' AND at < $1 ORDER BY account_id""",
+        period.end(),
+    )
+    return [r["account_id"] for r in rows]
+
+
+async def settled_accounts(conn: asyncpg.Connection, period: Period) -> set[UUID]:
+    """Accounts whose period is closed and has seen no late event since."""
+    rows = await conn.fetch(
+        "SELECT account_id FROM billing_periods WHERE period = $1 AND status = 'closed' AND NOT dirty", str(period)
+    )
+    return {r["account_id"] for r in rows}
+
+
+async def pending_periods(
+    conn: asyncpg.Connection, *, up_to: Period, account_id: UUID | None = None
+) -> list[tuple[UUID, Period]]:
+    """Held periods and closed periods with late events, up to ``up_to``, oldest first."""
+    rows = await conn.fetch(
+        """SELECT account_id, period FROM billing_periods
+           WHERE (status = 'held' OR dirty) AND period <= $1 AND ($2::uuid IS NULL OR account_id = $2)
+           ORDER BY period, account_id""",
+        str(up_to),
+        account_id,
+    )
+    return [(r["account_id"], Period.parse(r["period"])) for r in rows]
+
+
+async def set_period_status(
+    conn: asyncpg.Connection, account_id: UUID, period: Period, status: str, reason: str | None
+) -> None:
+    await conn.execute(
+        """INSERT INTO billing_periods (account_id, period, status, reason, dirty)
+           VALUES ($1, $2, $3, $4, false)
+           ON CONFLICT (account_id, period) DO UPDATE
+           SET status = EXCLUDED.status, reason = EXCLUDED.reason, dirty = false, updated_at = now()""",
+        account_id,
+        str(period),
+        status,
+        reason,
+    )
+
+
+async def period_statuses(conn: asyncpg.Connection, account_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT period, status, reason, dirty, first_run_at, updated_at FROM billing_periods
+           WHERE account_id = $1 ORDER BY period""",
+        account_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def held_periods(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT account_id, period, reason, updated_at FROM billing_periods
+           WHERE status = 'held' ORDER BY period, account_id"""
+    )
+    return [dict(r) for r in rows]
+
+
+async def count_held(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM billing_periods WHERE status = 'held'"))
+
+
+# -- documents ------------------------------------------------------------------------------------------
+
+
+def line_model(line: ChargeLine) -> InvoiceLine:
+    return InvoiceLine(
+        marketplace_id=line.marketplace_id,
+        currency=line.currency,
+        fee=line.fee,
+        ratio=line.ratio,
+        amount=line.amount,
+        discount=line.discount,
+        fx_rate_date=line.fx_rate_date,
+        fx_rate_source=line.fx_rate_source,
+        fx_rate_usd=line.fx_to_cap,
+        fx_rate=line.fx_rate,
+        description=line.description,
+    )
+
+
+async def issued_documents(conn: asyncpg.Connection, account_id: UUID, period: Period) -> list[IssuedDocument]:
+    rows = await conn.fetch(
+        "SELECT document_id, kind, currency, lines FROM billing_documents WHERE account_id = $1 AND period = $2",
+        account_id,
+        str(period),
+    )
+    out = []
+    for r in rows:
+        amounts: dict[str, Decimal] = {}
+        for line in r["lines"]:
+            amounts[line["marketplace_id"]] = amounts.get(line["marketplace_id"], Decimal(0)) + Decimal(line["amount"])
+        out.append(IssuedDocument(r["document_id"], DocumentKind(r["kind"]), r["currency"], amounts))
+    return out
+
+
+async def insert_document(conn: asyncpg.Connection, doc: Document, issued_at: dt.datetime) -> None:
+    await conn.execute(
+        """INSERT INTO billing_documents
+               (document_id, kind, account_id, period, currency, invoice_id, seq, total, discount, reason, lines,
+                issued_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)""",
+        doc.document_id,
+        str(doc.kind),
+        doc.account_id,
+        str(doc.period),
+        doc.currency,
+        doc.invoice_id,
+        doc.seq,
+        doc.total,
+        doc.discount,
+        doc.reason,
+        [line_model(line).model_dump(mode="json") for line in doc.lines],
+        issued_at,
+    )
+
+
+async def list_documents(
+    conn: asyncpg.Connection, account_id: UUID, *, period: str | None = None, currency: str | None = None
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT * FROM billing_documents
+           WHERE account_id = $1 AND ($2::text IS NULL OR period = $2) AND ($3::text IS NULL OR currency = $3)
+           ORDER BY period, currency, issued_at, document_id""",
+        account_id,
+        period,
+        currency,
+    )
+    return [dict(r) for r in rows]
+
+
+async def get_document(conn: asyncpg.Connection, account_id: UUID, document_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM billing_documents WHERE account_id = $1 AND document_id = $2", account_id, document_id
+    )
+    return dict(row) if row else None
+
+
+async def documents_referring_to(conn: asyncpg.Connection, account_id: UUID, invoice_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT * FROM billing_documents WHERE account_id = $1 AND invoice_id = $2 AND document_id <> $2
+           ORDER BY issued_at, document_id""",
+        account_id,
+        invoice_id,
+    )
+    return [dict(r) for r in rows]

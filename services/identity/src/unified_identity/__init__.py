@@ -1,0 +1,1 @@
+"""unified-seller identity service: accounts, an OpenID Connect provider, team invitations and roles."""

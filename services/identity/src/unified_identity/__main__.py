@@ -1,0 +1,104 @@
+"""CLI: ``python -m unified_identity serve|migrate|rotate-keys|register-client|smtp-sink``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+
+from unified_identity import domain, keys, store
+from unified_identity.settings import Settings
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    from unified_identity.app import MIGRATIONS
+
+    conn = await connect(settings.database_url)
+    try:
+        return await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
+    finally:
+        await conn.close()
+
+
+async def _rotate(settings: Settings) -> None:
+    await _migrate(settings)
+    conn = await connect(settings.database_url)
+    try:
+        await keys.ensure_active(conn)
+        grace = timedelta(seconds=settings.key_publish_grace_s)
+        new_kid, retired, dropped = await keys.rotate(conn, now=datetime.now(UTC), grace=grace)
+    finally:
+        await conn.close()
+    print(f"active signing key: {new_kid}")
+    if retired:
+        print(f"retired key {retired}: still published for {settings.key_publish_grace_s} s (until its tokens expire)")
+    for kid in dropped:
+        print(f"dropped expired key {kid}")
+
+
+async def _register_client(settings: Settings, args: argparse.Namespace) -> None:
+    await _migrate(settings)
+    secret = domain.new_secret() if args.confidential else None
+    conn = await connect(settings.database_url)
+    try:
+        await store.upsert_client(
+            conn,
+            client_id=args.client_id,
+            name=args.name or args.client_id,
+            redirect_uris=args.redirect_uri,
+            post_logout_redirect_uris=args.post_logout_redirect_uri or [],
+            secret_hash=domain.secret_hash(secret) if secret else None,
+        )
+    finally:
+        await conn.close()
+    print(f"client {args.client_id} registered ({'confidential' if secret else 'public, PKCE only'})")
+    if secret:
+        print(f"client_secret: {secret}  (shown once; only its hash is stored)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m unified_identity", description="unified-seller identity service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the HTTP service (applies migrations on start)")
+    sub.add_parser("migrate", help="apply the database migrations")
+    sub.add_parser("rotate-keys", help="retire the signing key and make a new one")
+    reg = sub.add_parser("register-client", help="register or update an OAuth client")
+    reg.add_argument("--client-id", required=True)
+    reg.add_argument("--name")
+    reg.add_argument("--redirect-uri", action="append", required=True, help="exact redirect URI (repeatable)")
+    reg.add_argument("--post-logout-redirect-uri", action="append")
+    reg.add_argument("--confidential", action="store_true", help="issue a client secret")
+    sink = sub.add_parser("smtp-sink", help="run an SMTP server that stores every mail as a .eml file")
+    sink.add_argument("--dir", default=None, help="folder for .eml files (default: SMTP_SINK_DIR)")
+    sink.add_argument("--host", default="127.0.0.1")
+    sink.add_argument("--port", type=int, default=None, help="default: SMTP_PORT (2525)")
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    if args.command == "serve":
+        from unified_identity.app import create_service_app
+        from unified_shared.runtime import serve
+
+        serve(create_service_app(settings), settings)
+    elif args.command == "migrate":
+        applied = asyncio.run(_migrate(settings))
+        print(f"{len(applied)} migrations applied" + (f": {', '.join(applied)}" if applied else ""))
+    elif args.command == "rotate-keys":
+        asyncio.run(_rotate(settings))
+    elif args.command == "register-client":
+        asyncio.run(_register_client(settings, args))
+    elif args.command == "smtp-sink":
+        from unified_identity.mail import run_sink
+
+        directory = args.dir or settings.smtp_sink_dir
+        os.makedirs(directory, exist_ok=True)
+        run_sink(directory, host=args.host, port=args.port or settings.smtp_port)
+    else:  # pragma: no cover - argparse refuses unknown commands
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""HTTP of accounts and teams (JSON, problem+json errors), and the invitation link's HTML page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from unified_identity import domain, pages
+from unified_identity.handlers import Identity
+from unified_shared.auth import Principal, current_principal
+
+router = APIRouter()
+
+
+def _identity(request: Request) -> Identity:
+    identity: Identity = request.app.state.identity
+    return identity
+
+
+class RegisterAccount(BaseModel):
+    legal_name: str = Field(min_length=1, max_length=200)
+    home_marketplace: str = Field(description='SP-API marketplace ID or code, e.g. "A1PA6795UKMFR9" or "DE"')
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=domain.PASSWORD_MAX_LENGTH)
+    at: datetime | None = Field(default=None, description="effective registration time (default now)")
+
+
+class Registered(BaseModel):
+    account_id: UUID
+    user_id: UUID
+
+
+class InvitationRequest(BaseModel):
+    email: str = Field(max_length=254)
+    role: str = Field(description='"admin" or "member"')
+    permissions: list[str] = Field(default_factory=list, description="any of orders, messages, reports")
+    marketplaces: str | list[str] = Field(default="*", description='"*" or marketplace codes/IDs, e.g. ["DE", "FR"]')
+
+
+class InvitationCreated(BaseModel):
+    invitation_id: UUID
+    expires_at: datetime
+
+
+class AcceptInvitation(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+    password: str = Field(max_length=domain.PASSWORD_MAX_LENGTH)
+
+
+class MemberChange(BaseModel):
+    role: str | None = None
+    permissions: list[str] | None = None
+    marketplaces: str | list[str] | None = None
+
+
+@router.post("/v1/accounts", status_code=201, response_model=Registered, tags=["accounts"])
+async def register_account(body: RegisterAccount, request: Request) -> Registered:
+    account_id, user_id = await _identity(request).register_account(
+        legal_name=body.legal_name,
+        home_marketplace=body.home_marketplace,
+        email=body.email,
+        password=body.password,
+        at=body.at,
+    )
+    return Registered(account_id=account_id, user_id=user_id)
+
+
+@router.post("/v1/accounts/{account_id}/invitations", status_code=201, response_model=InvitationCreated, tags=["team"])
+async def invite(
+    account_id: UUID, body: InvitationRequest, request: Request, principal: Principal = Depends(current_principal)
+) -> InvitationCreated:
+    invitation_id, expires_at = await _identity(request).invite(
+        principal,
+        account_id,
+        email=body.email,
+        role=body.role,
+        permissions=body.permissions,
+        marketplaces=body.marketplaces,
+    )
+    return InvitationCreated(invitation_id=invitation_id, expires_at=expires_at)
+
+
+@router.delete("/v1/accounts/{account_id}/invitations/{invitation_id}", status_code=204, tags=["team"])
+async def revoke_invitation(
+    account_id: UUID, invitation_id: UUID, request: Request, principal: Principal = Depends(current_principal)
+) -> Response:
+    await _identity(request).revoke_invitation(principal, account_id, invitation_id)
+    return Response(status_code=204)
+
+
+@router.get("/v1/accounts/{account_id}/members", tags=["team"])
+async def list_members(
+    account_id: UUID, request: Request, principal: Principal = Depends(current_principal)
+) -> dict[str, Any]:
+    return await _identity(request).members(principal, account_id)
+
+
+@router.patch("/v1/accounts/{account_id}/members/{user_id}", tags=["team"])
+async def change_member(
+    account_id: UUID,
+    user_id: UUID,
+    body: MemberChange,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+) -> dict[str, Any]:
+    return await _identity(request).change_member(
+        principal, account_id, user_id, role=body.role, permissions=body.permissions, marketplaces=body.marketplaces
+    )
+
+
+@router.delete("/v1/accounts/{account_id}/members/{user_id}", status_code=204, tags=["team"])
+async def remove_member(
+    account_id: UUID, user_id: UUID, request: Request, principal: Principal = Depends(current_principal)
+) -> Response:
+    await _identity(request).remove_member(principal, account_id, user_id)
+    return Response(status_code=204)
+
+
+@router.post("/v1/invitations/accept", status_code=201, response_model=Registered, tags=["team"])
+async def accept_invitation(body: AcceptInvitation, request: Request) -> Registered:
+    account_id, user_id = await _identity(request).accept_invitation(body.token, body.password)
+    return Registered(account_id=account_id, user_id=user_id)
+
+
+# -- the link in the invitation mail (a person with a browser) ------------------------------------------------
+@router.get("/invitations/accept", response_class=HTMLResponse, include_in_schema=False)
+async def accept_page(token: str = "") -> HTMLResponse:
+    if not token:
+        return pages.error("Invalid invitation link", "The link has no token.", status=400)
+    return pages.accept_invitation(token)
+
+
+@router.post("/invitations/accept", response_class=HTMLResponse, include_in_schema=False)
+async def accept_form(request: Request) -> HTMLResponse:
+    form = await request.form()
+    token, password = str(form.get("token", "")), str(form.get("password", ""))
+    try:
+        await _identity(request).accept_invitation(token, password)
+    except domain.Invalid as exc:
+        return pages.accept_invitation(token, error=exc.detail, status=422)
+    except domain.DomainError as exc:
+        return pages.error("Cannot accept the invitation", exc.detail, status=exc.status)
+    return pages.invitation_accepted()

@@ -1,0 +1,235 @@
+"""Pure identity rules: roles and permissions, password policy, marketplace scope, PKCE, the sign-in
+throttle and who may change whom. No I/O here, so every rule is unit tested directly."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from unified_shared import catalog
+
+OWNER = "owner"
+ADMIN = "admin"
+MEMBER = "member"
+ROLES = (OWNER, ADMIN, MEMBER)
+INVITABLE_ROLES = (ADMIN, MEMBER)
+MEMBER_PERMISSIONS = ("orders", "messages", "reports")
+BILLING = "billing"
+OWNER_PERMISSIONS = (*MEMBER_PERMISSIONS, BILLING)
+
+Scope = Literal["*"] | list[str]
+
+PASSWORD_MIN_LENGTH = 12
+PASSWORD_MAX_LENGTH = 256  # Argon2 accepts more; an upper bound keeps hashing cost bounded.
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
+_PKCE_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+
+
+class DomainError(Exception):
+    """A rule was broken; ``status`` is the HTTP status the API answers with."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra: dict[str, Any] = dict(extra)
+
+
+class Invalid(DomainError):
+    status = 422
+    title = "Invalid request"
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    title = "Unauthorized"
+
+
+class Conflict(DomainError):
+    status = 409
+    title = "Conflict"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Not found"
+
+
+class Gone(DomainError):
+    status = 410
+    title = "Gone"
+
+
+class Unavailable(DomainError):
+    status = 502
+    title = "Bad gateway"
+
+
+# -- emails and passwords ---------------------------------------------------------------------------------
+def normalize_email(email: str) -> str:
+    """Trimmed and lowercased: the one form used for uniqueness, throttling and invitations."""
+    value = email.strip().lower()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise Invalid("email is not a valid address", field="email")
+    return value
+
+
+def _strip_decoration(password: str) -> str:
+    """The core of a password once leading/trailing digits and symbols are removed ("Password123!")."""
+    return re.sub(r"^[\d\W_]+|[\d\W_]+$", "", password)
+
+
+def password_problems(password: str, *, email: str | None, common: frozenset[str]) -> list[str]:
+    """What is wrong with a new password (empty list: acceptable)."""
+    problems: list[str] = []
+    if len(password) < PASSWORD_MIN_LENGTH:
+        problems.append(f"must be at least {PASSWORD_MIN_LENGTH} characters long")
+    if len(password) > PASSWORD_MAX_LENGTH:
+        problems.append(f"must be at most {PASSWORD_MAX_LENGTH} characters long")
+    lowered = password.lower()
+    core = _strip_decoration(lowered)
+    if lowered in common or (len(core) >= 4 and core in common and len(core) >= len(lowered) - 4):
+        problems.append("is too common (it appears in a list of frequently used passwords)")
+    if len(set(password)) <= 2:
+        problems.append("repeats too few characters")
+    if email and (lowered == email.lower() or lowered == email.lower().partition("@")[0]):
+        problems.append("must not be your email address")
+    return problems
+
+
+def check_password(password: str, *, email: str | None, common: frozenset[str]) -> None:
+    problems = password_problems(password, email=email, common=common)
+    if problems:
+        raise Invalid("password " + "; ".join(problems), field="password")
+
+
+# -- roles, permissions and scope ---------------------------------------------------------------------------
+def resolve_marketplace(ref: str, *, field: str = "home_marketplace") -> str:
+    try:
+        return catalog.resolve(ref).marketplace_id
+    except catalog.UnknownMarketplace:
+        raise Invalid(f"unknown marketplace {ref!r}", field=field) from None
+
+
+def resolve_scope(value: str | Sequence[str]) -> Scope:
+    """``"*"`` or a list of codes/IDs ("DE", "A13V1IB3VIYZZH") -> ``"*"`` or sorted unique SP-API IDs."""
+    if isinstance(value, str):
+        if value == "*":
+            return "*"
+        raise Invalid('marketplaces must be "*" or a list of marketplace codes or IDs', field="marketplaces")
+    if "*" in value:
+        return "*"
+    ids = sorted({resolve_marketplace(ref, field="marketplaces") for ref in value})
+    if not ids:
+        raise Invalid('marketplaces must name at least one marketplace (or be "*")', field="marketplaces")
+    return ids
+
+
+def check_permissions(permissions: Iterable[str]) -> list[str]:
+    perms = sorted(set(permissions))
+    if BILLING in perms:
+        raise Forbidden("only the owner holds the billing permission", field="permissions")
+    unknown = [p for p in perms if p not in MEMBER_PERMISSIONS]
+    if unknown:
+        raise Invalid(f"unknown permissions: {', '.join(unknown)}", field="permissions")
+    return perms
+
+
+def token_permissions(role: str, permissions: Iterable[str]) -> list[str]:
+    """What the access token says: the owner holds every permission, billing included."""
+    if role == OWNER:
+        return list(OWNER_PERMISSIONS)
+    return sorted(p for p in set(permissions) if p in MEMBER_PERMISSIONS)
+
+
+def can_manage_users(role: str) -> bool:
+    return role in (OWNER, ADMIN)
+
+
+def check_can_manage(actor_role: str) -> None:
+    if not can_manage_users(actor_role):
+        raise Forbidden("only the owner or an admin manages users")
+
+
+def check_invitable_role(role: str) -> None:
+    if role not in INVITABLE_ROLES:
+        raise Invalid("role must be 'admin' or 'member' (an account has exactly one owner)", field="role")
+
+
+def check_change_target(target_role: str) -> None:
+    """The owner cannot be demoted or removed: there is always exactly one."""
+    if target_role == OWNER:
+        raise Forbidden("the owner cannot be removed or demoted")
+
+
+# -- secrets, PKCE and redirect URIs ------------------------------------------------------------------------
+def new_secret() -> str:
+    """A random, URL-safe single-use secret (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def secret_hash(secret: str) -> bytes:
+    """Secrets are high-entropy random values, so a plain SHA-256 is the right storage form."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def s256_challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def pkce_ok(verifier: str | None, challenge: str) -> bool:
+    """RFC 7636 S256: BASE64URL(SHA256(verifier)) == challenge, compared in constant time."""
+    if not verifier or not _PKCE_VERIFIER.match(verifier):
+        return False
+    return hmac.compare_digest(s256_challenge(verifier), challenge)
+
+
+def valid_code_challenge(challenge: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9\-_]{43}", challenge))
+
+
+def redirect_uri_registered(redirect_uri: str, registered: Sequence[str]) -> bool:
+    """Exact string match, as OAuth 2.0 Security BCP requires: no prefix, no normalisation."""
+    return any(hmac.compare_digest(redirect_uri.encode(), r.encode()) for r in registered)
+
+
+# -- sign-in throttle ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ThrottlePolicy:
+    max_failures: int
+    window: timedelta
+
+
+def retry_after_s(failures: Sequence[datetime], now: datetime, policy: ThrottlePolicy) -> int | None:
+    """Seconds until one more attempt is allowed, or None if it is allowed now.
+
+    ``failures`` are the failed attempts for one email; those older than the window no longer count.
+    Blocked while ``max_failures`` or more fall within the window; it opens when enough of them age out.
+    """
+    recent = sorted(f for f in failures if f > now - policy.window)
+    if len(recent) < policy.max_failures:
+        return None
+    # Allowed again once only max_failures - 1 remain: when the (len - max + 1)-th oldest ages out.
+    opens_at = recent[len(recent) - policy.max_failures] + policy.window
+    return max(1, math.ceil((opens_at - now).total_seconds()))
+
+
+def scope_has(scope: str, value: str) -> bool:
+    return value in scope.split()

@@ -1,0 +1,219 @@
+"""HTTP of the OpenID Connect provider: discovery, JWKS, authorize (HTML sign-in), token, userinfo, revoke,
+end-session. Errors of the OAuth endpoints follow RFC 6749 / OIDC; the rest are problem+json."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.datastructures import FormData, QueryParams
+
+from unified_identity import keys, pages
+from unified_identity.handlers import Identity, OAuthError, SignInFailed, SignInThrottled
+from unified_shared.auth import Principal, current_principal
+
+router = APIRouter(tags=["openid-connect"])
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+SCOPES = ["openid", "profile", "email", "offline_access"]
+
+
+def _identity(request: Request) -> Identity:
+    identity: Identity = request.app.state.identity
+    return identity
+
+
+def _single_values(items: FormData | QueryParams) -> dict[str, str]:
+    """RFC 6749 3.1: a parameter sent twice is an invalid request."""
+    values: dict[str, str] = {}
+    for key, value in items.multi_items():
+        if not isinstance(value, str):
+            raise OAuthError("invalid_request", f"parameter {key} must be text")
+        if key in values:
+            raise OAuthError("invalid_request", f"parameter {key} is repeated")
+        values[key] = value
+    return values
+
+
+def _oauth_error_response(exc: OAuthError) -> JSONResponse:
+    headers = dict(_NO_STORE)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="unified-seller"'
+    return JSONResponse(
+        {"error": exc.error, "error_description": exc.description}, status_code=exc.status, headers=headers
+    )
+
+
+def _with_query(uri: str, params: Mapping[str, str | None]) -> str:
+    parts = urlsplit(uri)
+    extra = urlencode({k: v for k, v in params.items() if v is not None})
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit(parts._replace(query=query))
+
+
+@router.get("/.well-known/openid-configuration")
+async def discovery(request: Request) -> JSONResponse:
+    issuer = _identity(request).settings.issuer
+    return JSONResponse(
+        {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/authorize",
+            "token_endpoint": f"{issuer}/token",
+            "userinfo_endpoint": f"{issuer}/userinfo",
+            "jwks_uri": f"{issuer}/.well-known/jwks.json",
+            "revocation_endpoint": f"{issuer}/revoke",
+            "end_session_endpoint": f"{issuer}/end-session",
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [keys.ALG],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "scopes_supported": SCOPES,
+            "claims_supported": [
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "sid",
+                "email",
+                "email_verified",
+                "account_id",
+                "role",
+                "permissions",
+                "marketplaces",
+            ],
+            "authorization_response_iss_parameter_supported": True,
+        }
+    )
+
+
+@router.get("/.well-known/jwks.json")
+async def jwks(request: Request) -> JSONResponse:
+    identity = _identity(request)
+    async with identity.pool.acquire() as conn:
+        body = await keys.jwks(conn, now=datetime.now(UTC), grace=identity.key_grace)
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=60"})
+
+
+async def _authorize_checked(identity: Identity, params: dict[str, str]) -> tuple[Any, Response | None, dict[str, str]]:
+    """Validate an authorization request; returns (request, error response to send instead, params)."""
+    try:
+        client = await identity.check_client_redirect(params.get("client_id"), params.get("redirect_uri"))
+    except OAuthError as exc:
+        return None, pages.error("Cannot sign in", f"{exc.error}: {exc.description}", status=400), params
+    try:
+        auth_request = identity.check_authorize_params(params)
+    except OAuthError as exc:
+        target = _with_query(
+            params["redirect_uri"],
+            {
+                "error": exc.error,
+                "error_description": exc.description,
+                "state": params.get("state"),
+                "iss": identity.settings.issuer,
+            },
+        )
+        return None, RedirectResponse(target, status_code=302), params
+    return (client, auth_request), None, params
+
+
+@router.get("/authorize", response_class=Response)
+async def authorize_form(request: Request) -> Response:
+    identity = _identity(request)
+    try:
+        params = _single_values(request.query_params)
+    except OAuthError as exc:
+        return pages.error("Cannot sign in", exc.description)
+    checked, failure, params = await _authorize_checked(identity, params)
+    if failure is not None:
+        return failure
+    client, _ = checked
+    return pages.sign_in(params, client_name=client["name"], email=params.get("login_hint", ""))
+
+
+@router.post("/authorize", response_class=Response)
+async def authorize_submit(request: Request) -> Response:
+    identity = _identity(request)
+    try:
+        params = _single_values(await request.form())
+    except OAuthError as exc:
+        return pages.error("Cannot sign in", exc.description)
+    checked, failure, params = await _authorize_checked(identity, params)
+    if failure is not None:
+        return failure
+    client, auth_request = checked
+    email = params.get("email", "")
+    try:
+        signed_in = await identity.sign_in(email, params.get("password", ""))
+    except SignInThrottled as exc:
+        return pages.sign_in(
+            params,
+            client_name=client["name"],
+            email=email,
+            error="Too many failed attempts for this email. Try again later.",
+            status=429,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
+    except SignInFailed:
+        return pages.sign_in(
+            params, client_name=client["name"], email=email, error="Incorrect email or password.", status=401
+        )
+    code = await identity.create_code(auth_request, signed_in)
+    target = _with_query(
+        auth_request.redirect_uri, {"code": code, "state": auth_request.state, "iss": identity.settings.issuer}
+    )
+    return RedirectResponse(target, status_code=302, headers=_NO_STORE)
+
+
+@router.post("/token")
+async def token(request: Request) -> JSONResponse:
+    identity = _identity(request)
+    try:
+        form = _single_values(await request.form())
+        body = await identity.token(form, request.headers.get("authorization"))
+    except OAuthError as exc:
+        return _oauth_error_response(exc)
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+@router.api_route("/userinfo", methods=["GET", "POST"])
+async def userinfo(request: Request, principal: Principal = Depends(current_principal)) -> JSONResponse:
+    return JSONResponse(await _identity(request).userinfo(principal), headers=_NO_STORE)
+
+
+@router.post("/revoke")
+async def revoke(request: Request) -> Response:
+    identity = _identity(request)
+    try:
+        form = _single_values(await request.form())
+        await identity.revoke(form, request.headers.get("authorization"))
+    except OAuthError as exc:
+        return _oauth_error_response(exc)
+    return Response(status_code=200, headers=_NO_STORE)
+
+
+@router.get("/end-session", response_class=Response)
+async def end_session(request: Request) -> Response:
+    identity = _identity(request)
+    try:
+        params = _single_values(request.query_params)
+        target = await identity.end_session(
+            id_token_hint=params.get("id_token_hint"),
+            post_logout_redirect_uri=params.get("post_logout_redirect_uri"),
+            client_id=params.get("client_id"),
+        )
+    except OAuthError as exc:
+        return pages.error("Cannot sign out", exc.description)
+    if target is None:
+        return pages.signed_out()
+    return RedirectResponse(_with_query(target, {"state": params.get("state")}), status_code=302)

@@ -1,0 +1,97 @@
+"""The few plain HTML pages a person sees: sign-in, accept an invitation, errors, signed out.
+
+Every value is HTML-escaped; pages may not be framed (no clickjacking of the password form)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from html import escape
+
+from fastapi.responses import HTMLResponse
+
+AUTHORIZE_FIELDS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+)
+
+_SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem;color:#222}"
+    "label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.5rem;box-sizing:border-box}"
+    "button{margin-top:1.2rem;padding:.6rem 1.2rem}.error{color:#a00;background:#fee;padding:.6rem}"
+)
+
+
+def _page(title: str, body: str, *, status: int = 200, headers: Mapping[str, str] | None = None) -> HTMLResponse:
+    html = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{_STYLE}</style></head>'
+        f"<body><h1>{escape(title)}</h1>{body}</body></html>"
+    )
+    return HTMLResponse(html, status_code=status, headers={**_SECURITY_HEADERS, **(headers or {})})
+
+
+def sign_in(
+    params: Mapping[str, str],
+    *,
+    client_name: str,
+    email: str = "",
+    error: str | None = None,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{escape(params.get(name, ""))}">'
+        for name in AUTHORIZE_FIELDS
+        if params.get(name)
+    )
+    message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    body = (
+        f"<p>Sign in to continue to <strong>{escape(client_name)}</strong>.</p>{message}"
+        f'<form method="post" action="/authorize">{hidden}'
+        f'<label for="email">Email</label>'
+        f'<input id="email" name="email" type="email" autocomplete="username" required value="{escape(email)}">'
+        f'<label for="password">Password</label>'
+        f'<input id="password" name="password" type="password" autocomplete="current-password" required>'
+        f'<button type="submit">Sign in</button></form>'
+    )
+    return _page("Sign in to unified-seller", body, status=status, headers=headers)
+
+
+def error(title: str, detail: str, *, status: int = 400, headers: Mapping[str, str] | None = None) -> HTMLResponse:
+    return _page(title, f'<p class="error">{escape(detail)}</p>', status=status, headers=headers)
+
+
+def accept_invitation(token: str, *, error: str | None = None, status: int = 200) -> HTMLResponse:
+    message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    body = (
+        f"<p>Choose a password (at least 12 characters, not a common one) to join the team.</p>{message}"
+        f'<form method="post" action="/invitations/accept">'
+        f'<input type="hidden" name="token" value="{escape(token)}">'
+        f'<label for="password">Password</label>'
+        f'<input id="password" name="password" type="password" autocomplete="new-password" minlength="12" required>'
+        f'<button type="submit">Accept the invitation</button></form>'
+    )
+    return _page("Accept your invitation", body, status=status)
+
+
+def invitation_accepted() -> HTMLResponse:
+    body = "<p>Your account is ready. Sign in from any unified-seller app.</p>"
+    return _page("Welcome to the team", body, status=201)
+
+
+def signed_out() -> HTMLResponse:
+    return _page("Signed out", "<p>You are signed out.</p>")

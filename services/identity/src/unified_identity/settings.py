@@ -1,0 +1,77 @@
+"""Settings of the identity service, from plain environment variables (DESIGN section 9 defaults)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from unified_shared.config import ServiceSettings
+
+MAX_ACCESS_TOKEN_TTL_S = 600
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    service_name: str = "identity"
+    database_url: str = "postgresql://postgres@127.0.0.1:55432/identity"
+    http_port: int = 8001
+    # Where browsers and clients reach this service; also the OIDC issuer. Env PUBLIC_URL, else IDENTITY_ISSUER.
+    public_url: str | None = Field(default=None, validation_alias=AliasChoices("PUBLIC_URL", "public_url"))
+
+    # Outgoing mail (the local default is the SMTP sink: `python -m unified_identity smtp-sink`).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = 10.0
+    smtp_sink_dir: str = "/var/tmp/unified-seller/mail"
+    mail_from: str = "unified-seller <no-reply@unified-seller.localhost>"
+
+    # Token lifetimes. Access and ID tokens are at most 10 minutes.
+    access_token_ttl_s: int = Field(default=600, gt=0, le=MAX_ACCESS_TOKEN_TTL_S)
+    id_token_ttl_s: int = Field(default=600, gt=0, le=MAX_ACCESS_TOKEN_TTL_S)
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    authorization_code_ttl_s: int = 120
+    invitation_ttl_s: int = 7 * 24 * 3600
+
+    # Sign-in throttle: after this many failures for one email within the window, answer 429.
+    signin_max_failures: int = 5
+    signin_window_s: int = 15 * 60
+
+    # The public client registered by default (comma-separated redirect URIs, exact match).
+    cli_client_id: str = "unified-seller-cli"
+    cli_redirect_uris: str = "http://127.0.0.1:8765/callback"
+    cli_post_logout_redirect_uris: str = "http://127.0.0.1:8765/signed-out"
+
+    # Argon2id cost (argon2-cffi defaults: RFC 9106 low-memory profile).
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+
+    @model_validator(mode="after")
+    def _issuer_from_public_url(self) -> Settings:
+        # One name for the issuer everywhere: the validator of this process must expect the same ``iss``.
+        url = (self.public_url or self.identity_issuer).rstrip("/")
+        self.public_url = url
+        self.identity_issuer = url
+        return self
+
+    @property
+    def issuer(self) -> str:
+        assert self.public_url is not None
+        return self.public_url
+
+    @property
+    def cli_redirect_uri_list(self) -> list[str]:
+        return [u.strip() for u in self.cli_redirect_uris.split(",") if u.strip()]
+
+    @property
+    def cli_post_logout_uri_list(self) -> list[str]:
+        return [u.strip() for u in self.cli_post_logout_redirect_uris.split(",") if u.strip()]
+
+    @property
+    def key_publish_grace_s(self) -> int:
+        """How long a retired key stays in the JWKS: until the last token it signed has expired (+ leeway)."""
+        return max(self.access_token_ttl_s, self.id_token_ttl_s) + 60

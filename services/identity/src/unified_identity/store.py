@@ -1,0 +1,356 @@
+"""SQL (asyncpg) for the identity service's own tables. Every function runs on the caller's connection, so
+the handler decides the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeAlias
+from uuid import UUID
+
+import asyncpg
+
+Row: TypeAlias = asyncpg.Record
+
+
+# -- accounts, users, memberships ------------------------------------------------------------------------------
+async def insert_account(
+    conn: asyncpg.Connection, account_id: UUID, legal_name: str, home_marketplace_id: str, registered_at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO accounts (account_id, legal_name, home_marketplace_id, registered_at) VALUES ($1, $2, $3, $4)",
+        account_id,
+        legal_name,
+        home_marketplace_id,
+        registered_at,
+    )
+
+
+async def lock_account(conn: asyncpg.Connection, account_id: UUID) -> Row | None:
+    """Serialises the commands of one account (and so the versions of its event stream)."""
+    return await conn.fetchrow("SELECT * FROM accounts WHERE account_id = $1 FOR UPDATE", account_id)
+
+
+async def account(conn: asyncpg.Connection, account_id: UUID) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM accounts WHERE account_id = $1", account_id)
+
+
+async def insert_user(
+    conn: asyncpg.Connection, user_id: UUID, email: str, password_hash: str, *, email_verified: bool
+) -> None:
+    await conn.execute(
+        "INSERT INTO users (user_id, email, password_hash, email_verified) VALUES ($1, $2, $3, $4)",
+        user_id,
+        email,
+        password_hash,
+        email_verified,
+    )
+
+
+async def user_by_email(conn: asyncpg.Connection, email: str, *, for_update: bool = False) -> Row | None:
+    sql = "SELECT * FROM users WHERE email = $1" + (" FOR UPDATE" if for_update else "")
+    return await conn.fetchrow(sql, email)
+
+
+async def user(conn: asyncpg.Connection, user_id: UUID) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM users WHERE user_id = $1", user_id)
+
+
+async def set_password(conn: asyncpg.Connection, user_id: UUID, password_hash: str, *, email_verified: bool) -> None:
+    await conn.execute(
+        "UPDATE users SET password_hash = $2, email_verified = email_verified OR $3 WHERE user_id = $1",
+        user_id,
+        password_hash,
+        email_verified,
+    )
+
+
+async def insert_membership(
+    conn: asyncpg.Connection,
+    *,
+    account_id: UUID,
+    user_id: UUID,
+    role: str,
+    permissions: Sequence[str],
+    marketplaces: Any,
+    joined_at: datetime,
+) -> None:
+    await conn.execute(
+        """INSERT INTO memberships (account_id, user_id, role, permissions, marketplaces, joined_at)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6)""",
+        account_id,
+        user_id,
+        role,
+        list(permissions),
+        marketplaces,
+        joined_at,
+    )
+
+
+_MEMBER_SELECT = """SELECT m.account_id, m.user_id, m.role, m.permissions, m.marketplaces, m.joined_at,
+                           u.email, u.email_verified, a.legal_name
+                    FROM memberships m JOIN users u USING (user_id) JOIN accounts a USING (account_id)"""
+
+
+async def membership_of_user(conn: asyncpg.Connection, user_id: UUID) -> Row | None:
+    return await conn.fetchrow(f"{_MEMBER_SELECT} WHERE m.user_id = $1", user_id)
+
+
+async def membership(conn: asyncpg.Connection, account_id: UUID, user_id: UUID) -> Row | None:
+    return await conn.fetchrow(f"{_MEMBER_SELECT} WHERE m.account_id = $1 AND m.user_id = $2", account_id, user_id)
+
+
+async def members(conn: asyncpg.Connection, account_id: UUID) -> list[Row]:
+    return await conn.fetch(
+        f"{_MEMBER_SELECT} WHERE m.account_id = $1 ORDER BY m.role = 'owner' DESC, m.joined_at, u.email", account_id
+    )
+
+
+async def update_membership(
+    conn: asyncpg.Connection,
+    *,
+    account_id: UUID,
+    user_id: UUID,
+    role: str,
+    permissions: Sequence[str],
+    marketplaces: Any,
+) -> None:
+    await conn.execute(
+        """UPDATE memberships SET role = $3, permissions = $4, marketplaces = $5::jsonb
+           WHERE account_id = $1 AND user_id = $2""",
+        account_id,
+        user_id,
+        role,
+        list(permissions),
+        marketplaces,
+    )
+
+
+async def delete_membership(conn: asyncpg.Connection, account_id: UUID, user_id: UUID) -> None:
+    await conn.execute("DELETE FROM memberships WHERE account_id = $1 AND user_id = $2", account_id, user_id)
+
+
+# -- invitations ----------------------------------------------------------------------------------------------
+async def insert_invitation(
+    conn: asyncpg.Connection,
+    *,
+    invitation_id: UUID,
+    account_id: UUID,
+    email: str,
+    role: str,
+    permissions: Sequence[str],
+    marketplaces: Any,
+    token_hash: bytes,
+    invited_by: UUID,
+    created_at: datetime,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        """INSERT INTO invitations (invitation_id, account_id, email, role, permissions, marketplaces, token_hash,
+                                    invited_by, created_at, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)""",
+        invitation_id,
+        account_id,
+        email,
+        role,
+        list(permissions),
+        marketplaces,
+        token_hash,
+        invited_by,
+        created_at,
+        expires_at,
+    )
+
+
+async def invitation(conn: asyncpg.Connection, account_id: UUID, invitation_id: UUID) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM invitations WHERE account_id = $1 AND invitation_id = $2 FOR UPDATE", account_id, invitation_id
+    )
+
+
+async def invitation_by_token(conn: asyncpg.Connection, token_hash: bytes) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM invitations WHERE token_hash = $1 FOR UPDATE", token_hash)
+
+
+async def pending_invitations(conn: asyncpg.Connection, account_id: UUID, now: datetime) -> list[Row]:
+    return await conn.fetch(
+        """SELECT * FROM invitations
+           WHERE account_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+           ORDER BY created_at""",
+        account_id,
+        now,
+    )
+
+
+async def mark_invitation_accepted(conn: asyncpg.Connection, invitation_id: UUID, user_id: UUID, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE invitations SET accepted_at = $2, accepted_user_id = $3 WHERE invitation_id = $1",
+        invitation_id,
+        at,
+        user_id,
+    )
+
+
+async def mark_invitation_revoked(conn: asyncpg.Connection, invitation_id: UUID, at: datetime) -> None:
+    await conn.execute("UPDATE invitations SET revoked_at = $2 WHERE invitation_id = $1", invitation_id, at)
+
+
+# -- OAuth clients --------------------------------------------------------------------------------------------
+async def upsert_client(
+    conn: asyncpg.Connection,
+    *,
+    client_id: str,
+    name: str,
+    redirect_uris: Sequence[str],
+    post_logout_redirect_uris: Sequence[str],
+    secret_hash: bytes | None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO oauth_clients (client_id, name, redirect_uris, post_logout_redirect_uris, secret_hash)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (client_id) DO UPDATE SET name = EXCLUDED.name, redirect_uris = EXCLUDED.redirect_uris,
+               post_logout_redirect_uris = EXCLUDED.post_logout_redirect_uris, secret_hash = EXCLUDED.secret_hash""",
+        client_id,
+        name,
+        list(redirect_uris),
+        list(post_logout_redirect_uris),
+        secret_hash,
+    )
+
+
+async def client(conn: asyncpg.Connection, client_id: str) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM oauth_clients WHERE client_id = $1", client_id)
+
+
+# -- authorization codes, sessions and refresh tokens ----------------------------------------------------------
+async def insert_code(
+    conn: asyncpg.Connection,
+    *,
+    code_hash: bytes,
+    client_id: str,
+    user_id: UUID,
+    account_id: UUID,
+    redirect_uri: str,
+    scope: str,
+    nonce: str | None,
+    code_challenge: str,
+    auth_time: datetime,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        """INSERT INTO authorization_codes (code_hash, client_id, user_id, account_id, redirect_uri, scope, nonce,
+                                            code_challenge, auth_time, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        code_hash,
+        client_id,
+        user_id,
+        account_id,
+        redirect_uri,
+        scope,
+        nonce,
+        code_challenge,
+        auth_time,
+        expires_at,
+    )
+
+
+async def code_for_update(conn: asyncpg.Connection, code_hash: bytes) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM authorization_codes WHERE code_hash = $1 FOR UPDATE", code_hash)
+
+
+async def mark_code_used(conn: asyncpg.Connection, code_hash: bytes, at: datetime, session_id: UUID | None) -> None:
+    await conn.execute(
+        "UPDATE authorization_codes SET used_at = $2, session_id = $3 WHERE code_hash = $1", code_hash, at, session_id
+    )
+
+
+async def insert_session(
+    conn: asyncpg.Connection,
+    *,
+    session_id: UUID,
+    user_id: UUID,
+    account_id: UUID,
+    client_id: str,
+    scope: str,
+    auth_time: datetime,
+) -> None:
+    await conn.execute(
+        """INSERT INTO sessions (session_id, user_id, account_id, client_id, scope, auth_time)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        session_id,
+        user_id,
+        account_id,
+        client_id,
+        scope,
+        auth_time,
+    )
+
+
+async def session(conn: asyncpg.Connection, session_id: UUID) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM sessions WHERE session_id = $1", session_id)
+
+
+async def revoke_session(conn: asyncpg.Connection, session_id: UUID, at: datetime, reason: str) -> None:
+    await conn.execute(
+        "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE session_id = $1 AND revoked_at IS NULL",
+        session_id,
+        at,
+        reason,
+    )
+
+
+async def revoke_user_sessions(conn: asyncpg.Connection, user_id: UUID, at: datetime, reason: str) -> None:
+    await conn.execute(
+        "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id,
+        at,
+        reason,
+    )
+
+
+async def insert_refresh(
+    conn: asyncpg.Connection, token_hash: bytes, session_id: UUID, issued_at: datetime, expires_at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+        token_hash,
+        session_id,
+        issued_at,
+        expires_at,
+    )
+
+
+async def refresh_for_update(conn: asyncpg.Connection, token_hash: bytes) -> Row | None:
+    """The refresh token with its session, both locked: two concurrent uses cannot both succeed."""
+    return await conn.fetchrow(
+        """SELECT r.token_hash, r.session_id, r.issued_at, r.expires_at, r.used_at,
+                  s.user_id, s.account_id, s.client_id, s.scope, s.auth_time, s.revoked_at
+           FROM refresh_tokens r JOIN sessions s USING (session_id)
+           WHERE r.token_hash = $1
+           FOR UPDATE""",
+        token_hash,
+    )
+
+
+async def mark_refresh_used(conn: asyncpg.Connection, token_hash: bytes, at: datetime) -> None:
+    await conn.execute("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1", token_hash, at)
+
+
+# -- sign-in throttle -------------------------------------------------------------------------------------------
+async def lock_signin(conn: asyncpg.Connection, email: str) -> None:
+    """Attempts for one email are serialised across processes, so the count cannot be raced past."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('signin:' || $1, 0))", email)
+
+
+async def recent_failures(conn: asyncpg.Connection, email: str, since: datetime) -> list[datetime]:
+    await conn.execute("DELETE FROM signin_failures WHERE email = $1 AND failed_at <= $2", email, since)
+    rows = await conn.fetch("SELECT failed_at FROM signin_failures WHERE email = $1 ORDER BY failed_at", email)
+    return [r["failed_at"] for r in rows]
+
+
+async def add_failure(conn: asyncpg.Connection, email: str, at: datetime) -> None:
+    await conn.execute("INSERT INTO signin_failures (email, failed_at) VALUES ($1, $2)", email, at)
+
+
+async def clear_failures(conn: asyncpg.Connection, email: str) -> None:
+    await conn.execute("DELETE FROM signin_failures WHERE email = $1", email)

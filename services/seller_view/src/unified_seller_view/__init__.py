@@ -1,0 +1,1 @@
+"""unified-seller: the unified seller view (a rebuildable projection of every regional event)."""

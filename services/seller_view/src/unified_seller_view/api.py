@@ -1,0 +1,263 @@
+"""HTTP API of the unified view (all under /v1/accounts/{account_id}/, bearer tokens from identity).
+
+Every request: the path's account must be the token's (else 404), only marketplaces in the token's scope
+are visible (in lists and in totals), and the answer comes from one read-only snapshot of the generation
+the pointer names at that moment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request
+
+from unified_seller_view import domain, queries
+from unified_seller_view.generations import TOPICS, Generation, live_generation, use_schema
+from unified_shared import catalog
+from unified_shared.auth import Principal, current_principal
+from unified_shared.money import UnknownCurrency, minor_units
+from unified_shared.problems import Problem
+
+router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["unified view"])
+
+Clock = Callable[[], datetime]
+ORDER_STATUSES = frozenset(
+    {
+        "Pending",
+        "Unshipped",
+        "PartiallyShipped",
+        "Shipped",
+        "Canceled",
+        "Unfulfillable",
+        "InvoiceUnconfirmed",
+        "PendingAvailability",
+    }
+)
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextlib.asynccontextmanager
+async def read_view(request: Request) -> AsyncIterator[tuple[asyncpg.Connection, Generation]]:
+    """A read-only, repeatable-read snapshot of the live generation (pointer read in the same snapshot)."""
+    pool: asyncpg.Pool = request.app.state.runtime.pool
+    async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
+        gen = await live_generation(conn)
+        if gen is None:
+            raise Problem(503, "View not ready", "the read model has not been created yet")
+        await use_schema(conn, gen.schema)
+        yield conn, gen
+
+
+def _account(principal: Principal, account_id: UUID) -> None:
+    principal.require_account(account_id)
+
+
+def _require_any(principal: Principal, *permissions: str) -> None:
+    if not any(principal.has(p) for p in permissions):
+        raise Problem(403, "Forbidden", f"this call needs one of the permissions: {', '.join(permissions)}")
+
+
+def _scope(principal: Principal, requested: list[str] | None) -> list[str] | None:
+    """Marketplace IDs to show: the token's scope, narrowed to ``requested`` (codes or IDs) when given."""
+    wanted = None
+    if requested:
+        try:
+            wanted = domain.normalize_marketplaces(requested)
+        except catalog.UnknownMarketplace as exc:
+            raise Problem(400, "Unknown marketplace", str(exc)) from None
+    return domain.visible_marketplaces(principal.marketplaces, wanted)
+
+
+def _as_of(request: Request, as_of: datetime | None) -> datetime:
+    if as_of is None:
+        clock: Clock = request.app.state.clock
+        return clock()
+    if as_of.tzinfo is None:
+        raise Problem(400, "Invalid as_of", "as_of must carry a time zone (e.g. 2026-10-01T12:00:00Z)")
+    return as_of
+
+
+def _aware(name: str, value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise Problem(400, f"Invalid {name}", f"{name} must carry a time zone (e.g. 2026-10-01T00:00:00Z)")
+    return value
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    out = [p.strip() for v in values for p in v.split(",") if p.strip()]
+    return out or None
+
+
+Principal_ = Annotated[Principal, Depends(current_principal)]
+
+
+@router.get("/overview")
+async def get_overview(
+    request: Request,
+    *,
+    account_id: UUID,
+    principal: Principal_,
+    currency: str = Query("USD", min_length=3, max_length=3, description="reporting currency (ISO 4217)"),
+    marketplace: list[str] | None = Query(None, description="marketplace IDs or codes (repeat or comma-separate)"),
+    purchased_after: datetime | None = Query(None, description="only orders purchased at or after this time"),
+    purchased_before: datetime | None = Query(None, description="only orders purchased before this time"),
+) -> dict[str, Any]:
+    _account(principal, account_id)
+    _require_any(principal, "reports", "orders")
+    reporting = currency.upper()
+    try:
+        minor_units(reporting)
+    except UnknownCurrency as exc:
+        raise Problem(400, "Unknown currency", str(exc)) from None
+    scope = _scope(principal, _split(marketplace))
+    async with read_view(request) as (conn, _gen):
+        return await queries.overview(
+            conn,
+            account_id,
+            marketplaces=scope,
+            reporting_currency=reporting,
+            purchased_after=_aware("purchased_after", purchased_after),
+            purchased_before=_aware("purchased_before", purchased_before),
+        )
+
+
+@router.get("/orders")
+async def get_orders(
+    request: Request,
+    *,
+    account_id: UUID,
+    principal: Principal_,
+    marketplace: list[str] | None = Query(None, description="marketplace IDs or codes"),
+    status: list[str] | None = Query(None, description="order statuses (SP-API OrderStatus values)"),
+    purchased_after: datetime | None = Query(None),
+    purchased_before: datetime | None = Query(None),
+    order_id: list[str] | None = Query(None, description="AmazonOrderIds"),
+    max_results: int = Query(50, ge=1, le=100),
+    next_token: str | None = Query(None, description="the NextToken of the previous page"),
+    MarketplaceIds: list[str] | None = Query(None, description="SP-API alias of marketplace"),
+    OrderStatuses: list[str] | None = Query(None, description="SP-API alias of status"),
+    CreatedAfter: datetime | None = Query(None, description="SP-API alias of purchased_after"),
+    CreatedBefore: datetime | None = Query(None, description="SP-API alias of purchased_before"),
+    AmazonOrderIds: list[str] | None = Query(None, description="SP-API alias of order_id"),
+    MaxResultsPerPage: int | None = Query(None, ge=1, le=100, description="SP-API alias of max_results"),
+    NextToken: str | None = Query(None, description="SP-API alias of next_token"),
+) -> dict[str, Any]:
+    _account(principal, account_id)
+    _require_any(principal, "orders")
+    statuses = _split((status or []) + (OrderStatuses or []))
+    if statuses:
+        unknown = sorted(set(statuses) - ORDER_STATUSES)
+        if unknown:
+            raise Problem(400, "Unknown order status", f"unknown status: {', '.join(unknown)}")
+    scope = _scope(principal, _split((marketplace or []) + (MarketplaceIds or [])))
+    token = next_token or NextToken
+    async with read_view(request) as (conn, _gen):
+        try:
+            return await queries.orders(
+                conn,
+                account_id,
+                marketplaces=scope,
+                statuses=statuses,
+                purchased_after=_aware("purchased_after", purchased_after or CreatedAfter),
+                purchased_before=_aware("purchased_before", purchased_before or CreatedBefore),
+                order_ids=_split((order_id or []) + (AmazonOrderIds or [])),
+                next_token=token,
+                max_results=MaxResultsPerPage or max_results,
+            )
+        except domain.BadPageToken as exc:
+            raise Problem(400, "Invalid NextToken", str(exc)) from None
+
+
+@router.get("/messages")
+async def get_messages(
+    request: Request,
+    account_id: UUID,
+    principal: Principal_,
+    marketplace: list[str] | None = Query(None, description="marketplace IDs or codes"),
+    as_of: datetime | None = Query(None, description="evaluate deadlines at this time instead of now"),
+) -> dict[str, Any]:
+    _account(principal, account_id)
+    _require_any(principal, "messages")
+    scope = _scope(principal, _split(marketplace))
+    when = _as_of(request, as_of)
+    async with read_view(request) as (conn, _gen):
+        return await queries.buyer_messages(conn, account_id, marketplaces=scope, as_of=when)
+
+
+@router.get("/subscriptions")
+async def get_subscriptions(request: Request, account_id: UUID, principal: Principal_) -> dict[str, Any]:
+    _account(principal, account_id)
+    scope = _scope(principal, None)
+    async with read_view(request) as (conn, _gen):
+        return await queries.subscriptions(conn, account_id, scope)
+
+
+@router.get("/invoices")
+async def get_invoices(
+    request: Request,
+    account_id: UUID,
+    principal: Principal_,
+    limit: int = Query(12, ge=1, le=100, description="how many of the latest invoices"),
+) -> dict[str, Any]:
+    _account(principal, account_id)
+    _require_any(principal, "billing", "reports")
+    scope = _scope(principal, None)
+    async with read_view(request) as (conn, _gen):
+        return await queries.invoices(conn, account_id, scope, limit)
+
+
+@router.get("/freshness")
+async def get_freshness(request: Request, account_id: UUID, principal: Principal_) -> dict[str, Any]:
+    """How fresh the view is: the newest applied event's time and the consumer lag per topic."""
+    _account(principal, account_id)
+    runtime = request.app.state.runtime
+    async with read_view(request) as (conn, gen):
+        rows = await conn.fetch(
+            """SELECT topic, partition, next_offset, last_event_time, updated_at FROM public.consumer_offsets
+               WHERE consumer = $1 ORDER BY topic, partition""",
+            gen.consumer_name,
+        )
+    consumer = runtime.consumer
+    live_lag: dict[tuple[str, int], int] = {}
+    if consumer is not None and consumer.name == gen.consumer_name:
+        live_lag = dict(consumer.lag)
+    topics: dict[str, dict[str, Any]] = {t: {"lag": None, "newest_event_time": None, "partitions": []} for t in TOPICS}
+    newest_by_topic: dict[str, datetime] = {}
+    for r in rows:
+        entry = topics.setdefault(r["topic"], {"lag": None, "newest_event_time": None, "partitions": []})
+        when = r["last_event_time"]
+        entry["partitions"].append(
+            {
+                "partition": r["partition"],
+                "next_offset": r["next_offset"],
+                "lag": live_lag.get((r["topic"], r["partition"])),
+                "newest_event_time": when.isoformat() if when else None,
+            }
+        )
+        if when is not None and (r["topic"] not in newest_by_topic or when > newest_by_topic[r["topic"]]):
+            newest_by_topic[r["topic"]] = when
+    for topic, when in newest_by_topic.items():
+        topics[topic]["newest_event_time"] = when.isoformat()
+    for (topic, _partition), lag in live_lag.items():
+        if topic in topics:
+            topics[topic]["lag"] = (topics[topic]["lag"] or 0) + lag
+    newest = max((r["last_event_time"] for r in rows if r["last_event_time"] is not None), default=None)
+    return {
+        "generation": gen.number,
+        "schema": gen.schema,
+        "consumer": gen.consumer_name,
+        "newest_event_time": newest.isoformat() if newest else None,
+        "total_lag": sum(live_lag.values()) if live_lag else None,
+        "lag_known": bool(live_lag),
+        "topics": topics,
+    }

@@ -1,0 +1,316 @@
+"""Event handlers: each applies one event to the read model inside the consumer's batch transaction.
+
+Handlers are idempotent on their own too (rows keyed by what the event names; a message or refund seen
+before changes nothing), on top of the shared consumer's deduplication by event ID.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from unified_seller_view import domain, store
+from unified_seller_view.generations import use_schema
+from unified_shared.consumer import Handler, ReceivedEvent
+from unified_shared.contracts import billing, identity, messages, orders, regions
+from unified_shared.events import Event
+
+log = logging.getLogger(__name__)
+
+_PARTICIPATION_TYPES = (
+    regions.ParticipationOpened,
+    regions.ParticipationSuspended,
+    regions.ParticipationReinstated,
+    regions.ParticipationClosed,
+    regions.SubscriptionStarted,
+    regions.SubscriptionEnded,
+    regions.ListingsActivated,
+    regions.ListingsDeactivated,
+)
+
+
+def handler_for(schema: str) -> Handler:
+    """The consumer handler of one generation: every statement goes to that generation's schema."""
+
+    async def handle(conn: asyncpg.Connection, received: ReceivedEvent) -> None:
+        await use_schema(conn, schema)
+        await apply_event(conn, received.event, event_id=received.event_id, sequence=received.envelope.sequence)
+
+    return handle
+
+
+async def apply_event(conn: asyncpg.Connection, event: Event, *, event_id: UUID, sequence: int | None) -> None:
+    if isinstance(event, identity.AccountRegistered):
+        await store.upsert_account(
+            conn,
+            event.account_id,
+            legal_name=event.legal_name,
+            home_marketplace_id=event.home_marketplace_id,
+            owner_user_id=event.owner_user_id,
+            owner_email=event.owner_email,
+            registered_at=event.registered_at,
+        )
+        await store.upsert_member(
+            conn,
+            event.account_id,
+            event.owner_user_id,
+            email=event.owner_email,
+            role="owner",
+            permissions=["billing", "messages", "orders", "reports"],
+            scope="*",
+            changed_at=event.registered_at,
+        )
+    elif isinstance(event, identity.InvitationAccepted):
+        await store.upsert_member(
+            conn,
+            event.account_id,
+            event.user_id,
+            email=event.email,
+            role=event.role,
+            permissions=list(event.permissions),
+            scope=event.marketplace_scope,
+            changed_at=event.accepted_at,
+        )
+    elif isinstance(event, identity.MemberRoleChanged):
+        await store.upsert_member(
+            conn,
+            event.account_id,
+            event.user_id,
+            email=None,
+            role=event.role,
+            permissions=list(event.permissions),
+            scope=event.marketplace_scope,
+            changed_at=event.changed_at,
+        )
+    elif isinstance(event, identity.MemberRemoved):
+        await store.remove_member(conn, event.account_id, event.user_id, event.removed_at)
+    elif isinstance(event, _PARTICIPATION_TYPES):
+        await _apply_participation(conn, event, event_id, sequence)
+    elif isinstance(event, regions.FxRatesPublished):
+        await _apply_fx(conn, event)
+    elif isinstance(event, orders.OrderPlaced):
+        await _apply_order_placed(conn, event)
+    elif isinstance(event, orders.OrderStatusChanged | orders.OrderRefunded):
+        await _apply_order_change(conn, event, event_id, sequence)
+    elif isinstance(event, messages.BuyerMessageReceived):
+        await _apply_buyer_message(conn, event)
+    elif isinstance(event, messages.SellerReplied):
+        await _apply_reply(conn, event)
+    elif isinstance(event, messages.MarkedNoResponseNeeded):
+        await _close_wait(conn, event.account_id, event.thread_id, event.at, "no_response")
+    elif isinstance(event, billing.InvoiceIssued):
+        await store.upsert_invoice(
+            conn,
+            {
+                "account_id": event.account_id,
+                "invoice_id": event.invoice_id,
+                "period": event.period,
+                "currency": event.currency,
+                "kind": event.kind,
+                "total": event.total,
+                "discount": event.discount,
+                "issued_at": event.issued_at,
+                "lines": [line.model_dump(mode="json") for line in event.lines],
+            },
+        )
+    elif isinstance(event, billing.CreditNoteIssued):
+        await store.upsert_credit_note(
+            conn,
+            {
+                "account_id": event.account_id,
+                "credit_note_id": event.credit_note_id,
+                "invoice_id": event.invoice_id,
+                "period": event.period,
+                "currency": event.currency,
+                "reason": event.reason,
+                "total": event.total,
+                "issued_at": event.issued_at,
+                "lines": [line.model_dump(mode="json") for line in event.lines],
+            },
+        )
+    # Other known types (UserInvited, InvitationRevoked) say nothing the view shows: applied as no-ops.
+
+
+async def _apply_participation(conn: asyncpg.Connection, event: Any, event_id: UUID, sequence: int | None) -> None:
+    await store.insert_participation_event(
+        conn,
+        event.account_id,
+        event.marketplace_id,
+        event_id,
+        event_type=event.NAME,
+        at=event.at,
+        sequence=sequence,
+        reason=getattr(event, "reason", None),
+    )
+    changes = await store.participation_changes(conn, event.account_id, event.marketplace_id)
+    await store.save_participation(conn, event.account_id, event.marketplace_id, domain.fold_participation(changes))
+
+
+async def _apply_fx(conn: asyncpg.Connection, event: regions.FxRatesPublished) -> None:
+    known = await store.fx_day_revision(conn, event.date)
+    if known is not None and known >= event.revision:
+        return  # the same or an older revision of a day we have: the latest revision wins
+    await store.replace_fx_day(
+        conn,
+        event.date,
+        revision=event.revision,
+        source=event.source,
+        derived=dict(event.derived),
+        rates=dict(event.rates),
+    )
+
+
+def _order_row(event: orders.OrderPlaced) -> dict[str, Any]:
+    return {
+        "account_id": event.account_id,
+        "amazon_order_id": event.amazon_order_id,
+        "marketplace_id": event.marketplace_id,
+        "region": event.region,
+        "purchase_date": event.purchase_date,
+        "last_update_date": event.last_update_date,
+        "status": event.order_status,
+        "fulfillment_channel": event.fulfillment_channel,
+        "currency": event.order_total.currency_code,
+        "amount": event.order_total.amount,
+        "number_of_items": event.number_of_items,
+        "items_shipped": event.number_of_items_shipped,
+        "items_unshipped": event.number_of_items_unshipped,
+    }
+
+
+async def _apply_order_placed(conn: asyncpg.Connection, event: orders.OrderPlaced) -> None:
+    existing = await store.get_order(conn, event.account_id, event.amazon_order_id)
+    if existing is not None and existing["last_update_date"] >= event.last_update_date:
+        return  # the same or an older snapshot of an order we already know as well or better
+    await store.upsert_order(conn, _order_row(event))
+    # Changes that arrived before the order: apply them now, in the order they happened.
+    parked = await store.take_parked(conn, event.account_id, event.amazon_order_id)
+    parked_sorted = sorted(parked, key=lambda r: (r["last_update_date"], r["sequence"] or 0, str(r["event_id"])))
+    for row in parked_sorted:
+        payload = store.as_json(row["payload"])
+        change: orders.OrderStatusChanged | orders.OrderRefunded
+        if row["event_type"] == orders.OrderRefunded.NAME:
+            change = orders.OrderRefunded.model_validate(payload)
+        else:
+            change = orders.OrderStatusChanged.model_validate(payload)
+        await _change_known_order(conn, change, row["event_id"])
+
+
+async def _apply_order_change(
+    conn: asyncpg.Connection,
+    event: orders.OrderStatusChanged | orders.OrderRefunded,
+    event_id: UUID,
+    sequence: int | None,
+) -> None:
+    existing = await store.get_order(conn, event.account_id, event.amazon_order_id)
+    if existing is None:
+        await store.park_order_event(
+            conn,
+            event.account_id,
+            event_id,
+            amazon_order_id=event.amazon_order_id,
+            event_type=event.NAME,
+            last_update_date=event.last_update_date,
+            sequence=sequence,
+            payload=event.model_dump(mode="json"),
+        )
+        log.info(
+            "order change held until its order arrives",
+            extra={"amazon_order_id": event.amazon_order_id, "event_type": event.NAME},
+        )
+        return
+    await _change_known_order(conn, event, event_id)
+
+
+async def _change_known_order(
+    conn: asyncpg.Connection, event: orders.OrderStatusChanged | orders.OrderRefunded, event_id: UUID
+) -> None:
+    if isinstance(event, orders.OrderRefunded):
+        await store.insert_refund(
+            conn,
+            event.account_id,
+            event_id,
+            amazon_order_id=event.amazon_order_id,
+            currency=event.amount.currency_code,
+            amount=event.amount.amount,
+            refunded_at=event.refunded_at,
+        )
+        await store.touch_order(conn, event.account_id, event.amazon_order_id, event.last_update_date)
+        return
+    current = await store.get_order(conn, event.account_id, event.amazon_order_id)
+    assert current is not None
+    if current["last_update_date"] > event.last_update_date:
+        return  # a stale change: the order already reflects a later one
+    await store.set_order_status(
+        conn,
+        event.account_id,
+        event.amazon_order_id,
+        status=event.to_status,
+        last_update_date=event.last_update_date,
+        items_shipped=event.number_of_items_shipped,
+        items_unshipped=event.number_of_items_unshipped,
+    )
+
+
+async def _apply_buyer_message(conn: asyncpg.Connection, event: messages.BuyerMessageReceived) -> None:
+    await store.upsert_thread(
+        conn,
+        event.account_id,
+        event.thread_id,
+        marketplace_id=event.marketplace_id,
+        region=event.region,
+        amazon_order_id=event.amazon_order_id,
+        subject=event.subject,
+        at=event.received_at,
+    )
+    new = await store.insert_message(
+        conn,
+        event.account_id,
+        event.thread_id,
+        kind="buyer",
+        message_id=event.message_id,
+        at=event.received_at,
+        subject=event.subject,
+        body=event.body,
+    )
+    if not new:
+        return
+    if await store.open_cycle(conn, event.account_id, event.thread_id) is not None:
+        return  # the thread already waits: its clock runs from the first unanswered message
+    await store.start_cycle(
+        conn,
+        event.account_id,
+        event.thread_id,
+        opened_by=event.message_id,
+        marketplace_id=event.marketplace_id,
+        started_at=event.received_at,
+        deadline=domain.deadline_for(event.received_at),
+    )
+
+
+async def _apply_reply(conn: asyncpg.Connection, event: messages.SellerReplied) -> None:
+    new = await store.insert_message(
+        conn,
+        event.account_id,
+        event.thread_id,
+        kind="seller",
+        message_id=event.message_id,
+        at=event.replied_at,
+        subject=None,
+        body=event.body,
+    )
+    if new:
+        await _close_wait(conn, event.account_id, event.thread_id, event.replied_at, "reply")
+
+
+async def _close_wait(conn: asyncpg.Connection, account_id: UUID, thread_id: str, at: datetime, how: str) -> None:
+    wait = await store.open_cycle(conn, account_id, thread_id)
+    if wait is None:
+        return  # nothing awaited a reply (a follow-up, or a mark on an answered thread)
+    await store.close_cycle(
+        conn, account_id, thread_id, opened_by=wait["opened_by"], closed_at=max(at, wait["started_at"]), closed_by=how
+    )

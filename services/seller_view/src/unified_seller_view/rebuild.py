@@ -1,0 +1,109 @@
+"""Rebuild: replay every topic from the view's origin into a fresh generation while the live one keeps
+serving, then switch the pointer once the new one has caught up with the topics' end offsets."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from aiokafka import TopicPartition
+
+from unified_seller_view import generations as gens
+from unified_seller_view.handlers import handler_for
+from unified_seller_view.runtime import MIGRATIONS
+from unified_seller_view.settings import Settings
+from unified_shared.consumer import IdempotentConsumer
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
+from unified_shared.kafka import make_consumer, make_producer
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+async def _caught_up(consumer: IdempotentConsumer, target: dict[tuple[str, int], int]) -> bool:
+    assigned = {(tp.topic, tp.partition) for tp in consumer.consumer.assignment()}
+    if not set(target) <= assigned:
+        return False  # the group has not been given every partition yet
+    for (topic, partition), end in target.items():
+        if await consumer.consumer.position(TopicPartition(topic, partition)) < end:
+            return False
+    return True
+
+
+async def rebuild(
+    settings: Settings, *, keep: int = 1, timeout_s: float = 3600.0, progress: Progress | None = None
+) -> gens.Generation:
+    """Build generation n+1 from the origin, switch to it, drop generations older than the ``keep`` most
+    recent retired ones. Returns the new live generation. Readers are served by the old one until the switch."""
+    say: Progress = progress or log.info
+    pool = await create_pool(settings.database_url, max_size=4)
+    producer = make_producer(settings.kafka_bootstrap_servers, client_id=f"{settings.service_name}-rebuild")
+    await producer.start()
+    new: gens.Generation | None = None
+    try:
+        async with pool.acquire() as conn:
+            await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
+            live = await gens.ensure_live_generation(
+                conn, settings.consumer_base, settings.view_origin, settings.kafka_bootstrap_servers
+            )
+            origin = await gens.database_origin(conn) or {}
+            new = await gens.create_generation(conn, settings.consumer_base, origin, "building")
+        say(f"building generation {new.number} in schema {new.schema} (live: {live.number}, {live.schema})")
+        kafka = make_consumer(
+            settings.kafka_bootstrap_servers,
+            group_id=new.consumer_name,
+            client_id=f"{settings.service_name}-rebuild",
+            topics=[],
+        )
+        consumer = IdempotentConsumer(
+            pool, kafka, producer, name=new.consumer_name, topics=gens.TOPICS, handler=handler_for(new.schema)
+        )
+        consumer.subscribe()
+        await kafka.start()
+        try:
+            deadline = time.monotonic() + timeout_s
+            target = await gens.end_offsets(settings.kafka_bootstrap_servers)
+            applied = 0
+            rounds = 0
+            while True:
+                applied += await consumer.poll_once()
+                if await _caught_up(consumer, target):
+                    rounds += 1
+                    fresh = await gens.end_offsets(settings.kafka_bootstrap_servers)
+                    # Switch once a fresh look at the ends finds nothing new (or after a few chases).
+                    if fresh == target or rounds >= 3:
+                        break
+                    target = fresh
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"generation {new.number} did not catch up within {timeout_s} s")
+            say(f"generation {new.number} caught up: {applied} records replayed")
+        finally:
+            with contextlib.suppress(Exception):
+                await kafka.stop()  # leave the group: the serving process takes over this consumer name
+    except BaseException:
+        if new is not None:
+            with contextlib.suppress(Exception):
+                async with pool.acquire() as conn:
+                    await conn.execute("UPDATE view_generations SET state = 'failed' WHERE generation = $1", new.number)
+        await producer.stop()
+        await pool.close()
+        raise
+    assert new is not None
+    try:
+        async with pool.acquire() as conn:
+            await gens.switch_to(conn, new.number)
+            say(f"switched: generation {new.number} ({new.schema}) is live")
+            retired = [g for g in await gens.all_generations(conn) if g.state in ("retired", "failed")]
+            retired.sort(key=lambda g: g.number, reverse=True)
+            for old in retired[keep:]:
+                await gens.drop_generation(conn, old)
+                say(f"dropped generation {old.number} ({old.schema})")
+            result = await gens.generation(conn, new.number)
+            assert result is not None
+            return result
+    finally:
+        await producer.stop()
+        await pool.close()

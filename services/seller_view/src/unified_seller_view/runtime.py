@@ -1,0 +1,86 @@
+"""The seller view's process: the shared ServiceRuntime (pool, migrations, one idempotent consumer of every
+topic, health) that also follows the generation pointer, so a rebuild that switched generations is picked
+up by the serving process without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from unified_seller_view.generations import TOPICS, Generation, ensure_live_generation, live_generation
+from unified_seller_view.handlers import handler_for
+from unified_seller_view.settings import Settings
+from unified_shared.consumer import IdempotentConsumer
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
+from unified_shared.kafka import make_consumer
+from unified_shared.runtime import ConsumerSpec, ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = ("seller_view", "unified_seller_view.migrations")
+
+
+def consumer_spec(gen: Generation) -> ConsumerSpec:
+    return ConsumerSpec(gen.consumer_name, TOPICS, handler_for(gen.schema))
+
+
+class SellerViewRuntime(ServiceRuntime):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, migrations=[MIGRATIONS], publishes=False)
+        self.view_settings = settings
+        self.generation: Generation | None = None
+
+    async def start(self) -> None:
+        s = self.view_settings
+        conn = await connect(s.database_url)
+        try:
+            await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
+            gen = await ensure_live_generation(conn, s.consumer_base, s.view_origin, s.kafka_bootstrap_servers)
+        finally:
+            await conn.close()
+        self.generation = gen
+        self.consumer_spec = consumer_spec(gen)
+        # ServiceRuntime names the consumer (and its Kafka group) after settings.consumer_group.
+        self.settings = s.model_copy(update={"consumer_group": gen.consumer_name})
+        await super().start()
+        self._tasks.append(asyncio.create_task(self._follow_pointer(), name="view-pointer"))
+
+    async def _follow_pointer(self) -> None:
+        while True:
+            await asyncio.sleep(self.view_settings.view_pointer_poll_s)
+            try:
+                async with self.pool.acquire() as conn:
+                    live = await live_generation(conn)
+                if live is not None and (self.generation is None or live.number != self.generation.number):
+                    await self._switch_consumer(live)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep following; readiness shows the consumer's own errors
+                log.warning("following the view pointer failed", extra={"error": repr(exc)})
+
+    async def _switch_consumer(self, gen: Generation) -> None:
+        """Stop consuming for the retired generation; consume for the new one from its stored offsets."""
+        log.info("switching consumer to generation", extra={"generation": gen.number, "schema": gen.schema})
+        for task in [t for t in self._tasks if t.get_name() == "consumer"]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            self._tasks.remove(task)
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                await self.consumer.consumer.stop()
+        assert self.producer is not None
+        s = self.view_settings
+        kafka_consumer = make_consumer(
+            s.kafka_bootstrap_servers, group_id=gen.consumer_name, client_id=f"{s.service_name}-consumer", topics=[]
+        )
+        spec = consumer_spec(gen)
+        self.consumer = IdempotentConsumer(
+            self.pool, kafka_consumer, self.producer, name=gen.consumer_name, topics=spec.topics, handler=spec.handler
+        )
+        self.consumer_spec = spec
+        self.consumer.subscribe()
+        await kafka_consumer.start()
+        self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
+        self.generation = gen

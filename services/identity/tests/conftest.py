@@ -3,6 +3,7 @@ SMTP sink (aiosmtpd) writing .eml files, and an OAuth client's callback server."
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import re
@@ -174,6 +175,20 @@ async def service(fresh_db: str, kafka_bootstrap: str, smtp_sink: Sink, callback
     settings = make_settings(fresh_db, kafka_bootstrap, smtp_sink, callback.url, port)
     async with serve_app(create_service_app(settings), port=port) as base:
         yield Service(base, settings, fresh_db, smtp_sink, callback)
+
+
+@pytest.fixture
+def other_instance(service: Service) -> Any:
+    """Starts a second instance of the service on the same database (as another process would be)."""
+
+    @contextlib.asynccontextmanager
+    async def start() -> AsyncIterator[str]:
+        port = free_port()
+        settings = service.settings.model_copy(update={"http_port": port})
+        async with serve_app(create_service_app(settings), port=port) as base:
+            yield base
+
+    return start
 
 
 @pytest.fixture

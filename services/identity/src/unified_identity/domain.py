@@ -90,9 +90,11 @@ def normalize_email(email: str) -> str:
     return value
 
 
-def _strip_decoration(password: str) -> str:
-    """The core of a password once leading/trailing digits and symbols are removed ("Password123!")."""
-    return re.sub(r"^[\d\W_]+|[\d\W_]+$", "", password)
+def _undecorated(password: str) -> set[str]:
+    """The password without leading and/or trailing digits and symbols ("Password123!" -> "password")."""
+    trailing = re.sub(r"[\d\W_]+$", "", password)
+    leading = re.sub(r"^[\d\W_]+", "", password)
+    return {trailing, leading, re.sub(r"^[\d\W_]+", "", trailing)}
 
 
 def password_problems(password: str, *, email: str | None, common: frozenset[str]) -> list[str]:
@@ -103,8 +105,9 @@ def password_problems(password: str, *, email: str | None, common: frozenset[str
     if len(password) > PASSWORD_MAX_LENGTH:
         problems.append(f"must be at most {PASSWORD_MAX_LENGTH} characters long")
     lowered = password.lower()
-    core = _strip_decoration(lowered)
-    if lowered in common or (len(core) >= 4 and core in common and len(core) >= len(lowered) - 4):
+    # A common password with a few characters of decoration around it is still a common password.
+    cores = {c for c in _undecorated(lowered) if len(c) >= 4 and len(lowered) - len(c) <= 4}
+    if lowered in common or any(c in common for c in cores):
         problems.append("is too common (it appears in a list of frequently used passwords)")
     if len(set(password)) <= 2:
         problems.append("repeats too few characters")

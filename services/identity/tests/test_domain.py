@@ -1,0 +1,116 @@
+"""Unit tests of the pure rules (no I/O)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from unified_identity import domain
+from unified_identity.passwords import Passwords, common_passwords
+
+COMMON = common_passwords()
+
+
+def test_common_password_list_is_shipped_and_large() -> None:
+    assert len(COMMON) >= 10_000
+    assert "password" in COMMON and "123qweasdzxc" in COMMON
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("short1!", "at least 12"),
+        ("123qweasdzxc", "too common"),  # 12 characters, but in the list
+        ("QWERTY123456", "too common"),  # case does not help
+        ("1qaz2wsx3edc!", "too common"),  # a common core with a little decoration
+        ("aaaaaaaaaaaaaaaa", "repeats"),
+        ("x" * 300, "at most"),
+    ],
+)
+def test_password_policy_rejects(password: str, reason: str) -> None:
+    problems = domain.password_problems(password, email="someone@example.com", common=COMMON)
+    assert any(reason in p for p in problems), problems
+
+
+def test_password_policy_accepts_a_long_uncommon_passphrase() -> None:
+    assert domain.password_problems("correct horse battery staple 42", email="a@example.com", common=COMMON) == []
+
+
+def test_password_must_not_be_the_email() -> None:
+    problems = domain.password_problems(
+        "longname.person@example.com", email="longname.person@example.com", common=COMMON
+    )
+    assert any("email" in p for p in problems)
+
+
+async def test_argon2id_hashes_and_verifies() -> None:
+    pw = Passwords(time_cost=1, memory_kib=8192, parallelism=1)
+    stored = await pw.hash("correct horse battery staple 42")
+    assert stored.startswith("$argon2id$")
+    assert await pw.verify(stored, "correct horse battery staple 42")
+    assert not await pw.verify(stored, "correct horse battery staple 43")
+    assert not await pw.verify(None, "correct horse battery staple 42")  # unknown user: False, same work
+
+
+def test_emails_are_normalised_and_checked() -> None:
+    assert domain.normalize_email("  Alice@Example.COM ") == "alice@example.com"
+    for bad in ("alice", "alice@", "@example.com", "a b@example.com", "alice@localhost"):
+        with pytest.raises(domain.Invalid):
+            domain.normalize_email(bad)
+
+
+def test_scope_accepts_codes_and_ids_and_star() -> None:
+    assert domain.resolve_scope(["DE", "FR"]) == ["A13V1IB3VIYZZH", "A1PA6795UKMFR9"]
+    assert domain.resolve_scope(["A1PA6795UKMFR9", "de", "UK"]) == ["A1F83G8C2ARO7P", "A1PA6795UKMFR9"]
+    assert domain.resolve_scope("*") == "*"
+    with pytest.raises(domain.Invalid):
+        domain.resolve_scope(["XX"])
+    with pytest.raises(domain.Invalid):
+        domain.resolve_scope([])
+
+
+def test_permissions_billing_is_only_the_owners() -> None:
+    assert domain.token_permissions("owner", []) == ["orders", "messages", "reports", "billing"]
+    assert domain.token_permissions("member", ["orders", "billing"]) == ["orders"]
+    with pytest.raises(domain.Forbidden):
+        domain.check_permissions(["orders", "billing"])
+    with pytest.raises(domain.Invalid):
+        domain.check_permissions(["payouts"])
+    with pytest.raises(domain.Forbidden):
+        domain.check_change_target("owner")
+    with pytest.raises(domain.Invalid):
+        domain.check_invitable_role("owner")
+    with pytest.raises(domain.Forbidden):
+        domain.check_can_manage("member")
+    domain.check_can_manage("admin")
+
+
+def test_pkce_s256() -> None:
+    # RFC 7636 appendix B.
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    assert domain.s256_challenge(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    assert domain.pkce_ok(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+    assert not domain.pkce_ok(verifier[:-1] + "l", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+    assert not domain.pkce_ok(None, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+    assert not domain.pkce_ok("short", domain.s256_challenge("short"))  # verifier must be 43-128 chars
+
+
+def test_redirect_uri_is_an_exact_match() -> None:
+    registered = ["http://127.0.0.1:8765/callback"]
+    assert domain.redirect_uri_registered("http://127.0.0.1:8765/callback", registered)
+    for other in (
+        "http://127.0.0.1:8765/callbacks",
+        "http://127.0.0.1:8765/callback/",
+        "http://127.0.0.1:8765/Callback",
+        "http://127.0.0.1:8765/callback?x=1",
+    ):
+        assert not domain.redirect_uri_registered(other, registered)
+
+
+def test_throttle_blocks_after_five_failures_until_the_window_passes() -> None:
+    policy = domain.ThrottlePolicy(5, timedelta(minutes=15))
+    t0 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+    failures = [t0 + timedelta(minutes=i) for i in range(5)]  # 12:00 .. 12:04
+    assert domain.retry_after_s(failures[:4], t0 + timedelta(minutes=5), policy) is None
+    assert domain.retry_after_s(failures, t0 + timedelta(minutes=5), policy) == 600  # 12:00 ages out at 12:15
+    assert domain.retry_after_s(failures, t0 + timedelta(minutes=14, seconds=59), policy) == 1
+    assert domain.retry_after_s(failures, t0 + timedelta(minutes=15), policy) is None

@@ -123,8 +123,15 @@ class DayRange:
         return DayRange(lo, hi) if lo <= hi else None
 
 
+SUBSCRIPTION_ON = frozenset({FactKind.SUBSCRIPTION_STARTED})
+# Regions' state machine: ending a subscription also deactivates listings; closing ends both.
+SUBSCRIPTION_OFF = frozenset({FactKind.SUBSCRIPTION_ENDED, FactKind.PARTICIPATION_CLOSED})
+LISTINGS_ON = frozenset({FactKind.LISTINGS_ACTIVATED})
+LISTINGS_OFF = frozenset({FactKind.LISTINGS_DEACTIVATED, FactKind.SUBSCRIPTION_ENDED, FactKind.PARTICIPATION_CLOSED})
+
+
 def active_intervals(
-    facts: Iterable[Fact], on: FactKind, off: FactKind
+    facts: Iterable[Fact], on: frozenset[FactKind], off: frozenset[FactKind]
 ) -> dict[str, list[tuple[dt.datetime, dt.datetime | None]]]:
     """Fold on/off facts, ordered by effective time, into half-open intervals per marketplace.
 
@@ -132,13 +139,13 @@ def active_intervals(
     Late facts simply sort into place, so the timeline is always the one the facts describe.
     """
     out: dict[str, list[tuple[dt.datetime, dt.datetime | None]]] = {}
-    relevant = sorted((f for f in facts if f.kind in (on, off)), key=lambda f: (_utc(f.at), f.seq))
+    relevant = sorted((f for f in facts if f.kind in on or f.kind in off), key=lambda f: (_utc(f.at), f.seq))
     started: dict[str, dt.datetime] = {}
     for fact in relevant:
         mp = fact.marketplace_id
-        if fact.kind == on and mp not in started:
+        if fact.kind in on and mp not in started:
             started[mp] = _utc(fact.at)
-        elif fact.kind == off and mp in started:
+        elif fact.kind in off and mp in started:
             out.setdefault(mp, []).append((started.pop(mp), _utc(fact.at)))
     for mp, start in started.items():
         out.setdefault(mp, []).append((start, None))
@@ -162,8 +169,8 @@ def billable_marketplaces(
 ) -> list[str]:
     """Marketplaces with subscription and listings active on one common day in [first_day, last_day],
     and a plan fee > 0 (``fees``: fee in force per marketplace; a marketplace without one is not billable)."""
-    subs = active_intervals(facts, FactKind.SUBSCRIPTION_STARTED, FactKind.SUBSCRIPTION_ENDED)
-    listings = active_intervals(facts, FactKind.LISTINGS_ACTIVATED, FactKind.LISTINGS_DEACTIVATED)
+    subs = active_intervals(facts, SUBSCRIPTION_ON, SUBSCRIPTION_OFF)
+    listings = active_intervals(facts, LISTINGS_ON, LISTINGS_OFF)
     billable = []
     for mp in sorted(subs):
         if fees.get(mp, ZERO) <= ZERO or mp not in listings:

@@ -16,6 +16,10 @@ class _MessageEvent(AccountEvent):
     marketplace_id: str
     thread_id: str
     region: Literal["NA", "EU", "FE"]
+    # Added (optional): the thread's state and reply deadline right after this event, as the regional
+    # service computed them from the whole thread (the deadline only while it awaits a reply).
+    thread_state: Literal["awaiting_reply", "replied", "no_response_needed"] | None = None
+    reply_deadline: datetime | None = None
 
 
 @event_type

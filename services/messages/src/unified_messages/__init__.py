@@ -1,0 +1,1 @@
+"""unified-seller buyer-messages service: regional threads, published on ``messages.buyer-messages.v1``."""

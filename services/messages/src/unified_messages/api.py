@@ -1,0 +1,167 @@
+"""HTTP API of buyer-message threads. Bodies are plain text: returned as JSON strings exactly as received."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, Field
+
+from unified_messages.domain import REPLY_WINDOW, urgency
+from unified_messages.handlers import BuyerMessage, CommandResult, MessagesHandlers, Reply, parse_as_of
+from unified_messages.store import StoredEntry, Thread
+from unified_shared.auth import Principal, current_principal
+
+router = APIRouter(prefix="/messaging/v1", tags=["messages"])
+
+
+def handlers(request: Request) -> MessagesHandlers:
+    h: MessagesHandlers = request.app.state.handlers
+    return h
+
+
+class BuyerMessageIn(BaseModel):
+    marketplace_id: str = Field(examples=["A1PA6795UKMFR9"])
+    message_id: str | None = Field(None, min_length=1, max_length=128, description="idempotency key; derived if absent")
+    amazon_order_id: str | None = Field(None, examples=["302-1234567-1234567"])
+    subject: str = Field(description="plain text, at most 250 characters")
+    body: str = Field(description="plain text, at most 10000 characters; never interpreted")
+    received_at: AwareDatetime
+
+
+class ReplyIn(BaseModel):
+    body: str = Field(description="plain text, at most 10000 characters; never interpreted")
+    replied_at: AwareDatetime | None = Field(None, description="default: now")
+    message_id: str | None = Field(None, min_length=1, max_length=128, description="idempotency key; derived if absent")
+
+
+class MarkIn(BaseModel):
+    at: AwareDatetime | None = Field(None, description="default: now")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def thread_json(thread: Thread, now: datetime) -> dict[str, Any]:
+    """A thread with its reply deadline and how urgent it is at ``now``."""
+    due = urgency(thread.reply_deadline, now)
+    return {
+        "thread_id": thread.thread_id,
+        "marketplace_id": thread.marketplace_id,
+        "amazon_order_id": thread.amazon_order_id,
+        "subject": thread.subject,
+        "state": thread.state,
+        "awaiting_since": _iso(thread.awaiting_since),
+        "reply_deadline": _iso(thread.reply_deadline),
+        "is_overdue": due.is_overdue,
+        "due_within_4h": due.due_within_4h,
+        "last_activity_at": _iso(thread.last_activity_at),
+        "buyer_messages": thread.buyer_messages,
+        "replies": thread.replies,
+    }
+
+
+def entry_json(entry: StoredEntry) -> dict[str, Any]:
+    if entry.kind == "mark":
+        return {"kind": "no_response_needed", "at": _iso(entry.at), "by": str(entry.actor) if entry.actor else None}
+    out: dict[str, Any] = {
+        "kind": "buyer_message" if entry.kind == "buyer" else "seller_reply",
+        "message_id": entry.entry_id,
+        "at": _iso(entry.at),
+        "body": entry.body,
+    }
+    if entry.kind == "buyer":
+        out["subject"] = entry.subject
+        out["amazon_order_id"] = entry.amazon_order_id
+    else:
+        out["by"] = str(entry.actor) if entry.actor else None
+    return out
+
+
+def _result(result: CommandResult, h: MessagesHandlers, created: bool) -> JSONResponse:
+    body = {"outcome": result.outcome, "id": result.entry_id, "thread": thread_json(result.thread, h.clock())}
+    return JSONResponse(body, status_code=201 if created and result.outcome != "unchanged" else 200)
+
+
+@router.post("/threads/{thread_id}/buyer-messages", summary="Record a buyer message (idempotent by message_id)")
+async def post_buyer_message(
+    thread_id: str,
+    payload: BuyerMessageIn = Body(...),
+    principal: Principal = Depends(current_principal),
+    h: MessagesHandlers = Depends(handlers),
+) -> JSONResponse:
+    result = await h.receive(
+        principal,
+        BuyerMessage(
+            thread_id=thread_id,
+            marketplace_id=payload.marketplace_id,
+            subject=payload.subject,
+            body=payload.body,
+            received_at=payload.received_at,
+            message_id=payload.message_id,
+            amazon_order_id=payload.amazon_order_id,
+        ),
+    )
+    return _result(result, h, created=True)
+
+
+@router.post("/threads/{thread_id}/replies", summary="Record a seller reply (idempotent by message_id)")
+async def post_reply(
+    thread_id: str,
+    payload: ReplyIn = Body(...),
+    principal: Principal = Depends(current_principal),
+    h: MessagesHandlers = Depends(handlers),
+) -> JSONResponse:
+    reply = Reply(thread_id=thread_id, body=payload.body, replied_at=payload.replied_at, message_id=payload.message_id)
+    return _result(await h.reply(principal, reply), h, created=True)
+
+
+@router.post("/threads/{thread_id}/no-response-needed", summary="Mark the awaiting thread as needing no reply")
+async def post_no_response_needed(
+    thread_id: str,
+    payload: MarkIn | None = Body(None),
+    principal: Principal = Depends(current_principal),
+    h: MessagesHandlers = Depends(handlers),
+) -> JSONResponse:
+    result = await h.mark_no_response_needed(principal, thread_id, payload.at if payload else None)
+    return _result(result, h, created=False)
+
+
+@router.get("/threads", summary="Threads by state, with reply deadline, is_overdue and due_within_4h")
+async def get_threads(
+    *,
+    state: str | None = Query(None, description="awaiting_reply | replied | no_response_needed"),
+    marketplace_id: str | None = Query(None),
+    limit: int | None = Query(None, description="1..100, default 50"),
+    next_token: str | None = Query(None),
+    as_of: str | None = Query(None, description="compute is_overdue / due_within_4h at this time (default now)"),
+    principal: Principal = Depends(current_principal),
+    h: MessagesHandlers = Depends(handlers),
+) -> dict[str, Any]:
+    now = parse_as_of(as_of, h.clock)
+    threads, token = await h.list_threads(
+        principal, state=state, marketplace_id=marketplace_id, limit=limit, next_token=next_token
+    )
+    out: dict[str, Any] = {
+        "threads": [thread_json(t, now) for t in threads],
+        "as_of": _iso(now),
+        "reply_window_hours": REPLY_WINDOW.total_seconds() / 3600,
+    }
+    if token is not None:
+        out["next_token"] = token
+    return out
+
+
+@router.get("/threads/{thread_id}", summary="One thread with its messages, replies and marks in time order")
+async def get_thread(
+    thread_id: str,
+    as_of: str | None = Query(None),
+    principal: Principal = Depends(current_principal),
+    h: MessagesHandlers = Depends(handlers),
+) -> dict[str, Any]:
+    now = parse_as_of(as_of, h.clock)
+    thread, entries = await h.get_thread(principal, thread_id)
+    return {**thread_json(thread, now), "as_of": _iso(now), "entries": [entry_json(e) for e in entries]}

@@ -1,0 +1,166 @@
+"""Pure rules of buyer-message threads: validation, idempotency IDs, thread state and reply deadline.
+
+The thread state is computed from the thread's whole timeline (buyer messages, seller replies and "no
+response needed" marks, in time order), so it comes out the same whatever order they were recorded in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from unified_shared.auth import Scope
+from unified_shared.catalog import ApiRegion, Marketplace, UnknownMarketplace, by_id
+
+BODY_LIMIT = 10_000  # characters (Unicode code points) of a message body; longer is refused with 422
+SUBJECT_LIMIT = 250
+REPLY_WINDOW = timedelta(hours=24)  # calendar time: weekends and holidays count (Amazon)
+DUE_SOON = timedelta(hours=4)
+THREAD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+ORDER_ID_RE = re.compile(r"^\d{3}-\d{7}-\d{7}$")
+
+ThreadState = Literal["awaiting_reply", "replied", "no_response_needed"]
+THREAD_STATES: tuple[str, ...] = ("awaiting_reply", "replied", "no_response_needed")
+EntryKind = Literal["buyer", "reply", "mark"]
+# At the same instant a buyer message comes first: a reply stamped with the same time answers it.
+_KIND_ORDER = {"buyer": 0, "reply": 1, "mark": 1}
+
+
+class InvalidInput(Exception):
+    """A refused command: ``field`` names the request field at fault; ``status`` is the HTTP status."""
+
+    def __init__(self, field: str, detail: str, *, status: int = 422, **extra: Any) -> None:
+        super().__init__(detail)
+        self.field = field
+        self.detail = detail
+        self.status = status
+        self.extra = extra
+
+    @property
+    def title(self) -> str:
+        return {403: "Forbidden", 404: "Not found", 409: "Conflict"}.get(self.status, "Invalid request")
+
+
+def check_thread_id(thread_id: str) -> None:
+    if not THREAD_ID_RE.match(thread_id):
+        raise InvalidInput("thread_id", "thread_id must be 1-128 characters of letters, digits, '.', '_', ':', '-'")
+
+
+def check_order_id(amazon_order_id: str | None) -> None:
+    if amazon_order_id is not None and not ORDER_ID_RE.match(amazon_order_id):
+        raise InvalidInput(
+            "amazon_order_id", f"amazon_order_id must look like 111-1234567-1234567, got {amazon_order_id!r}"
+        )
+
+
+def check_marketplace(
+    marketplace_id: str, region: ApiRegion, scope: Scope, field: str = "marketplace_id"
+) -> Marketplace:
+    """Known, of this instance's region (else 422 naming the right one), and inside the caller's scope."""
+    try:
+        marketplace = by_id(marketplace_id)
+    except UnknownMarketplace:
+        raise InvalidInput(field, f"{field} {marketplace_id!r} is not a known marketplace") from None
+    if marketplace.region != region:
+        raise InvalidInput(
+            field,
+            f"marketplace {marketplace_id} ({marketplace.code}) belongs to the {marketplace.region.value} region; "
+            f"this is the {region.value} instance: send it to the {marketplace.region.value} instance",
+            region=marketplace.region.value,
+        )
+    if scope != "*" and marketplace_id not in scope:
+        raise InvalidInput(
+            field, f"marketplace {marketplace_id} ({marketplace.code}) is outside your marketplace scope", status=403
+        )
+    return marketplace
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def buyer_message_id(thread_id: str, received_at: datetime, subject: str, body: str) -> str:
+    """ID of a buyer message sent without one: the same message (thread, time, text) gets the same ID."""
+    return "m-" + _digest(thread_id, received_at.astimezone(UTC).isoformat(), subject, body)
+
+
+def reply_message_id(thread_id: str, replied_at: datetime, body: str) -> str:
+    return "r-" + _digest(thread_id, replied_at.astimezone(UTC).isoformat(), body)
+
+
+def mark_entry_id(at: datetime) -> str:
+    """A mark at the same instant is the same mark (recording it twice publishes once)."""
+    return "mark:" + at.astimezone(UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One point of a thread's timeline."""
+
+    entry_id: str
+    kind: EntryKind
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadStatus:
+    state: ThreadState
+    awaiting_since: datetime | None  # received_at of the first unanswered buyer message
+    first_at: datetime  # the thread's first buyer message
+    last_at: datetime  # its latest point in time
+
+    @property
+    def reply_deadline(self) -> datetime | None:
+        return self.awaiting_since + REPLY_WINDOW if self.awaiting_since is not None else None
+
+
+def thread_status(entries: Iterable[Entry]) -> ThreadStatus:
+    """Awaiting a reply from the first unanswered buyer message until a reply or a mark; a buyer message
+    after that starts a new wait (and a new 24-hour deadline)."""
+    timeline = sorted(entries, key=lambda e: (e.at, _KIND_ORDER[e.kind], e.entry_id))
+    buyers = [e for e in timeline if e.kind == "buyer"]
+    if not buyers:
+        raise ValueError("a thread starts with a buyer message")
+    state: ThreadState = "awaiting_reply"
+    awaiting_since: datetime | None = None
+    for entry in timeline:
+        if entry.kind == "buyer":
+            if awaiting_since is None:
+                awaiting_since = entry.at
+            state = "awaiting_reply"
+        elif entry.kind == "reply":
+            awaiting_since, state = None, "replied"
+        elif awaiting_since is not None:  # a mark only answers what is waiting
+            awaiting_since, state = None, "no_response_needed"
+    return ThreadStatus(state, awaiting_since, buyers[0].at, timeline[-1].at)
+
+
+@dataclass(frozen=True, slots=True)
+class Urgency:
+    is_overdue: bool
+    due_within_4h: bool
+
+
+def urgency(reply_deadline: datetime | None, now: datetime) -> Urgency:
+    """Against ``now`` (an injectable clock or the caller's as_of): past the deadline, or less than 4 h left."""
+    if reply_deadline is None:
+        return Urgency(False, False)
+    overdue = now > reply_deadline
+    return Urgency(overdue, not overdue and reply_deadline - now <= DUE_SOON)
+
+
+def check_reply(status: ThreadStatus, replied_at: datetime) -> None:
+    if replied_at < status.first_at:
+        raise InvalidInput("replied_at", "replied_at is earlier than the thread's first buyer message")
+
+
+def check_mark(status: ThreadStatus, at: datetime) -> None:
+    """A mark closes a wait: the thread must be awaiting a reply, and the mark must not predate the wait."""
+    if status.state != "awaiting_reply" or status.awaiting_since is None:
+        raise InvalidInput("thread_id", f"the thread is not awaiting a reply (it is {status.state})", status=409)
+    if at < status.awaiting_since:
+        raise InvalidInput("at", "at is earlier than the buyer message awaiting a reply")

@@ -1,0 +1,268 @@
+"""Team members: invitations delivered over SMTP to the sink, accepted once, revoked or expired ones refused,
+roles and scopes in tokens, and every step published on Kafka as a CloudEvent matching its JSON Schema."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import jsonschema
+import jwt
+
+from unified_shared.envelope import Envelope
+from unified_shared.testing import TopicWatcher
+from unified_shared.topics import IDENTITY_ACCOUNTS
+
+STRONG_PASSWORD = "correct horse battery staple 42"
+MEMBER_PASSWORD = "a different long passphrase 7"
+DE, FR = "A1PA6795UKMFR9", "A13V1IB3VIYZZH"
+SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"
+
+
+def bearer(token: dict) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+def claims(token: dict) -> dict:
+    return jwt.decode(token["access_token"], options={"verify_signature": False})
+
+
+async def owner_session(service, http, sign_in) -> tuple[str, str, dict]:
+    account_id, user_id, email_addr = await service.register(http)
+    client, token = await sign_in(email_addr)
+    await client.aclose()
+    return account_id, user_id, token
+
+
+async def invite(service, http, token: dict, account_id: str, **body) -> tuple[int, dict]:
+    r = await http.post(f"{service.base}/v1/accounts/{account_id}/invitations", json=body, headers=bearer(token))
+    return r.status_code, r.json()
+
+
+def new_email(prefix: str = "member") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+async def test_invitation_mail_is_delivered_and_its_link_works_once(service, http, sign_in) -> None:
+    account_id, _, owner = await owner_session(service, http, sign_in)
+    member_email = new_email()
+    status, body = await invite(
+        service,
+        http,
+        owner,
+        account_id,
+        email=member_email,
+        role="member",
+        permissions=["orders", "messages"],
+        marketplaces=["DE", "FR"],
+    )
+    assert status == 201, body
+    assert {"invitation_id", "expires_at"} <= body.keys()
+
+    # The mail really went through SMTP into the sink folder; its link carries the token.
+    link = service.sink.link_to(member_email)
+    assert link.startswith(f"{service.settings.issuer}/invitations/accept?token=")
+    token_value = parse_qs(urlsplit(link).query)["token"][0]
+    conn = await service.db()
+    try:
+        stored = await conn.fetchval("SELECT token_hash FROM invitations WHERE email = $1", member_email)
+        in_db = await conn.fetchval(
+            "SELECT count(*) FROM invitations WHERE position($1::bytea in token_hash) > 0", token_value.encode()
+        )
+    finally:
+        await conn.close()
+    assert stored is not None and in_db == 0  # only the hash is stored
+
+    page = await http.get(link)
+    assert page.status_code == 200 and 'name="password"' in page.text
+    accepted = await http.post(
+        f"{service.base}/invitations/accept", data={"token": token_value, "password": MEMBER_PASSWORD}
+    )
+    assert accepted.status_code == 201, accepted.text
+    again = await http.post(
+        f"{service.base}/v1/invitations/accept", json={"token": token_value, "password": MEMBER_PASSWORD}
+    )
+    assert again.status_code == 410 and again.headers["content-type"].startswith("application/problem+json")
+
+    # The member signs in; the token says exactly DE and FR, the role and the granted permissions.
+    client, member = await sign_in(member_email, MEMBER_PASSWORD)
+    await client.aclose()
+    c = claims(member)
+    assert c["account_id"] == account_id and c["role"] == "member"
+    assert sorted(c["marketplaces"]) == sorted([DE, FR])
+    assert sorted(c["permissions"]) == ["messages", "orders"]
+
+    members = await http.get(f"{service.base}/v1/accounts/{account_id}/members", headers=bearer(owner))
+    assert members.status_code == 200
+    roles = {m["email"]: m["role"] for m in members.json()["members"]}
+    assert roles[member_email] == "member" and list(roles.values()).count("owner") == 1
+
+
+async def test_revoked_expired_and_unknown_invitations_do_not_work(service, http, sign_in) -> None:
+    account_id, _, owner = await owner_session(service, http, sign_in)
+    revoked_email, expired_email = new_email("revoked"), new_email("expired")
+    status, revoked = await invite(
+        service, http, owner, account_id, email=revoked_email, role="member", permissions=["reports"]
+    )
+    assert status == 201
+    status, _ = await invite(service, http, owner, account_id, email=expired_email, role="admin", permissions=[])
+    assert status == 201
+
+    r = await http.delete(
+        f"{service.base}/v1/accounts/{account_id}/invitations/{revoked['invitation_id']}", headers=bearer(owner)
+    )
+    assert r.status_code == 204
+    token_revoked = parse_qs(urlsplit(service.sink.link_to(revoked_email)).query)["token"][0]
+    r = await http.post(
+        f"{service.base}/v1/invitations/accept", json={"token": token_revoked, "password": MEMBER_PASSWORD}
+    )
+    assert r.status_code == 410, r.text
+
+    conn = await service.db()
+    try:  # seven days pass
+        await conn.execute(
+            "UPDATE invitations SET expires_at = now() - interval '1 second' WHERE email = $1", expired_email
+        )
+    finally:
+        await conn.close()
+    token_expired = parse_qs(urlsplit(service.sink.link_to(expired_email)).query)["token"][0]
+    r = await http.post(
+        f"{service.base}/v1/invitations/accept", json={"token": token_expired, "password": MEMBER_PASSWORD}
+    )
+    assert r.status_code == 410, r.text
+
+    r = await http.post(f"{service.base}/v1/invitations/accept", json={"token": "x" * 43, "password": MEMBER_PASSWORD})
+    assert r.status_code == 404
+    # Neither became a member.
+    members = (await http.get(f"{service.base}/v1/accounts/{account_id}/members", headers=bearer(owner))).json()
+    assert {m["email"] for m in members["members"]}.isdisjoint({revoked_email, expired_email})
+
+
+async def _join(service, http, sign_in, owner: dict, account_id: str, role: str, **extra) -> tuple[str, str, dict]:
+    email_addr = new_email(role)
+    status, body = await invite(service, http, owner, account_id, email=email_addr, role=role, **extra)
+    assert status == 201, body
+    token_value = parse_qs(urlsplit(service.sink.link_to(email_addr)).query)["token"][0]
+    r = await http.post(
+        f"{service.base}/v1/invitations/accept", json={"token": token_value, "password": MEMBER_PASSWORD}
+    )
+    assert r.status_code == 201, r.text
+    client, token = await sign_in(email_addr, MEMBER_PASSWORD)
+    await client.aclose()
+    return r.json()["user_id"], email_addr, token
+
+
+async def test_roles_owner_admin_member(service, http, sign_in) -> None:
+    account_id, owner_id, owner = await owner_session(service, http, sign_in)
+    admin_id, _, admin = await _join(service, http, sign_in, owner, account_id, "admin", permissions=["reports"])
+    member_id, member_email, member = await _join(
+        service, http, sign_in, owner, account_id, "member", permissions=["orders"], marketplaces=["DE"]
+    )
+    base = f"{service.base}/v1/accounts/{account_id}"
+
+    # A member manages nobody; nobody grants billing; the owner role is not for invitations.
+    status, body = await invite(service, http, member, account_id, email=new_email(), role="member", permissions=[])
+    assert status == 403, body
+    status, _ = await invite(
+        service, http, admin, account_id, email=new_email(), role="member", permissions=["billing"]
+    )
+    assert status == 403
+    status, _ = await invite(service, http, admin, account_id, email=new_email(), role="owner", permissions=[])
+    assert status == 422
+
+    # The owner cannot be demoted or removed, not even by an admin.
+    r = await http.patch(f"{base}/members/{owner_id}", json={"role": "member"}, headers=bearer(admin))
+    assert r.status_code == 403
+    r = await http.delete(f"{base}/members/{owner_id}", headers=bearer(admin))
+    assert r.status_code == 403
+    r = await http.delete(f"{base}/members/{owner_id}", headers=bearer(owner))
+    assert r.status_code == 403
+
+    # An admin changes a member's scope; the member's next token carries it.
+    r = await http.patch(
+        f"{base}/members/{member_id}",
+        json={"permissions": ["orders", "reports"], "marketplaces": ["FR", "IT"]},
+        headers=bearer(admin),
+    )
+    assert r.status_code == 200, r.text
+    refreshed = await http.post(
+        f"{service.base}/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": member["refresh_token"],
+            "client_id": "unified-seller-cli",
+        },
+    )
+    assert refreshed.status_code == 200
+    c = claims(refreshed.json())
+    assert sorted(c["marketplaces"]) == sorted([FR, "APJ6JRA9NG5V4"]) and c["permissions"] == ["orders", "reports"]
+
+    # Another account's owner sees nothing of this one.
+    _, _, other_owner = await owner_session(service, http, sign_in)
+    r = await http.get(f"{base}/members", headers=bearer(other_owner))
+    assert r.status_code == 404
+    r = await http.get(f"{base}/members", headers=bearer(member))
+    assert r.status_code == 403
+
+    # Removing a member ends their sessions and their sign-in.
+    r = await http.delete(f"{base}/members/{member_id}", headers=bearer(admin))
+    assert r.status_code == 204
+    r = await http.post(
+        f"{service.base}/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refreshed.json()["refresh_token"],
+            "client_id": "unified-seller-cli",
+        },
+    )
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    client = sign_in.client()
+    final, _, _, _ = await sign_in.authorize(client, member_email, MEMBER_PASSWORD)
+    await client.aclose()
+    assert final.status_code == 401
+    members = (await http.get(f"{base}/members", headers=bearer(owner))).json()["members"]
+    assert {m["user_id"] for m in members} == {owner_id, admin_id}
+
+
+async def test_every_step_is_published_as_a_cloudevent_matching_its_schema(
+    service, http, sign_in, kafka_bootstrap
+) -> None:
+    async with TopicWatcher(kafka_bootstrap, [IDENTITY_ACCOUNTS]) as watcher:
+        account_id, _, owner = await owner_session(service, http, sign_in)
+        member_id, _, _ = await _join(service, http, sign_in, owner, account_id, "member", permissions=["orders"])
+        base = f"{service.base}/v1/accounts/{account_id}"
+        r = await http.patch(f"{base}/members/{member_id}", json={"role": "admin"}, headers=bearer(owner))
+        assert r.status_code == 200
+        status, revoked = await invite(
+            service, http, owner, account_id, email=new_email(), role="member", permissions=[]
+        )
+        assert status == 201
+        r = await http.delete(f"{base}/invitations/{revoked['invitation_id']}", headers=bearer(owner))
+        assert r.status_code == 204
+        r = await http.delete(f"{base}/members/{member_id}", headers=bearer(owner))
+        assert r.status_code == 204
+        seen = await watcher.collect(lambda s: s.key == account_id, count=7, timeout_s=30)
+
+    expected = [
+        "AccountRegistered",
+        "UserInvited",
+        "InvitationAccepted",
+        "MemberRoleChanged",
+        "UserInvited",
+        "InvitationRevoked",
+        "MemberRemoved",
+    ]
+    assert [s.headers["ce_type"] for s in seen] == [f"unifiedseller.identity.{n}.v1" for n in expected]
+    for index, record in enumerate(seen, start=1):
+        env = Envelope.from_headers([(k, v.encode()) for k, v in record.headers.items()])  # validates the headers
+        assert env.specversion == "1.0" and env.source == "/services/identity"
+        assert env.partitionkey == account_id and env.subject == f"account-{account_id}"
+        assert env.sequence == index and record.headers["content-type"] == "application/json"
+        schema = json.loads((SCHEMAS / f"{env.type}.json").read_text())
+        jsonschema.validate(record.value, schema, cls=jsonschema.Draft202012Validator)
+        assert record.value["account_id"] == account_id
+    assert len({s.headers["ce_id"] for s in seen}) == 7
+    accepted = seen[2].value
+    assert accepted["user_id"] == member_id and accepted["role"] == "member"

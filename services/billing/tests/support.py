@@ -1,0 +1,181 @@
+"""Helpers for the billing tests: events applied through the real consumer handler, a served app, offsets."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from fastapi import FastAPI
+
+from unified_billing.app import CONSUMED_TOPICS, MIGRATIONS, create_service_app
+from unified_billing.handlers import apply_event
+from unified_billing.settings import Settings
+from unified_shared.consumer import ReceivedEvent
+from unified_shared.contracts.identity import AccountRegistered
+from unified_shared.contracts.regions import (
+    FxRatesPublished,
+    ListingsActivated,
+    SubscriptionStarted,
+)
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
+from unified_shared.envelope import Envelope
+from unified_shared.events import Event
+from unified_shared.testing import TestIssuer, serve_app
+
+OPERATOR_TOKEN = "billing-test-operator"
+US, DE, FR, JP, UK = "ATVPDKIKX0DER", "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1VC38T7YXB528", "A1F83G8C2ARO7P"
+
+
+def utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+class Clock:
+    """An injectable clock the test moves by hand."""
+
+    def __init__(self, now: str) -> None:
+        self.now = utc(now)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def set(self, now: str) -> None:
+        self.now = utc(now)
+
+
+async def migrated_pool(dsn: str) -> asyncpg.Pool:
+    pool = await create_pool(dsn)
+    async with pool.acquire() as conn:
+        await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
+    return pool
+
+
+async def feed(pool: asyncpg.Pool, *events: Event) -> None:
+    """Apply events exactly as the consumer does (its handler, inside a transaction)."""
+    async with pool.acquire() as conn:
+        for n, event in enumerate(events):
+            envelope = Envelope(
+                id=uuid.uuid4(),
+                source="/services/test",
+                type=event.ce_type(),
+                time=dt.datetime.now(dt.UTC),
+                subject="test",
+                partitionkey=event.partition_key(),
+            )
+            async with conn.transaction():
+                await apply_event(conn, ReceivedEvent(envelope, event, event.TOPIC, 0, n))
+
+
+def registered(account: UUID, home: str = US, at: str = "2026-09-01T08:00") -> AccountRegistered:
+    return AccountRegistered(
+        account_id=account,
+        legal_name="Test GmbH",
+        home_marketplace_id=home,
+        owner_user_id=uuid.uuid4(),
+        owner_email="owner@example.test",
+        registered_at=utc(at),
+    )
+
+
+def selling(account: UUID, marketplace: str, at: str) -> list[Event]:
+    return [
+        SubscriptionStarted(account_id=account, marketplace_id=marketplace, at=utc(at)),
+        ListingsActivated(account_id=account, marketplace_id=marketplace, at=utc(at)),
+    ]
+
+
+def rates(day: str, usd: str = "1.2320", jpy: str = "136.64", revision: int = 1) -> FxRatesPublished:
+    return FxRatesPublished(
+        date=dt.date.fromisoformat(day),
+        rates={"USD": Decimal(usd), "JPY": Decimal(jpy), "GBP": Decimal("0.85")},
+        source="test rates",
+        revision=revision,
+    )
+
+
+async def topic_ends(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await probe.start()
+    try:
+        parts = [TopicPartition(t, p) for t in topics for p in sorted(probe.partitions_for_topic(t) or [])]
+        ends = await probe.end_offsets(parts)
+        return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+    finally:
+        await probe.stop()
+
+
+async def set_consumer_offsets(dsn: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
+    """Topics are shared and keep history: the service's consumer starts where these offsets say (it seeks to
+    the offsets stored in its own database), so a test sees only the events published after them."""
+    conn = await connect(dsn)
+    try:
+        await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
+        for (topic, partition), offset in offsets.items():
+            await conn.execute(
+                """INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset""",
+                group,
+                topic,
+                partition,
+                offset,
+            )
+    finally:
+        await conn.close()
+
+
+@dataclass
+class RunningBilling:
+    base: str
+    app: FastAPI
+    settings: Settings
+    issuer: TestIssuer
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.base, headers=headers, timeout=60.0)
+
+    def owner(self, account: UUID, **claims: Any) -> str:
+        return self.issuer.mint(account_id=account, **claims)
+
+
+@contextlib.asynccontextmanager
+async def running_billing(
+    dsn: str,
+    bootstrap: str,
+    issuer: TestIssuer,
+    jwks_url: str,
+    *,
+    clock: Callable[[], dt.datetime],
+    group: str,
+    start_offsets: dict[tuple[str, int], int] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[RunningBilling]:
+    if start_offsets is not None:
+        await set_consumer_offsets(dsn, group, start_offsets)
+    settings = Settings(
+        database_url=dsn,
+        kafka_bootstrap_servers=bootstrap,
+        consumer_group=group,
+        identity_issuer=issuer.issuer,
+        identity_jwks_url=jwks_url,
+        operator_token=OPERATOR_TOKEN,
+        relay_poll_interval_s=0.1,
+        scheduler_enabled=False,
+        **overrides,
+    )
+    app = create_service_app(settings, clock=clock)
+    async with serve_app(app) as base:
+        yield RunningBilling(base, app, settings, issuer)
+
+
+async def start_offsets_for_billing(bootstrap: str) -> dict[tuple[str, int], int]:
+    return await topic_ends(bootstrap, list(CONSUMED_TOPICS))

@@ -1,0 +1,204 @@
+"""Closing periods against the real PostgreSQL: exactly once across instances, holds, scheduler, late events."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from decimal import Decimal as D
+
+import asyncpg
+import pytest
+from prometheus_client import REGISTRY
+
+from unified_billing.domain import Period
+from unified_billing.handlers import Billing, PeriodNotEnded
+from unified_billing.settings import Settings
+from unified_shared.contracts.regions import ListingsDeactivated, SubscriptionEnded
+
+from .support import DE, JP, UK, US, Clock, feed, migrated_pool, rates, registered, selling, utc
+
+
+def billing(pool: asyncpg.Pool, clock: Clock) -> Billing:
+    return Billing(Settings(), lambda: pool, clock=clock)
+
+
+async def documents(pool: asyncpg.Pool, account: uuid.UUID) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await conn.fetch(
+            "SELECT document_id, kind, period, currency, total FROM billing_documents WHERE account_id = $1 "
+            "ORDER BY period, currency, document_id",
+            account,
+        )
+
+
+async def billing_events(pool: asyncpg.Pool, account: uuid.UUID) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await conn.fetch(
+            "SELECT event_type, payload FROM event_store WHERE partition_key = $1 ORDER BY position", str(account)
+        )
+
+
+async def amazon_example_account(pool: asyncpg.Pool) -> uuid.UUID:
+    account = uuid.uuid4()
+    await feed(
+        pool,
+        registered(account, US),
+        *selling(account, US, "2026-08-03T09:00"),
+        *selling(account, DE, "2026-08-10T09:00"),
+        *selling(account, JP, "2026-08-20T09:00"),
+        rates("2026-08-31"),
+        rates("2026-09-30"),
+    )
+    return account
+
+
+async def test_two_instances_closing_at_once_issue_each_invoice_once(fresh_db: str) -> None:
+    pools = [await migrated_pool(fresh_db), await migrated_pool(fresh_db)]
+    try:
+        account = await amazon_example_account(pools[0])
+        clock = Clock("2026-10-02T06:00:00")
+        instances = [billing(pools[0], clock), billing(pools[1], clock)]
+        for _ in range(3):  # the same period closed concurrently, several times over
+            await asyncio.gather(*(b.close_period(Period(2026, 9)) for b in instances for _ in range(2)))
+        docs = await documents(pools[0], account)
+        assert [(d["period"], d["currency"], d["total"]) for d in docs] == [
+            ("2026-09", "EUR", D("11.79")),
+            ("2026-09", "JPY", D("1482")),
+            ("2026-09", "USD", D("12.09")),
+        ]
+        assert all(d["kind"] == "invoice" for d in docs)
+        events = await billing_events(pools[0], account)
+        assert sorted(e["payload"]["invoice_id"] for e in events) == sorted(d["document_id"] for d in docs)
+        assert {e["event_type"] for e in events} == {"unifiedseller.billing.InvoiceIssued.v1"}
+    finally:
+        for pool in pools:
+            await pool.close()
+
+
+async def test_first_period_then_capped_period(fresh_db: str) -> None:
+    pool = await migrated_pool(fresh_db)
+    try:
+        account = uuid.uuid4()
+        await feed(
+            pool,
+            registered(account, DE),
+            *selling(account, DE, "2026-08-03T09:00"),
+            *selling(account, US, "2026-08-05T09:00"),
+            *selling(account, JP, "2026-08-20T09:00"),
+            rates("2026-08-31"),
+            rates("2026-09-30"),
+        )
+        b = billing(pool, Clock("2026-10-01T00:00:00"))
+        await b.close_period(Period(2026, 8))
+        await b.close_period(Period(2026, 9))
+        docs = await documents(pool, account)
+        # August (first period): home DE only, 39 EUR capped at 39.99 USD = 32.45 EUR. September: the rule.
+        assert [(d["period"], d["currency"], d["total"]) for d in docs] == [
+            ("2026-08", "EUR", D("32.45")),
+            ("2026-09", "EUR", D("11.79")),
+            ("2026-09", "JPY", D("1482")),
+            ("2026-09", "USD", D("12.09")),
+        ]
+    finally:
+        await pool.close()
+
+
+async def test_an_open_period_cannot_be_closed(fresh_db: str) -> None:
+    pool = await migrated_pool(fresh_db)
+    try:
+        with pytest.raises(PeriodNotEnded):
+            await billing(pool, Clock("2026-09-30T23:59:59")).close_period(Period(2026, 9))
+    finally:
+        await pool.close()
+
+
+async def test_missing_fx_rate_holds_the_period_until_the_rate_arrives(fresh_db: str) -> None:
+    pool = await migrated_pool(fresh_db)
+    try:
+        account = uuid.uuid4()
+        await feed(
+            pool,
+            registered(account, US),
+            *selling(account, US, "2026-09-03T09:00"),
+            *selling(account, JP, "2026-09-20T09:00"),
+            rates("2026-10-28"),  # Wednesday; the 29th and 30th (weekdays) are not in yet
+        )
+        clock = Clock("2026-11-02T06:00:00")
+        b = billing(pool, clock)
+        (outcome,) = await b.close_period(Period(2026, 10), account)
+        assert outcome.status == "held" and "2026-10-31" in (outcome.reason or "")
+        assert await documents(pool, account) == []
+        assert REGISTRY.get_sample_value("billing_held_periods") == 1
+        await feed(pool, rates("2026-10-30", usd="1.1172", jpy="175.68"))
+        outcomes = await b.scheduler_tick()  # the next run picks the held period up
+        assert [(o.period, o.status) for o in outcomes] == [("2026-10", "closed")]
+        docs = await documents(pool, account)
+        # US 39.99 + JP 4900 JPY = 31.16 USD: S = 71.15 > 39.99, r = 0.56...
+        assert [(d["currency"], d["total"]) for d in docs] == [("JPY", D("2754")), ("USD", D("22.47"))]
+        assert REGISTRY.get_sample_value("billing_held_periods") == 0
+    finally:
+        await pool.close()
+
+
+async def test_scheduler_closes_the_previous_month_only_once_it_has_ended(fresh_db: str) -> None:
+    pool = await migrated_pool(fresh_db)
+    try:
+        account = uuid.uuid4()
+        await feed(
+            pool,
+            registered(account, US),
+            *selling(account, US, "2026-09-03T09:00"),
+            *selling(account, UK, "2026-10-03T09:00"),
+            rates("2026-09-30"),
+            rates("2026-10-30"),
+        )
+        clock = Clock("2026-10-31T23:59:59")
+        b = billing(pool, clock)
+        await b.scheduler_tick()
+        assert [(d["period"], d["currency"]) for d in await documents(pool, account)] == [("2026-09", "USD")]
+        clock.set("2026-11-01T00:00:01")
+        await b.scheduler_tick()
+        await b.scheduler_tick()  # nothing twice
+        docs = await documents(pool, account)
+        # October: US 39.99 USD + UK 25 GBP (= 36.24 USD): S = 76.23, r = 0.5246...
+        assert [(d["period"], d["currency"], d["total"]) for d in docs] == [
+            ("2026-09", "USD", D("39.99")),
+            ("2026-10", "GBP", D("13.11")),
+            ("2026-10", "USD", D("20.97")),
+        ]
+    finally:
+        await pool.close()
+
+
+async def test_late_events_for_a_closed_period_give_a_credit_note_and_never_edit(fresh_db: str) -> None:
+    pool = await migrated_pool(fresh_db)
+    try:
+        account = await amazon_example_account(pool)
+        clock = Clock("2026-10-02T06:00:00")
+        b = billing(pool, clock)
+        await b.close_period(Period(2026, 9))
+        before = await documents(pool, account)
+        # Recorded late: JP's listings and subscription actually ended before September began.
+        await feed(
+            pool,
+            ListingsDeactivated(account_id=account, marketplace_id=JP, at=utc("2026-08-31T12:00")),
+            SubscriptionEnded(account_id=account, marketplace_id=JP, at=utc("2026-08-31T12:00")),
+        )
+        clock.set("2026-10-03T06:00:00")
+        await b.scheduler_tick()
+        docs = await documents(pool, account)
+        assert [tuple(d) for d in before] == [tuple(d) for d in docs if d["kind"] == "invoice"]  # unchanged
+        adjustments = {(d["kind"], d["currency"]): d["total"] for d in docs if d["kind"] != "invoice"}
+        # Without JP: US 39.99 + DE 48.048 = 88.038 USD, r = 0.4542...: 18.16 USD, 17.71 EUR.
+        assert adjustments == {
+            ("credit_note", "JPY"): D("1482"),
+            ("supplementary", "USD"): D("18.16") - D("12.09"),
+            ("supplementary", "EUR"): D("17.71") - D("11.79"),
+        }
+        await b.scheduler_tick()
+        await b.close_period(Period(2026, 9))
+        assert len(await documents(pool, account)) == len(docs)  # settled: nothing more
+        types = [e["event_type"].split(".")[2] for e in await billing_events(pool, account)]
+        assert sorted(types) == ["CreditNoteIssued"] + ["InvoiceIssued"] * 5
+    finally:
+        await pool.close()

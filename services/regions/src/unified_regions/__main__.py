@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
+        asyncio.run(_ensure_db(settings))
         serve(create_service_app(settings), settings)
         return 0
     configure_logging(settings.service_name, settings.log_level)

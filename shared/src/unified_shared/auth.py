@@ -7,6 +7,7 @@ rotation needs no restart. Tokens carry the account, role, permissions and marke
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ import jwt
 from fastapi import Request
 
 from unified_shared.problems import Problem
+
+log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ["EdDSA", "ES256"]
 Scope = Literal["*"] | frozenset[str]
@@ -71,7 +74,9 @@ class JwksCache:
         self.ttl_s = ttl_s
         self.min_refetch_interval_s = min_refetch_interval_s
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = 0.0
+        self._fetched_at = 0.0  # last successful fetch
+        self._attempted_at: float | None = None  # last fetch attempt, successful or not
+        self._last_error: httpx.HTTPError | None = None
         self._lock = asyncio.Lock()
         self.fetch_count = 0
 
@@ -86,24 +91,49 @@ class JwksCache:
 
         return cls(fetch, **kwargs)
 
+    def _attempted_recently(self, now: float) -> bool:
+        return self._attempted_at is not None and now - self._attempted_at < self.min_refetch_interval_s
+
     async def _refresh(self, *, force: bool) -> None:
         async with self._lock:
-            age = time.monotonic() - self._fetched_at
-            if self._keys and age < (self.min_refetch_interval_s if force else self.ttl_s):
+            now = time.monotonic()
+            # Every fetch, forced or not, is rate-limited once an attempt was made, so neither a flood of
+            # unknown kids nor an empty or unreachable JWKS turns each request into a fetch.
+            if self._attempted_recently(now):
                 return
-            data = await self._fetch()
+            if not force and self._fetched_at and now - self._fetched_at < self.ttl_s:
+                return
+            self._attempted_at = now
+            try:
+                data = await self._fetch()
+            except httpx.HTTPError as exc:
+                self._last_error = exc
+                raise
+            self._last_error = None
             self.fetch_count += 1
             keys = {}
             for jwk in data.get("keys", []):
-                if "kid" in jwk:
+                if "kid" not in jwk:
+                    continue
+                try:
                     keys[jwk["kid"]] = jwt.PyJWK.from_dict(jwk)
+                except jwt.PyJWTError:
+                    log.warning("JWKS key %s skipped: unsupported key type or algorithm", jwk.get("kid"))
             self._keys = keys
             self._fetched_at = time.monotonic()
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
-        await self._refresh(force=False)
+        try:
+            await self._refresh(force=False)
+        except httpx.HTTPError:
+            if not self._keys:
+                raise
+            # The identity service is unreachable: keep validating with the keys we have.
+            log.warning("JWKS refresh failed; using the cached keys")
         if kid not in self._keys:
             await self._refresh(force=True)  # maybe rotated: one refetch, rate-limited
+        if not self._keys and self._last_error is not None:
+            raise self._last_error  # no keys at all yet: the identity service is unreachable (503), not 401
         return self._keys.get(kid)
 
 
@@ -136,6 +166,8 @@ class TokenValidator:
             raise Problem(503, "Identity keys unavailable", f"cannot fetch JWKS: {exc}") from None
         if key is None:
             raise _unauthorized("token signed with an unknown key")
+        if key.algorithm_name != header["alg"]:
+            raise _unauthorized("token algorithm does not match its key")
         try:
             claims = jwt.decode(
                 token,
@@ -158,12 +190,18 @@ class TokenValidator:
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
     try:
         scope_claim = claims["marketplaces"]
+        permissions = claims.get("permissions", [])
+        # A bare string other than "*" would otherwise become a set of its characters.
+        if isinstance(scope_claim, str) and scope_claim != "*":
+            raise ValueError('marketplaces must be "*" or a list')
+        if not isinstance(permissions, list):
+            raise ValueError("permissions must be a list")
         scope: Scope = "*" if scope_claim == "*" else frozenset(str(m) for m in scope_claim)
         return Principal(
             user_id=UUID(claims["sub"]),
             account_id=UUID(claims["account_id"]),
             role=str(claims["role"]),
-            permissions=frozenset(claims.get("permissions", [])),
+            permissions=frozenset(str(p) for p in permissions),
             marketplaces=scope,
             token_id=str(claims["jti"]),
             claims=claims,
@@ -185,3 +223,15 @@ async def current_principal(request: Request) -> Principal:
         raise _unauthorized("missing bearer token")
     validator: TokenValidator = request.app.state.token_validator
     return await validator.validate(token.strip())
+
+
+def requires(*permissions: str) -> Callable[[Request], Awaitable[Principal]]:
+    """FastAPI dependency factory: the verified caller, who must hold every one of ``permissions`` (else 403)."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = await current_principal(request)
+        for permission in permissions:
+            principal.require(permission)
+        return principal
+
+    return dependency

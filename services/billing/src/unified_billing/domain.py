@@ -257,7 +257,7 @@ def select_rates(publications: Iterable[RatePublication], day: dt.date, *, final
     pubs = list(publications)
     on_or_before = [p for p in pubs if p.date <= day]
     if not on_or_before:
-        raise Held(f"no FX rates published on or before {day.isoformat()}")
+        raise Held(f"no FX rates published on or before {day.isoformat()} (none in the days looked back on)")
     latest_date = max(p.date for p in on_or_before)
     chosen = max((p for p in on_or_before if p.date == latest_date), key=lambda p: p.revision)
     if final and latest_date != day:

@@ -54,7 +54,7 @@ def test_state_does_not_depend_on_the_order_of_recording() -> None:
 
 def test_mark_closes_the_wait_and_only_the_wait() -> None:
     t0 = at("2026-09-01T10:00:00Z")
-    marked = thread_status([Entry("m1", "buyer", t0), Entry(mark_entry_id(t0), "mark", t0 + timedelta(hours=1))])
+    marked = thread_status([Entry("m1", "buyer", t0), Entry(mark_entry_id("t", t0), "mark", t0 + timedelta(hours=1))])
     assert (marked.state, marked.reply_deadline) == ("no_response_needed", None)
     with pytest.raises(InvalidInput) as not_waiting:
         check_mark(marked, t0 + timedelta(hours=2))

@@ -92,9 +92,9 @@ def reply_message_id(thread_id: str, replied_at: datetime, body: str) -> str:
     return "r-" + _digest(thread_id, replied_at.astimezone(UTC).isoformat(), body)
 
 
-def mark_entry_id(at: datetime) -> str:
-    """A mark at the same instant is the same mark (recording it twice publishes once)."""
-    return "mark:" + at.astimezone(UTC).isoformat()
+def mark_entry_id(thread_id: str, at: datetime) -> str:
+    """A mark of the same thread at the same instant is the same mark (recording it twice publishes once)."""
+    return f"mark:{thread_id}:{at.astimezone(UTC).isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)

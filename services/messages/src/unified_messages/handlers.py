@@ -274,7 +274,7 @@ class MessagesHandlers:
         """Close the wait without a reply; the same mark (same time) twice publishes once."""
         principal.require("messages")
         when = (at or self.clock()).astimezone(UTC)
-        entry_id = mark_entry_id(when)
+        entry_id = mark_entry_id(thread_id, when)
         async with self.runtime.pool.acquire() as conn, conn.transaction():
             await self._lock(conn)
             thread = await self._thread_for_command(conn, principal, thread_id)

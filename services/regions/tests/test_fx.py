@@ -19,11 +19,10 @@ import pytest
 
 from unified_regions import ecb, handlers, store
 from unified_regions.app import MIGRATIONS
+from unified_regions.testing import OPERATOR_TOKEN, Running, running_service
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.testing import TopicWatcher
 from unified_shared.topics import REGIONS_FX_RATES
-
-from .support import OPERATOR_TOKEN, Running, running_service
 
 LAST = dt.date(2026, 10, 30)
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from unified_regions.testing import Running, register_directly, running_service
 from unified_shared.contracts.identity import AccountRegistered
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
 from unified_shared.eventstore import APPEND_LOCK, append
@@ -17,8 +18,6 @@ from unified_shared.kafka import make_producer
 from unified_shared.outbox import OutboxRelay
 from unified_shared.testing import TopicWatcher
 from unified_shared.topics import REGIONS_SUBSCRIPTIONS
-
-from .support import Running, register_directly, running_service
 
 US, DE, UK = "ATVPDKIKX0DER", "A1PA6795UKMFR9", "A1F83G8C2ARO7P"
 SEPT = dt.datetime(2026, 9, 1, 8, 0, tzinfo=dt.UTC)

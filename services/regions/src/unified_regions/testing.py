@@ -1,4 +1,5 @@
-"""Helpers for the regions tests: a real service on a socket, token issuer, accounts, offsets."""
+"""Test helpers for the regions service (its own suite and other services' tests): a real service on a
+socket with a token issuer, accounts made known directly, consumers that start at the end of a topic."""
 
 from __future__ import annotations
 

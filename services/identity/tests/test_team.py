@@ -29,8 +29,8 @@ def claims(token: dict) -> dict:
     return jwt.decode(token["access_token"], options={"verify_signature": False})
 
 
-async def owner_session(service, http, sign_in) -> tuple[str, str, dict]:
-    account_id, user_id, email_addr = await service.register(http)
+async def owner_session(service, http, sign_in, name: str = "Acme GmbH") -> tuple[str, str, dict]:
+    account_id, user_id, email_addr = await service.register(http, name=name)
     client, token = await sign_in(email_addr)
     await client.aclose()
     return account_id, user_id, token
@@ -46,7 +46,7 @@ def new_email(prefix: str = "member") -> str:
 
 
 async def test_invitation_mail_is_delivered_and_its_link_works_once(service, http, sign_in) -> None:
-    account_id, _, owner = await owner_session(service, http, sign_in)
+    account_id, _, owner = await owner_session(service, http, sign_in, name="Müller Handels GmbH")
     member_email = new_email()
     status, body = await invite(
         service,
@@ -64,6 +64,9 @@ async def test_invitation_mail_is_delivered_and_its_link_works_once(service, htt
     # The mail really went through SMTP into the sink folder; its link carries the token.
     link = service.sink.link_to(member_email)
     assert link.startswith(f"{service.settings.issuer}/invitations/accept?token=")
+    raw = b"".join(p.read_bytes() for p in service.sink.directory.glob("*.eml"))
+    assert link.encode() in raw  # readable as is in the .eml file, not split by quoted-printable
+    assert "Müller Handels GmbH" in service.sink.wait_for_mail_to(member_email)["Subject"]
     token_value = parse_qs(urlsplit(link).query)["token"][0]
     conn = await service.db()
     try:

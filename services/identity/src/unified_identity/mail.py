@@ -41,7 +41,8 @@ def invitation_message(
         f"you have been invited to join {account_name} on unified-seller as {role}.\n\n"
         f"Accept the invitation and choose your password here (the link works once, until {expiry}):\n\n"
         f"{link}\n\n"
-        f"If you did not expect this mail, ignore it.\n"
+        f"If you did not expect this mail, ignore it.\n",
+        cte="8bit",  # the link stays one readable line in the raw mail (no quoted-printable soft breaks)
     )
     return msg
 
@@ -82,7 +83,7 @@ class EmlFolderHandler:
 
 
 def sink_controller(directory: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 2525) -> Controller:
-    """An SMTP sink running in a thread of this process (tests use port 0 is not allowed: pick a free one)."""
+    """An SMTP sink served from a thread of this process (``start()``/``stop()``); tests pass a free port."""
     kwargs: dict[str, Any] = {"hostname": host, "port": port}
     return Controller(EmlFolderHandler(directory), **kwargs)
 

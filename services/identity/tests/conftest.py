@@ -182,9 +182,9 @@ def other_instance(service: Service) -> Any:
     """Starts a second instance of the service on the same database (as another process would be)."""
 
     @contextlib.asynccontextmanager
-    async def start() -> AsyncIterator[str]:
+    async def start(**overrides: Any) -> AsyncIterator[str]:
         port = free_port()
-        settings = service.settings.model_copy(update={"http_port": port})
+        settings = service.settings.model_copy(update={"http_port": port, **overrides})
         async with serve_app(create_service_app(settings), port=port) as base:
             yield base
 

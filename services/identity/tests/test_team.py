@@ -4,6 +4,7 @@ roles and scopes in tokens, and every step published on Kafka as a CloudEvent ma
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -269,3 +270,28 @@ async def test_every_step_is_published_as_a_cloudevent_matching_its_schema(
     assert len({s.headers["ce_id"] for s in seen}) == 7
     accepted = seen[2].value
     assert accepted["user_id"] == member_id and accepted["role"] == "member"
+
+
+async def test_when_the_mail_server_refuses_nothing_is_created(service, http, sign_in, other_instance) -> None:
+    account_id, _, owner = await owner_session(service, http, sign_in)
+    email_addr = new_email("unlucky")
+    async with other_instance(smtp_port=free_tcp_port(), smtp_timeout_s=2.0) as base:  # nothing listens there
+        r = await http.post(
+            f"{base}/v1/accounts/{account_id}/invitations",
+            json={"email": email_addr, "role": "member", "permissions": ["orders"]},
+            headers=bearer(owner),
+        )
+    assert r.status_code == 502 and r.headers["content-type"].startswith("application/problem+json")
+    conn = await service.db()
+    try:
+        invitations = await conn.fetchval("SELECT count(*) FROM invitations WHERE email = $1", email_addr)
+        events = await conn.fetchval("SELECT count(*) FROM event_store WHERE event_type LIKE '%UserInvited%'")
+    finally:
+        await conn.close()
+    assert invitations == 0 and events == 0
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

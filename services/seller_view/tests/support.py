@@ -182,8 +182,10 @@ class View:
         await wait_caught_up(self.dsn, await self.consumer_name(), self.settings.kafka_bootstrap_servers, timeout_s)
 
 
-async def wait_caught_up(dsn: str, consumer: str, bootstrap: str, timeout_s: float = 60.0) -> None:
-    target = await end_offsets(bootstrap, TOPICS)
+async def wait_caught_up(
+    dsn: str, consumer: str, bootstrap: str, timeout_s: float = 60.0, topics: tuple[str, ...] = TOPICS
+) -> None:
+    target = await end_offsets(bootstrap, topics)
     conn = await asyncpg.connect(dsn)
     try:
         deadline = time.monotonic() + timeout_s
@@ -195,6 +197,24 @@ async def wait_caught_up(dsn: str, consumer: str, bootstrap: str, timeout_s: flo
             if time.monotonic() > deadline:
                 raise AssertionError(f"view did not catch up: behind on {behind}, stored {stored}")
             await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+async def start_at_end(dsn: str, consumer: str, bootstrap: str, topics: tuple[str, ...]) -> None:
+    """Seed a service's stored offsets at the topics' current ends (the shared topics keep all history)."""
+    ends = await end_offsets(bootstrap, topics)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await apply_migrations(conn, [SHARED_COMPONENT])
+        for (topic, partition), offset in ends.items():
+            await conn.execute(
+                "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)",
+                consumer,
+                topic,
+                partition,
+                offset,
+            )
     finally:
         await conn.close()
 

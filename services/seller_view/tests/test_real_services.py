@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from unified_billing.app import create_service_app as billing_app
+from unified_billing.settings import Settings as BillingSettings
 from unified_identity.app import create_service_app as identity_app
 from unified_identity.settings import Settings as IdentitySettings
 from unified_messages.app import create_service_app as messages_app
@@ -26,12 +28,13 @@ from unified_regions.app import create_service_app as regions_app
 from unified_regions.settings import Settings as RegionsSettings
 from unified_regions.testing import start_consumer_at_end
 from unified_shared.testing import TopicWatcher, serve_app
-from unified_shared.topics import IDENTITY_ACCOUNTS, REGIONS_FX_RATES
+from unified_shared.topics import IDENTITY_ACCOUNTS, REGIONS_FX_RATES, REGIONS_SUBSCRIPTIONS
 
 from .scenario import CURRENCY, PlacedOrder, order_id
-from .support import DE, FR, US, RateBook, running_view, utc
+from .support import DE, FR, US, RateBook, running_view, start_at_end, utc, wait_caught_up
 
 OPERATOR = "seller-view-test-operator"
+BILLING_TOPICS = (REGIONS_SUBSCRIPTIONS, REGIONS_FX_RATES, IDENTITY_ACCOUNTS)
 T0 = utc(2026, 10, 20, 9)
 
 
@@ -46,8 +49,21 @@ async def write_services(make_db: Any, bootstrap: str, issuer: Any, jwks_url: st
     regions_db = await make_db()
     regions_group = f"sv-regions-{uuid.uuid4().hex[:8]}"
     await start_consumer_at_end(regions_db, regions_group, bootstrap, [IDENTITY_ACCOUNTS])
+    billing_db = await make_db()
+    billing_group = f"sv-billing-{uuid.uuid4().hex[:8]}"
+    await start_at_end(billing_db, billing_group, bootstrap, BILLING_TOPICS)
     async with contextlib.AsyncExitStack() as stack:
-        urls = {}
+        urls: dict[str, Any] = {"billing-db": billing_db, "billing-group": billing_group}
+        urls["billing"] = await stack.enter_async_context(
+            serve_app(
+                billing_app(
+                    BillingSettings(
+                        database_url=billing_db, consumer_group=billing_group, scheduler_enabled=False, **common
+                    ),
+                    clock=lambda: T0,
+                )
+            )
+        )
         urls["identity"] = await stack.enter_async_context(
             serve_app(
                 identity_app(
@@ -228,6 +244,14 @@ async def test_real_services_feed_the_view_and_the_overview_adds_up(make_db, kaf
                 )
             )
 
+            # billing: September is the account's first period (one charge, in its home marketplace DE)
+            await wait_caught_up(urls["billing-db"], urls["billing-group"], kafka_bootstrap, 60, BILLING_TOPICS)
+            closed = await ok(
+                await http.post(f"{urls['billing']}/v1/billing/periods/2026-09/close", json={}, headers=owner)
+            )
+            billed = await ok(await http.get(f"{urls['billing']}/v1/accounts/{account}/invoices", headers=owner))
+            assert billed["invoices"], closed
+
             await view.caught_up(timeout_s=90)
             # FX as ingested: every FxRatesPublished seen on the topic since the test began, latest revision
             # of each day winning (first seen on a tie), exactly as published by regions.
@@ -284,6 +308,12 @@ async def test_real_services_feed_the_view_and_the_overview_adds_up(make_db, kaf
             used = {(r["currency"], r["rate_date"]): r for r in overview_eur["fx_rates_used"]}
             assert "2026-09-12" in used[("USD", "2026-09-11")]["used_for_purchase_days"]  # the US order, in EUR
             assert Decimal(used[("USD", "2026-09-11")]["rate"]) == book.days[date(2026, 9, 11)]["USD"]
+
+            shown = (await view.json(account, "invoices"))["invoices"]
+            assert {(i["invoice_id"], i["currency"], Decimal(i["total"])) for i in shown} == {
+                (i["invoice_id"], i["currency"], Decimal(i["total"])) for i in billed["invoices"]
+            }
+            assert [line["marketplace_id"] for i in shown for line in i["lines"]] == [DE]
 
             subs = {m["code"]: m for m in (await view.json(account, "subscriptions"))["marketplaces"]}
             assert {c: (m["participation"], m["subscription"], m["listings"]) for c, m in subs.items()} == {

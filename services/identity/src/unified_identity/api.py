@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field
 from unified_identity import domain, pages
 from unified_identity.handlers import Identity
 from unified_shared.auth import Principal, current_principal
+from unified_shared.problems import Problem
 
 router = APIRouter()
 
@@ -60,6 +62,11 @@ class MemberChange(BaseModel):
 
 @router.post("/v1/accounts", status_code=201, response_model=Registered, tags=["accounts"])
 async def register_account(body: RegisterAccount, request: Request) -> Registered:
+    if body.at is not None:
+        expected = _identity(request).settings.operator_token
+        given = request.headers.get("x-operator-token", "")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Problem(403, "Forbidden", "only the platform operator (X-Operator-Token) may set 'at'")
     account_id, user_id = await _identity(request).register_account(
         legal_name=body.legal_name,
         home_marketplace=body.home_marketplace,

@@ -16,6 +16,9 @@ class Settings(ServiceSettings):
     service_name: str = "identity"
     database_url: str = "postgresql://postgres@127.0.0.1:55432/identity"
     http_port: int = 8001
+    # The platform operator's credential (header X-Operator-Token): only it may backdate a registration,
+    # e.g. when an existing seller's history is brought over. Unset: nobody may.
+    operator_token: str | None = None
     # Where browsers and clients reach this service; also the OIDC issuer. Env PUBLIC_URL, else IDENTITY_ISSUER.
     public_url: str | None = Field(default=None, validation_alias=AliasChoices("PUBLIC_URL", "public_url"))
 

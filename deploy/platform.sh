@@ -16,7 +16,7 @@ say() { printf '[platform] %s\n' "$*"; }
 die() { printf '[platform] ERROR: %s\n' "$*" >&2; exit 1; }
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
-ready() { curl -fsS -o /dev/null --max-time 2 "$1/health/ready"; }
+ready() { curl -fs -o /dev/null --max-time 2 "$1/health/ready"; }
 
 cmd_wait() {
   local deadline=$((SECONDS + ${READY_TIMEOUT:-180}))
@@ -40,8 +40,11 @@ cmd_up() {
       (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && die "port $port is held by another process"
     done
     say "starting every service under honcho; log: $LOGS/platform.log"
-    (cd "$ROOT" && PATH="$VENV/bin:$PATH" setsid nohup "$VENV/bin/honcho" -f "$HERE/Procfile" -d "$ROOT" start \
-      >>"$LOGS/platform.log" 2>&1 & echo $! >"$PIDFILE")
+    cd "$ROOT"
+    # setsid: honcho leads its own session, so `down` can stop every process it started at once.
+    PATH="$VENV/bin:$PATH" setsid nohup "$VENV/bin/honcho" -f "$HERE/Procfile" -e "$HERE/platform.env" -d "$ROOT" \
+      start >>"$LOGS/platform.log" 2>&1 </dev/null &
+    echo $! >"$PIDFILE"
   fi
   cmd_wait
 }

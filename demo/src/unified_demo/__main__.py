@@ -151,6 +151,8 @@ def print_report(console: Console, outcome: DemoOutcome, endpoints: Endpoints) -
     )
     console.print(f"the member asking the NA orders API for US orders gets HTTP {outcome.member_us_orders_status}")
     console.print(report.invoices_table(outcome.invoices))
+    for line in report.cap_lines(outcome.invoices):
+        console.print(line)
     report.print_where(console, endpoints.all_services())
 
 

@@ -135,10 +135,25 @@ def invoices_table(documents: dict[str, Any]) -> Table:
     return table
 
 
+def cap_lines(documents: dict[str, Any]) -> list[str]:
+    """Per period: what the plan fees are worth in USD and what was charged, from the invoice lines' rates."""
+    out = []
+    for period in sorted({d["period"] for d in documents["invoices"]}):
+        fees = charged = Decimal(0)
+        for doc in documents["invoices"]:
+            if doc["period"] != period:
+                continue
+            for line in doc["lines"]:
+                usd = Decimal(str(line.get("fx_rate_usd") or 0))
+                fees += Decimal(str(line["fee"])) * usd
+                charged += Decimal(str(line["amount"])) * usd
+        out.append(f"{period}: plan fees worth {fees:.2f} USD, charged {charged:.2f} USD (cap 39.99 USD)")
+    return out
+
+
 def print_where(console: Console, services: dict[str, str]) -> None:
-    table = Table(
-        title="Where the APIs are (OpenAPI at /docs and /openapi.json, health at /health/ready)", title_justify="left"
-    )
+    console.print("Where the APIs are (OpenAPI at /docs and /openapi.json, health at /health/ready, /metrics):")
+    table = Table()
     table.add_column("service")
     table.add_column("base URL")
     for name, url in services.items():

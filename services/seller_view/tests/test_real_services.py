@@ -68,7 +68,10 @@ async def write_services(make_db: Any, bootstrap: str, issuer: Any, jwks_url: st
             serve_app(
                 identity_app(
                     IdentitySettings(
-                        database_url=await make_db(), kafka_bootstrap_servers=bootstrap, smtp_sink_dir=mail_dir
+                        database_url=await make_db(),
+                        kafka_bootstrap_servers=bootstrap,
+                        smtp_sink_dir=mail_dir,
+                        operator_token=OPERATOR,
                     )
                 )
             )
@@ -133,6 +136,7 @@ async def test_real_services_feed_the_view_and_the_overview_adds_up(make_db, kaf
                         "password": "correct horse battery staple 42",
                         "at": "2026-09-01T08:00:00Z",
                     },
+                    headers={"X-Operator-Token": OPERATOR},  # only the operator may backdate a registration
                 )
             )
             account = uuid.UUID(registered["account_id"])

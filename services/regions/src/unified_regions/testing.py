@@ -49,7 +49,9 @@ async def start_consumer_at_end(dsn: str, group: str, bootstrap: str, topics: li
     await probe.start()
     try:
         await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
+        await probe._client.force_metadata_update()  # a fresh client may know no topic yet
         parts = [TopicPartition(t, p) for t in topics for p in sorted(probe.partitions_for_topic(t) or [])]
+        assert parts, f"no partitions found for {topics}"
         ends = await probe.end_offsets(parts)
         for tp, offset in ends.items():
             await conn.execute(

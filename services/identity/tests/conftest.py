@@ -149,6 +149,24 @@ class Service:
         body = r.json()
         return body["account_id"], body["user_id"], email_addr
 
+    def authorize_params(self, **extra: str) -> dict[str, str]:
+        """A valid authorization request of the default client (fixed PKCE challenge)."""
+        return {
+            "response_type": "code",
+            "client_id": CLI_CLIENT,
+            "redirect_uri": self.callback.url,
+            "scope": "openid",
+            "state": "st",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+            **extra,
+        }
+
+    async def authorize_get(self, client: httpx.AsyncClient, **extra: str) -> tuple[httpx.Response, dict[str, str]]:
+        """GET /authorize as a browser (cookies stay in ``client``): the answer and its form's fields, if any."""
+        r = await client.get(f"{self.base}/authorize", params=self.authorize_params(**extra))
+        return r, form_fields(r.text) if r.status_code != 302 else {}
+
 
 def make_settings(dsn: str, kafka: str, sink: Sink, callback_url: str, port: int, **overrides: Any) -> Settings:
     values: dict[str, Any] = {

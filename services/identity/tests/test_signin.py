@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -264,44 +265,44 @@ async def test_reuse_of_a_rotated_refresh_token_revokes_the_family(service, http
     assert ended.status_code == 401
 
 
-def authorize_form(service, email_addr: str, password: str) -> dict[str, str]:
-    return {
-        "response_type": "code",
-        "client_id": CLI,
-        "redirect_uri": service.callback.url,
-        "scope": "openid",
-        "state": "throttle",
-        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        "code_challenge_method": "S256",
-        "email": email_addr,
-        "password": password,
-    }
+async def authorize_form(service, http: httpx.AsyncClient, email_addr: str, password: str) -> dict[str, str]:
+    """The sign-in form as a browser gets it (with its CSRF token; the cookie stays in ``http``), filled in."""
+    page, fields = await service.authorize_get(http, state="throttle")
+    assert page.status_code == 200, page.text
+    return {**fields, "email": email_addr, "password": password}
 
 
 async def test_sixth_wrong_password_is_throttled_across_processes(service, http, other_instance) -> None:
     """Two service instances share the database: five failures on one make the sixth, on the other, a 429."""
     _, _, email_addr = await service.register(http)
+    wrong_form = await authorize_form(service, http, email_addr, "wrong password 123")
     for _ in range(5):
-        r = await http.post(f"{service.base}/authorize", data=authorize_form(service, email_addr, "wrong password 123"))
+        r = await http.post(f"{service.base}/authorize", data=wrong_form)
         assert r.status_code == 401, r.text
+    # The form (and its CSRF token) came from the first instance; the second accepts it (shared key).
     async with other_instance() as other_base:
-        r = await http.post(f"{other_base}/authorize", data=authorize_form(service, email_addr, "wrong password 123"))
+        r = await http.post(f"{other_base}/authorize", data=wrong_form)
         assert r.status_code == 429, r.text
         assert 0 < int(r.headers["retry-after"]) <= 900
         # Until the window passes, even the right password gets 429.
-        r = await http.post(f"{other_base}/authorize", data=authorize_form(service, email_addr, STRONG_PASSWORD))
+        r = await http.post(f"{other_base}/authorize", data={**wrong_form, "password": STRONG_PASSWORD})
         assert r.status_code == 429 and "location" not in r.headers
 
 
 async def test_unknown_email_and_wrong_password_get_the_same_answer(service, http) -> None:
     _, _, email_addr = await service.register(http)
     unknown = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
-    wrong = await http.post(f"{service.base}/authorize", data=authorize_form(service, email_addr, "wrong password 123"))
-    missing = await http.post(f"{service.base}/authorize", data=authorize_form(service, unknown, "wrong password 123"))
+    form = await authorize_form(service, http, email_addr, "wrong password 123")
+    wrong = await http.post(f"{service.base}/authorize", data=form)
+    missing = await http.post(f"{service.base}/authorize", data={**form, "email": unknown})
     assert wrong.status_code == missing.status_code == 401
-    assert wrong.text.replace(email_addr, "EMAIL") == missing.text.replace(unknown, "EMAIL")
+
+    def same(text: str, address: str) -> str:  # the CSRF token carries the second it was made in
+        return re.sub(r'name="csrf_token" value="[^"]*"', "CSRF", text.replace(address, "EMAIL"))
+
+    assert same(wrong.text, email_addr) == same(missing.text, unknown)
     # A correct sign-in afterwards still works (4 failures are under the limit) and clears the count.
-    ok = await http.post(f"{service.base}/authorize", data=authorize_form(service, email_addr, STRONG_PASSWORD))
+    ok = await http.post(f"{service.base}/authorize", data={**form, "password": STRONG_PASSWORD})
     assert ok.status_code == 302 and ok.headers["location"].startswith(service.callback.url)
 
 

@@ -9,6 +9,7 @@ import base64
 import binascii
 import hmac
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,6 +76,9 @@ class AuthorizeRequest:
     state: str | None
     nonce: str | None
     code_challenge: str
+    prompt: frozenset[str] = frozenset()
+    max_age: int | None = None
+    login_hint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,33 @@ class SignedIn:
     user_id: UUID
     account_id: UUID
     auth_time: datetime
+    browser_session_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserSession:
+    """A live single sign-on session, as named by the browser's cookie."""
+
+    browser_session_id: UUID
+    user_id: UUID
+    account_id: UUID
+    email: str
+    auth_time: datetime
+    expires_at: datetime
+
+    def signed_in(self) -> SignedIn:
+        return SignedIn(self.user_id, self.account_id, self.auth_time, self.browser_session_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedOut:
+    """End-session's outcome: the sessions are ended; ``refused`` if the post-logout URI is not followed."""
+
+    redirect_to: str | None
+    refused: OAuthError | None = None
+
+
+CSRF_SECRET_NAME = "sign-in-form-csrf"
 
 
 class Identity:
@@ -97,6 +128,7 @@ class Identity:
         )
         self.throttle = domain.ThrottlePolicy(settings.signin_max_failures, timedelta(seconds=settings.signin_window_s))
         self.key_grace = timedelta(seconds=settings.key_publish_grace_s)
+        self._csrf_key: bytes | None = settings.csrf_secret.encode() if settings.csrf_secret else None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -107,6 +139,8 @@ class Identity:
         s = self.settings
         async with self.pool.acquire() as conn:
             await keys.ensure_active(conn)
+            if self._csrf_key is None:
+                self._csrf_key = await store.server_secret(conn, CSRF_SECRET_NAME, secrets.token_bytes(32))
             await store.upsert_client(
                 conn,
                 client_id=s.cli_client_id,
@@ -223,6 +257,11 @@ class Identity:
         if not domain.valid_code_challenge(challenge):
             raise OAuthError("invalid_request", "code_challenge is not a base64url SHA-256 value")
         scope = " ".join(dict.fromkeys((params.get("scope") or "openid").split()))
+        try:
+            prompt = domain.parse_prompt(params.get("prompt"))
+            max_age = domain.parse_max_age(params.get("max_age"))
+        except domain.Invalid as exc:
+            raise OAuthError("invalid_request", exc.detail) from None
         return AuthorizeRequest(
             client_id=params["client_id"],
             redirect_uri=params["redirect_uri"],
@@ -230,7 +269,85 @@ class Identity:
             state=params.get("state") or None,
             nonce=params.get("nonce") or None,
             code_challenge=challenge,
+            prompt=prompt,
+            max_age=max_age,
+            login_hint=params.get("login_hint") or None,
         )
+
+    # -- the sign-in form's CSRF token ---------------------------------------------------------------------------
+    @property
+    def csrf_key(self) -> bytes:
+        assert self._csrf_key is not None, "Identity.start() loads the CSRF key"
+        return self._csrf_key
+
+    def csrf_token(self, browser_cookie: str) -> str:
+        return domain.csrf_token(self.csrf_key, browser_cookie, int(utcnow().timestamp()))
+
+    def csrf_ok(self, browser_cookie: str | None, token: str | None) -> bool:
+        return domain.csrf_token_ok(
+            self.csrf_key,
+            browser_cookie,
+            token,
+            now=int(utcnow().timestamp()),
+            ttl_s=self.settings.csrf_token_ttl_s,
+        )
+
+    # -- single sign-on (browser sessions) -----------------------------------------------------------------------
+    async def browser_session(self, cookie: str | None) -> BrowserSession | None:
+        """The live browser session the cookie names (None: no cookie, unknown, revoked, expired, not a member)."""
+        if not domain.looks_like_secret(cookie):
+            return None
+        assert cookie is not None
+        async with self.pool.acquire() as conn:
+            row = await store.live_browser_session(conn, domain.secret_hash(cookie), utcnow())
+        if row is None:
+            return None
+        return BrowserSession(
+            browser_session_id=row["browser_session_id"],
+            user_id=row["user_id"],
+            account_id=row["account_id"],
+            email=row["email"],
+            auth_time=row["auth_time"],
+            expires_at=row["expires_at"],
+        )
+
+    @staticmethod
+    def sso_outcome(request: AuthorizeRequest, session: BrowserSession | None) -> domain.SsoOutcome:
+        return domain.sso_outcome(
+            prompt=request.prompt,
+            max_age=request.max_age,
+            login_hint=request.login_hint,
+            session_auth_time=session.auth_time if session else None,
+            session_email=session.email if session else None,
+            now=utcnow(),
+        )
+
+    async def open_browser_session(self, signed_in: SignedIn, *, replacing: str | None) -> tuple[str, SignedIn]:
+        """After a password sign-in: a new browser session (a new cookie value, never the old one: no session
+        fixation); the one the browser had before, whoever it belonged to, ends. Returns (cookie, signed_in)."""
+        cookie = domain.new_secret()
+        browser_session_id = uuid4()
+        now = utcnow()
+        async with self.pool.acquire() as conn, conn.transaction():
+            if domain.looks_like_secret(replacing):
+                assert replacing is not None
+                old = await store.browser_session_id_by_token(conn, domain.secret_hash(replacing))
+                if old is not None:
+                    # Only the SSO session ends; the tokens its apps already hold stay valid until signed out.
+                    await store.revoke_browser_session(
+                        conn, old, now, "replaced by a new sign-in", client_sessions=False
+                    )
+            await store.insert_browser_session(
+                conn,
+                browser_session_id=browser_session_id,
+                token_hash=domain.secret_hash(cookie),
+                user_id=signed_in.user_id,
+                account_id=signed_in.account_id,
+                auth_time=signed_in.auth_time,
+                created_at=now,
+                expires_at=now + timedelta(seconds=self.settings.sso_session_ttl_s),
+            )
+        return cookie, SignedIn(signed_in.user_id, signed_in.account_id, signed_in.auth_time, browser_session_id)
 
     async def create_code(self, request: AuthorizeRequest, signed_in: SignedIn) -> str:
         code = domain.new_secret()
@@ -246,7 +363,8 @@ class Identity:
                 nonce=request.nonce,
                 code_challenge=request.code_challenge,
                 auth_time=signed_in.auth_time,
-                expires_at=signed_in.auth_time + timedelta(seconds=self.settings.authorization_code_ttl_s),
+                expires_at=utcnow() + timedelta(seconds=self.settings.authorization_code_ttl_s),
+                browser_session_id=signed_in.browser_session_id,
             )
         return code
 
@@ -322,6 +440,7 @@ class Identity:
             client_id=row["client_id"],
             scope=row["scope"],
             auth_time=row["auth_time"],
+            browser_session_id=row["browser_session_id"],
         )
         await store.mark_code_used(conn, code_hash, now, session_id)
         return await self._issue(
@@ -479,9 +598,18 @@ class Identity:
                     await store.revoke_session(conn, UUID(claims["sid"]), now, "revoked by client")
 
     async def end_session(
-        self, *, id_token_hint: str | None, post_logout_redirect_uri: str | None, client_id: str | None
-    ) -> str | None:
-        """OIDC RP-initiated logout: revoke the session named by the ID token; returns where to redirect."""
+        self,
+        *,
+        id_token_hint: str | None,
+        post_logout_redirect_uri: str | None,
+        client_id: str | None,
+        browser_cookie: str | None,
+    ) -> SignedOut:
+        """OIDC RP-initiated logout: end the session named by the ID token, the browser session (single sign-on)
+        it was signed in through, and the browser session of the cookie, with every refresh-token family born
+        from them. A bad ``id_token_hint`` or ``client_id`` is refused before anything ends; an unregistered
+        ``post_logout_redirect_uri`` is refused after the sign-out (the user asked to leave)."""
+        now = utcnow()
         async with self.pool.acquire() as conn:
             claims = await self._verify_own(conn, id_token_hint, audience=None) if id_token_hint else None
             if id_token_hint and claims is None:
@@ -489,16 +617,30 @@ class Identity:
             audience = str(claims["aud"]) if claims else client_id
             if claims and client_id and client_id != audience:
                 raise OAuthError("invalid_request", "client_id does not match the ID token's audience")
-            if claims and claims.get("sid"):
-                await store.revoke_session(conn, UUID(claims["sid"]), utcnow(), "signed out")
+            async with conn.transaction():
+                ended: set[UUID] = set()
+                if claims and claims.get("sid"):
+                    sid = UUID(claims["sid"])
+                    await store.revoke_session(conn, sid, now, "signed out")
+                    session = await store.session(conn, sid)
+                    if session is not None and session["browser_session_id"] is not None:
+                        ended.add(session["browser_session_id"])
+                if domain.looks_like_secret(browser_cookie):
+                    assert browser_cookie is not None
+                    found = await store.browser_session_id_by_token(conn, domain.secret_hash(browser_cookie))
+                    if found is not None:
+                        ended.add(found)
+                for ended_id in sorted(ended):
+                    await store.revoke_browser_session(conn, ended_id, now, "signed out", client_sessions=True)
             if not post_logout_redirect_uri:
-                return None
+                return SignedOut(None)
             client = await store.client(conn, audience) if audience else None
             if client is None or not domain.redirect_uri_registered(
                 post_logout_redirect_uri, client["post_logout_redirect_uris"]
             ):
-                raise OAuthError("invalid_request", "post_logout_redirect_uri is not registered for this client")
-            return post_logout_redirect_uri
+                refused = OAuthError("invalid_request", "post_logout_redirect_uri is not registered for this client")
+                return SignedOut(None, refused)
+            return SignedOut(post_logout_redirect_uri)
 
     async def userinfo(self, principal: Principal) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
@@ -758,6 +900,7 @@ class Identity:
             domain.check_change_target(target["role"])
             await store.delete_membership(conn, account_id, user_id)
             await store.revoke_user_sessions(conn, user_id, now, "removed from the account")
+            await store.revoke_user_browser_sessions(conn, user_id, now, "removed from the account")
             await self._append(
                 conn,
                 account_id,

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, QueryParams
 
-from unified_identity import keys, pages
-from unified_identity.handlers import Identity, OAuthError, SignInFailed, SignInThrottled
+from unified_identity import domain, keys, pages
+from unified_identity.handlers import AuthorizeRequest, Identity, OAuthError, SignInFailed, SignInThrottled
 from unified_shared.auth import Principal, current_principal
 
 router = APIRouter(tags=["openid-connect"])
@@ -71,6 +71,7 @@ async def discovery(request: Request) -> JSONResponse:
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
+            "prompt_values_supported": ["none", "login", "select_account"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [keys.ALG],
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
@@ -114,21 +115,88 @@ async def _authorize_checked(identity: Identity, params: dict[str, str]) -> tupl
     try:
         auth_request = identity.check_authorize_params(params)
     except OAuthError as exc:
-        target = _with_query(
-            params["redirect_uri"],
-            {
-                "error": exc.error,
-                "error_description": exc.description,
-                "state": params.get("state"),
-                "iss": identity.settings.issuer,
-            },
-        )
-        return None, RedirectResponse(target, status_code=302), params
+        return None, _error_redirect(identity, params["redirect_uri"], params.get("state"), exc), params
     return (client, auth_request), None, params
+
+
+def _error_redirect(identity: Identity, redirect_uri: str, state: str | None, exc: OAuthError) -> RedirectResponse:
+    target = _with_query(
+        redirect_uri,
+        {"error": exc.error, "error_description": exc.description, "state": state, "iss": identity.settings.issuer},
+    )
+    return RedirectResponse(target, status_code=302, headers=_NO_STORE)
+
+
+def _code_redirect(identity: Identity, auth_request: AuthorizeRequest, code: str) -> RedirectResponse:
+    target = _with_query(
+        auth_request.redirect_uri, {"code": code, "state": auth_request.state, "iss": identity.settings.issuer}
+    )
+    return RedirectResponse(target, status_code=302, headers=_NO_STORE)
+
+
+# -- cookies ------------------------------------------------------------------------------------------------------
+# Both are HttpOnly, SameSite=Lax, Path=/, host-only; over https they are Secure and carry the __Host- prefix,
+# so a sibling subdomain cannot plant or overwrite them.
+SESSION_COOKIE = "unified_sso"  # names the browser session (single sign-on); the database keeps its hash
+CSRF_COOKIE = "unified_signin_csrf"  # the browser half of the sign-in form's double-submit CSRF token
+
+
+def cookie_name(identity: Identity, base: str) -> str:
+    return f"__Host-{base}" if identity.settings.cookies_secure else base
+
+
+def _set_cookie(response: Response, identity: Identity, base: str, value: str, max_age: int | None = None) -> None:
+    response.set_cookie(
+        cookie_name(identity, base),
+        value,
+        max_age=max_age,
+        path="/",
+        secure=identity.settings.cookies_secure,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def _clear_cookie(response: Response, identity: Identity, base: str) -> None:
+    response.delete_cookie(
+        cookie_name(identity, base), path="/", secure=identity.settings.cookies_secure, httponly=True, samesite="lax"
+    )
+
+
+def _sign_in_page(
+    identity: Identity,
+    request: Request,
+    params: Mapping[str, str],
+    client: Any,
+    *,
+    email: str,
+    error: str | None = None,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The sign-in form with a CSRF token bound to the browser's CSRF cookie (set here if it has none)."""
+    browser = request.cookies.get(cookie_name(identity, CSRF_COOKIE))
+    fresh = not domain.looks_like_secret(browser)
+    if fresh:
+        browser = domain.new_secret()
+    assert browser is not None
+    response = pages.sign_in(
+        params,
+        client_name=client["name"],
+        csrf_token=identity.csrf_token(browser),
+        email=email,
+        error=error,
+        status=status,
+        headers=headers,
+    )
+    if fresh:
+        _set_cookie(response, identity, CSRF_COOKIE, browser)
+    return response
 
 
 @router.get("/authorize", response_class=Response)
 async def authorize_form(request: Request) -> Response:
+    """The sign-in form, or (single sign-on) a code at once when the browser's session may be used."""
     identity = _identity(request)
     try:
         params = _single_values(request.query_params)
@@ -137,8 +205,23 @@ async def authorize_form(request: Request) -> Response:
     checked, failure, params = await _authorize_checked(identity, params)
     if failure is not None:
         return failure
-    client, _ = checked
-    return pages.sign_in(params, client_name=client["name"], email=params.get("login_hint", ""))
+    client, auth_request = checked
+    session_cookie = request.cookies.get(cookie_name(identity, SESSION_COOKIE))
+    session = await identity.browser_session(session_cookie)
+    outcome = identity.sso_outcome(auth_request, session)
+    response: Response
+    if outcome == "reuse_session":
+        assert session is not None
+        code = await identity.create_code(auth_request, session.signed_in())
+        return _code_redirect(identity, auth_request, code)
+    if outcome == "login_required":
+        error = OAuthError("login_required", "the user must sign in (no usable sign-in session)")
+        response = _error_redirect(identity, auth_request.redirect_uri, auth_request.state, error)
+    else:
+        response = _sign_in_page(identity, request, params, client, email=params.get("login_hint", ""))
+    if session_cookie and session is None:
+        _clear_cookie(response, identity, SESSION_COOKIE)  # a dead session's cookie is of no use to anyone
+    return response
 
 
 @router.post("/authorize", response_class=Response)
@@ -153,26 +236,42 @@ async def authorize_submit(request: Request) -> Response:
         return failure
     client, auth_request = checked
     email = params.get("email", "")
+    # Login CSRF: only a form this server gave to this browser may sign the browser in. Checked before the
+    # password, so a forged post neither signs in nor counts towards the throttle.
+    if not identity.csrf_ok(request.cookies.get(cookie_name(identity, CSRF_COOKIE)), params.get(pages.CSRF_FIELD)):
+        return _sign_in_page(
+            identity,
+            request,
+            params,
+            client,
+            email=email,
+            error="This sign-in form has expired or was not opened in this browser. Please sign in again.",
+            status=403,
+        )
     try:
         signed_in = await identity.sign_in(email, params.get("password", ""))
     except SignInThrottled as exc:
-        return pages.sign_in(
+        return _sign_in_page(
+            identity,
+            request,
             params,
-            client_name=client["name"],
+            client,
             email=email,
             error="Too many failed attempts for this email. Try again later.",
             status=429,
             headers={"Retry-After": str(exc.retry_after_s)},
         )
     except SignInFailed:
-        return pages.sign_in(
-            params, client_name=client["name"], email=email, error="Incorrect email or password.", status=401
+        return _sign_in_page(
+            identity, request, params, client, email=email, error="Incorrect email or password.", status=401
         )
-    code = await identity.create_code(auth_request, signed_in)
-    target = _with_query(
-        auth_request.redirect_uri, {"code": code, "state": auth_request.state, "iss": identity.settings.issuer}
+    cookie, signed_in = await identity.open_browser_session(
+        signed_in, replacing=request.cookies.get(cookie_name(identity, SESSION_COOKIE))
     )
-    return RedirectResponse(target, status_code=302, headers=_NO_STORE)
+    code = await identity.create_code(auth_request, signed_in)
+    response = _code_redirect(identity, auth_request, code)
+    _set_cookie(response, identity, SESSION_COOKIE, cookie, max_age=identity.settings.sso_session_ttl_s)
+    return response
 
 
 @router.post("/token")
@@ -207,13 +306,21 @@ async def end_session(request: Request) -> Response:
     identity = _identity(request)
     try:
         params = _single_values(request.query_params)
-        target = await identity.end_session(
+        signed_out = await identity.end_session(
             id_token_hint=params.get("id_token_hint"),
             post_logout_redirect_uri=params.get("post_logout_redirect_uri"),
             client_id=params.get("client_id"),
+            browser_cookie=request.cookies.get(cookie_name(identity, SESSION_COOKIE)),
         )
     except OAuthError as exc:
         return pages.error("Cannot sign out", exc.description)
-    if target is None:
-        return pages.signed_out()
-    return RedirectResponse(_with_query(target, {"state": params.get("state")}), status_code=302)
+    response: Response
+    if signed_out.refused is not None:
+        response = pages.error("Signed out, but cannot return to the application", signed_out.refused.description)
+    elif signed_out.redirect_to is None:
+        response = pages.signed_out()
+    else:
+        target = _with_query(signed_out.redirect_to, {"state": params.get("state")})
+        response = RedirectResponse(target, status_code=302, headers=_NO_STORE)
+    _clear_cookie(response, identity, SESSION_COOKIE)
+    return response

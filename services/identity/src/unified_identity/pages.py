@@ -20,6 +20,9 @@ AUTHORIZE_FIELDS = (
     "code_challenge_method",
 )
 
+# The sign-in form's anti-CSRF field; its value is bound to the browser's CSRF cookie (see oidc.py).
+CSRF_FIELD = "csrf_token"
+
 _SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -48,6 +51,7 @@ def sign_in(
     params: Mapping[str, str],
     *,
     client_name: str,
+    csrf_token: str,
     email: str = "",
     error: str | None = None,
     status: int = 200,
@@ -58,6 +62,7 @@ def sign_in(
         for name in AUTHORIZE_FIELDS
         if params.get(name)
     )
+    hidden += f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(csrf_token)}">'
     message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     body = (
         f"<p>Sign in to continue to <strong>{escape(client_name)}</strong>.</p>{message}"

@@ -43,6 +43,17 @@ class Settings(ServiceSettings):
     signin_max_failures: int = 5
     signin_window_s: int = 15 * 60
 
+    # Single sign-on: a password sign-in opens a browser session (cookie + row in PostgreSQL) that lets later
+    # authorization requests of any client skip the password form until it expires (absolute, not sliding).
+    sso_session_ttl_s: int = Field(default=12 * 3600, gt=0)
+    # The sign-in form's CSRF token is good for this long; an older form is shown again with a fresh token.
+    csrf_token_ttl_s: int = Field(default=3600, gt=0)
+    # Key of the CSRF tokens' HMAC (at least 32 characters). Unset: a random key is created once in the
+    # database and shared by every process of the service.
+    csrf_secret: str | None = Field(default=None, min_length=32)
+    # Secure attribute (and the __Host- name prefix) of the cookies. Unset: on when PUBLIC_URL is https.
+    cookie_secure: bool | None = None
+
     # The public client registered by default (comma-separated redirect URIs, exact match).
     cli_client_id: str = "unified-seller-cli"
     cli_redirect_uris: str = "http://127.0.0.1:8765/callback"
@@ -65,6 +76,12 @@ class Settings(ServiceSettings):
     def issuer(self) -> str:
         assert self.public_url is not None
         return self.public_url
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.issuer.lower().startswith("https://")
 
     @property
     def cli_redirect_uri_list(self) -> list[str]:

@@ -236,11 +236,12 @@ async def insert_code(
     code_challenge: str,
     auth_time: datetime,
     expires_at: datetime,
+    browser_session_id: UUID | None,
 ) -> None:
     await conn.execute(
         """INSERT INTO authorization_codes (code_hash, client_id, user_id, account_id, redirect_uri, scope, nonce,
-                                            code_challenge, auth_time, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+                                            code_challenge, auth_time, expires_at, browser_session_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
         code_hash,
         client_id,
         user_id,
@@ -251,6 +252,7 @@ async def insert_code(
         code_challenge,
         auth_time,
         expires_at,
+        browser_session_id,
     )
 
 
@@ -273,16 +275,18 @@ async def insert_session(
     client_id: str,
     scope: str,
     auth_time: datetime,
+    browser_session_id: UUID | None,
 ) -> None:
     await conn.execute(
-        """INSERT INTO sessions (session_id, user_id, account_id, client_id, scope, auth_time)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
+        """INSERT INTO sessions (session_id, user_id, account_id, client_id, scope, auth_time, browser_session_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
         session_id,
         user_id,
         account_id,
         client_id,
         scope,
         auth_time,
+        browser_session_id,
     )
 
 
@@ -334,6 +338,93 @@ async def refresh_for_update(conn: asyncpg.Connection, token_hash: bytes) -> Row
 
 async def mark_refresh_used(conn: asyncpg.Connection, token_hash: bytes, at: datetime) -> None:
     await conn.execute("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1", token_hash, at)
+
+
+# -- browser sessions (single sign-on) --------------------------------------------------------------------------
+async def insert_browser_session(
+    conn: asyncpg.Connection,
+    *,
+    browser_session_id: UUID,
+    token_hash: bytes,
+    user_id: UUID,
+    account_id: UUID,
+    auth_time: datetime,
+    created_at: datetime,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        """INSERT INTO browser_sessions (browser_session_id, token_hash, user_id, account_id, auth_time, created_at,
+                                         expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        browser_session_id,
+        token_hash,
+        user_id,
+        account_id,
+        auth_time,
+        created_at,
+        expires_at,
+    )
+
+
+async def live_browser_session(conn: asyncpg.Connection, token_hash: bytes, now: datetime) -> Row | None:
+    """The browser session a cookie names, if it is neither revoked nor expired and its user is still a member
+    of the same account."""
+    return await conn.fetchrow(
+        """SELECT b.browser_session_id, b.user_id, b.account_id, b.auth_time, b.expires_at, u.email
+           FROM browser_sessions b
+           JOIN users u USING (user_id)
+           JOIN memberships m ON m.user_id = b.user_id AND m.account_id = b.account_id
+           WHERE b.token_hash = $1 AND b.revoked_at IS NULL AND b.expires_at > $2""",
+        token_hash,
+        now,
+    )
+
+
+async def browser_session_id_by_token(conn: asyncpg.Connection, token_hash: bytes) -> UUID | None:
+    value = await conn.fetchval("SELECT browser_session_id FROM browser_sessions WHERE token_hash = $1", token_hash)
+    return value if isinstance(value, UUID) else None
+
+
+async def revoke_browser_session(
+    conn: asyncpg.Connection, browser_session_id: UUID, at: datetime, reason: str, *, client_sessions: bool
+) -> None:
+    """End a browser session and, with ``client_sessions``, every refresh-token family signed in through it."""
+    await conn.execute(
+        """UPDATE browser_sessions SET revoked_at = $2, revoked_reason = $3
+           WHERE browser_session_id = $1 AND revoked_at IS NULL""",
+        browser_session_id,
+        at,
+        reason,
+    )
+    if not client_sessions:
+        return
+    await conn.execute(
+        """UPDATE sessions SET revoked_at = $2, revoked_reason = $3
+           WHERE browser_session_id = $1 AND revoked_at IS NULL""",
+        browser_session_id,
+        at,
+        reason,
+    )
+
+
+async def revoke_user_browser_sessions(conn: asyncpg.Connection, user_id: UUID, at: datetime, reason: str) -> None:
+    await conn.execute(
+        """UPDATE browser_sessions SET revoked_at = $2, revoked_reason = $3
+           WHERE user_id = $1 AND revoked_at IS NULL""",
+        user_id,
+        at,
+        reason,
+    )
+
+
+# -- server secrets -----------------------------------------------------------------------------------------------
+async def server_secret(conn: asyncpg.Connection, name: str, candidate: bytes) -> bytes:
+    """The stored secret ``name``; ``candidate`` becomes it if there is none yet (first process to start wins)."""
+    await conn.execute(
+        "INSERT INTO server_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, candidate
+    )
+    value = await conn.fetchval("SELECT secret FROM server_secrets WHERE name = $1", name)
+    return bytes(value)
 
 
 # -- sign-in throttle -------------------------------------------------------------------------------------------

@@ -114,3 +114,77 @@ def test_throttle_blocks_after_five_failures_until_the_window_passes() -> None:
     assert domain.retry_after_s(failures, t0 + timedelta(minutes=5), policy) == 600  # 12:00 ages out at 12:15
     assert domain.retry_after_s(failures, t0 + timedelta(minutes=14, seconds=59), policy) == 1
     assert domain.retry_after_s(failures, t0 + timedelta(minutes=15), policy) is None
+
+
+# -- the sign-in form's CSRF token ----------------------------------------------------------------------------
+KEY = b"k" * 32
+BROWSER = domain.new_secret()
+
+
+def test_csrf_token_is_bound_to_key_browser_and_time() -> None:
+    now = 1_700_000_000
+    token = domain.csrf_token(KEY, BROWSER, now)
+    assert domain.csrf_token_ok(KEY, BROWSER, token, now=now + 10, ttl_s=3600)
+    refused = {
+        "other browser": (KEY, domain.new_secret(), token, now),
+        "other server key": (b"o" * 32, BROWSER, token, now),
+        "expired": (KEY, BROWSER, token, now + 3601),
+        "from the future": (KEY, BROWSER, token, now - domain.CSRF_CLOCK_SKEW_S - 1),
+        "no cookie": (KEY, None, token, now),
+        "malformed cookie": (KEY, "not a cookie of ours", token, now),
+        "no token": (KEY, BROWSER, None, now),
+        "time changed": (KEY, BROWSER, f"{now + 1}.{token.partition('.')[2]}", now),
+        "not a token": (KEY, BROWSER, "garbage", now),
+    }
+    for name, (key, browser, candidate, at) in refused.items():
+        assert not domain.csrf_token_ok(key, browser, candidate, now=at, ttl_s=3600), name
+
+
+# -- single sign-on decisions ---------------------------------------------------------------------------------
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+SIGNED_IN = NOW - timedelta(minutes=30)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "max_age", "hint", "auth_time", "expected"),
+    [
+        ("", None, None, SIGNED_IN, "reuse_session"),
+        ("", None, None, None, "show_form"),
+        ("none", None, None, None, "login_required"),
+        ("none", None, None, SIGNED_IN, "reuse_session"),
+        ("login", None, None, SIGNED_IN, "show_form"),
+        ("select_account", None, None, SIGNED_IN, "show_form"),
+        ("consent", None, None, SIGNED_IN, "reuse_session"),
+        ("", 3600, None, SIGNED_IN, "reuse_session"),
+        ("", 1800, None, SIGNED_IN, "reuse_session"),
+        ("", 1799, None, SIGNED_IN, "show_form"),
+        ("", 0, None, SIGNED_IN, "show_form"),
+        ("none", 60, None, SIGNED_IN, "login_required"),
+        ("", None, " Ann@Example.com", SIGNED_IN, "reuse_session"),
+        ("", None, "bob@example.com", SIGNED_IN, "show_form"),
+        ("none", None, "bob@example.com", SIGNED_IN, "login_required"),
+    ],
+)
+def test_sso_outcome(
+    prompt: str, max_age: int | None, hint: str | None, auth_time: datetime | None, expected: str
+) -> None:
+    outcome = domain.sso_outcome(
+        prompt=domain.parse_prompt(prompt),
+        max_age=max_age,
+        login_hint=hint,
+        session_auth_time=auth_time,
+        session_email="ann@example.com" if auth_time else None,
+        now=NOW,
+    )
+    assert outcome == expected
+
+
+def test_prompt_and_max_age_parsing() -> None:
+    assert domain.parse_prompt("login consent") == {"login", "consent"}
+    assert domain.parse_prompt(None) == frozenset()
+    with pytest.raises(domain.Invalid):
+        domain.parse_prompt("none login")
+    assert domain.parse_max_age("0") == 0 and domain.parse_max_age("") is None and domain.parse_max_age(None) is None
+    for bad in ("-1", "1.5", "soon", "1" * 11):
+        with pytest.raises(domain.Invalid):
+            domain.parse_max_age(bad)

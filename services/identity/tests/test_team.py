@@ -4,11 +4,13 @@ roles and scopes in tokens, and every step published on Kafka as a CloudEvent ma
 from __future__ import annotations
 
 import json
+import re
 import socket
 import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import jsonschema
 import jwt
 
@@ -295,3 +297,48 @@ def free_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def test_removing_a_member_ends_their_single_sign_on(service, http, sign_in) -> None:
+    """The member's browser session is revoked with the membership: even invited back into the same account,
+    the old cookie opens nothing and the member types the password again."""
+    account_id, _, owner = await owner_session(service, http, sign_in)
+    member_id, member_email, _ = await _join(
+        service, http, sign_in, owner, account_id, "member", permissions=["orders"]
+    )
+    browser = sign_in.client()
+    final, _, _, _ = await sign_in.authorize(browser, member_email, MEMBER_PASSWORD)
+    assert final.status_code == 200
+    sso_cookie = browser.cookies.get("unified_sso")
+    await browser.aclose()
+    assert sso_cookie
+
+    async def quiet_authorize() -> dict[str, list[str]]:
+        async with httpx.AsyncClient(timeout=20.0, cookies={"unified_sso": sso_cookie}) as replay:
+            r, _ = await service.authorize_get(replay, prompt="none")
+        assert r.status_code == 302, r.text
+        return parse_qs(urlsplit(r.headers["location"]).query)
+
+    assert "code" in await quiet_authorize()
+    r = await http.delete(f"{service.base}/v1/accounts/{account_id}/members/{member_id}", headers=bearer(owner))
+    assert r.status_code == 204
+    assert (await quiet_authorize())["error"] == ["login_required"]
+
+    status, _ = await invite(service, http, owner, account_id, email=member_email, role="member", permissions=[])
+    assert status == 201
+    bodies = [m.get_body(preferencelist=("plain",)) for m in service.sink.mails() if m["To"] == member_email]
+    assert len(bodies) == 2  # the first invitation and this one, in the order they were sent
+    match = re.search(r"/invitations/accept\?token=([A-Za-z0-9_\-]+)", bodies[-1].get_content())
+    assert match
+    token_value = match.group(1)
+    r = await http.post(
+        f"{service.base}/v1/invitations/accept", json={"token": token_value, "password": MEMBER_PASSWORD}
+    )
+    assert r.status_code == 201 and r.json()["user_id"] == member_id  # the same user, a member again
+    assert (await quiet_authorize())["error"] == ["login_required"]
+    conn = await service.db()
+    try:
+        reasons = await conn.fetch("SELECT revoked_reason FROM browser_sessions WHERE user_id = $1", member_id)
+    finally:
+        await conn.close()
+    assert reasons and {r["revoked_reason"] for r in reasons} == {"removed from the account"}

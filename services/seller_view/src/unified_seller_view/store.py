@@ -372,6 +372,141 @@ async def overview_rows(
     )
 
 
+# -- overview in SQL ---------------------------------------------------------------------------------
+
+# The overview's sums computed in PostgreSQL in one pass over the account's orders (and their refunds), so a
+# request costs a few aggregate rows instead of every order. The rule is the one of domain.build_overview:
+# every amount of a sale (the order total, then each refund in event_id order) is converted at the rates of
+# the order's purchase day and rounded half-even PER AMOUNT to the reporting minor unit; an order with an
+# amount lacking a rate is left unconverted as a whole.
+#
+# Rounding: with X = amount x rate(reporting) x 10^m and L = rate(local), n = div(X, L) (exact truncation)
+# and r = X - n*L (exact remainder) give the exact half-even result n + sign(X) when 2|r| > L, or when
+# 2|r| = L and n is odd (a tie goes to the even neighbour). PostgreSQL's own round() rounds ties away from
+# zero and its division rounds at a chosen scale, so neither is used.
+#
+# Python (domain.convert) rounds the product and the quotient to 34 significant digits before the final
+# half-even quantize. That equals the exact result unless the exact quotient lies within half a unit in the
+# 34th digit of a tie. ``exact`` below certifies it cannot: the product has at most 34 digits (scales <= 20
+# and |amount x rate| < 10^14) and the quotient is exactly a tie or farther from it than half a 34th-digit
+# unit (|2|r| - L| x 10^33 > |X| is sufficient). Amounts that fail it (never with real rates and prices)
+# are returned one by one and converted by domain.convert itself.
+OVERVIEW_SQL = """
+WITH o AS MATERIALIZED (
+    SELECT amazon_order_id, marketplace_id, status, currency, amount, number_of_items,
+           (purchase_date AT TIME ZONE 'UTC')::date AS day
+    FROM orders
+    WHERE account_id = $1 AND ($2::text[] IS NULL OR marketplace_id = ANY($2))
+      AND ($3::timestamptz IS NULL OR purchase_date >= $3)
+      AND ($4::timestamptz IS NULL OR purchase_date < $4)
+),
+amounts AS MATERIALIZED (
+    SELECT amazon_order_id, marketplace_id, day, NULL::text COLLATE "C" AS refund_key, currency, amount
+    FROM o WHERE status <> 'Canceled'
+    UNION ALL
+    SELECT o.amazon_order_id, o.marketplace_id, o.day, r.event_id::text COLLATE "C", r.currency, r.amount
+    FROM order_refunds r JOIN o ON o.amazon_order_id = r.amazon_order_id
+    WHERE r.account_id = $1 AND o.status <> 'Canceled'
+),
+needed AS (
+    SELECT DISTINCT currency, day FROM amounts WHERE currency <> $5 AND currency <> 'EUR'
+    UNION
+    SELECT DISTINCT $5::text, day FROM amounts WHERE currency <> $5 AND $5 <> 'EUR'
+),
+rates AS MATERIALIZED (
+    SELECT n.currency, n.day, lr.rate
+    FROM needed n
+    JOIN LATERAL (SELECT rate FROM fx_rates WHERE currency = n.currency AND date <= n.day
+                  ORDER BY date DESC LIMIT 1) lr ON true
+),
+priced AS MATERIALIZED (
+    SELECT a.*,
+           CASE WHEN a.currency = $5 OR a.currency = 'EUR' THEN 1::numeric ELSE l.rate END AS lrate,
+           CASE WHEN a.currency = $5 OR $5 = 'EUR' THEN 1::numeric ELSE t.rate END AS trate
+    FROM amounts a
+    LEFT JOIN rates l ON l.currency = a.currency AND l.day = a.day
+    LEFT JOIN rates t ON t.currency = $5 AND t.day = a.day
+),
+failed AS MATERIALIZED (
+    -- orders with an amount that has no rate; the first such amount (the total comes before any refund)
+    SELECT amazon_order_id, bool_or(refund_key IS NULL) AS total_failed, min(refund_key) AS first_failed_refund
+    FROM priced WHERE lrate IS NULL OR trate IS NULL
+    GROUP BY amazon_order_id
+),
+judged AS MATERIALIZED (
+    SELECT p.*, f.amazon_order_id IS NULL AS converted,
+           -- what domain.build_overview looked up before it met the order's first amount without a rate
+           p.currency <> $5 AND (f.amazon_order_id IS NULL OR (NOT f.total_failed
+               AND (p.refund_key IS NULL OR p.refund_key < f.first_failed_refund))) AS looked_up
+    FROM priced p LEFT JOIN failed f ON f.amazon_order_id = p.amazon_order_id
+),
+scaled AS (
+    SELECT marketplace_id, refund_key IS NULL AS is_total, currency, amount, lrate, trate, x,
+           div(x, lrate) AS n
+    FROM (SELECT j.*, j.amount * j.trate * $6::numeric AS x FROM judged j WHERE j.converted OFFSET 0) s
+    OFFSET 0
+),
+rounded AS (
+    SELECT s.*,
+           s.currency = $5
+             OR (scale(s.amount) + scale(s.trate) <= 20 AND abs(s.amount * s.trate) < 1e14
+                 AND (2 * abs(r) = s.lrate OR abs(2 * abs(r) - s.lrate) * 1e33 > abs(s.x))) AS exact
+    FROM (SELECT s0.*, s0.x - s0.n * s0.lrate AS r FROM scaled s0 OFFSET 0) s
+    OFFSET 0
+),
+per_market AS (
+    SELECT marketplace_id,
+           sum(n + CASE WHEN 2 * abs(r) > lrate OR (2 * abs(r) = lrate AND mod(n, 2) <> 0) THEN sign(x)
+                        ELSE 0 END) FILTER (WHERE exact AND is_total) AS total_units,
+           sum(n + CASE WHEN 2 * abs(r) > lrate OR (2 * abs(r) = lrate AND mod(n, 2) <> 0) THEN sign(x)
+                        ELSE 0 END) FILTER (WHERE exact AND NOT is_total) AS refund_units
+    FROM rounded GROUP BY marketplace_id
+)
+SELECT 'status' AS kind, marketplace_id, status AS key, NULL::date AS day, count(*) AS n1,
+       coalesce(sum(number_of_items) FILTER (WHERE status <> 'Canceled'), 0) AS n2,
+       NULL::numeric AS a, NULL::numeric AS b, NULL::numeric AS c
+FROM o GROUP BY marketplace_id, status
+UNION ALL
+SELECT CASE WHEN refund_key IS NULL THEN 'gross' ELSE 'refund' END, marketplace_id, currency, NULL::date,
+       count(*) FILTER (WHERE NOT converted), NULL::bigint, sum(amount), sum(amount) FILTER (WHERE NOT converted),
+       NULL::numeric
+FROM judged GROUP BY refund_key IS NULL, marketplace_id, currency
+UNION ALL
+SELECT 'orders', marketplace_id, NULL::text, NULL::date, count(*) FILTER (WHERE converted),
+       count(*) FILTER (WHERE NOT converted), NULL::numeric, NULL::numeric, NULL::numeric
+FROM judged WHERE refund_key IS NULL GROUP BY marketplace_id
+UNION ALL
+SELECT 'reporting', marketplace_id, NULL::text, NULL::date, NULL::bigint, NULL::bigint, total_units, refund_units,
+       NULL::numeric
+FROM per_market
+UNION ALL
+SELECT CASE WHEN is_total THEN 'inexact-total' ELSE 'inexact-refund' END, marketplace_id, currency, NULL::date,
+       NULL::bigint, NULL::bigint, amount, lrate, trate
+FROM rounded WHERE NOT exact
+UNION ALL
+SELECT DISTINCT 'rate', NULL::text, c.currency, j.day, NULL::bigint, NULL::bigint, NULL::numeric, NULL::numeric,
+       NULL::numeric
+FROM judged j CROSS JOIN LATERAL (VALUES (j.currency), ($5::text)) AS c(currency)
+WHERE j.looked_up AND c.currency <> 'EUR'
+"""
+
+
+async def overview_sums(
+    conn: asyncpg.Connection,
+    account_id: UUID,
+    *,
+    marketplaces: list[str] | None,
+    purchased_after: datetime | None,
+    purchased_before: datetime | None,
+    reporting_currency: str,
+    minor_factor: Decimal,
+) -> list[asyncpg.Record]:
+    """The overview's aggregate rows (see OVERVIEW_SQL): ``kind`` says what each row carries."""
+    return await conn.fetch(
+        OVERVIEW_SQL, account_id, marketplaces, purchased_after, purchased_before, reporting_currency, minor_factor
+    )
+
+
 async def orders_page(
     conn: asyncpg.Connection,
     account_id: UUID,

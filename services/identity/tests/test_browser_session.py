@@ -269,6 +269,10 @@ async def test_end_session_ends_the_single_sign_on_for_every_client(service, htt
     r, _ = await service.authorize_get(client, **shop_request(domain.s256_challenge(shop_verifier)), prompt="none")
     assert r.status_code == 302 and "code" in query(r.headers["location"]), r.headers["location"]
     token_b = await exchange(http, service, SHOP, SHOP_REDIRECT, query(r.headers["location"])["code"], shop_verifier)
+    # A code issued before the sign-out, exchanged after it, gets nothing.
+    late_verifier = secrets.token_urlsafe(48)
+    r, _ = await service.authorize_get(client, **shop_request(domain.s256_challenge(late_verifier)), prompt="none")
+    late_code = query(r.headers["location"])["code"]
 
     signed_out = service.callback.url.replace("/callback", "/signed-out")
     r = await client.get(
@@ -297,6 +301,17 @@ async def test_end_session_ends_the_single_sign_on_for_every_client(service, htt
         data={"grant_type": "refresh_token", "client_id": SHOP, "refresh_token": token_b["refresh_token"]},
     )
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    r = await http.post(
+        f"{service.base}/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": SHOP,
+            "code": late_code,
+            "redirect_uri": SHOP_REDIRECT,
+            "code_verifier": late_verifier,
+        },
+    )
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
     conn = await service.db()
     try:
         row = await conn.fetchrow("SELECT revoked_at, revoked_reason FROM browser_sessions WHERE user_id = $1", user_id)

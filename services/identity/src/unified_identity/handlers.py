@@ -334,9 +334,7 @@ class Identity:
                 old = await store.browser_session_id_by_token(conn, domain.secret_hash(replacing))
                 if old is not None:
                     # Only the SSO session ends; the tokens its apps already hold stay valid until signed out.
-                    await store.revoke_browser_session(
-                        conn, old, now, "replaced by a new sign-in", client_sessions=False
-                    )
+                    await store.revoke_browser_session(conn, old, now, store.REPLACED, client_sessions=False)
             await store.insert_browser_session(
                 conn,
                 browser_session_id=browser_session_id,
@@ -431,6 +429,8 @@ class Identity:
             return OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
         if not domain.pkce_ok(form.get("code_verifier"), row["code_challenge"]):
             return OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
+        if row["browser_session_id"] is not None and await store.browser_session_ended(conn, row["browser_session_id"]):
+            return OAuthError("invalid_grant", "the user signed out after this code was issued")
         session_id = uuid4()
         await store.insert_session(
             conn,

@@ -385,6 +385,21 @@ async def browser_session_id_by_token(conn: asyncpg.Connection, token_hash: byte
     return value if isinstance(value, UUID) else None
 
 
+REPLACED = "replaced by a new sign-in"
+
+
+async def browser_session_ended(conn: asyncpg.Connection, browser_session_id: UUID) -> bool:
+    """Signed out or removed (or unknown). A session replaced by a newer sign-in in the same browser, or one
+    that merely expired, does not take back the codes it already issued (they live two minutes)."""
+    ended = await conn.fetchval(
+        "SELECT revoked_at IS NOT NULL AND revoked_reason IS DISTINCT FROM $2 FROM browser_sessions"
+        " WHERE browser_session_id = $1",
+        browser_session_id,
+        REPLACED,
+    )
+    return ended is not False
+
+
 async def revoke_browser_session(
     conn: asyncpg.Connection, browser_session_id: UUID, at: datetime, reason: str, *, client_sessions: bool
 ) -> None:

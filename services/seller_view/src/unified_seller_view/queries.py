@@ -104,40 +104,46 @@ async def overview_in_sql(
     for r in rows:
         kind = r["kind"]
         if kind == "rate":
-            used_pairs.add((r["key"], r["day"]))
+            used_pairs.add((r["currency"], r["day"]))
             continue
         fig = per_market.setdefault(r["marketplace_id"], domain.Figures())
-        if kind == "status":
-            fig.orders += r["n1"]
-            fig.by_status[r["key"]] = r["n1"]
-            fig.units += r["n2"]
-        elif kind in ("gross", "refund"):
-            local, unconverted = (
-                (fig.gross_local, fig.unconverted_gross)
-                if kind == "gross"
-                else (fig.refunds_local, fig.unconverted_refunds)
-            )
-            local[r["key"]] = r["a"]
-            if r["n1"]:
-                unconverted[r["key"]] = r["b"]
-        elif kind == "orders":
-            fig.converted_orders = r["n1"]
-            fig.unconverted_orders = r["n2"]
-        elif kind == "reporting":
-            fig.gross_reporting += (r["a"] or 0) * unit
-            fig.refunds_reporting += (r["b"] or 0) * unit
-        elif kind in ("inexact-total", "inexact-refund"):
-            # the rare amount whose exactness SQL could not certify: converted by the reference rule itself
-            value = domain.convert(
-                r["a"],
-                domain.Rate(r["key"], None, r["b"]),
-                domain.Rate(reporting_currency, None, r["c"]),
+        currency = r["currency"]
+        inexact = [
+            domain.convert(
+                amount,
+                domain.Rate(currency, None, local),
+                domain.Rate(reporting_currency, None, target),
                 reporting_currency,
             )
-            if kind == "inexact-total":
-                fig.gross_reporting += value
-            else:
-                fig.refunds_reporting += value
+            for amount, local, target in zip(
+                r["inexact_amounts"] or [],
+                r["inexact_local_rates"] or [],
+                r["inexact_reporting_rates"] or [],
+                strict=True,
+            )
+        ]
+        reporting = (r["reporting_units"] or 0) * unit + sum(inexact, Decimal(0))
+        if kind == "order":
+            fig.orders += r["n"]
+            fig.by_status[r["status"]] = fig.by_status.get(r["status"], 0) + r["n"]
+            if r["status"] in domain.NOT_A_SALE:
+                continue
+            fig.units += r["units"]
+            fig.gross_local[currency] = fig.gross_local.get(currency, Decimal(0)) + r["amount"]
+            fig.converted_orders += r["n_converted"]
+            fig.unconverted_orders += r["n_unconverted"]
+            if r["n_unconverted"]:
+                fig.unconverted_gross[currency] = (
+                    fig.unconverted_gross.get(currency, Decimal(0)) + r["amount_unconverted"]
+                )
+            fig.gross_reporting += reporting
+        elif kind == "refund":
+            fig.refunds_local[currency] = fig.refunds_local.get(currency, Decimal(0)) + r["amount"]
+            if r["n_unconverted"]:
+                fig.unconverted_refunds[currency] = (
+                    fig.unconverted_refunds.get(currency, Decimal(0)) + r["amount_unconverted"]
+                )
+            fig.refunds_reporting += reporting
         else:
             raise ValueError(f"unexpected overview row kind {kind!r}")
     total = domain.Figures()

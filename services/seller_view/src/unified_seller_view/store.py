@@ -391,103 +391,125 @@ async def overview_rows(
 # and |amount x rate| < 10^14) and the quotient is exactly a tie or farther from it than half a 34th-digit
 # unit (|2|r| - L| x 10^33 > |X| is sufficient). Amounts that fail it (never with real rates and prices)
 # are returned one by one and converted by domain.convert itself.
+#
+# Flow: the refunds of the selected sales and the distinct (currency, purchase day) of their totals, the
+# rates of those pairs (a few hundred index look-ups), the orders with a refund lacking a rate, then ONE scan
+# of the account's orders hash-joined to those small sets and aggregated per (marketplace, status, currency).
+# The ``rate`` rows are the (currency, day) pairs build_overview records in ``rates_used``: every converted
+# sale total not in the reporting currency, and each refund before the order's first refund without a rate.
 OVERVIEW_SQL = """
-WITH o AS MATERIALIZED (
-    SELECT amazon_order_id, marketplace_id, status, currency, amount, number_of_items,
-           (purchase_date AT TIME ZONE 'UTC')::date AS day
+WITH refunds AS MATERIALIZED (
+    -- refunds of the selected orders that are sales (not canceled), at their order's purchase day
+    SELECT o.amazon_order_id, o.marketplace_id, (o.purchase_date AT TIME ZONE 'UTC')::date AS day,
+           r.event_id::text COLLATE "C" AS refund_key, r.currency, r.amount, o.currency AS order_currency
+    FROM order_refunds r
+    JOIN orders o ON o.account_id = r.account_id AND o.amazon_order_id = r.amazon_order_id
+    WHERE r.account_id = $1 AND o.status <> 'Canceled' AND ($2::text[] IS NULL OR o.marketplace_id = ANY($2))
+      AND ($3::timestamptz IS NULL OR o.purchase_date >= $3) AND ($4::timestamptz IS NULL OR o.purchase_date < $4)
+),
+order_pairs AS MATERIALIZED (
+    -- (currency, day) of every sale's total: the reference looks each one up first
+    SELECT DISTINCT currency, (purchase_date AT TIME ZONE 'UTC')::date AS day
     FROM orders
-    WHERE account_id = $1 AND ($2::text[] IS NULL OR marketplace_id = ANY($2))
-      AND ($3::timestamptz IS NULL OR purchase_date >= $3)
-      AND ($4::timestamptz IS NULL OR purchase_date < $4)
-),
-amounts AS MATERIALIZED (
-    SELECT amazon_order_id, marketplace_id, day, NULL::text COLLATE "C" AS refund_key, currency, amount
-    FROM o WHERE status <> 'Canceled'
-    UNION ALL
-    SELECT o.amazon_order_id, o.marketplace_id, o.day, r.event_id::text COLLATE "C", r.currency, r.amount
-    FROM order_refunds r JOIN o ON o.amazon_order_id = r.amazon_order_id
-    WHERE r.account_id = $1 AND o.status <> 'Canceled'
-),
-needed AS (
-    SELECT DISTINCT currency, day FROM amounts WHERE currency <> $5 AND currency <> 'EUR'
-    UNION
-    SELECT DISTINCT $5::text, day FROM amounts WHERE currency <> $5 AND $5 <> 'EUR'
+    WHERE account_id = $1 AND status <> 'Canceled' AND ($2::text[] IS NULL OR marketplace_id = ANY($2))
+      AND ($3::timestamptz IS NULL OR purchase_date >= $3) AND ($4::timestamptz IS NULL OR purchase_date < $4)
 ),
 rates AS MATERIALIZED (
-    SELECT n.currency, n.day, lr.rate
-    FROM needed n
-    JOIN LATERAL (SELECT rate FROM fx_rates WHERE currency = n.currency AND date <= n.day
-                  ORDER BY date DESC LIMIT 1) lr ON true
+    -- per (currency, day): local and reporting rate (units per EUR; 1 for EUR and for no conversion)
+    SELECT p.currency, p.day,
+           CASE WHEN p.currency = $5 OR p.currency = 'EUR' THEN 1::numeric
+                ELSE (SELECT rate FROM fx_rates WHERE currency = p.currency AND date <= p.day
+                      ORDER BY date DESC LIMIT 1) END AS lrate,
+           CASE WHEN p.currency = $5 OR $5 = 'EUR' THEN 1::numeric
+                ELSE (SELECT rate FROM fx_rates WHERE currency = $5 AND date <= p.day
+                      ORDER BY date DESC LIMIT 1) END AS trate
+    FROM (SELECT currency, day FROM order_pairs UNION SELECT currency, day FROM refunds) p
 ),
-priced AS MATERIALIZED (
-    SELECT a.*,
-           CASE WHEN a.currency = $5 OR a.currency = 'EUR' THEN 1::numeric ELSE l.rate END AS lrate,
-           CASE WHEN a.currency = $5 OR $5 = 'EUR' THEN 1::numeric ELSE t.rate END AS trate
-    FROM amounts a
-    LEFT JOIN rates l ON l.currency = a.currency AND l.day = a.day
-    LEFT JOIN rates t ON t.currency = $5 AND t.day = a.day
+priced_refunds AS MATERIALIZED (
+    SELECT r.*, x.lrate, x.trate, x.lrate IS NOT NULL AND x.trate IS NOT NULL AS ok,
+           y.lrate IS NOT NULL AND y.trate IS NOT NULL AS total_ok
+    FROM refunds r
+    JOIN rates x ON x.currency = r.currency AND x.day = r.day
+    JOIN rates y ON y.currency = r.order_currency AND y.day = r.day
 ),
 failed AS MATERIALIZED (
-    -- orders with an amount that has no rate; the first such amount (the total comes before any refund)
-    SELECT amazon_order_id, bool_or(refund_key IS NULL) AS total_failed, min(refund_key) AS first_failed_refund
-    FROM priced WHERE lrate IS NULL OR trate IS NULL
+    -- orders with a refund that has no rate, and the first such refund (in event_id order)
+    SELECT amazon_order_id, min(refund_key) AS first_failed FROM priced_refunds WHERE NOT ok
     GROUP BY amazon_order_id
 ),
-judged AS MATERIALIZED (
-    SELECT p.*, f.amazon_order_id IS NULL AS converted,
-           -- what domain.build_overview looked up before it met the order's first amount without a rate
-           p.currency <> $5 AND (f.amazon_order_id IS NULL OR (NOT f.total_failed
-               AND (p.refund_key IS NULL OR p.refund_key < f.first_failed_refund))) AS looked_up
-    FROM priced p LEFT JOIN failed f ON f.amazon_order_id = p.amazon_order_id
-),
-scaled AS (
-    SELECT marketplace_id, refund_key IS NULL AS is_total, currency, amount, lrate, trate, x,
-           div(x, lrate) AS n
-    FROM (SELECT j.*, j.amount * j.trate * $6::numeric AS x FROM judged j WHERE j.converted OFFSET 0) s
+order_rows AS (
+    SELECT c.*, c.converted AND (c.currency = $5 OR (scale(c.amount) + scale(c.trate) <= 20
+               AND abs(c.amount * c.trate) < 1e14
+               AND (2 * abs(c.r) = c.lrate OR abs(2 * abs(c.r) - c.lrate) * 1e33 > abs(c.x)))) AS exact,
+           c.n + CASE WHEN 2 * abs(c.r) > c.lrate OR (2 * abs(c.r) = c.lrate AND mod(c.n, 2) <> 0) THEN sign(c.x)
+                      ELSE 0 END AS rounded
+    FROM (SELECT b.*, b.x - b.n * b.lrate AS r
+          FROM (SELECT a.*, div(a.x, a.lrate) AS n
+                FROM (SELECT o.marketplace_id, o.status, o.currency, o.amount, o.number_of_items, p.lrate, p.trate,
+                             o.status <> 'Canceled' AND p.lrate IS NOT NULL AND p.trate IS NOT NULL
+                                 AND f.amazon_order_id IS NULL AS converted,
+                             CASE WHEN o.status <> 'Canceled' AND f.amazon_order_id IS NULL
+                                  THEN o.amount * p.trate * $6::numeric END AS x
+                      FROM (SELECT amazon_order_id, marketplace_id, status, currency, amount, number_of_items,
+                                   (purchase_date AT TIME ZONE 'UTC')::date AS day
+                            FROM orders
+                            WHERE account_id = $1 AND ($2::text[] IS NULL OR marketplace_id = ANY($2))
+                              AND ($3::timestamptz IS NULL OR purchase_date >= $3)
+                              AND ($4::timestamptz IS NULL OR purchase_date < $4)) o
+                      LEFT JOIN rates p ON p.currency = o.currency AND p.day = o.day
+                      LEFT JOIN failed f ON f.amazon_order_id = o.amazon_order_id
+                      OFFSET 0) a
+                OFFSET 0) b
+          OFFSET 0) c
     OFFSET 0
 ),
-rounded AS (
-    SELECT s.*,
-           s.currency = $5
-             OR (scale(s.amount) + scale(s.trate) <= 20 AND abs(s.amount * s.trate) < 1e14
-                 AND (2 * abs(r) = s.lrate OR abs(2 * abs(r) - s.lrate) * 1e33 > abs(s.x))) AS exact
-    FROM (SELECT s0.*, s0.x - s0.n * s0.lrate AS r FROM scaled s0 OFFSET 0) s
+refund_rows AS (
+    SELECT c.*, c.converted AND (c.currency = $5 OR (scale(c.amount) + scale(c.trate) <= 20
+               AND abs(c.amount * c.trate) < 1e14
+               AND (2 * abs(c.r) = c.lrate OR abs(2 * abs(c.r) - c.lrate) * 1e33 > abs(c.x)))) AS exact,
+           c.n + CASE WHEN 2 * abs(c.r) > c.lrate OR (2 * abs(c.r) = c.lrate AND mod(c.n, 2) <> 0) THEN sign(c.x)
+                      ELSE 0 END AS rounded
+    FROM (SELECT b.*, b.x - b.n * b.lrate AS r
+          FROM (SELECT a.*, div(a.x, a.lrate) AS n
+                FROM (SELECT pr.*, pr.total_ok AND f.amazon_order_id IS NULL AS converted,
+                             pr.currency <> $5 AND pr.total_ok
+                                 AND (f.amazon_order_id IS NULL OR pr.refund_key < f.first_failed) AS looked_up,
+                             CASE WHEN pr.total_ok AND f.amazon_order_id IS NULL
+                                  THEN pr.amount * pr.trate * $6::numeric END AS x
+                      FROM priced_refunds pr LEFT JOIN failed f ON f.amazon_order_id = pr.amazon_order_id
+                      OFFSET 0) a
+                OFFSET 0) b
+          OFFSET 0) c
     OFFSET 0
-),
-per_market AS (
-    SELECT marketplace_id,
-           sum(n + CASE WHEN 2 * abs(r) > lrate OR (2 * abs(r) = lrate AND mod(n, 2) <> 0) THEN sign(x)
-                        ELSE 0 END) FILTER (WHERE exact AND is_total) AS total_units,
-           sum(n + CASE WHEN 2 * abs(r) > lrate OR (2 * abs(r) = lrate AND mod(n, 2) <> 0) THEN sign(x)
-                        ELSE 0 END) FILTER (WHERE exact AND NOT is_total) AS refund_units
-    FROM rounded GROUP BY marketplace_id
 )
-SELECT 'status' AS kind, marketplace_id, status AS key, NULL::date AS day, count(*) AS n1,
-       coalesce(sum(number_of_items) FILTER (WHERE status <> 'Canceled'), 0) AS n2,
-       NULL::numeric AS a, NULL::numeric AS b, NULL::numeric AS c
-FROM o GROUP BY marketplace_id, status
+SELECT 'order' AS kind, marketplace_id, status, currency, NULL::date AS day, count(*) AS n,
+       sum(number_of_items) FILTER (WHERE status <> 'Canceled') AS units,
+       count(*) FILTER (WHERE converted) AS n_converted,
+       count(*) FILTER (WHERE status <> 'Canceled' AND NOT converted) AS n_unconverted,
+       sum(amount) FILTER (WHERE status <> 'Canceled') AS amount,
+       sum(amount) FILTER (WHERE status <> 'Canceled' AND NOT converted) AS amount_unconverted,
+       sum(rounded) FILTER (WHERE exact) AS reporting_units,
+       array_agg(amount) FILTER (WHERE converted AND NOT exact) AS inexact_amounts,
+       array_agg(lrate) FILTER (WHERE converted AND NOT exact) AS inexact_local_rates,
+       array_agg(trate) FILTER (WHERE converted AND NOT exact) AS inexact_reporting_rates
+FROM order_rows GROUP BY marketplace_id, status, currency
 UNION ALL
-SELECT CASE WHEN refund_key IS NULL THEN 'gross' ELSE 'refund' END, marketplace_id, currency, NULL::date,
-       count(*) FILTER (WHERE NOT converted), NULL::bigint, sum(amount), sum(amount) FILTER (WHERE NOT converted),
-       NULL::numeric
-FROM judged GROUP BY refund_key IS NULL, marketplace_id, currency
+SELECT 'refund', marketplace_id, NULL::text, currency, NULL::date, count(*), NULL::bigint,
+       count(*) FILTER (WHERE converted), count(*) FILTER (WHERE NOT converted), sum(amount),
+       sum(amount) FILTER (WHERE NOT converted), sum(rounded) FILTER (WHERE exact),
+       array_agg(amount) FILTER (WHERE converted AND NOT exact),
+       array_agg(lrate) FILTER (WHERE converted AND NOT exact),
+       array_agg(trate) FILTER (WHERE converted AND NOT exact)
+FROM refund_rows GROUP BY marketplace_id, currency
 UNION ALL
-SELECT 'orders', marketplace_id, NULL::text, NULL::date, count(*) FILTER (WHERE converted),
-       count(*) FILTER (WHERE NOT converted), NULL::numeric, NULL::numeric, NULL::numeric
-FROM judged WHERE refund_key IS NULL GROUP BY marketplace_id
-UNION ALL
-SELECT 'reporting', marketplace_id, NULL::text, NULL::date, NULL::bigint, NULL::bigint, total_units, refund_units,
-       NULL::numeric
-FROM per_market
-UNION ALL
-SELECT CASE WHEN is_total THEN 'inexact-total' ELSE 'inexact-refund' END, marketplace_id, currency, NULL::date,
-       NULL::bigint, NULL::bigint, amount, lrate, trate
-FROM rounded WHERE NOT exact
-UNION ALL
-SELECT DISTINCT 'rate', NULL::text, c.currency, j.day, NULL::bigint, NULL::bigint, NULL::numeric, NULL::numeric,
-       NULL::numeric
-FROM judged j CROSS JOIN LATERAL (VALUES (j.currency), ($5::text)) AS c(currency)
-WHERE j.looked_up AND c.currency <> 'EUR'
+SELECT DISTINCT 'rate', NULL::text, NULL::text, c.currency, u.day, NULL::bigint, NULL::bigint, NULL::bigint,
+       NULL::bigint, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric[], NULL::numeric[], NULL::numeric[]
+FROM (SELECT p.currency, p.day FROM order_pairs p JOIN rates x ON x.currency = p.currency AND x.day = p.day
+      WHERE p.currency <> $5 AND x.lrate IS NOT NULL AND x.trate IS NOT NULL
+      UNION
+      SELECT currency, day FROM refund_rows WHERE looked_up) u
+CROSS JOIN LATERAL (VALUES (u.currency), ($5::text)) AS c(currency)
+WHERE c.currency <> 'EUR'
 """
 
 
@@ -502,9 +524,17 @@ async def overview_sums(
     minor_factor: Decimal,
 ) -> list[asyncpg.Record]:
     """The overview's aggregate rows (see OVERVIEW_SQL): ``kind`` says what each row carries."""
-    return await conn.fetch(
-        OVERVIEW_SQL, account_id, marketplaces, purchased_after, purchased_before, reporting_currency, minor_factor
-    )
+    # The planner badly overestimates the DISTINCT (currency, day) sets (100k instead of ~2k) and would sort
+    # and merge-join 100k rows; hash joins/aggregates are right here, and JIT costs more than it saves.
+    await conn.execute("SET LOCAL jit = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_sort = off")
+    try:
+        return await conn.fetch(
+            OVERVIEW_SQL, account_id, marketplaces, purchased_after, purchased_before, reporting_currency, minor_factor
+        )
+    finally:
+        await conn.execute(
+            "SET LOCAL jit TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT; SET LOCAL enable_sort TO DEFAULT"
+        )
 
 
 async def orders_page(

@@ -215,3 +215,25 @@ async def test_run_survives_and_resumes(pool: asyncpg.Pool, producer: AIOKafkaPr
     finally:
         await again.consumer.stop()
     assert await totals(pool, account) == (60, 3)
+
+
+async def test_a_record_without_an_envelope_is_dead_lettered_once_even_when_replayed(
+    pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    account = uuid4()
+    name = f"c-{uuid4().hex[:8]}"
+    async with TopicWatcher(kafka_bootstrap, [f"{TEST_TOPIC}.dlq"]) as dlq:
+        await send(producer, str(account).encode(), b"not even json", [])
+        await send(producer, *record_for(AmountAdded(account_id=account, amount=3)))
+        consumer = await make_consumer_for(pool, kafka_bootstrap, producer, name)
+        try:
+            await poll_until(consumer, pool, account, 1)
+            await pool.execute("UPDATE consumer_offsets SET next_offset = 0 WHERE consumer = $1", name)
+            await consumer.consumer.seek_to_beginning(*consumer.consumer.assignment())
+            await drain(consumer, 10)
+            dead = await dlq.collect(lambda r: r.key == str(account), count=2, timeout_s=5)
+        finally:
+            await consumer.consumer.stop()
+    assert len(dead) == 1
+    assert "envelope" in dead[0].headers["dlq_error"]
+    assert await totals(pool, account) == (3, 1)

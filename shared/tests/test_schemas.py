@@ -1,6 +1,6 @@
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from unified_shared.schemas import breaking_changes, current_schemas
 
@@ -54,6 +54,61 @@ def test_nested_change_is_breaking() -> None:
         inner: Inner2
 
     assert any("inner.code" in p for p in breaking_changes(schema(V1), schema(V1b)))
+
+
+class Line(BaseModel):
+    amount: str
+    fee: str
+
+
+class WithLines(BaseModel):
+    lines: list[Line]
+    inner: Inner | None = None
+
+
+def test_changes_inside_array_items_and_optional_nested_objects_are_breaking() -> None:
+    class LineRemoved(BaseModel):
+        fee: str
+
+    class LineRetyped(BaseModel):
+        amount: int
+        fee: str
+
+    class LineNewRequired(Line):
+        currency: str
+
+    class InnerRetyped(BaseModel):
+        code: int
+
+    def with_lines(line: type[BaseModel], nested: Any = Inner) -> type[BaseModel]:
+        return create_model("WithLines", lines=(list[line], ...), inner=(nested | None, None))  # type: ignore[valid-type]
+
+    assert breaking_changes(schema(WithLines), schema(with_lines(Line))) == []
+    assert any(
+        "lines[].amount: field removed" in p
+        for p in breaking_changes(schema(WithLines), schema(with_lines(LineRemoved)))
+    )
+    assert any(
+        "lines[].amount: type changed" in p
+        for p in breaking_changes(schema(WithLines), schema(with_lines(LineRetyped)))
+    )
+    assert any(
+        "lines[].currency: new required field" in p
+        for p in breaking_changes(schema(WithLines), schema(with_lines(LineNewRequired)))
+    )
+    assert any(
+        "inner.code: type changed" in p
+        for p in breaking_changes(schema(WithLines), schema(with_lines(Line, InnerRetyped)))
+    )
+
+
+def test_a_field_that_may_become_null_is_breaking() -> None:
+    class Nullable(BaseModel):
+        a: str | None
+        b: int | None = None
+        inner: Inner
+
+    assert any("a: type changed" in p for p in breaking_changes(schema(V1), schema(Nullable)))
 
 
 def test_every_registered_event_has_a_schema_with_its_topic() -> None:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -183,7 +184,15 @@ class IdempotentConsumer:
 
     async def _apply_one(self, conn: asyncpg.Connection, item: _Parsed) -> str:
         if item.error is not None:
-            if item.envelope is not None and not await self._claim(conn, item.envelope.id, "dead-lettered"):
+            # Without a readable ce_id the record's place in the log is its identity: a replay dead-letters
+            # it once, not once per pass.
+            record = item.record
+            key = (
+                item.envelope.id
+                if item.envelope
+                else uuid5(NAMESPACE_URL, f"kafka:{record.topic}:{record.partition}:{record.offset}")
+            )
+            if not await self._claim(conn, key, "dead-lettered"):
                 return "duplicate"
             await self._dead_letter(item.record, item.error)
             return "dead-lettered"

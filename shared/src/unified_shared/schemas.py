@@ -34,47 +34,57 @@ def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _type_signature(schema: dict[str, Any], root: dict[str, Any]) -> Any:
-    """A comparable summary of what values a property accepts (its JSON types and formats)."""
+def _shallow(schema: dict[str, Any]) -> dict[str, Any]:
+    """What a value must look like at this level: JSON type, format, enum, const."""
+    return {k: schema[k] for k in ("type", "format", "enum", "const") if k in schema}
+
+
+def _members(schema: dict[str, Any], root: dict[str, Any]) -> list[dict[str, Any]]:
+    """The alternatives a value may take (``anyOf`` expanded, references resolved)."""
     schema = _resolve(schema, root)
     if "anyOf" in schema:
-        return sorted((_type_signature(s, root) for s in schema["anyOf"]), key=json.dumps)
-    sig: dict[str, Any] = {k: schema[k] for k in ("type", "format", "enum", "const") if k in schema}
-    if schema.get("type") == "array" and "items" in schema:
-        sig["items"] = _type_signature(schema["items"], root)
-    if (
-        schema.get("type") == "object"
-        and "additionalProperties" in schema
-        and isinstance(schema["additionalProperties"], dict)
-    ):
-        sig["values"] = _type_signature(schema["additionalProperties"], root)
-    return sig
+        return [m for s in schema["anyOf"] for m in _members(s, root)]
+    return [schema]
 
 
 def breaking_changes(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:
-    problems: list[str] = []
-    return problems + _compare_object(old, old, new, new, path or old.get("title", "event"))
+    """What would break a consumer written against ``old`` if producers moved to ``new``."""
+    return _compare(old, old, new, new, path or old.get("title", "event"))
 
 
-def _compare_object(
+def _compare(
     old: dict[str, Any], old_root: dict[str, Any], new: dict[str, Any], new_root: dict[str, Any], path: str
 ) -> list[str]:
-    old = _resolve(old, old_root)
-    new = _resolve(new, new_root)
+    old_members, new_members = _members(old, old_root), _members(new, new_root)
+    old_null = [m for m in old_members if m.get("type") == "null"]
+    new_null = [m for m in new_members if m.get("type") == "null"]
+    old_values = [m for m in old_members if m.get("type") != "null"]
+    new_values = [m for m in new_members if m.get("type") != "null"]
+    if new_null and not old_null:
+        return [f"{path}: type changed (may now be null)"]
+    if len(old_values) != 1 or len(new_values) != 1:
+        old_shapes = sorted((_shallow(m) for m in old_values), key=json.dumps)
+        new_shapes = sorted((_shallow(m) for m in new_values), key=json.dumps)
+        return [] if old_shapes == new_shapes else [f"{path}: type changed"]
+    o, n = old_values[0], new_values[0]
+    if _shallow(o) != _shallow(n):
+        return [f"{path}: type changed"]
     problems: list[str] = []
-    old_props: dict[str, Any] = old.get("properties", {})
-    new_props: dict[str, Any] = new.get("properties", {})
-    for name, old_prop in old_props.items():
-        if name not in new_props:
-            problems.append(f"{path}.{name}: field removed")
-            continue
-        o, n = _resolve(old_prop, old_root), _resolve(new_props[name], new_root)
-        if "properties" in o and "properties" in n:
-            problems += _compare_object(o, old_root, n, new_root, f"{path}.{name}")
-        elif _type_signature(o, old_root) != _type_signature(n, new_root):
-            problems.append(f"{path}.{name}: type changed")
-    for name in set(new.get("required", [])) - set(old.get("required", [])):
-        problems.append(f"{path}.{name}: new required field")
+    if "properties" in o or "properties" in n:
+        old_props: dict[str, Any] = o.get("properties", {})
+        new_props: dict[str, Any] = n.get("properties", {})
+        for name, old_prop in old_props.items():
+            if name not in new_props:
+                problems.append(f"{path}.{name}: field removed")
+            else:
+                problems += _compare(old_prop, old_root, new_props[name], new_root, f"{path}.{name}")
+        for name in sorted(set(n.get("required", [])) - set(o.get("required", []))):
+            problems.append(f"{path}.{name}: new required field")
+    if "items" in o and "items" in n:
+        problems += _compare(o["items"], old_root, n["items"], new_root, f"{path}[]")
+    old_values_schema, new_values_schema = o.get("additionalProperties"), n.get("additionalProperties")
+    if isinstance(old_values_schema, dict) and isinstance(new_values_schema, dict):
+        problems += _compare(old_values_schema, old_root, new_values_schema, new_root, f"{path}{{}}")
     return problems
 
 

@@ -101,7 +101,10 @@ class TopicWatcher:
             for records in batch.values():
                 for r in records:
                     headers = {k: v.decode() for k, v in (r.headers or [])}
-                    value = json.loads(r.value) if r.value else None
+                    try:
+                        value = json.loads(r.value) if r.value else None
+                    except ValueError:  # a poison record: keep its bytes
+                        value = r.value
                     self.seen.append(
                         SeenRecord(r.topic, r.partition, r.offset, r.key.decode() if r.key else None, headers, value)
                     )

@@ -150,7 +150,8 @@ class OrdersHandlers:
         async with self.runtime.pool.acquire() as conn, conn.transaction():
             await self._lock(conn)
             order = await store.get_order(conn, principal.account_id, amazon_order_id, for_update=True)
-            if order is None:
+            if order is None or not principal.covers(order.marketplace_id):
+                # Outside the scope looks like absent, as for getOrder: do not confirm that the order exists.
                 raise Problem(404, "Not found", f"no order {amazon_order_id}", field="AmazonOrderId")
             try:
                 check_marketplace(order.marketplace_id, self.region, principal.marketplaces)

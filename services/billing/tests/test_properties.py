@@ -6,6 +6,7 @@ USD values are checked with exact rational arithmetic (fractions), independent o
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 from fractions import Fraction
 
@@ -48,13 +49,17 @@ def usd_value(amount: Decimal, currency: str, rates: RateSnapshot) -> Fraction:
 
 @settings(max_examples=400, deadline=None)
 @given(scenarios())
-def test_lines_never_exceed_the_cap_their_fee_or_go_negative(scenario: tuple[list[FeeAt], RateSnapshot, Cap]) -> None:
+def test_lines_are_the_exact_share_within_cap_and_fee(scenario: tuple[list[FeeAt], RateSnapshot, Cap]) -> None:
     fees, rates, cap = scenario
     lines = domain.capped_charges(fees, cap, rates)
     assert [line.marketplace_id for line in lines] == [f.marketplace_id for f in fees]
     total_charged = sum(usd_value(line.amount, line.currency, rates) for line in lines)
     assert total_charged <= Fraction(cap.amount)  # S <= cap: full fees (= S); else capped
+    total_fees = sum(usd_value(f.fee, f.currency, rates) for f in fees)
     for fee, line in zip(fees, lines, strict=True):
+        if total_fees > Fraction(cap.amount):  # DESIGN: F_i x (cap / S), rounded down once, to the minor unit
+            scale = 10 ** minor_units(fee.currency)
+            assert line.amount * scale == math.floor(Fraction(fee.fee) * Fraction(cap.amount) / total_fees * scale)
         assert Decimal(0) <= line.amount <= fee.fee
         assert line.discount == fee.fee - line.amount >= 0
         assert line.amount == line.amount.quantize(Decimal(1).scaleb(-minor_units(line.currency)))

@@ -97,6 +97,18 @@ def test_sum_within_the_cap_pays_full_fees_without_discount() -> None:
     assert lines[0].amount == D("25.00") and lines[0].discount == 0 and lines[0].ratio == 1
 
 
+def test_each_line_is_its_exact_share_rounded_down_once() -> None:
+    # 40 EUR at 1.9995 USD per EUR is 79.98 USD: S = 39.99 + 79.98 = 119.97 = 3 x cap, so r = 1/3 exactly and
+    # US pays 39.99 / 3 = 13.33. A ratio truncated first (0.3333333333) would give 13.3299999... -> 13.32.
+    rates = RateSnapshot(dt.date(2026, 9, 30), "ECB", {"USD": D("1.9995")})
+    lines = domain.capped_charges([FeeAt(US, "USD", D("39.99")), FeeAt(DE, "EUR", D("40.00"))], CAP, rates)
+    assert [(line.currency, line.amount, line.discount) for line in lines] == [
+        ("USD", D("13.33"), D("26.66")),
+        ("EUR", D("13.33"), D("26.67")),
+    ]
+    assert lines[0].ratio == D("0.3333333333")  # recorded for display, truncated to 10 decimals
+
+
 def test_first_period_is_one_charge_in_the_home_marketplace_only() -> None:
     facts = [*subscribed(UK, "2026-09-02"), *subscribed(US, "2026-09-03", seq=2), *subscribed(JP, "2026-09-04", seq=4)]
     charges = domain.compute_period(

@@ -1,4 +1,5 @@
-"""The capped-fee rule (DESIGN section 7) as pure functions: no I/O, Decimal only.
+"""The capped-fee rule (DESIGN section 7) as pure functions: no I/O, Decimal in and out (the capped shares
+are computed as exact rationals of those Decimals, so the only rounding is the final one down).
 
 Inputs are facts (subscription and listing events with their effective time), the fee schedule, FX
 publications (ECB euro reference rates) and the cap. Outputs are charge lines per marketplace, and the
@@ -9,17 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
+from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
 from enum import StrEnum
+from fractions import Fraction
 from typing import Any
 from uuid import UUID
 
 from unified_shared.catalog import UnknownMarketplace, by_id
-from unified_shared.money import round_down
+from unified_shared.money import minor_units, round_down
 
-RATIO_PLACES = 10  # the ratio is recorded (and applied) truncated to this many decimal places
+RATIO_PLACES = 10  # the ratio is recorded (for display) truncated to this many decimal places
 FX_BASE = "EUR"
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -327,19 +330,29 @@ def _fx_fields(currency: str, cap: Cap, rates: RateSnapshot | None) -> dict[str,
     }
 
 
-def _value_in(amount: Decimal, currency: str, target: str, rates: RateSnapshot | None) -> Decimal:
-    """x / rate(C) x rate(T), in the caller's Decimal context (multiplying first: one rounding step)."""
+def _exact_value_in(amount: Decimal, currency: str, target: str, rates: RateSnapshot | None) -> Fraction:
+    """x / rate(C) x rate(T) as an exact rational: no rounding at all."""
     if currency == target:
-        return amount
+        return Fraction(amount)
     if rates is None:
         raise Held(f"FX rates needed to convert {currency} to {target}")
-    return amount * rates.rate(target) / rates.rate(currency)
+    return Fraction(amount) * Fraction(rates.rate(target)) / Fraction(rates.rate(currency))
+
+
+def _floor_to_minor_unit(value: Fraction, currency: str) -> Decimal:
+    """Round an exact non-negative amount down to the currency's minor unit (the one and only rounding)."""
+    places = minor_units(currency)
+    units = math.floor(value * 10**places)
+    return Decimal(units).scaleb(-places)
 
 
 def capped_charges(fees: Sequence[FeeAt], cap: Cap, rates: RateSnapshot | None) -> list[ChargeLine]:
     """Every later period: each pays F_i, or F_i x r (r = cap / S, S = sum of U_i) rounded down when S > cap.
 
-    U_i is computed rounding up and r rounding down, so rounding can only ever favour the seller.
+    S, the comparison with the cap and each F_i x cap / S are exact (rationals of the Decimal inputs), and
+    the only rounding is the final one down to the minor unit: a line is never one unit lower than the rule
+    says, and the lines' total never exceeds the cap. The ratio on the lines is r truncated to
+    ``RATIO_PLACES`` decimals, for display only.
     """
     if not fees:
         return []
@@ -347,18 +360,13 @@ def capped_charges(fees: Sequence[FeeAt], cap: Cap, rates: RateSnapshot | None) 
     snapshot = rates if needs_fx else None
     if needs_fx and rates is None:
         raise Held("FX rates of the period's last day are needed and none were found")
-    with localcontext() as ctx:
-        ctx.prec = 50
-        ctx.rounding = ROUND_CEILING
-        total = sum((_value_in(f.fee, f.currency, cap.currency, snapshot) for f in fees), ZERO)
-        if total <= cap.amount:
-            ratio = ONE
-        else:
-            ctx.rounding = ROUND_FLOOR
-            ratio = (cap.amount / total).quantize(Decimal(1).scaleb(-RATIO_PLACES), rounding=ROUND_DOWN)
+    total = sum((_exact_value_in(f.fee, f.currency, cap.currency, snapshot) for f in fees), Fraction(0))
+    capped = total > Fraction(cap.amount)
+    exact_ratio = Fraction(cap.amount) / total if capped else Fraction(1)
+    ratio = _display_ratio(exact_ratio) if capped else ONE
     lines = []
     for f in fees:
-        amount = f.fee if ratio == ONE else round_down(f.fee * ratio, f.currency)
+        amount = _floor_to_minor_unit(Fraction(f.fee) * exact_ratio, f.currency) if capped else f.fee
         lines.append(
             ChargeLine(
                 marketplace_id=f.marketplace_id,
@@ -371,6 +379,12 @@ def capped_charges(fees: Sequence[FeeAt], cap: Cap, rates: RateSnapshot | None) 
             )
         )
     return lines
+
+
+def _display_ratio(ratio: Fraction) -> Decimal:
+    """r truncated to ``RATIO_PLACES`` decimals: what the line shows (amounts use the exact r)."""
+    scale = 10**RATIO_PLACES
+    return Decimal(math.floor(ratio * scale)).scaleb(-RATIO_PLACES)
 
 
 def first_period_charge(home: FeeAt, cap: Cap, rates: RateSnapshot | None) -> ChargeLine:

@@ -4,6 +4,10 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-deploy/platform.sh up
-trap 'deploy/platform.sh down' EXIT
+if deploy/platform.sh running; then
+  deploy/platform.sh wait  # a platform someone else started: use it and leave it running
+else
+  deploy/platform.sh up
+  trap 'deploy/platform.sh down' EXIT
+fi
 .venv/bin/python -m unified_demo "$@"

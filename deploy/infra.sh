@@ -40,8 +40,12 @@ install_postgres() {
 
 install_kafka() {
   if [ -f "$KAFKA_LIB/.complete" ]; then return; fi
-  command -v java >/dev/null || die "java not found (Java 17 expected on this machine)"
-  command -v mvn >/dev/null || die "mvn not found (Maven expected on this machine)"
+  if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+    say "installing Java 17 and Maven from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null
+  fi
   say "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIB"
   mkdir -p "$KAFKA_LIB"
   mvn -B -q -f "$HERE/kafka/pom.xml" \

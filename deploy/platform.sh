@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts, stops and checks every unified-seller service under honcho (one process each, see Procfile).
-#   deploy/platform.sh up|down|status|wait
+#   deploy/platform.sh up|down|status|wait|running (exit 0 if honcho runs)
 # Logs: $US_STATE_DIR/logs/platform.log (one line per service output, prefixed with its name).
 set -euo pipefail
 
@@ -71,5 +71,6 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   wait) cmd_wait ;;
-  *) echo "usage: $0 up|down|status|wait" >&2; exit 2 ;;
+  running) running ;;
+  *) echo "usage: $0 up|down|status|wait|running" >&2; exit 2 ;;
 esac

@@ -23,6 +23,8 @@ from unified_demo.driver import DemoError, Driver, Operations, Session
 from unified_demo.endpoints import Endpoints
 from unified_demo.scenario import Scenario, ScenarioConfig, build
 
+LATEST_STORY_END = date(2026, 11, 1)
+
 
 @dataclass(slots=True)
 class DemoOutcome:
@@ -164,6 +166,13 @@ def main() -> None:
     parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 9, 1))
     parser.add_argument("--once", action="store_true", help="stop after the report instead of waiting for Ctrl-C")
     args = parser.parse_args()
+    story_end = args.start + timedelta(days=args.days)
+    if args.days < 1 or story_end > LATEST_STORY_END:
+        # Billing closes each month of the story: a month must have ended and have ECB rates for its last day.
+        parser.error(
+            f"the story must end by {LATEST_STORY_END} (the ECB history shipped with the platform ends 2026-10-30 "
+            f"and November has not ended): at most {(LATEST_STORY_END - args.start).days} days from {args.start}"
+        )
     console = Console(width=None if sys.stdout.isatty() else 150)
     config = ScenarioConfig(seed=args.seed, start=args.start, days=args.days, orders_per_day=args.orders_per_day)
     endpoints = Endpoints.from_env()

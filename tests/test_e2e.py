@@ -119,20 +119,25 @@ async def test_the_whole_platform_end_to_end(platform: Platform) -> None:
         driver = Driver(ep, scenario, http, steps.append)
         ops = Operations(ep, scenario, http, steps.append)
         await driver.wait_ready()
+        # Billing is down while its inputs (rates, the account, subscriptions) are published ...
+        platform.kill("billing")
         await ops.import_fx_rates()
         session = await driver.register_and_sign_in("e2e")
         await driver.open_marketplaces(session)
         await driver.invite_member(session, "e2e")
-
-        # Crash the two consumers that matter most, hard, and let the regional facts pile up meanwhile.
-        platform.kill("seller_view")
+        platform.start("billing")
+        await asyncio.to_thread(platform.wait_ready, ["billing"])
+        await asyncio.sleep(1.0)  # ... and crashes again, hard, while it catches up on them.
         platform.kill("billing")
+        platform.start("billing")
+
+        # The view is down while the regional facts pile up, then crashes again while catching up.
+        platform.kill("seller_view")
         await driver.ingest_orders(session)
         platform.start("seller_view")
-        platform.start("billing")
         await asyncio.to_thread(platform.wait_ready, ["seller_view", "billing"])
-        await asyncio.sleep(1.0)  # let them be mid-way through the backlog ...
-        platform.kill("seller_view")  # ... and crash again while catching up
+        await asyncio.sleep(1.0)
+        platform.kill("seller_view")
         platform.start("seller_view")
         await driver.ingest_messages(session)
         await asyncio.to_thread(platform.wait_ready, ["seller_view"])

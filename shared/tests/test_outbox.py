@@ -43,9 +43,16 @@ async def published_amounts(bootstrap: str, account: str, count: int) -> list[in
     return [r.value["amount"] for r in seen]
 
 
-async def test_transactions_committing_out_of_order_are_both_published_in_commit_order(
+async def test_concurrent_transactions_are_all_published_in_commit_order(
     pool: asyncpg.Pool, fresh_db: str, kafka_bootstrap: str
 ) -> None:
+    """The first transaction takes a position and stays open while a second one tries to commit after it.
+
+    Appends serialize on a lock held to commit, so the second cannot overtake: a relay pass in between
+    publishes nothing, and afterwards both rows go out in commit order. Without the lock the second
+    commits first, the relay publishes it and moves past the first row, which is then lost (this test
+    fails that way when the lock is removed).
+    """
     producer = make_producer(kafka_bootstrap, client_id="test-relay")
     await producer.start()
     relay = OutboxRelay(pool, producer, source="/services/test", name="test")

@@ -48,8 +48,11 @@ async def test_billing_api(fresh_db: str, kafka_bootstrap: str) -> None:
             assert response.status_code == 404
             response = await client.post("/v1/billing/periods/2026-09/close")
             assert response.status_code == 200, response.text
-            (result,) = response.json()["results"]
-            assert result["account_id"] == str(account)
+            # September, then August: never closed, the account's first period (home US only, 39.99 USD).
+            first, result = sorted(response.json()["results"], key=lambda r: r["period"])
+            assert (first["account_id"], first["period"]) == (str(account), "2026-08")
+            assert [(i["currency"], i["total"]) for i in first["issued"]] == [("USD", "39.99")]
+            assert (result["account_id"], result["period"]) == (str(account), "2026-09")
             assert sorted((i["currency"], i["total"]) for i in result["issued"]) == [
                 ("EUR", "11.79"),
                 ("JPY", "1482"),
@@ -108,13 +111,18 @@ async def test_billing_api(fresh_db: str, kafka_bootstrap: str) -> None:
             assert (await client.get("/v1/billing/holds")).status_code == 403
 
         # The operator closes October for every account: both need October 30's rates (a Friday; only the 20th's
-        # are in), so both are held, with the reason in the API and in the metrics.
+        # are in), so both are held, with the reason in the API and in the metrics. The other account's
+        # September (its first period, never closed) is closed by the same run.
         clock.set("2026-11-01T06:00:00")
         async with svc.client(OPERATOR_TOKEN) as client:
             response = await client.post("/v1/billing/periods/2026-10/close")
             assert response.status_code == 200, response.text
-            statuses = {r["account_id"]: r["status"] for r in response.json()["results"]}
-            assert statuses == {str(account): "held", str(other): "held"}
+            statuses = {(r["account_id"], r["period"]): r["status"] for r in response.json()["results"]}
+            assert statuses == {
+                (str(account), "2026-10"): "held",
+                (str(other), "2026-10"): "held",
+                (str(other), "2026-09"): "closed",
+            }
             holds = (await client.get("/v1/billing/holds")).json()["holds"]
             assert {h["account_id"] for h in holds} == {str(account), str(other)}
             assert all("2026-10-31" in h["reason"] for h in holds)
@@ -122,5 +130,9 @@ async def test_billing_api(fresh_db: str, kafka_bootstrap: str) -> None:
             assert "billing_held_periods 2.0" in metrics
         async with svc.client(owner) as client:
             periods = (await client.get(f"{base}/billing/periods")).json()["periods"]
-            assert [(p["period"], p["status"]) for p in periods] == [("2026-09", "closed"), ("2026-10", "held")]
-            assert "not published yet" in periods[1]["reason"]
+            assert [(p["period"], p["status"]) for p in periods] == [
+                ("2026-08", "closed"),
+                ("2026-09", "closed"),
+                ("2026-10", "held"),
+            ]
+            assert "not published yet" in periods[2]["reason"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from decimal import Decimal as D
+from typing import Any
 
 import asyncpg
 import pytest
@@ -13,13 +14,36 @@ from prometheus_client import REGISTRY
 from unified_billing.domain import Period
 from unified_billing.handlers import Billing, PeriodNotEnded
 from unified_billing.settings import Settings
-from unified_shared.contracts.regions import ListingsDeactivated, SubscriptionEnded
+from unified_shared.contracts.regions import (
+    ListingsActivated,
+    ListingsDeactivated,
+    SubscriptionEnded,
+    SubscriptionStarted,
+)
 
 from .support import DE, JP, UK, US, Clock, feed, migrated_pool, rates, registered, selling, utc
 
 
-def billing(pool: asyncpg.Pool, clock: Clock) -> Billing:
-    return Billing(Settings(), lambda: pool, clock=clock)
+def billing(pool: asyncpg.Pool, clock: Clock, **settings: object) -> Billing:
+    return Billing(Settings(**settings), lambda: pool, clock=clock)  # type: ignore[arg-type]
+
+
+async def wait_until_blocked(pool: asyncpg.Pool, wait_event: str, *, unless: asyncio.Future[Any] | None) -> bool:
+    """Poll until a session of this database waits for a lock of kind ``wait_event`` (True), or ``unless`` has
+    finished (False). Only a synchronisation point: the test's assertions come afterwards."""
+    async with pool.acquire() as conn:
+        for _ in range(1200):
+            if unless is not None and unless.done():
+                return False
+            waiting = await conn.fetchval(
+                """SELECT count(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = $1""",
+                wait_event,
+            )
+            if waiting:
+                return True
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing waited for a {wait_event} lock within 60 s")
 
 
 async def documents(pool: asyncpg.Pool, account: uuid.UUID) -> list[asyncpg.Record]:
@@ -62,6 +86,7 @@ async def test_two_instances_closing_at_once_issue_each_invoice_once(fresh_db: s
             await asyncio.gather(*(b.close_period(Period(2026, 9)) for b in instances for _ in range(2)))
         docs = await documents(pools[0], account)
         assert [(d["period"], d["currency"], d["total"]) for d in docs] == [
+            ("2026-08", "USD", D("39.99")),  # the first period, never closed: closed by the same runs
             ("2026-09", "EUR", D("11.79")),
             ("2026-09", "JPY", D("1482")),
             ("2026-09", "USD", D("12.09")),
@@ -125,16 +150,21 @@ async def test_missing_fx_rate_holds_the_period_until_the_rate_arrives(fresh_db:
         )
         clock = Clock("2026-11-02T06:00:00")
         b = billing(pool, clock)
+        await b.close_period(Period(2026, 9), account)  # the first period: home US only, no rate needed
         (outcome,) = await b.close_period(Period(2026, 10), account)
         assert outcome.status == "held" and "2026-10-31" in (outcome.reason or "")
-        assert await documents(pool, account) == []
+        assert [d["period"] for d in await documents(pool, account)] == ["2026-09"]  # nothing for October
         assert REGISTRY.get_sample_value("billing_held_periods") == 1
         await feed(pool, rates("2026-10-30", usd="1.1172", jpy="175.68"))
         outcomes = await b.scheduler_tick()  # the next run picks the held period up
         assert [(o.period, o.status) for o in outcomes] == [("2026-10", "closed")]
         docs = await documents(pool, account)
         # US 39.99 + JP 4900 JPY = 31.16 USD: S = 71.15 > 39.99, r = 0.56...
-        assert [(d["currency"], d["total"]) for d in docs] == [("JPY", D("2754")), ("USD", D("22.47"))]
+        assert [(d["period"], d["currency"], d["total"]) for d in docs] == [
+            ("2026-09", "USD", D("39.99")),
+            ("2026-10", "JPY", D("2754")),
+            ("2026-10", "USD", D("22.47")),
+        ]
         assert REGISTRY.get_sample_value("billing_held_periods") == 0
     finally:
         await pool.close()
@@ -199,6 +229,132 @@ async def test_late_events_for_a_closed_period_give_a_credit_note_and_never_edit
         await b.close_period(Period(2026, 9))
         assert len(await documents(pool, account)) == len(docs)  # settled: nothing more
         types = [e["event_type"].split(".")[2] for e in await billing_events(pool, account)]
-        assert sorted(types) == ["CreditNoteIssued"] + ["InvoiceIssued"] * 5
+        assert sorted(types) == ["CreditNoteIssued"] + ["InvoiceIssued"] * 6  # August's invoice too
+    finally:
+        await pool.close()
+
+
+async def test_a_fact_committed_while_a_close_runs_is_never_lost(fresh_db: str) -> None:
+    pool = await migrated_pool(fresh_db)
+    try:
+        account = uuid.uuid4()
+        await feed(pool, registered(account, US), *selling(account, US, "2026-08-03T09:00"), rates("2026-09-30"))
+        b = billing(pool, Clock("2026-10-02T06:00:00"))
+        await b.close_period(Period(2026, 8))
+        # A barrier: an uncommitted September row makes the close wait at its own upsert, i.e. after it has
+        # read the facts and before it commits.
+        barrier = await pool.acquire()
+        barrier_tx = barrier.transaction()
+        await barrier_tx.start()
+        try:
+            await barrier.execute(
+                "INSERT INTO billing_periods (account_id, period, status, reason) VALUES ($1, '2026-09', 'held', 'x')",
+                account,
+            )
+            closing = asyncio.create_task(b.close_account_period(account, Period(2026, 9)))
+            assert await wait_until_blocked(pool, "transactionid", unless=closing)
+            # Now the consumer records a UK subscription in September (it waits for the close, or it commits
+            # before the close does: either way the fact must reach September's invoices).
+            consuming = asyncio.create_task(feed(pool, *selling(account, UK, "2026-09-20T09:00")))
+            await wait_until_blocked(pool, "advisory", unless=consuming)
+        finally:
+            await barrier_tx.rollback()
+            await pool.release(barrier)
+        assert (await closing).status == "closed"
+        await consuming
+        await b.scheduler_tick()  # the next run
+        docs = {
+            (d["kind"], d["currency"]): d["total"] for d in await documents(pool, account) if d["period"] == "2026-09"
+        }
+        # US 39.99 + UK 25 GBP (= 36.24 USD): S = 76.23, r = 0.5246...: 20.97 USD, 13.11 GBP.
+        assert docs == {
+            ("invoice", "USD"): D("39.99"),
+            ("credit_note", "USD"): D("39.99") - D("20.97"),
+            ("invoice", "GBP"): D("13.11"),
+        }
+    finally:
+        await pool.close()
+
+
+@pytest.mark.parametrize("next_run", ["scheduler", "close-period"])
+async def test_a_late_fact_in_a_month_never_closed_is_billed_by_the_next_run(fresh_db: str, next_run: str) -> None:
+    pool = await migrated_pool(fresh_db)
+    try:
+        account = uuid.uuid4()
+        await feed(pool, registered(account, US), *selling(account, US, "2026-09-03T09:00"))
+        b = billing(pool, Clock("2026-11-02T06:00:00"))
+        await b.close_period(Period(2026, 9))
+        await b.close_period(Period(2026, 10))
+        assert [(d["period"], d["total"]) for d in await documents(pool, account)] == [
+            ("2026-09", D("39.99")),
+            ("2026-10", D("39.99")),
+        ]
+        # Recorded late: the US subscription and its listings actually started in July. July (now the first
+        # period) and August have no billing_periods row: nothing was ever closed for them.
+        await feed(
+            pool,
+            SubscriptionStarted(account_id=account, marketplace_id=US, at=utc("2026-07-10T09:00")),
+            ListingsActivated(account_id=account, marketplace_id=US, at=utc("2026-07-10T09:00")),
+        )
+        if next_run == "scheduler":
+            await b.scheduler_tick()
+        else:
+            await b.close_period(Period(2026, 10))
+        assert [(d["period"], d["kind"], d["total"]) for d in await documents(pool, account)] == [
+            ("2026-07", "invoice", D("39.99")),
+            ("2026-08", "invoice", D("39.99")),
+            ("2026-09", "invoice", D("39.99")),
+            ("2026-10", "invoice", D("39.99")),
+        ]
+    finally:
+        await pool.close()
+
+
+async def test_scheduler_closes_every_month_missed_while_down_oldest_first_bounded_per_tick(fresh_db: str) -> None:
+    pool = await migrated_pool(fresh_db)
+    try:
+        early, late = sorted([uuid.uuid4(), uuid.uuid4()])
+        await feed(
+            pool,
+            registered(early, US),
+            *selling(early, US, "2026-08-03T09:00"),
+            registered(late, US),
+            *selling(late, US, "2026-10-03T09:00"),
+        )
+        # Billing was down from August to December 2nd: nothing was ever closed.
+        b = billing(pool, Clock("2026-12-02T06:00:00"), scheduler_max_closes_per_tick=3)
+        ticks = [[(o.account_id, o.period) for o in await b.scheduler_tick()] for _ in range(3)]
+        assert ticks == [
+            [(early, "2026-08"), (early, "2026-09"), (early, "2026-10")],
+            [(late, "2026-10"), (early, "2026-11"), (late, "2026-11")],
+            [],
+        ]
+        assert [(d["period"], d["total"]) for d in await documents(pool, early)] == [
+            (p, D("39.99")) for p in ("2026-08", "2026-09", "2026-10", "2026-11")
+        ]
+        assert [(d["period"], d["total"]) for d in await documents(pool, late)] == [
+            (p, D("39.99")) for p in ("2026-10", "2026-11")
+        ]
+    finally:
+        await pool.close()
+
+
+async def test_held_periods_are_retried_after_due_ones_and_in_turn(fresh_db: str) -> None:
+    pool = await migrated_pool(fresh_db)
+    try:
+        account = uuid.uuid4()
+        # September is the first period (home US, no rate needed); October and November need rates that never
+        # arrive in this test, so they stay held.
+        await feed(pool, registered(account, US), *selling(account, US, "2026-09-03T09:00"))
+        await feed(pool, *selling(account, JP, "2026-09-20T09:00"))
+        b = billing(pool, Clock("2026-12-02T06:00:00"), scheduler_max_closes_per_tick=1)
+        ticks = [[(o.period, o.status) for o in await b.scheduler_tick()] for _ in range(5)]
+        assert ticks == [
+            [("2026-09", "closed")],
+            [("2026-10", "held")],
+            [("2026-11", "held")],
+            [("2026-10", "held")],  # the least recently tried hold first: no hold starves another
+            [("2026-11", "held")],
+        ]
     finally:
         await pool.close()

@@ -3,6 +3,11 @@
 Closing one account's period is one transaction: an advisory lock on (account, period) serializes billing
 instances, the issued documents are compared with what is due now, the difference is inserted (unique IDs)
 and appended to the event store (expected version) as InvoiceIssued / CreditNoteIssued events.
+
+Facts and closes of one account are serialized by a second advisory lock on the account: a close holds it
+shared from before it reads the facts until it commits, the consumer takes it exclusively before recording
+a fact and marking closed periods dirty. So a fact is either read by a close or marks its committed period
+dirty; it can never fall between a close's read and its commit.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ DOCUMENTS_ISSUED = Counter("billing_documents_issued_total", "Invoices and credi
 CLOSE_RUNS = Counter("billing_period_closes_total", "Account-period close attempts, by outcome", ["outcome"])
 
 _LOCK_CLASS = 0x0B111  # advisory lock namespace of (account, period) closes
+_FACTS_LOCK_CLASS = 0x0B112  # advisory lock namespace of an account's facts (closes shared, consumer exclusive)
 _FACT_KINDS = {k.value for k in FactKind}
 LATE_EVENTS_REASON = "recomputed after subscription or listing events for a closed period arrived late"
 
@@ -79,6 +85,11 @@ async def apply_event(conn: asyncpg.Connection, received: ReceivedEvent) -> None
     elif type(event).NAME in _FACT_KINDS and hasattr(event, "marketplace_id"):
         account_id: UUID = event.account_id  # type: ignore[attr-defined]
         at: dt.datetime = event.at  # type: ignore[attr-defined]
+        # Wait for closes of this account that have read its facts to commit (and keep new ones from reading
+        # until this transaction commits): the marking below then sees every period they closed.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1::int, $2::int)", _FACTS_LOCK_CLASS, _account_lock_key(account_id)
+        )
         recorded = await store.record_fact(
             conn,
             event_id=event_id,
@@ -122,6 +133,10 @@ class AccountOutcome:
 def _lock_key(account_id: UUID, period: Period) -> int:
     digest = hashlib.sha256(f"{account_id}:{period}".encode()).digest()
     return int.from_bytes(digest[:4], "big", signed=True)
+
+
+def _account_lock_key(account_id: UUID) -> int:
+    return int.from_bytes(account_id.bytes[:4], "big", signed=True)
 
 
 def stream_id(account_id: UUID, period: Period) -> str:
@@ -202,6 +217,12 @@ class Billing:
             await conn.execute(
                 "SELECT pg_advisory_xact_lock($1::int, $2::int)", _LOCK_CLASS, _lock_key(account_id, period)
             )
+            # Shared with other closes of the account, exclusive with the consumer recording its facts.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)",
+                _FACTS_LOCK_CLASS,
+                _account_lock_key(account_id),
+            )
             try:
                 charges = await self._compute(conn, account_id, period, as_of=None, final=True)
             except Held as held:
@@ -231,7 +252,8 @@ class Billing:
         return outcome
 
     async def close_period(self, period: Period, account_id: UUID | None = None) -> list[AccountOutcome]:
-        """Close ``period`` for one or all accounts, then retry held and late-changed periods up to it."""
+        """Close ``period`` for one or all accounts, then every earlier period that is due (never closed,
+        late facts, held): a late fact for a month never closed is billed by the next run too."""
         if self.clock() < period.end():
             raise PeriodNotEnded(f"period {period} has not ended yet (it ends at {period.end().isoformat()})")
         if account_id is not None:
@@ -240,25 +262,28 @@ class Billing:
             async with self.pool.acquire() as conn:
                 accounts = await store.accounts_with_subscriptions(conn, period)
         outcomes = [await self.close_account_period(a, period) for a in accounts]
-        outcomes += await self.run_pending(up_to=period, account_id=account_id, skip={(a, period) for a in accounts})
+        outcomes += await self.run_due(up_to=period, account_id=account_id, skip={(a, period) for a in accounts})
         await self.refresh_gauge()
         return outcomes
 
-    async def run_pending(
-        self, *, up_to: Period, account_id: UUID | None = None, skip: set[tuple[UUID, Period]] | None = None
+    async def run_due(
+        self,
+        *,
+        up_to: Period,
+        account_id: UUID | None = None,
+        skip: set[tuple[UUID, Period]] | None = None,
+        limit: int | None = None,
     ) -> list[AccountOutcome]:
         async with self.pool.acquire() as conn:
-            pending = await store.pending_periods(conn, up_to=up_to, account_id=account_id)
-        return [await self.close_account_period(a, p) for a, p in pending if (a, p) not in (skip or set())]
+            due = await store.due_periods(conn, up_to=up_to, account_id=account_id, limit=limit)
+        return [await self.close_account_period(a, p) for a, p in due if (a, p) not in (skip or set())]
 
     async def scheduler_tick(self) -> list[AccountOutcome]:
-        """Close the previous month for every account not closed yet; retry held and late-changed periods."""
+        """Close every ended period that is due: never closed since the account's first subscription (also
+        months that passed while billing was down), with late facts, or held. Oldest first, at most
+        ``scheduler_max_closes_per_tick`` per tick (the next tick goes on)."""
         previous = Period.of(self.clock()).prev()
-        async with self.pool.acquire() as conn:
-            candidates = await store.accounts_with_subscriptions(conn, previous)
-            settled = await store.settled_accounts(conn, previous)
-        outcomes = [await self.close_account_period(a, previous) for a in candidates if a not in settled]
-        outcomes += await self.run_pending(up_to=previous, skip={(a, previous) for a in candidates})
+        outcomes = await self.run_due(up_to=previous, limit=self.settings.scheduler_max_closes_per_tick)
         await self.refresh_gauge()
         return outcomes
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from pydantic import Field
+
 from unified_shared.config import ServiceSettings
 
 
 class Settings(ServiceSettings):
     """Environment: DATABASE_URL, HTTP_PORT, ... plus BILLING_CAP_AMOUNT, BILLING_CAP_CURRENCY,
-    OPERATOR_TOKEN, SCHEDULER_ENABLED, SCHEDULER_INTERVAL_S, FX_LOOKBACK_DAYS."""
+    OPERATOR_TOKEN, SCHEDULER_ENABLED, SCHEDULER_INTERVAL_S, SCHEDULER_MAX_CLOSES_PER_TICK, FX_LOOKBACK_DAYS."""
 
     service_name: str = "billing"
     http_port: int = 8040
@@ -19,8 +21,10 @@ class Settings(ServiceSettings):
     billing_cap_currency: str = "USD"
     # An operator credential for closing periods of every account (None: only owners close their own).
     operator_token: str | None = None
-    # The scheduler closes the previous month once it has ended, and retries held and dirty periods.
+    # The scheduler closes every ended month that is due (never closed, late facts, held), oldest first,
+    # at most this many account periods per tick.
     scheduler_enabled: bool = True
     scheduler_interval_s: float = 60.0
+    scheduler_max_closes_per_tick: int = Field(default=200, ge=1)
     # How far back before a period's last day FX publications are looked for.
     fx_lookback_days: int = 14

@@ -63,7 +63,11 @@ async def record_fact(
 
 
 async def mark_closed_periods_dirty(conn: asyncpg.Connection, account_id: UUID, from_period: Period) -> int:
-    """A fact effective in ``from_period`` can change that period and every later one."""
+    """A fact effective in ``from_period`` can change that period and every later one.
+
+    The caller holds the account's fact lock (see handlers), so no close of this account is between reading
+    the facts and committing: a close either committed before (its row is marked here) or reads this fact.
+    A month without a row needs no mark: ``due_periods`` finds every never-closed month."""
     result = await conn.execute(
         """UPDATE billing_periods SET dirty = true, updated_at = now()
            WHERE account_id = $1 AND period >= $2 AND status = 'closed' AND NOT dirty""",
@@ -168,24 +172,31 @@ async def accounts_with_subscriptions(conn: asyncpg.Connection, period: Period) 
     return [r["account_id"] for r in rows]
 
 
-async def settled_accounts(conn: asyncpg.Connection, period: Period) -> set[UUID]:
-    """Accounts whose period is closed and has seen no late event since."""
-    rows = await conn.fetch(
-        "SELECT account_id FROM billing_periods WHERE period = $1 AND status = 'closed' AND NOT dirty", str(period)
-    )
-    return {r["account_id"] for r in rows}
-
-
-async def pending_periods(
-    conn: asyncpg.Connection, *, up_to: Period, account_id: UUID | None = None
+async def due_periods(
+    conn: asyncpg.Connection, *, up_to: Period, account_id: UUID | None = None, limit: int | None = None
 ) -> list[tuple[UUID, Period]]:
-    """Held periods and closed periods with late events, up to ``up_to``, oldest first."""
+    """Periods that need a run, up to ``up_to``: every month from the account's first subscription on that
+    was never closed (including one a late fact made the first), closed ones with late facts (dirty), and
+    held ones. Never-closed and dirty first, oldest first; then held ones, least recently tried first (so a
+    pile of holds waiting for rates cannot starve the rest when ``limit`` bounds a run)."""
     rows = await conn.fetch(
-        """SELECT account_id, period FROM billing_periods
-           WHERE (status = 'held' OR dirty) AND period <= $1 AND ($2::uuid IS NULL OR account_id = $2)
-           ORDER BY period, account_id""",
-        str(up_to),
+        """WITH firsts AS (
+               SELECT account_id, date_trunc('month', min(at) AT TIME ZONE 'UTC') AS first_month
+               FROM subscription_facts
+               WHERE kind = 'SubscriptionStarted' AND ($2::uuid IS NULL OR account_id = $2)
+               GROUP BY account_id),
+           months AS (
+               SELECT f.account_id, to_char(m, 'YYYY-MM') AS period
+               FROM firsts f, generate_series(f.first_month, $1::date::timestamp, interval '1 month') AS m)
+           SELECT m.account_id, m.period, p.updated_at, coalesce(p.status = 'held' AND NOT p.dirty, false) AS retry
+           FROM months m LEFT JOIN billing_periods p ON p.account_id = m.account_id AND p.period = m.period
+           WHERE p.account_id IS NULL OR p.status = 'held' OR p.dirty
+           ORDER BY retry, CASE WHEN coalesce(p.status = 'held' AND NOT p.dirty, false) THEN p.updated_at END,
+                    m.period, m.account_id
+           LIMIT $3""",
+        up_to.first_day,
         account_id,
+        limit,
     )
     return [(r["account_id"], Period.parse(r["period"])) for r in rows]
 

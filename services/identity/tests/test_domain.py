@@ -1,6 +1,7 @@
 """Unit tests of the pure rules (no I/O)."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -188,3 +189,111 @@ def test_prompt_and_max_age_parsing() -> None:
     for bad in ("-1", "1.5", "soon", "1" * 11):
         with pytest.raises(domain.Invalid):
             domain.parse_max_age(bad)
+
+
+# -- who may manage whom, and grant what -------------------------------------------------------------------
+DE_ID, FR_ID, IT_ID = "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "APJ6JRA9NG5V4"
+OWNER_G = domain.Grant.of("owner", [], "*")
+ADMIN_DE_REPORTS = domain.Grant.of("admin", ["reports"], [DE_ID])
+ADMIN_ALL = domain.Grant.of("admin", ["orders", "messages", "reports"], "*")
+
+
+def member(perms: list[str], scope: str | list[str]) -> domain.Grant:
+    return domain.Grant.of("member", perms, scope)
+
+
+def forbidden(call: Any, *args: Any, **kwargs: Any) -> domain.Forbidden:
+    with pytest.raises(domain.Forbidden) as info:
+        call(*args, **kwargs)
+    return info.value
+
+
+def test_an_admin_invites_only_members_within_its_own_permissions_and_scope() -> None:
+    domain.check_may_invite(ADMIN_DE_REPORTS, member(["reports"], [DE_ID]))
+    domain.check_may_invite(ADMIN_DE_REPORTS, member([], [DE_ID]))
+    assert "orders" in forbidden(domain.check_may_invite, ADMIN_DE_REPORTS, member(["orders"], [DE_ID])).detail
+    err = forbidden(domain.check_may_invite, ADMIN_DE_REPORTS, member(["reports"], "*"))
+    assert '"*"' in err.detail and err.extra == {"field": "marketplaces"}
+    assert "FR" in forbidden(domain.check_may_invite, ADMIN_DE_REPORTS, member([], [DE_ID, FR_ID])).detail
+    assert (
+        "owner invites admins"
+        in forbidden(domain.check_may_invite, ADMIN_ALL, domain.Grant.of("admin", [], [DE_ID])).detail
+    )
+    domain.check_may_invite(ADMIN_ALL, member(["orders", "messages"], "*"))
+    # The owner holds everything, whatever its row says; a member invites nobody.
+    domain.check_may_invite(OWNER_G, domain.Grant.of("admin", ["orders", "messages", "reports"], "*"))
+    domain.check_may_invite(domain.Grant.of("owner", [], [DE_ID]), member(["orders"], "*"))
+    forbidden(domain.check_may_invite, member(["orders"], "*"), member([], [DE_ID]))
+
+
+def test_nobody_changes_their_own_grant_and_an_admin_changes_only_members() -> None:
+    me = ADMIN_DE_REPORTS
+    assert (
+        "their own"
+        in forbidden(
+            domain.check_may_change, me, me, domain.Grant.of("admin", ["orders", "messages"], "*"), is_self=True
+        ).detail
+    )
+    # Even a change that takes away is refused on oneself (no role games, no accidental lock-out).
+    forbidden(domain.check_may_change, me, me, domain.Grant.of("admin", [], [DE_ID]), is_self=True)
+    forbidden(domain.check_may_change, OWNER_G, OWNER_G, domain.Grant.of("admin", [], "*"), is_self=True)
+    other_admin = domain.Grant.of("admin", [], [DE_ID])
+    assert (
+        "only the owner"
+        in forbidden(
+            domain.check_may_change, ADMIN_ALL, other_admin, domain.Grant.of("member", [], [DE_ID]), is_self=False
+        ).detail
+    )
+    forbidden(domain.check_may_change, ADMIN_ALL, OWNER_G, domain.Grant.of("member", [], "*"), is_self=False)
+    target = member(["reports"], [DE_ID])
+    err = forbidden(
+        domain.check_may_change, ADMIN_ALL, target, domain.Grant.of("admin", ["reports"], [DE_ID]), is_self=False
+    )
+    assert err.extra == {"field": "role"}
+    # The owner promotes, demotes and widens anyone else.
+    domain.check_may_change(OWNER_G, target, domain.Grant.of("admin", ["orders"], "*"), is_self=False)
+    domain.check_may_change(OWNER_G, other_admin, domain.Grant.of("member", [], [DE_ID]), is_self=False)
+    with pytest.raises(domain.Invalid):
+        domain.check_may_change(OWNER_G, target, domain.Grant.of("owner", [], "*"), is_self=False)
+
+
+def test_an_admin_widens_a_member_only_within_its_own_but_may_always_narrow() -> None:
+    admin = domain.Grant.of("admin", ["orders", "reports"], [DE_ID, FR_ID])
+    target = member(["orders"], [DE_ID])
+
+    def change(new: domain.Grant) -> None:
+        domain.check_may_change(admin, target, new, is_self=False)
+
+    change(member(["orders", "reports"], [DE_ID, FR_ID]))
+    forbidden(change, member(["orders", "messages"], [DE_ID]))  # a permission the admin lacks
+    forbidden(change, member(["orders"], [DE_ID, IT_ID]))  # a marketplace outside the admin's scope
+    forbidden(change, member(["orders"], "*"))
+    # Taking away is always allowed, even from someone whose grant exceeds the admin's.
+    wide = member(["orders", "messages"], "*")
+    domain.check_may_change(admin, wide, member(["messages"], "*"), is_self=False)
+    domain.check_may_change(admin, wide, member(["orders", "messages"], [IT_ID]), is_self=False)
+    domain.check_may_change(admin, wide, member(["orders", "messages"], "*"), is_self=False)  # unchanged
+    # Once the change gives something, the whole result must lie within the admin's grant.
+    forbidden(
+        domain.check_may_change,
+        admin,
+        member(["messages"], [DE_ID]),
+        member(["messages", "orders"], [DE_ID]),
+        is_self=False,
+    )
+    assert domain.widens(None, member([], [DE_ID]))
+    assert domain.widens(member([], [DE_ID]), member([], "*"))
+    assert not domain.widens(member(["orders"], "*"), member(["orders"], [DE_ID]))
+
+
+def test_removal_and_revocation_rules() -> None:
+    domain.check_may_remove(ADMIN_DE_REPORTS, "member", is_self=False)
+    domain.check_may_remove(OWNER_G, "admin", is_self=False)
+    assert "only the owner" in forbidden(domain.check_may_remove, ADMIN_ALL, "admin", is_self=False).detail
+    assert "themselves" in forbidden(domain.check_may_remove, ADMIN_ALL, "admin", is_self=True).detail
+    forbidden(domain.check_may_remove, ADMIN_ALL, "owner", is_self=False)
+    forbidden(domain.check_may_remove, OWNER_G, "owner", is_self=True)
+    forbidden(domain.check_may_remove, member(["orders"], "*"), "member", is_self=False)
+    domain.check_may_revoke_invitation(ADMIN_DE_REPORTS, "member")
+    domain.check_may_revoke_invitation(OWNER_G, "admin")
+    forbidden(domain.check_may_revoke_invitation, ADMIN_ALL, "admin")

@@ -162,7 +162,9 @@ async def _join(service, http, sign_in, owner: dict, account_id: str, role: str,
 
 async def test_roles_owner_admin_member(service, http, sign_in) -> None:
     account_id, owner_id, owner = await owner_session(service, http, sign_in)
-    admin_id, _, admin = await _join(service, http, sign_in, owner, account_id, "admin", permissions=["reports"])
+    admin_id, _, admin = await _join(
+        service, http, sign_in, owner, account_id, "admin", permissions=["orders", "reports"]
+    )
     member_id, member_email, member = await _join(
         service, http, sign_in, owner, account_id, "member", permissions=["orders"], marketplaces=["DE"]
     )
@@ -230,6 +232,109 @@ async def test_roles_owner_admin_member(service, http, sign_in) -> None:
     assert final.status_code == 401
     members = (await http.get(f"{base}/members", headers=bearer(owner))).json()["members"]
     assert {m["user_id"] for m in members} == {owner_id, admin_id}
+
+
+def assert_refused(r: httpx.Response, *words: str) -> None:
+    """403 with a problem body whose detail says why."""
+    assert r.status_code == 403, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == 403 and all(w in body["detail"] for w in words), body
+
+
+async def test_an_admin_cannot_widen_its_own_grant_or_touch_other_admins(service, http, sign_in) -> None:
+    """The escalation paths a review found: an admin scoped to {DE} with only `reports` PATCHing itself to
+    "*", inviting wider than itself, and demoting or removing other admins. Each is refused and changes
+    nothing; the owner may still do all of it to others, but not to itself."""
+    account_id, owner_id, owner = await owner_session(service, http, sign_in)
+    base = f"{service.base}/v1/accounts/{account_id}"
+    admin_id, _, admin = await _join(
+        service, http, sign_in, owner, account_id, "admin", permissions=["reports"], marketplaces=["DE"]
+    )
+    other_admin_id, _, _ = await _join(service, http, sign_in, owner, account_id, "admin", permissions=["orders"])
+    member_id, _, _ = await _join(
+        service, http, sign_in, owner, account_id, "member", permissions=["reports"], marketplaces=["DE"]
+    )
+
+    async def team() -> dict[str, tuple[str, list[str], object]]:
+        r = await http.get(f"{base}/members", headers=bearer(owner))
+        assert r.status_code == 200
+        return {m["user_id"]: (m["role"], m["permissions"], m["marketplaces"]) for m in r.json()["members"]}
+
+    before = await team()
+    assert before[admin_id] == ("admin", ["reports"], [DE])
+
+    # Its own grant: not wider, not narrower, not another role.
+    r = await http.patch(
+        f"{base}/members/{admin_id}",
+        json={"marketplaces": "*", "permissions": ["orders", "messages", "reports"]},
+        headers=bearer(admin),
+    )
+    assert_refused(r, "their own")
+    r = await http.patch(f"{base}/members/{admin_id}", json={"role": "member"}, headers=bearer(admin))
+    assert_refused(r, "their own")
+    r = await http.delete(f"{base}/members/{admin_id}", headers=bearer(admin))
+    assert_refused(r, "themselves")
+
+    # Invitations wider than itself, or of admins.
+    wide = {"role": "member", "permissions": ["reports"]}
+    for body, why in (
+        ({**wide, "marketplaces": "*"}, '"*"'),
+        ({**wide, "marketplaces": ["DE", "FR"]}, "FR"),
+        ({**wide, "permissions": ["reports", "orders"], "marketplaces": ["DE"]}, "orders"),
+        ({"role": "admin", "permissions": [], "marketplaces": ["DE"]}, "owner"),
+    ):
+        email_addr = new_email("wide")
+        r = await http.post(f"{base}/invitations", json={"email": email_addr, **body}, headers=bearer(admin))
+        assert_refused(r, why)
+        assert not [m for m in service.sink.mails() if m["To"] == email_addr]
+    # Within its own grant it still invites.
+    status, _ = await invite(service, http, admin, account_id, email=new_email(), marketplaces=["DE"], **wide)
+    assert status == 201
+
+    # Other admins and the owner are out of reach; a member cannot be promoted or widened past the admin.
+    r = await http.patch(f"{base}/members/{other_admin_id}", json={"role": "member"}, headers=bearer(admin))
+    assert_refused(r, "only the owner")
+    r = await http.patch(f"{base}/members/{other_admin_id}", json={"permissions": []}, headers=bearer(admin))
+    assert_refused(r, "only the owner")
+    r = await http.delete(f"{base}/members/{other_admin_id}", headers=bearer(admin))
+    assert_refused(r, "only the owner")
+    r = await http.patch(f"{base}/members/{member_id}", json={"role": "admin"}, headers=bearer(admin))
+    assert_refused(r, "only the owner")
+    r = await http.patch(f"{base}/members/{member_id}", json={"marketplaces": "*"}, headers=bearer(admin))
+    assert_refused(r, '"*"')
+    status, pending = await invite(
+        service, http, owner, account_id, email=new_email(), role="admin", permissions=[], marketplaces=["DE"]
+    )
+    assert status == 201
+    r = await http.delete(f"{base}/invitations/{pending['invitation_id']}", headers=bearer(admin))
+    assert_refused(r, "only the owner")
+    assert await team() == before
+
+    # The admin's next token still says {DE} and reports.
+    refreshed = await http.post(
+        f"{service.base}/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": admin["refresh_token"],
+            "client_id": "unified-seller-cli",
+        },
+    )
+    assert refreshed.status_code == 200
+    c = claims(refreshed.json())
+    assert c["role"] == "admin" and c["marketplaces"] == [DE] and c["permissions"] == ["reports"]
+
+    # The owner manages everyone else, but not itself.
+    r = await http.patch(f"{base}/members/{owner_id}", json={"permissions": ["orders"]}, headers=bearer(owner))
+    assert_refused(r, "owner")
+    r = await http.delete(f"{base}/members/{owner_id}", headers=bearer(owner))
+    assert_refused(r, "owner")
+    r = await http.patch(f"{base}/members/{member_id}", json={"role": "admin"}, headers=bearer(owner))
+    assert r.status_code == 200 and r.json()["role"] == "admin"
+    r = await http.patch(f"{base}/members/{other_admin_id}", json={"role": "member"}, headers=bearer(owner))
+    assert r.status_code == 200 and r.json()["role"] == "member"
+    r = await http.delete(f"{base}/members/{admin_id}", headers=bearer(owner))
+    assert r.status_code == 204
 
 
 async def test_every_step_is_published_as_a_cloudevent_matching_its_schema(

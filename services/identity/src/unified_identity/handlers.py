@@ -693,8 +693,9 @@ class Identity:
         expires_at = now + timedelta(seconds=self.settings.invitation_ttl_s)
         async with self.pool.acquire() as conn, conn.transaction():
             account = await store.lock_account(conn, account_id)
-            await self._actor(conn, principal, account_id)
+            actor = await self._actor(conn, principal, account_id)
             assert account is not None
+            domain.check_may_invite(grant_of(actor), domain.Grant.of(role, perms, scope))
             existing = await store.user_by_email(conn, email_norm)
             if existing is not None and await store.membership_of_user(conn, existing["user_id"]) is not None:
                 raise domain.Conflict("this email already belongs to a member of an account", field="email")
@@ -747,10 +748,11 @@ class Identity:
         async with self.pool.acquire() as conn, conn.transaction():
             if await store.lock_account(conn, account_id) is None:
                 raise domain.NotFound("no such account")
-            await self._actor(conn, principal, account_id)
+            actor = await self._actor(conn, principal, account_id)
             invitation = await store.invitation(conn, account_id, invitation_id)
             if invitation is None:
                 raise domain.NotFound("no such invitation")
+            domain.check_may_revoke_invitation(grant_of(actor), invitation["role"])
             if invitation["accepted_at"] is not None:
                 raise domain.Conflict("the invitation was already accepted; remove the member instead")
             if invitation["revoked_at"] is not None:
@@ -858,7 +860,7 @@ class Identity:
         async with self.pool.acquire() as conn, conn.transaction():
             if await store.lock_account(conn, account_id) is None:
                 raise domain.NotFound("no such account")
-            await self._actor(conn, principal, account_id)
+            actor = await self._actor(conn, principal, account_id)
             target = await store.membership(conn, account_id, user_id)
             if target is None:
                 raise domain.NotFound("no such member")
@@ -867,6 +869,12 @@ class Identity:
             domain.check_invitable_role(new_role)
             perms = domain.check_permissions(target["permissions"] if permissions is None else permissions)
             scope = target["marketplaces"] if marketplaces is None else domain.resolve_scope(marketplaces)
+            domain.check_may_change(
+                grant_of(actor),
+                grant_of(target),
+                domain.Grant.of(new_role, perms, scope),
+                is_self=user_id == principal.user_id,
+            )
             await store.update_membership(
                 conn, account_id=account_id, user_id=user_id, role=new_role, permissions=perms, marketplaces=scope
             )
@@ -893,11 +901,11 @@ class Identity:
         async with self.pool.acquire() as conn, conn.transaction():
             if await store.lock_account(conn, account_id) is None:
                 raise domain.NotFound("no such account")
-            await self._actor(conn, principal, account_id)
+            actor = await self._actor(conn, principal, account_id)
             target = await store.membership(conn, account_id, user_id)
             if target is None:
                 raise domain.NotFound("no such member")
-            domain.check_change_target(target["role"])
+            domain.check_may_remove(grant_of(actor), target["role"], is_self=user_id == principal.user_id)
             await store.delete_membership(conn, account_id, user_id)
             await store.revoke_user_sessions(conn, user_id, now, "removed from the account")
             await store.revoke_user_browser_sessions(conn, user_id, now, "removed from the account")
@@ -907,6 +915,11 @@ class Identity:
                 MemberRemoved(account_id=account_id, user_id=user_id, removed_by=principal.user_id, removed_at=now),
             )
         self.runtime.notify_relay()
+
+
+def grant_of(membership: asyncpg.Record) -> domain.Grant:
+    """A membership row as the domain's Grant (the caller's own, read from the database, not the token)."""
+    return domain.Grant.of(membership["role"], membership["permissions"], membership["marketplaces"])
 
 
 def member_view(row: asyncpg.Record) -> dict[str, Any]:

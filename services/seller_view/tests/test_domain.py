@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -123,6 +124,50 @@ def test_late_rate_counts_waits_whose_deadline_fell_in_the_window() -> None:
     month = domain.late_response_rate(cycles, T0, 30)
     assert (month.due, month.late) == (4, 3)
     assert domain.late_response_rate([], T0, 7).rate is None
+
+
+def _entry(kind: domain.EntryKind, entry_id: str, hours: float) -> domain.ThreadEntry:
+    return domain.ThreadEntry(kind, entry_id, T0 + timedelta(hours=hours))
+
+
+def test_waits_follow_the_timeline_not_the_arrival_order() -> None:
+    # Buyer 09:00, reply 11:00, then a buyer message dated 10:00: the 11:00 reply answered both.
+    backdated_buyer = [_entry("buyer", "m1", 0), _entry("reply", "r1", 2), _entry("buyer", "m2", 1)]
+    assert domain.reply_waits(backdated_buyer) == [
+        domain.Wait("m1", T0, T0 + timedelta(hours=24), T0 + timedelta(hours=2), "reply")
+    ]
+    # Buyer 09:00, buyer 12:00, then a mark dated 11:00: it closed the first wait; 12:00 starts a new one.
+    late_mark = [_entry("buyer", "m1", 0), _entry("buyer", "m2", 3), _entry("mark", "mark:t:x", 2)]
+    assert domain.reply_waits(late_mark) == [
+        domain.Wait("m1", T0, T0 + timedelta(hours=24), T0 + timedelta(hours=2), "no_response"),
+        domain.Wait("m2", T0 + timedelta(hours=3), T0 + timedelta(hours=27), None, None),
+    ]
+    # A mark with nothing waiting changes nothing; a reply stamped with a buyer message's instant answers it.
+    assert domain.reply_waits([_entry("mark", "mark:t:a", -1), _entry("buyer", "m1", 0), _entry("reply", "r", 0)]) == [
+        domain.Wait("m1", T0, T0 + timedelta(hours=24), T0, "reply")
+    ]
+    # Nothing but a reply (its thread's buyer message not arrived yet): no wait.
+    assert domain.reply_waits([_entry("reply", "r", 0)]) == []
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["buyer", "reply", "mark"]), st.integers(min_value=0, max_value=6)),
+        min_size=1,
+        max_size=8,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_waits_do_not_depend_on_the_order_entries_arrive_in(raw: list[tuple[str, int]], rnd: Any) -> None:
+    entries = [domain.ThreadEntry(kind, f"{kind}-{i}", T0 + timedelta(hours=h)) for i, (kind, h) in enumerate(raw)]  # type: ignore[arg-type]
+    shuffled = list(entries)
+    rnd.shuffle(shuffled)
+    waits = domain.reply_waits(entries)
+    assert domain.reply_waits(shuffled) == waits
+    for w in waits:  # a wait closes at or after it started, at the first reply or mark from then on
+        assert w.closed_at is None or w.closed_at >= w.started_at
+        answers = [e.at for e in entries if e.kind != "buyer" and e.at >= w.started_at]
+        assert w.closed_at == (min(answers) if answers else None)
 
 
 def test_page_token_is_bound_to_its_filters() -> None:

@@ -32,6 +32,13 @@ def rich_scenario() -> Any:
     s.buyer_message("b", DE, t0 - timedelta(days=2))
     s.reply("b", DE, t0 - timedelta(hours=20))
     s.buyer_message("b", DE, t0 - timedelta(hours=2))
+    # Entries recorded out of time order: a late "no response needed" mark, a backdated buyer message.
+    s.buyer_message("c", DE, t0 - timedelta(hours=10))
+    s.buyer_message("c", DE, t0 - timedelta(hours=6))
+    s.no_response("c", DE, t0 - timedelta(hours=8))
+    s.buyer_message("d", US, t0 - timedelta(hours=30))
+    s.reply("d", US, t0 - timedelta(hours=28))
+    s.buyer_message("d", US, t0 - timedelta(hours=29))
     late = s.place(DE, utc(2026, 9, 14, 8), "80.00", 2, "Unshipped")
     placed = s.events.pop()
     s.add(*s.change(late, "Shipped", utc(2026, 9, 15, 9)))

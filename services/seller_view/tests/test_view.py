@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +14,7 @@ from unified_shared.kafka import make_producer
 from unified_shared.testing import TopicWatcher
 from unified_shared.topics import ORDERS
 
-from .scenario import CURRENCY, base_scenario, fx_events, rate_book
+from .scenario import CURRENCY, Scenario, base_scenario, fx_events, rate_book
 from .support import AE, DE, FR, JP, US, publisher, running_view, utc
 
 
@@ -336,3 +336,61 @@ async def test_subscriptions_invoices_and_freshness(make_db, kafka_bootstrap) ->
         assert fresh["newest_event_time"] is not None
         assert fresh["topics"]["orders.orders.v1"]["newest_event_time"] is not None
         assert fresh["lag_known"] is True and isinstance(fresh["total_lag"], int)
+
+
+def _out_of_order_threads(s: Scenario, t0: datetime, *, arrival: bool) -> None:
+    """Three threads whose last event is dated before an entry that was recorded earlier (the messages service
+    accepts these: its thread state is computed from the timeline). ``arrival=False`` publishes the very same
+    timeline in time order."""
+    # Buyer 10:00, reply 12:00, then a buyer message dated 11:00: the 12:00 reply answered it (replied).
+    # Buyer 10:00, buyer 13:00, then a mark dated 12:00: the mark closed the first wait; 13:00 waits since.
+    # Buyer 10:00, buyer 14:00, then a reply dated 12:00: same with a reply; 14:00 waits since.
+    timelines: dict[str, list[tuple[str, timedelta]]] = {
+        "backdated-buyer": [("buyer", timedelta(0)), ("reply", timedelta(hours=2)), ("buyer", timedelta(hours=1))],
+        "late-mark": [("buyer", timedelta(0)), ("buyer", timedelta(hours=3)), ("mark", timedelta(hours=2))],
+        "late-reply": [("buyer", timedelta(0)), ("buyer", timedelta(hours=4)), ("reply", timedelta(hours=2))],
+    }
+    steps = [(thread, kind, t0 + offset) for thread, entries in timelines.items() for kind, offset in entries]
+    if not arrival:
+        steps.sort(key=lambda step: step[2])
+    add = {"buyer": s.buyer_message, "reply": s.reply, "mark": s.no_response}
+    for thread, kind, at in steps:
+        add[kind](thread, DE, at)
+
+
+async def test_out_of_order_entries_give_the_same_waits_as_time_order(make_db, kafka_bootstrap) -> None:
+    t0 = utc(2026, 10, 20, 10, 0)
+    in_order, out_of_order = Scenario(uuid.uuid4()), Scenario(uuid.uuid4())
+    for s, arrival in ((in_order, False), (out_of_order, True)):
+        s.register()
+        _out_of_order_threads(s, t0, arrival=arrival)
+    async with running_view(make_db, kafka_bootstrap, now=t0) as view, publisher(make_db, kafka_bootstrap) as pub:
+        await pub.publish(*in_order.events, *out_of_order.events)
+        await view.caught_up()
+
+        async def both(as_of: datetime) -> dict[str, Any]:
+            a = await view.json(in_order.account_id, "messages", as_of=as_of.isoformat())
+            b = await view.json(out_of_order.account_id, "messages", as_of=as_of.isoformat())
+            assert b == a, as_of  # the same threads, deadlines, statuses and late-rate figures
+            return {t["thread_id"]: t for t in b["threads"]} | {"_": b}
+
+        at_1130 = await both(t0 + timedelta(hours=1, minutes=30))
+        assert set(at_1130) - {"_"} == {"backdated-buyer", "late-mark", "late-reply"}
+        assert at_1130["backdated-buyer"]["awaiting_since"] == t0.isoformat()
+        at_1230 = await both(t0 + timedelta(hours=2, minutes=30))
+        assert set(at_1230) - {"_"} == set()  # the 12:00 reply and mark answered everything before them
+        later = await both(t0 + timedelta(hours=5))
+        assert set(later) - {"_"} == {"late-mark", "late-reply"}  # backdated-buyer stays replied
+        assert later["late-mark"]["awaiting_since"] == (t0 + timedelta(hours=3)).isoformat()
+        assert later["late-mark"]["deadline"] == (t0 + timedelta(hours=27)).isoformat()
+        assert later["late-reply"]["deadline"] == (t0 + timedelta(hours=28)).isoformat()
+        # The 23:59 / 24:01 edges of the wait the late mark left open (it runs from the 13:00 message).
+        edge = await both(t0 + timedelta(hours=3 + 23, minutes=59))
+        assert edge["late-mark"]["status"] == "due_soon" and edge["late-mark"]["minutes_left"] == 1
+        edge = await both(t0 + timedelta(hours=3 + 24, minutes=1))
+        assert edge["late-mark"]["overdue"] is True and edge["late-reply"]["status"] == "due_soon"
+        assert "backdated-buyer" not in edge
+        # Late rate three days on: five waits were due (two per mark/reply thread, one in backdated-buyer),
+        # answered on time at 12:00 except the two still open since 13:00 and 14:00.
+        rates = (await both(t0 + timedelta(days=3)))["_"]["late_response_rate"]
+        assert (rates["7d"]["threads_due"], rates["7d"]["late"], rates["7d"]["rate"]) == (5, 2, "0.4000")

@@ -32,9 +32,11 @@ async def _generations(settings: Settings) -> None:
     conn = await connect(settings.database_url)
     try:
         live = await gens.live_generation(conn)
+        current = gens.ddl_checksum()
         for g in await gens.all_generations(conn):
             mark = "*" if live and g.number == live.number else " "
-            print(f"{mark} {g.number:>3} {g.schema:<10} {g.state:<8} consumer={g.consumer_name}")
+            ddl = "current" if g.ddl_checksum == current else "outdated (rebuild to apply readmodel.sql)"
+            print(f"{mark} {g.number:>3} {g.schema:<10} {g.state:<8} consumer={g.consumer_name} readmodel={ddl}")
     finally:
         await conn.close()
 

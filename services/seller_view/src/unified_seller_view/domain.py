@@ -22,9 +22,9 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from typing import Any
+from typing import Any, Literal
 
 from unified_shared import catalog
 from unified_shared.money import UnknownCurrency, quantum
@@ -316,6 +316,57 @@ class Cycle:
 
 def deadline_for(first_unanswered_at: datetime) -> datetime:
     return first_unanswered_at + REPLY_DEADLINE
+
+
+EntryKind = Literal["buyer", "reply", "mark"]
+# The messages service's rule: at the same instant a buyer message comes first (a reply stamped with the same
+# time answers it); a reply and a mark at the same instant are ordered by their IDs.
+_KIND_ORDER: dict[str, int] = {"buyer": 0, "reply": 1, "mark": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadEntry:
+    """One point of a thread's timeline: a buyer message, a seller reply or a "no response needed" mark."""
+
+    kind: EntryKind
+    entry_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """One wait for a reply as the timeline gives it: opened by a buyer message, closed (or not yet)."""
+
+    opened_by: str
+    started_at: datetime
+    deadline: datetime
+    closed_at: datetime | None
+    closed_by: Literal["reply", "no_response"] | None
+
+
+def mark_entry_id(thread_id: str, at: datetime) -> str:
+    """The messages service's ID of a mark (the event carries none): the same thread and instant, the same mark."""
+    return f"mark:{thread_id}:{at.astimezone(UTC).isoformat()}"
+
+
+def reply_waits(entries: Iterable[ThreadEntry]) -> list[Wait]:
+    """The thread's waits from its whole timeline in time order (ties: buyer first, then by ID), so the
+    result does not depend on the order the entries arrived in: a wait starts at the first unanswered buyer
+    message and ends at the first reply or mark at or after it; a mark with nothing waiting changes nothing."""
+    timeline = sorted(entries, key=lambda e: (e.at, _KIND_ORDER[e.kind], e.entry_id))
+    waits: list[Wait] = []
+    opened: ThreadEntry | None = None
+    for entry in timeline:
+        if entry.kind == "buyer":
+            if opened is None:
+                opened = entry
+        elif opened is not None:
+            closed_by: Literal["reply", "no_response"] = "reply" if entry.kind == "reply" else "no_response"
+            waits.append(Wait(opened.entry_id, opened.at, deadline_for(opened.at), entry.at, closed_by))
+            opened = None
+    if opened is not None:
+        waits.append(Wait(opened.entry_id, opened.at, deadline_for(opened.at), None, None))
+    return waits
 
 
 def awaiting_at(cycle: Cycle, as_of: datetime) -> bool:

@@ -36,14 +36,33 @@ _PARTICIPATION_TYPES = (
 def handler_for(schema: str) -> Handler:
     """The consumer handler of one generation: every statement goes to that generation's schema."""
 
+    timeline: list[bool] = []  # whether the schema has the timeline tables; a schema's tables never change
+
     async def handle(conn: asyncpg.Connection, received: ReceivedEvent) -> None:
         await use_schema(conn, schema)
-        await apply_event(conn, received.event, event_id=received.event_id, sequence=received.envelope.sequence)
+        if not timeline:
+            timeline.append(await store.has_thread_marks(conn, schema))
+            if not timeline[0]:
+                log.warning(
+                    "generation predates thread timelines: reply waits follow arrival order until a rebuild",
+                    extra={"schema": schema},
+                )
+        await apply_event(
+            conn,
+            received.event,
+            event_id=received.event_id,
+            sequence=received.envelope.sequence,
+            timeline=timeline[0],
+        )
 
     return handle
 
 
-async def apply_event(conn: asyncpg.Connection, event: Event, *, event_id: UUID, sequence: int | None) -> None:
+async def apply_event(
+    conn: asyncpg.Connection, event: Event, *, event_id: UUID, sequence: int | None, timeline: bool = True
+) -> None:
+    """``timeline=False`` only for a generation built before ``thread_marks`` existed (it keeps serving, with
+    its old arrival-order waits, until a rebuild replaces it)."""
     if isinstance(event, identity.AccountRegistered):
         await store.upsert_account(
             conn,
@@ -97,11 +116,11 @@ async def apply_event(conn: asyncpg.Connection, event: Event, *, event_id: UUID,
     elif isinstance(event, orders.OrderStatusChanged | orders.OrderRefunded):
         await _apply_order_change(conn, event, event_id, sequence)
     elif isinstance(event, messages.BuyerMessageReceived):
-        await _apply_buyer_message(conn, event)
+        await _apply_buyer_message(conn, event, timeline)
     elif isinstance(event, messages.SellerReplied):
-        await _apply_reply(conn, event)
+        await _apply_reply(conn, event, timeline)
     elif isinstance(event, messages.MarkedNoResponseNeeded):
-        await _close_wait(conn, event.account_id, event.thread_id, event.at, "no_response")
+        await _apply_mark(conn, event, timeline)
     elif isinstance(event, billing.InvoiceIssued):
         await store.upsert_invoice(
             conn,
@@ -256,7 +275,7 @@ async def _change_known_order(
     )
 
 
-async def _apply_buyer_message(conn: asyncpg.Connection, event: messages.BuyerMessageReceived) -> None:
+async def _apply_buyer_message(conn: asyncpg.Connection, event: messages.BuyerMessageReceived, timeline: bool) -> None:
     await store.upsert_thread(
         conn,
         event.account_id,
@@ -279,6 +298,58 @@ async def _apply_buyer_message(conn: asyncpg.Connection, event: messages.BuyerMe
     )
     if not new:
         return
+    if timeline:
+        await _recompute_waits(conn, event.account_id, event.thread_id)
+    else:
+        await _legacy_open_wait(conn, event)
+
+
+async def _apply_reply(conn: asyncpg.Connection, event: messages.SellerReplied, timeline: bool) -> None:
+    new = await store.insert_message(
+        conn,
+        event.account_id,
+        event.thread_id,
+        kind="seller",
+        message_id=event.message_id,
+        at=event.replied_at,
+        subject=None,
+        body=event.body,
+    )
+    if not new:
+        return
+    if timeline:
+        await _recompute_waits(conn, event.account_id, event.thread_id)
+    else:
+        await _legacy_close_wait(conn, event.account_id, event.thread_id, event.replied_at, "reply")
+
+
+async def _apply_mark(conn: asyncpg.Connection, event: messages.MarkedNoResponseNeeded, timeline: bool) -> None:
+    if not timeline:
+        await _legacy_close_wait(conn, event.account_id, event.thread_id, event.at, "no_response")
+        return
+    new = await store.insert_mark(
+        conn, event.account_id, event.thread_id, mark_id=domain.mark_entry_id(event.thread_id, event.at), at=event.at
+    )
+    if new:
+        await _recompute_waits(conn, event.account_id, event.thread_id)
+
+
+async def _recompute_waits(conn: asyncpg.Connection, account_id: UUID, thread_id: str) -> None:
+    """The thread's waits from its whole timeline, as the messages service computes its state: an entry
+    dated before others (a late buyer message, a backdated reply or mark) lands in place."""
+    marketplace_id = await store.thread_marketplace(conn, account_id, thread_id)
+    if marketplace_id is None:
+        return  # a reply or mark before the thread's first buyer message: kept, counted when the thread arrives
+    entries = await store.thread_timeline(conn, account_id, thread_id)
+    await store.replace_cycles(
+        conn, account_id, thread_id, marketplace_id=marketplace_id, waits=domain.reply_waits(entries)
+    )
+
+
+# Arrival-order waits of generations built before thread_marks existed (see ``apply_event``).
+
+
+async def _legacy_open_wait(conn: asyncpg.Connection, event: messages.BuyerMessageReceived) -> None:
     if await store.open_cycle(conn, event.account_id, event.thread_id) is not None:
         return  # the thread already waits: its clock runs from the first unanswered message
     await store.start_cycle(
@@ -292,22 +363,9 @@ async def _apply_buyer_message(conn: asyncpg.Connection, event: messages.BuyerMe
     )
 
 
-async def _apply_reply(conn: asyncpg.Connection, event: messages.SellerReplied) -> None:
-    new = await store.insert_message(
-        conn,
-        event.account_id,
-        event.thread_id,
-        kind="seller",
-        message_id=event.message_id,
-        at=event.replied_at,
-        subject=None,
-        body=event.body,
-    )
-    if new:
-        await _close_wait(conn, event.account_id, event.thread_id, event.replied_at, "reply")
-
-
-async def _close_wait(conn: asyncpg.Connection, account_id: UUID, thread_id: str, at: datetime, how: str) -> None:
+async def _legacy_close_wait(
+    conn: asyncpg.Connection, account_id: UUID, thread_id: str, at: datetime, how: str
+) -> None:
     wait = await store.open_cycle(conn, account_id, thread_id)
     if wait is None:
         return  # nothing awaited a reply (a follow-up, or a mark on an answered thread)

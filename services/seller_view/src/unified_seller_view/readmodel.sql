@@ -126,8 +126,20 @@ CREATE TABLE thread_messages (
     PRIMARY KEY (account_id, thread_id, kind, message_id)
 );
 
+-- "No response needed" marks, keyed like the messages service keys them (mark:<thread>:<instant in UTC>).
+-- With thread_messages they are the thread's whole timeline, from which its waits are recomputed.
+CREATE TABLE thread_marks (
+    account_id UUID NOT NULL,
+    thread_id  TEXT NOT NULL,
+    mark_id    TEXT NOT NULL,
+    at         TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (account_id, thread_id, mark_id)
+);
+
 -- One row per wait for a reply: from the first unanswered buyer message until a reply or a
--- "no response needed" mark. The deadline is 24 h of calendar time after it started.
+-- "no response needed" mark. The deadline is 24 h of calendar time after it started. Derived: the rows of a
+-- thread are recomputed from its whole timeline (thread_messages + thread_marks) in time order whenever an
+-- entry is added, so they do not depend on the order the events arrived in.
 CREATE TABLE response_cycles (
     account_id     UUID NOT NULL,
     thread_id      TEXT NOT NULL,

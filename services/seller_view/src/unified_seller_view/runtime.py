@@ -8,7 +8,13 @@ import asyncio
 import contextlib
 import logging
 
-from unified_seller_view.generations import TOPICS, Generation, ensure_live_generation, live_generation
+from unified_seller_view.generations import (
+    TOPICS,
+    Generation,
+    ddl_checksum,
+    ensure_live_generation,
+    live_generation,
+)
 from unified_seller_view.handlers import handler_for
 from unified_seller_view.settings import Settings
 from unified_shared.consumer import IdempotentConsumer
@@ -39,6 +45,11 @@ class SellerViewRuntime(ServiceRuntime):
             gen = await ensure_live_generation(conn, s.consumer_base, s.view_origin, s.kafka_bootstrap_servers)
         finally:
             await conn.close()
+        if gen.ddl_checksum != ddl_checksum():
+            log.warning(
+                "the live generation was built from another readmodel.sql: run `rebuild` to apply the current one",
+                extra={"generation": gen.number, "schema": gen.schema},
+            )
         self.generation = gen
         self.consumer_spec = consumer_spec(gen)
         # ServiceRuntime names the consumer (and its Kafka group) after settings.consumer_group.

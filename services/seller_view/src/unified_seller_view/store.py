@@ -12,7 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
-from unified_seller_view.domain import Cycle, ParticipationChange, ParticipationState, Rate
+from unified_seller_view.domain import Cycle, ParticipationChange, ParticipationState, Rate, ThreadEntry, Wait
 
 # -- identity ---------------------------------------------------------------------------------------
 
@@ -630,6 +630,68 @@ async def insert_message(
         body,
     )
     return bool(inserted)
+
+
+async def insert_mark(
+    conn: asyncpg.Connection, account_id: UUID, thread_id: str, *, mark_id: str, at: datetime
+) -> bool:
+    """True if the mark is new (the same mark seen before changes nothing)."""
+    inserted = await conn.fetchval(
+        """INSERT INTO thread_marks (account_id, thread_id, mark_id, at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT DO NOTHING RETURNING true""",
+        account_id,
+        thread_id,
+        mark_id,
+        at,
+    )
+    return bool(inserted)
+
+
+async def has_thread_marks(conn: asyncpg.Connection, schema: str) -> bool:
+    """Whether the generation's schema has the timeline tables (generations built before them do not)."""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM information_schema.tables
+                              WHERE table_schema = $1 AND table_name = 'thread_marks')""",
+            schema,
+        )
+    )
+
+
+async def thread_marketplace(conn: asyncpg.Connection, account_id: UUID, thread_id: str) -> str | None:
+    """The thread's marketplace; None until its first buyer message has arrived."""
+    value = await conn.fetchval(
+        "SELECT marketplace_id FROM threads WHERE account_id = $1 AND thread_id = $2", account_id, thread_id
+    )
+    return str(value) if value is not None else None
+
+
+async def thread_timeline(conn: asyncpg.Connection, account_id: UUID, thread_id: str) -> list[ThreadEntry]:
+    """Every buyer message, seller reply and mark of the thread (unordered: the domain sorts them)."""
+    rows = await conn.fetch(
+        """SELECT CASE kind WHEN 'buyer' THEN 'buyer' ELSE 'reply' END AS kind, message_id AS entry_id, at
+           FROM thread_messages WHERE account_id = $1 AND thread_id = $2
+           UNION ALL
+           SELECT 'mark', mark_id, at FROM thread_marks WHERE account_id = $1 AND thread_id = $2""",
+        account_id,
+        thread_id,
+    )
+    return [ThreadEntry(r["kind"], r["entry_id"], r["at"]) for r in rows]
+
+
+async def replace_cycles(
+    conn: asyncpg.Connection, account_id: UUID, thread_id: str, *, marketplace_id: str, waits: Sequence[Wait]
+) -> None:
+    """The thread's waits are exactly ``waits`` afterwards (delete and insert: the rows carry nothing else)."""
+    await conn.execute("DELETE FROM response_cycles WHERE account_id = $1 AND thread_id = $2", account_id, thread_id)
+    await conn.executemany(
+        """INSERT INTO response_cycles (account_id, thread_id, opened_by, marketplace_id, started_at, deadline,
+               closed_at, closed_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        [
+            (account_id, thread_id, w.opened_by, marketplace_id, w.started_at, w.deadline, w.closed_at, w.closed_by)
+            for w in waits
+        ],
+    )
 
 
 async def open_cycle(conn: asyncpg.Connection, account_id: UUID, thread_id: str) -> asyncpg.Record | None:

@@ -22,7 +22,7 @@ PG_DATA="$PG_HOME/data"
 PG_PORT="${PG_PORT:-55432}"
 DATABASES="identity regions orders_na orders_eu orders_fe messages_na messages_eu messages_fe seller_view billing"
 
-say() { printf '[infra] %s\n' "$*"; }
+say() { printf '[infra] %s\n' "$*" || true; }
 die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -12,7 +12,7 @@ PIDFILE="$STATE/platform.pid"
 VENV="${VENV:-$ROOT/.venv}"
 READY_URLS="${READY_URLS:-http://127.0.0.1:8001 http://127.0.0.1:8002 http://127.0.0.1:8011 http://127.0.0.1:8012 http://127.0.0.1:8013 http://127.0.0.1:8021 http://127.0.0.1:8022 http://127.0.0.1:8023 http://127.0.0.1:8030 http://127.0.0.1:8040}"
 
-say() { printf '[platform] %s\n' "$*"; }
+say() { printf '[platform] %s\n' "$*" || true; }
 die() { printf '[platform] ERROR: %s\n' "$*" >&2; exit 1; }
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 

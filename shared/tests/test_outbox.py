@@ -36,6 +36,12 @@ async def pool(fresh_db: str, kafka_bootstrap: str) -> AsyncIterator[asyncpg.Poo
     await pool.close()
 
 
+async def waiting_for_advisory_lock(pool: asyncpg.Pool, conn: asyncpg.Connection) -> bool:
+    pid = conn.get_server_pid()
+    row = await pool.fetchrow("SELECT wait_event_type, wait_event FROM pg_stat_activity WHERE pid = $1", pid)
+    return row is not None and row["wait_event_type"] == "Lock" and row["wait_event"] == "advisory"
+
+
 async def published_amounts(bootstrap: str, account: str, count: int) -> list[int]:
     async with TopicWatcher(bootstrap, [TEST_TOPIC], from_beginning=True) as watcher:
         seen = await watcher.collect(lambda r: r.key == account, count=count, timeout_s=15, settle_s=0.5)
@@ -70,7 +76,11 @@ async def test_concurrent_transactions_are_all_published_in_commit_order(
             commit_order.append(2)
 
         other = asyncio.create_task(later_transaction())
-        await asyncio.sleep(0.3)  # the second transaction tries to commit while the first is still open
+        # Wait until the second transaction has either committed (no lock) or is waiting for the append lock.
+        deadline = asyncio.get_running_loop().time() + 15
+        while not other.done() and not await waiting_for_advisory_lock(pool, second):
+            assert asyncio.get_running_loop().time() < deadline, "second transaction neither waits nor commits"
+            await asyncio.sleep(0.02)
         await relay.publish_once()  # a relay pass in between must not move past the open transaction
         await tx1.commit()
         commit_order.append(1)

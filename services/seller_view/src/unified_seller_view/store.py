@@ -527,14 +527,15 @@ async def overview_sums(
     # The planner badly overestimates the DISTINCT (currency, day) sets (100k instead of ~2k) and would sort
     # and merge-join 100k rows; hash joins/aggregates are right here, and JIT costs more than it saves.
     await conn.execute("SET LOCAL jit = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_sort = off")
-    try:
-        return await conn.fetch(
-            OVERVIEW_SQL, account_id, marketplaces, purchased_after, purchased_before, reporting_currency, minor_factor
-        )
-    finally:
-        await conn.execute(
-            "SET LOCAL jit TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT; SET LOCAL enable_sort TO DEFAULT"
-        )
+    rows = await conn.fetch(
+        OVERVIEW_SQL, account_id, marketplaces, purchased_after, purchased_before, reporting_currency, minor_factor
+    )
+    # Reset on success only: after a failed query the transaction is aborted (and SET LOCAL ends with it), so a
+    # reset there would only hide the real error.
+    await conn.execute(
+        "SET LOCAL jit TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT; SET LOCAL enable_sort TO DEFAULT"
+    )
+    return rows
 
 
 async def orders_page(

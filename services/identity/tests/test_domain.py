@@ -136,9 +136,23 @@ def test_csrf_token_is_bound_to_key_browser_and_time() -> None:
         "no token": (KEY, BROWSER, None, now),
         "time changed": (KEY, BROWSER, f"{now + 1}.{token.partition('.')[2]}", now),
         "not a token": (KEY, BROWSER, "garbage", now),
+        # str.isdigit() accepts these, int() does not: refused, never an exception (a 500).
+        "superscript digit": (KEY, BROWSER, f"\u00b2.{token.partition('.')[2]}", now),
+        "arabic-indic digits": (KEY, BROWSER, "\u0661\u0662.x", now),
+        "signed": (KEY, BROWSER, f"+{now}.{token.partition('.')[2]}", now),
+        "too long": (KEY, BROWSER, f"{'0' * 13}.x", now),
     }
     for name, (key, browser, candidate, at) in refused.items():
         assert not domain.csrf_token_ok(key, browser, candidate, now=at, ttl_s=3600), name
+
+
+def test_a_csrf_token_is_good_only_for_the_form_it_was_made_for() -> None:
+    now = 1_700_000_000
+    sign_out = domain.csrf_token(KEY, BROWSER, now, purpose=domain.SIGN_OUT_FORM)
+    assert domain.csrf_token_ok(KEY, BROWSER, sign_out, now=now, ttl_s=60, purpose=domain.SIGN_OUT_FORM)
+    assert not domain.csrf_token_ok(KEY, BROWSER, sign_out, now=now, ttl_s=60)  # not a sign-in form's
+    sign_in = domain.csrf_token(KEY, BROWSER, now)
+    assert not domain.csrf_token_ok(KEY, BROWSER, sign_in, now=now, ttl_s=60, purpose=domain.SIGN_OUT_FORM)
 
 
 # -- single sign-on decisions ---------------------------------------------------------------------------------

@@ -360,7 +360,8 @@ def scope_has(scope: str, value: str) -> bool:
 
 
 # -- the sign-in form's CSRF token (signed double submit) ------------------------------------------------------
-_CSRF_PURPOSE = b"unified-identity/sign-in-form/v1"
+SIGN_IN_FORM = b"unified-identity/sign-in-form/v1"
+SIGN_OUT_FORM = b"unified-identity/sign-out-form/v1"
 CSRF_CLOCK_SKEW_S = 60
 
 
@@ -369,27 +370,38 @@ def looks_like_secret(value: str | None) -> bool:
     return bool(value and _SECRET.match(value))
 
 
-def csrf_token(key: bytes, binding: str, issued_at: int) -> str:
+def csrf_token(key: bytes, binding: str, issued_at: int, *, purpose: bytes = SIGN_IN_FORM) -> str:
     """``<issued_at>.<HMAC(key, purpose | browser cookie | issued_at)>``: only this server can make one, and it
     is only good together with the browser cookie it was made for, so another site can neither forge nor
-    plant a working sign-in form (login CSRF)."""
-    message = b"\x00".join((_CSRF_PURPOSE, binding.encode(), str(issued_at).encode()))
+    plant a working sign-in form (login CSRF) or sign-out form (logout CSRF). ``purpose`` keeps a token of
+    one form from being accepted by the other."""
+    message = b"\x00".join((purpose, binding.encode(), str(issued_at).encode()))
     mac = hmac.new(key, message, hashlib.sha256).digest()
     return f"{issued_at}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
 
-def csrf_token_ok(key: bytes, binding: str | None, token: str | None, *, now: int, ttl_s: int) -> bool:
-    """The form's token matches the browser's cookie, was made here and is not older than ``ttl_s``."""
+def csrf_token_ok(
+    key: bytes,
+    binding: str | None,
+    token: str | None,
+    *,
+    now: int,
+    ttl_s: int,
+    purpose: bytes = SIGN_IN_FORM,
+) -> bool:
+    """The form's token matches the browser's cookie and the form, was made here and is not older than
+    ``ttl_s``."""
     if not looks_like_secret(binding) or not token:
         return False
     assert binding is not None
     issued, _, _ = token.partition(".")
-    if not issued.isdigit() or len(issued) > 12:
+    # ASCII digits only: str.isdigit() also accepts "²" or "١", which int() then rejects (a 500, not a 403).
+    if not re.fullmatch(r"[0-9]{1,12}", issued):
         return False
     issued_at = int(issued)
     if issued_at > now + CSRF_CLOCK_SKEW_S or now - issued_at > ttl_s:
         return False
-    return hmac.compare_digest(csrf_token(key, binding, issued_at).encode(), token.encode())
+    return hmac.compare_digest(csrf_token(key, binding, issued_at, purpose=purpose).encode(), token.encode())
 
 
 # -- single sign-on: prompt, max_age and whether the browser session may be used -------------------------------

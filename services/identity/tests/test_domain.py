@@ -311,3 +311,14 @@ def test_removal_and_revocation_rules() -> None:
     domain.check_may_revoke_invitation(ADMIN_DE_REPORTS, "member")
     domain.check_may_revoke_invitation(OWNER_G, "admin")
     forbidden(domain.check_may_revoke_invitation, ADMIN_ALL, "admin")
+
+
+def test_an_invitation_lapses_with_its_senders_authority() -> None:
+    admin = domain.Grant.of("admin", ["orders"], [DE_ID])
+    invited = domain.Grant.of("member", ["orders"], [DE_ID])
+    assert domain.inviter_refusal(admin, invited) is None
+    assert domain.inviter_refusal(domain.Grant.of("owner", [], "*"), domain.Grant.of("admin", ["reports"], "*")) is None
+    assert isinstance(domain.inviter_refusal(None, invited), domain.Gone)
+    for now in (domain.Grant.of("member", ["orders"], [DE_ID]), domain.Grant.of("admin", ["reports"], [DE_ID])):
+        refusal = domain.inviter_refusal(now, invited)
+        assert isinstance(refusal, domain.Forbidden) and "revoked" in refusal.detail

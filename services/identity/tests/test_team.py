@@ -447,3 +447,128 @@ async def test_removing_a_member_ends_their_single_sign_on(service, http, sign_i
     finally:
         await conn.close()
     assert reasons and {r["revoked_reason"] for r in reasons} == {"removed from the account"}
+
+
+# -- an invitation carries its sender's authority --------------------------------------------------------------
+async def revocations(service, account_id: str) -> dict[str, str]:
+    """InvitationRevoked events in the account's stream (the outbox): invitation_id -> revoked_by."""
+    conn = await service.db()
+    try:
+        rows = await conn.fetch(
+            "SELECT payload FROM event_store WHERE stream_id = $1 AND event_type LIKE '%InvitationRevoked%'",
+            f"account-{account_id}",
+        )
+    finally:
+        await conn.close()
+    payloads = [json.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"] for r in rows]
+    return {p["invitation_id"]: p["revoked_by"] for p in payloads}
+
+
+async def revoked_at(service, invitation_id: str):
+    conn = await service.db()
+    try:
+        return await conn.fetchval(
+            "SELECT revoked_at FROM invitations WHERE invitation_id = $1", uuid.UUID(invitation_id)
+        )
+    finally:
+        await conn.close()
+
+
+async def accept(service, http, email_addr: str) -> httpx.Response:
+    token_value = parse_qs(urlsplit(service.sink.link_to(email_addr)).query)["token"][0]
+    return await http.post(
+        f"{service.base}/v1/invitations/accept", json={"token": token_value, "password": MEMBER_PASSWORD}
+    )
+
+
+async def test_removing_or_demoting_an_admin_revokes_the_invitations_it_sent(service, http, sign_in) -> None:
+    account_id, owner_id, owner = await owner_session(service, http, sign_in)
+    base = f"{service.base}/v1/accounts/{account_id}"
+    removed_id, _, removed = await _join(service, http, sign_in, owner, account_id, "admin", permissions=["orders"])
+    demoted_id, _, demoted = await _join(
+        service, http, sign_in, owner, account_id, "admin", permissions=["orders", "reports"]
+    )
+    narrowed_id, _, narrowed = await _join(
+        service, http, sign_in, owner, account_id, "admin", permissions=["orders", "reports"]
+    )
+    sent: dict[str, tuple[str, str]] = {}  # name -> (invitation_id, email)
+    for name, token, perms in [
+        ("removed", removed, ["orders"]),
+        ("demoted", demoted, ["reports"]),
+        ("narrowed-reports", narrowed, ["reports"]),
+        ("narrowed-orders", narrowed, ["orders"]),
+        ("owner", owner, ["orders"]),
+    ]:
+        email_addr = new_email(name)
+        status, body = await invite(
+            service, http, token, account_id, email=email_addr, role="member", permissions=perms
+        )
+        assert status == 201, body
+        sent[name] = (body["invitation_id"], email_addr)
+
+    r = await http.delete(f"{base}/members/{removed_id}", headers=bearer(owner))
+    assert r.status_code == 204
+    r = await http.patch(f"{base}/members/{demoted_id}", json={"role": "member"}, headers=bearer(owner))
+    assert r.status_code == 200
+    r = await http.patch(f"{base}/members/{narrowed_id}", json={"permissions": ["orders"]}, headers=bearer(owner))
+    assert r.status_code == 200
+
+    gone = {"removed", "demoted", "narrowed-reports"}
+    pending = (await http.get(f"{base}/members", headers=bearer(owner))).json()["invitations"]
+    assert {i["invitation_id"] for i in pending} == {sent[n][0] for n in sent if n not in gone}
+    # Each revocation is published, naming the owner who removed or changed the sender.
+    assert await revocations(service, account_id) == {sent[n][0]: owner_id for n in gone}
+    for name in gone:
+        r = await accept(service, http, sent[name][1])
+        assert r.status_code == 410 and "revoked" in r.json()["detail"], r.text
+    # What the sender may still send stays good.
+    for name in ("narrowed-orders", "owner"):
+        assert (await accept(service, http, sent[name][1])).status_code == 201
+
+
+async def test_acceptance_checks_the_senders_authority_as_it_is_now(service, http, sign_in) -> None:
+    """Even an invitation that slipped past removal or demotion (here: the membership is changed in the
+    database directly) is refused at acceptance when its sender is gone or may no longer grant what it
+    offers; it is then revoked and the revocation published."""
+    account_id, _, owner = await owner_session(service, http, sign_in)
+    base = f"{service.base}/v1/accounts/{account_id}"
+    gone_id, _, gone = await _join(service, http, sign_in, owner, account_id, "admin", permissions=["orders"])
+    narrow_id, _, narrow = await _join(
+        service, http, sign_in, owner, account_id, "admin", permissions=["orders"], marketplaces=["DE", "FR"]
+    )
+    from_gone, from_narrow = new_email("from-gone"), new_email("from-narrow")
+    status, gone_inv = await invite(
+        service, http, gone, account_id, email=from_gone, role="member", permissions=["orders"]
+    )
+    assert status == 201
+    status, narrow_inv = await invite(
+        service, http, narrow, account_id, email=from_narrow, role="member", permissions=["orders"], marketplaces=["FR"]
+    )
+    assert status == 201
+    conn = await service.db()
+    try:
+        await conn.execute("DELETE FROM memberships WHERE user_id = $1", uuid.UUID(gone_id))
+        await conn.execute(
+            """UPDATE memberships SET marketplaces = '["A1PA6795UKMFR9"]'::jsonb WHERE user_id = $1""",
+            uuid.UUID(narrow_id),
+        )
+    finally:
+        await conn.close()
+
+    r = await accept(service, http, from_gone)
+    assert r.status_code == 410 and r.headers["content-type"].startswith("application/problem+json"), r.text
+    assert "no longer a member" in r.json()["detail"]
+    r = await accept(service, http, from_narrow)
+    assert_refused(r, "may no longer grant", "FR")
+
+    assert await revoked_at(service, gone_inv["invitation_id"]) is not None
+    assert await revoked_at(service, narrow_inv["invitation_id"]) is not None
+    assert await revocations(service, account_id) == {
+        gone_inv["invitation_id"]: gone_id,
+        narrow_inv["invitation_id"]: narrow_id,
+    }
+    members = (await http.get(f"{base}/members", headers=bearer(owner))).json()
+    assert {m["email"] for m in members["members"]}.isdisjoint({from_gone, from_narrow})
+    assert members["invitations"] == []
+    r = await accept(service, http, from_narrow)  # refused for good now
+    assert r.status_code == 410 and "revoked" in r.json()["detail"]

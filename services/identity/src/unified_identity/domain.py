@@ -269,6 +269,22 @@ def check_may_invite(actor: Grant, invited: Grant) -> None:
     check_grant_within(actor, invited)
 
 
+def inviter_refusal(inviter: Grant | None, invited: Grant) -> DomainError | None:
+    """Why an invitation may no longer be accepted because of who sent it (None: it still may): the invite
+    rule applied again to the inviter's membership as it is now. An invitation carries its sender's authority;
+    once the sender is gone, or no longer may grant what it offers, neither may the invitation."""
+    if inviter is None:
+        return Gone("the person who sent this invitation is no longer a member of the team; the invitation was revoked")
+    try:
+        check_may_invite(inviter, invited)
+    except DomainError as exc:
+        return Forbidden(
+            f"the person who sent this invitation may no longer grant what it offers ({exc.detail}); "
+            "the invitation was revoked"
+        )
+    return None
+
+
 def check_may_change(actor: Grant, target: Grant, new: Grant, *, is_self: bool) -> None:
     """The owner changes anyone but itself; an admin changes only members, never into admins, and widens their
     access only within its own; nobody changes their own role, permissions or scope."""

@@ -757,21 +757,24 @@ class Identity:
                 raise domain.Conflict("the invitation was already accepted; remove the member instead")
             if invitation["revoked_at"] is not None:
                 return  # already revoked: nothing new happened
-            await store.mark_invitation_revoked(conn, invitation_id, now)
-            await self._append(
-                conn,
-                account_id,
-                InvitationRevoked(
-                    account_id=account_id, invitation_id=invitation_id, revoked_by=principal.user_id, revoked_at=now
-                ),
-            )
+            await self._revoke_invitation_row(conn, invitation, revoked_by=principal.user_id, at=now)
         self.runtime.notify_relay()
 
     async def accept_invitation(self, token: str, password: str) -> tuple[UUID, UUID]:
-        """Single use: the row is locked, checked and marked in one transaction."""
+        """Single use: the row is locked, checked and marked in one transaction. The inviter's authority is
+        checked again, as it is now: an invitation from someone since removed, or offering more than its sender
+        may grant today, is revoked (and the revocation published) instead of accepted."""
         now = utcnow()
+        token_hash = domain.secret_hash(token)
+        lapsed: domain.DomainError | None = None
+        user_id: UUID | None = None
         async with self.pool.acquire() as conn, conn.transaction():
-            invitation = await store.invitation_by_token(conn, domain.secret_hash(token))
+            # The account first, then the invitation: the lock order of every team command.
+            account_id = await store.invitation_account_by_token(conn, token_hash)
+            if account_id is None:
+                raise domain.NotFound("no such invitation")
+            await store.lock_account(conn, account_id)
+            invitation = await store.invitation_by_token(conn, token_hash)
             if invitation is None:
                 raise domain.NotFound("no such invitation")
             if invitation["revoked_at"] is not None:
@@ -780,47 +783,89 @@ class Identity:
                 raise domain.Gone("this invitation was already used")
             if invitation["expires_at"] <= now:
                 raise domain.Gone("this invitation has expired")
-            email = invitation["email"]
-            domain.check_password(password, email=email, common=common_passwords())
-            account_id = invitation["account_id"]
-            await store.lock_account(conn, account_id)
-            password_hash = await self.passwords.hash(password)
-            user = await store.user_by_email(conn, email, for_update=True)
-            if user is not None:
-                if await store.membership_of_user(conn, user["user_id"]) is not None:
-                    raise domain.Conflict("this email already belongs to a member of an account")
-                user_id = user["user_id"]
-                await store.set_password(conn, user_id, password_hash, email_verified=True)
+            inviter = await store.membership(conn, account_id, invitation["invited_by"])
+            lapsed = domain.inviter_refusal(grant_of(inviter) if inviter else None, grant_of(invitation))
+            if lapsed is not None:
+                # Remembered and published although the caller gets an error: the transaction commits.
+                await self._revoke_invitation_row(conn, invitation, revoked_by=invitation["invited_by"], at=now)
             else:
-                user_id = uuid4()
-                await store.insert_user(conn, user_id, email, password_hash, email_verified=True)
-            scope = invitation["marketplaces"]
-            await store.insert_membership(
-                conn,
-                account_id=account_id,
-                user_id=user_id,
-                role=invitation["role"],
-                permissions=invitation["permissions"],
-                marketplaces=scope,
-                joined_at=now,
-            )
-            await store.mark_invitation_accepted(conn, invitation["invitation_id"], user_id, now)
-            await self._append(
-                conn,
-                account_id,
-                InvitationAccepted(
-                    account_id=account_id,
-                    invitation_id=invitation["invitation_id"],
-                    user_id=user_id,
-                    email=email,
-                    role=invitation["role"],
-                    permissions=list(invitation["permissions"]),
-                    marketplace_scope=scope,
-                    accepted_at=now,
-                ),
-            )
+                user_id = await self._join(conn, invitation, password, now)
         self.runtime.notify_relay()
+        if lapsed is not None:
+            raise lapsed
+        assert user_id is not None
         return account_id, user_id
+
+    async def _join(self, conn: asyncpg.Connection, invitation: asyncpg.Record, password: str, now: datetime) -> UUID:
+        """The invited person becomes a member (a new user, or an existing user without a membership)."""
+        email = invitation["email"]
+        account_id = invitation["account_id"]
+        domain.check_password(password, email=email, common=common_passwords())
+        password_hash = await self.passwords.hash(password)
+        user = await store.user_by_email(conn, email, for_update=True)
+        if user is not None:
+            if await store.membership_of_user(conn, user["user_id"]) is not None:
+                raise domain.Conflict("this email already belongs to a member of an account")
+            user_id: UUID = user["user_id"]
+            await store.set_password(conn, user_id, password_hash, email_verified=True)
+        else:
+            user_id = uuid4()
+            await store.insert_user(conn, user_id, email, password_hash, email_verified=True)
+        scope = invitation["marketplaces"]
+        await store.insert_membership(
+            conn,
+            account_id=account_id,
+            user_id=user_id,
+            role=invitation["role"],
+            permissions=invitation["permissions"],
+            marketplaces=scope,
+            joined_at=now,
+        )
+        await store.mark_invitation_accepted(conn, invitation["invitation_id"], user_id, now)
+        await self._append(
+            conn,
+            account_id,
+            InvitationAccepted(
+                account_id=account_id,
+                invitation_id=invitation["invitation_id"],
+                user_id=user_id,
+                email=email,
+                role=invitation["role"],
+                permissions=list(invitation["permissions"]),
+                marketplace_scope=scope,
+                accepted_at=now,
+            ),
+        )
+        return user_id
+
+    async def _revoke_invitation_row(
+        self, conn: asyncpg.Connection, invitation: asyncpg.Record, *, revoked_by: UUID, at: datetime
+    ) -> None:
+        await store.mark_invitation_revoked(conn, invitation["invitation_id"], at)
+        account_id = invitation["account_id"]
+        await self._append(
+            conn,
+            account_id,
+            InvitationRevoked(
+                account_id=account_id, invitation_id=invitation["invitation_id"], revoked_by=revoked_by, revoked_at=at
+            ),
+        )
+
+    async def _revoke_invitations_sent_by(
+        self,
+        conn: asyncpg.Connection,
+        account_id: UUID,
+        sender: UUID,
+        sender_now: domain.Grant | None,
+        *,
+        revoked_by: UUID,
+        at: datetime,
+    ) -> None:
+        """After a member's removal (``sender_now`` None) or change: the pending invitations it sent that it
+        could not send any more are revoked, each published as InvitationRevoked."""
+        for invitation in await store.pending_invitations_sent_by(conn, account_id, sender, at):
+            if domain.inviter_refusal(sender_now, grant_of(invitation)) is not None:
+                await self._revoke_invitation_row(conn, invitation, revoked_by=revoked_by, at=at)
 
     async def members(self, principal: Principal, account_id: UUID) -> dict[str, Any]:
         now = utcnow()
@@ -891,6 +936,15 @@ class Identity:
                     changed_at=now,
                 ),
             )
+            # A demoted admin's invitations (or those now beyond its narrower grant) go with its authority.
+            await self._revoke_invitations_sent_by(
+                conn,
+                account_id,
+                user_id,
+                domain.Grant.of(new_role, perms, scope),
+                revoked_by=principal.user_id,
+                at=now,
+            )
             updated = await store.membership(conn, account_id, user_id)
         self.runtime.notify_relay()
         assert updated is not None
@@ -909,6 +963,9 @@ class Identity:
             await store.delete_membership(conn, account_id, user_id)
             await store.revoke_user_sessions(conn, user_id, now, "removed from the account")
             await store.revoke_user_browser_sessions(conn, user_id, now, "removed from the account")
+            await self._revoke_invitations_sent_by(
+                conn, account_id, user_id, None, revoked_by=principal.user_id, at=now
+            )
             await self._append(
                 conn,
                 account_id,
@@ -918,7 +975,7 @@ class Identity:
 
 
 def grant_of(membership: asyncpg.Record) -> domain.Grant:
-    """A membership row as the domain's Grant (the caller's own, read from the database, not the token)."""
+    """A membership or invitation row as the domain's Grant (read from the database, not from a token)."""
     return domain.Grant.of(membership["role"], membership["permissions"], membership["marketplaces"])
 
 

@@ -172,6 +172,29 @@ async def invitation_by_token(conn: asyncpg.Connection, token_hash: bytes) -> Ro
     return await conn.fetchrow("SELECT * FROM invitations WHERE token_hash = $1 FOR UPDATE", token_hash)
 
 
+async def invitation_account_by_token(conn: asyncpg.Connection, token_hash: bytes) -> UUID | None:
+    """The account of an invitation, without a lock: the account is locked first, then the invitation (the
+    order every team command takes, so none of them deadlocks another)."""
+    value = await conn.fetchval("SELECT account_id FROM invitations WHERE token_hash = $1", token_hash)
+    return value if isinstance(value, UUID) else None
+
+
+async def pending_invitations_sent_by(
+    conn: asyncpg.Connection, account_id: UUID, invited_by: UUID, now: datetime
+) -> list[Row]:
+    """The invitations a member sent that could still be accepted, locked for revocation."""
+    return await conn.fetch(
+        """SELECT * FROM invitations
+           WHERE account_id = $1 AND invited_by = $2 AND accepted_at IS NULL AND revoked_at IS NULL
+             AND expires_at > $3
+           ORDER BY created_at
+           FOR UPDATE""",
+        account_id,
+        invited_by,
+        now,
+    )
+
+
 async def pending_invitations(conn: asyncpg.Connection, account_id: UUID, now: datetime) -> list[Row]:
     return await conn.fetch(
         """SELECT * FROM invitations

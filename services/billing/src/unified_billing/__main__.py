@@ -21,7 +21,7 @@ import asyncpg
 
 from unified_billing import domain, store
 from unified_billing.app import MIGRATIONS, create_service_app
-from unified_billing.handlers import Billing, PeriodNotEnded
+from unified_billing.handlers import Billing, CloseIncomplete, PeriodNotEnded
 from unified_billing.settings import Settings
 from unified_shared.catalog import UnknownMarketplace, resolve
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool, ensure_database
@@ -61,6 +61,15 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             except PeriodNotEnded as exc:
                 print(str(exc), file=sys.stderr)
                 return 2
+            except CloseIncomplete as exc:  # what did close, then the periods that stay due
+                _print(
+                    {
+                        "period": args.period,
+                        "results": [dataclasses.asdict(o) for o in exc.outcomes],
+                        "failed": [dataclasses.asdict(f) for f in exc.failures],
+                    }
+                )
+                return 3
             _print({"period": args.period, "results": [dataclasses.asdict(o) for o in outcomes]})
         elif args.command == "preview":
             period = domain.Period.parse(args.period) if args.period else None

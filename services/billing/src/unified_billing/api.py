@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from unified_billing import store
 from unified_billing.domain import Period
-from unified_billing.handlers import AccountOutcome, Billing, PeriodNotEnded
+from unified_billing.handlers import AccountOutcome, Billing, CloseIncomplete, PeriodNotEnded
 from unified_shared.auth import Principal, current_principal
 from unified_shared.catalog import UnknownMarketplace, by_id
 from unified_shared.contracts.billing import InvoiceLine
@@ -214,7 +214,36 @@ async def close_period(period: str, request: Request, body: CloseRequest | None 
         outcomes = await billing.close_period(target, account_id)
     except PeriodNotEnded as exc:
         raise Problem(409, "Period not ended", str(exc)) from None
+    except CloseIncomplete as exc:
+        raise _incomplete_problem(billing, exc) from None
     return CloseOut(period=str(target), results=[_outcome_out(o) for o in outcomes])
+
+
+def _incomplete_problem(billing: Billing, exc: CloseIncomplete) -> Problem:
+    """503 + Retry-After if only busy accounts kept periods open (retrying will do), else 500. Both list the
+    periods closed anyway (``results``) and the ones that stay due (``failed``)."""
+    failed = [{"account_id": str(f.account_id), "period": f.period, "busy": f.busy} for f in exc.failures]
+    results = [_outcome_out(o).model_dump(mode="json") for o in exc.outcomes]
+    names = ", ".join(sorted({f"{f['account_id']} {f['period']}" for f in failed}))
+    if exc.only_busy:
+        retry_after = billing.retry_after_s()
+        problem = Problem(
+            503,
+            "Account busy",
+            f"the account is busy (its events are being recorded, or another close runs): {names} not closed,"
+            f" still due; retry in {retry_after} s (the scheduler also retries)",
+            failed=failed,
+            results=results,
+        )
+        problem.headers["Retry-After"] = str(retry_after)
+        return problem
+    return Problem(
+        500,
+        "Close failed",
+        f"closing failed for {names}; these stay due and are retried",
+        failed=failed,
+        results=results,
+    )
 
 
 @router.get("/v1/billing/holds", response_model=HoldsOut, dependencies=[Depends(_operator)])

@@ -7,7 +7,12 @@ and appended to the event store (expected version) as InvoiceIssued / CreditNote
 Facts and closes of one account are serialized by a second advisory lock on the account: a close holds it
 shared from before it reads the facts until it commits, the consumer takes it exclusively before recording
 a fact and marking closed periods dirty. So a fact is either read by a close or marks its committed period
-dirty; it can never fall between a close's read and its commit.
+dirty; it can never fall between a close's read and its commit. A close waits for these locks at most
+``close_lock_timeout_s`` (the consumer holds the account's lock for a whole batch): then it gives up with
+``AccountBusy`` and the period stays due.
+
+A run closes many account periods; one that fails (busy, or any error) is logged, counted, recorded (so the
+next runs try it after the others) and the run goes on with the rest.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +47,9 @@ Clock = Callable[[], dt.datetime]
 HELD_PERIODS = Gauge("billing_held_periods", "Account periods held because data they need is missing")
 DOCUMENTS_ISSUED = Counter("billing_documents_issued_total", "Invoices and credit notes issued", ["kind"])
 CLOSE_RUNS = Counter("billing_period_closes_total", "Account-period close attempts, by outcome", ["outcome"])
+CLOSE_FAILURES = Counter(
+    "billing_close_failures_total", "Account-period closes that failed (busy account, error)", ["reason"]
+)
 
 _LOCK_CLASS = 0x0B111  # advisory lock namespace of (account, period) closes
 _FACTS_LOCK_CLASS = 0x0B112  # advisory lock namespace of an account's facts (closes shared, consumer exclusive)
@@ -54,6 +63,42 @@ def utc_now() -> dt.datetime:
 
 class PeriodNotEnded(Exception):
     """Only an ended period can be closed (the open one can be previewed)."""
+
+
+class AccountBusy(Exception):
+    """The account's locks were not free within ``close_lock_timeout_s`` (the consumer is recording a batch
+    of its facts, or another close of the period runs): nothing was done, the period stays due."""
+
+    def __init__(self, account_id: UUID, period: Period) -> None:
+        super().__init__(
+            f"account {account_id} is busy (its facts are being recorded, or another close runs);"
+            f" period {period} stays due"
+        )
+        self.account_id = account_id
+        self.period = period
+
+
+@dataclass(slots=True)
+class CloseFailure:
+    account_id: UUID
+    period: str
+    busy: bool  # the account's locks were not free in time (else an error)
+    error: str
+
+
+class CloseIncomplete(Exception):
+    """A run closed what it could; these account periods failed and stay due (retried by later runs)."""
+
+    def __init__(self, outcomes: list[AccountOutcome], failures: list[CloseFailure]) -> None:
+        super().__init__(
+            "; ".join(f"{f.account_id} {f.period}: {'busy' if f.busy else 'failed'} ({f.error})" for f in failures)
+        )
+        self.outcomes = outcomes
+        self.failures = failures
+
+    @property
+    def only_busy(self) -> bool:
+        return all(f.busy for f in self.failures)
 
 
 # -- consuming ------------------------------------------------------------------------------------------
@@ -214,15 +259,24 @@ class Billing:
         now = self.clock()
         outcome = AccountOutcome(account_id, str(period), "closed")
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock($1::int, $2::int)", _LOCK_CLASS, _lock_key(account_id, period)
-            )
-            # Shared with other closes of the account, exclusive with the consumer recording its facts.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)",
-                _FACTS_LOCK_CLASS,
-                _account_lock_key(account_id),
-            )
+            # Bounded waits for the locks only (the consumer holds the account's lock for a whole batch); the
+            # rest of the transaction waits as usual.
+            timeout_ms = max(1, round(self.settings.close_lock_timeout_s * 1000))
+            await conn.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+            try:
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock($1::int, $2::int)", _LOCK_CLASS, _lock_key(account_id, period)
+                )
+                # Shared with other closes of the account, exclusive with the consumer recording its facts.
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)",
+                    _FACTS_LOCK_CLASS,
+                    _account_lock_key(account_id),
+                )
+            except asyncpg.LockNotAvailableError:
+                raise AccountBusy(account_id, period) from None
+            await conn.execute("SET LOCAL lock_timeout = DEFAULT")
+            await store.clear_close_failure(conn, account_id, period)
             try:
                 charges = await self._compute(conn, account_id, period, as_of=None, final=True)
             except Held as held:
@@ -261,10 +315,59 @@ class Billing:
         else:
             async with self.pool.acquire() as conn:
                 accounts = await store.accounts_with_subscriptions(conn, period)
-        outcomes = [await self.close_account_period(a, period) for a in accounts]
-        outcomes += await self.run_due(up_to=period, account_id=account_id, skip={(a, period) for a in accounts})
+        outcomes: list[AccountOutcome] = []
+        failures: list[CloseFailure] = []
+        for a in accounts:
+            result = await self._close_or_record(a, period)
+            if isinstance(result, CloseFailure):
+                failures.append(result)
+            else:
+                outcomes.append(result)
+        more, more_failures = await self._run_due(
+            up_to=period, account_id=account_id, skip={(a, period) for a in accounts}
+        )
         await self.refresh_gauge()
-        return outcomes
+        if failures or more_failures:
+            raise CloseIncomplete(outcomes + more, failures + more_failures)
+        return outcomes + more
+
+    async def _close_or_record(self, account_id: UUID, period: Period) -> AccountOutcome | CloseFailure:
+        """Close one account period; if that fails, log, count and record it (the period stays due and later
+        runs try it after the others) instead of stopping the run."""
+        error: Exception | None = None
+        try:
+            return await self.close_account_period(account_id, period)
+        except AccountBusy as exc:
+            failure = CloseFailure(account_id, str(period), True, str(exc))
+        except Exception as exc:
+            error = exc
+            failure = CloseFailure(account_id, str(period), False, repr(exc))
+        reason = "busy" if failure.busy else "error"
+        CLOSE_FAILURES.labels(reason).inc()
+        CLOSE_RUNS.labels(reason).inc()
+        attempts: int | None = None
+        try:
+            async with self.pool.acquire() as conn:
+                attempts = await store.record_close_failure(conn, account_id, period, failure.error)
+        except Exception as exc:  # e.g. the database is down: the period stays due all the same
+            log.warning("could not record a failed close", extra={"error": repr(exc)})
+        log.log(
+            logging.WARNING if failure.busy else logging.ERROR,
+            "billing close failed",
+            exc_info=error,
+            extra={
+                "account_id": str(account_id),
+                "period": str(period),
+                "reason": reason,
+                "error": failure.error,
+                "attempts": attempts,
+            },
+        )
+        return failure
+
+    def retry_after_s(self) -> int:
+        """A client may retry a busy close after about one lock wait."""
+        return max(1, math.ceil(self.settings.close_lock_timeout_s))
 
     async def run_due(
         self,
@@ -274,9 +377,31 @@ class Billing:
         skip: set[tuple[UUID, Period]] | None = None,
         limit: int | None = None,
     ) -> list[AccountOutcome]:
+        """Close the due periods; the ones that fail are recorded and skipped (see ``_close_or_record``)."""
+        outcomes, _ = await self._run_due(up_to=up_to, account_id=account_id, skip=skip, limit=limit)
+        return outcomes
+
+    async def _run_due(
+        self,
+        *,
+        up_to: Period,
+        account_id: UUID | None = None,
+        skip: set[tuple[UUID, Period]] | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[AccountOutcome], list[CloseFailure]]:
         async with self.pool.acquire() as conn:
             due = await store.due_periods(conn, up_to=up_to, account_id=account_id, limit=limit)
-        return [await self.close_account_period(a, p) for a, p in due if (a, p) not in (skip or set())]
+        outcomes: list[AccountOutcome] = []
+        failures: list[CloseFailure] = []
+        for a, p in due:
+            if (a, p) in (skip or set()):
+                continue
+            result = await self._close_or_record(a, p)
+            if isinstance(result, CloseFailure):
+                failures.append(result)
+            else:
+                outcomes.append(result)
+        return outcomes, failures
 
     async def scheduler_tick(self) -> list[AccountOutcome]:
         """Close every ended period that is due: never closed since the account's first subscription (also

@@ -178,7 +178,9 @@ async def due_periods(
     """Periods that need a run, up to ``up_to``: every month from the account's first subscription on that
     was never closed (including one a late fact made the first), closed ones with late facts (dirty), and
     held ones. Never-closed and dirty first, oldest first; then held ones, least recently tried first (so a
-    pile of holds waiting for rates cannot starve the rest when ``limit`` bounds a run)."""
+    pile of holds waiting for rates cannot starve the rest when ``limit`` bounds a run); last the ones whose
+    last close failed (busy account, error), least recently failed first, so a failing period cannot block
+    the others."""
     rows = await conn.fetch(
         """WITH firsts AS (
                SELECT account_id, date_trunc('month', min(at) AT TIME ZONE 'UTC') AS first_month
@@ -190,8 +192,10 @@ async def due_periods(
                FROM firsts f, generate_series(f.first_month, $1::date::timestamp, interval '1 month') AS m)
            SELECT m.account_id, m.period, p.updated_at, coalesce(p.status = 'held' AND NOT p.dirty, false) AS retry
            FROM months m LEFT JOIN billing_periods p ON p.account_id = m.account_id AND p.period = m.period
+           LEFT JOIN billing_close_failures f ON f.account_id = m.account_id AND f.period = m.period
            WHERE p.account_id IS NULL OR p.status = 'held' OR p.dirty
-           ORDER BY retry, CASE WHEN coalesce(p.status = 'held' AND NOT p.dirty, false) THEN p.updated_at END,
+           ORDER BY f.last_failed_at NULLS FIRST,
+                    retry, CASE WHEN coalesce(p.status = 'held' AND NOT p.dirty, false) THEN p.updated_at END,
                     m.period, m.account_id
            LIMIT $3""",
         up_to.first_day,
@@ -213,6 +217,28 @@ async def set_period_status(
         str(period),
         status,
         reason,
+    )
+
+
+async def record_close_failure(conn: asyncpg.Connection, account_id: UUID, period: Period, error: str) -> int:
+    """Note a failed close (its own transaction: the close's was rolled back); returns the attempts so far."""
+    return int(
+        await conn.fetchval(
+            """INSERT INTO billing_close_failures (account_id, period, last_error) VALUES ($1, $2, $3)
+               ON CONFLICT (account_id, period) DO UPDATE
+               SET attempts = billing_close_failures.attempts + 1, last_error = EXCLUDED.last_error,
+                   last_failed_at = clock_timestamp()
+               RETURNING attempts""",
+            account_id,
+            str(period),
+            error[:2000],
+        )
+    )
+
+
+async def clear_close_failure(conn: asyncpg.Connection, account_id: UUID, period: Period) -> None:
+    await conn.execute(
+        "DELETE FROM billing_close_failures WHERE account_id = $1 AND period = $2", account_id, str(period)
     )
 
 

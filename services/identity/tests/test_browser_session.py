@@ -367,3 +367,88 @@ async def test_a_new_sign_in_replaces_the_browsers_session(service, http) -> Non
         finally:
             await conn.close()
         assert str(owner) == second_id != first_id
+
+
+# -- logout CSRF --------------------------------------------------------------------------------------------------
+async def refresh(http: httpx.AsyncClient, service, refresh_token: str) -> httpx.Response:
+    return await http.post(
+        f"{service.base}/token",
+        data={"grant_type": "refresh_token", "client_id": CLI, "refresh_token": refresh_token},
+    )
+
+
+async def test_end_session_without_the_users_id_token_only_asks_and_the_confirmed_post_signs_out(
+    service, http, sign_in
+) -> None:
+    """Any site can make a browser GET /end-session (SameSite=Lax sends the cookie along). Without an ID token of
+    the cookie's user that GET ends nothing, it shows a sign-out page; only that page's form, posted back with its
+    CSRF token, signs the browser out. Someone else's ID token ends only that someone's session."""
+    _, _, email_addr = await service.register(http)
+    browser = sign_in.client()
+    final, verifier, state, _ = await sign_in.authorize(browser, email_addr, STRONG_PASSWORD)
+    token = await browser.fetch_token(
+        f"{service.base}/token", authorization_response=str(final.url), code_verifier=verifier, state=state
+    )
+    refresh_token = token["refresh_token"]
+    signed_out = service.callback.url.replace("/callback", "/signed-out")
+    logout = {"post_logout_redirect_uri": signed_out, "state": "bye", "client_id": CLI}
+
+    async def still_signed_in() -> None:
+        nonlocal refresh_token
+        r, _ = await service.authorize_get(browser, prompt="none")
+        assert r.status_code == 302 and "code" in query(r.headers["location"]), r.headers["location"]
+        r = await refresh(http, service, refresh_token)
+        assert r.status_code == 200, r.text
+        refresh_token = r.json()["refresh_token"]
+
+    # 1. The cross-site GET (no hint): a confirmation page, nothing ended, the cookie kept.
+    page = await browser.get(f"{service.base}/end-session", params=logout, follow_redirects=False)
+    assert page.status_code == 200 and 'action="/end-session"' in page.text and email_addr in page.text, page.text
+    assert SSO_COOKIE not in set_cookies(page)
+    fields = page_fields(page.text)
+    assert fields["post_logout_redirect_uri"] == signed_out and fields["state"] == "bye" and fields["csrf_token"]
+    await still_signed_in()
+
+    # 2. A forged POST (no token, the sign-in form's token, or a token made for another browser) ends nothing.
+    _, sign_in_form = await service.authorize_get(browser, prompt="login")
+    key = await csrf_key(service)
+    other_browser = domain.csrf_token(key, domain.new_secret(), int(time.time()), purpose=domain.SIGN_OUT_FORM)
+    for forged in ({}, {"csrf_token": sign_in_form["csrf_token"]}, {"csrf_token": other_browser}):
+        r = await browser.post(f"{service.base}/end-session", data={**logout, **forged})
+        assert r.status_code == 403 and SSO_COOKIE not in set_cookies(r), r.text
+        await still_signed_in()
+
+    # 3. Someone else's ID token ends that someone's session, nothing of this browser's.
+    _, _, other_email = await service.register(http)
+    other_client, other_token = await sign_in(other_email)
+    await other_client.aclose()
+    r = await browser.get(f"{service.base}/end-session", params={**logout, "id_token_hint": other_token["id_token"]})
+    assert r.status_code == 302 and r.headers["location"] == f"{signed_out}?state=bye"
+    assert SSO_COOKIE not in set_cookies(r)
+    assert (await refresh(http, service, other_token["refresh_token"])).json()["error"] == "invalid_grant"
+    await still_signed_in()
+
+    # 4. The user confirms: the page's own form signs out, then back to the app with its state.
+    r = await browser.post(f"{service.base}/end-session", data=fields)
+    assert r.status_code == 302 and r.headers["location"] == f"{signed_out}?state=bye", r.text
+    assert int(set_cookies(r)[SSO_COOKIE][SSO_COOKIE]["max-age"]) == 0
+    r = await refresh(http, service, refresh_token)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    r, _ = await service.authorize_get(browser, prompt="none")
+    assert query(r.headers["location"])["error"] == "login_required"
+    await browser.aclose()
+
+
+async def test_end_session_with_the_users_own_id_token_signs_out_at_once(service, http, sign_in) -> None:
+    _, _, email_addr = await service.register(http)
+    browser = sign_in.client()
+    final, verifier, state, _ = await sign_in.authorize(browser, email_addr, STRONG_PASSWORD)
+    token = await browser.fetch_token(
+        f"{service.base}/token", authorization_response=str(final.url), code_verifier=verifier, state=state
+    )
+    r = await browser.get(f"{service.base}/end-session", params={"id_token_hint": token["id_token"]})
+    assert r.status_code == 200 and "You are signed out" in r.text, r.text
+    assert int(set_cookies(r)[SSO_COOKIE][SSO_COOKIE]["max-age"]) == 0
+    r, _ = await service.authorize_get(browser, prompt="none")
+    assert query(r.headers["location"])["error"] == "login_required"
+    await browser.aclose()

@@ -106,10 +106,14 @@ class BrowserSession:
 
 @dataclass(frozen=True, slots=True)
 class SignedOut:
-    """End-session's outcome: the sessions are ended; ``refused`` if the post-logout URI is not followed."""
+    """End-session's outcome. ``confirm``: nothing was ended, the browser's signed-in user must confirm first
+    (no ID token of theirs came with the request). Else the sessions are ended; ``refused`` if the post-logout
+    URI is not followed; ``clear_cookie`` unless the cookie names a live session that was left alone."""
 
     redirect_to: str | None
     refused: OAuthError | None = None
+    clear_cookie: bool = True
+    confirm: BrowserSession | None = None
 
 
 CSRF_SECRET_NAME = "sign-in-form-csrf"
@@ -280,16 +284,17 @@ class Identity:
         assert self._csrf_key is not None, "Identity.start() loads the CSRF key"
         return self._csrf_key
 
-    def csrf_token(self, browser_cookie: str) -> str:
-        return domain.csrf_token(self.csrf_key, browser_cookie, int(utcnow().timestamp()))
+    def csrf_token(self, browser_cookie: str, *, purpose: bytes = domain.SIGN_IN_FORM) -> str:
+        return domain.csrf_token(self.csrf_key, browser_cookie, int(utcnow().timestamp()), purpose=purpose)
 
-    def csrf_ok(self, browser_cookie: str | None, token: str | None) -> bool:
+    def csrf_ok(self, browser_cookie: str | None, token: str | None, *, purpose: bytes = domain.SIGN_IN_FORM) -> bool:
         return domain.csrf_token_ok(
             self.csrf_key,
             browser_cookie,
             token,
             now=int(utcnow().timestamp()),
             ttl_s=self.settings.csrf_token_ttl_s,
+            purpose=purpose,
         )
 
     # -- single sign-on (browser sessions) -----------------------------------------------------------------------
@@ -604,11 +609,15 @@ class Identity:
         post_logout_redirect_uri: str | None,
         client_id: str | None,
         browser_cookie: str | None,
+        confirmed: bool = False,
     ) -> SignedOut:
         """OIDC RP-initiated logout: end the session named by the ID token, the browser session (single sign-on)
-        it was signed in through, and the browser session of the cookie, with every refresh-token family born
-        from them. A bad ``id_token_hint`` or ``client_id`` is refused before anything ends; an unregistered
-        ``post_logout_redirect_uri`` is refused after the sign-out (the user asked to leave)."""
+        it was signed in through, and, when the ID token is the cookie's user's or the user confirmed on the
+        sign-out page (``confirmed``: a POST with a valid CSRF token), the browser session of the cookie, with
+        every refresh-token family born from them. A request without such a hint ends nothing of the cookie's
+        session: any site can make a browser send a GET here (SameSite=Lax), so it only asks for confirmation
+        (logout CSRF). A bad ``id_token_hint`` or ``client_id`` is refused before anything ends; an
+        unregistered ``post_logout_redirect_uri`` is refused after the sign-out (the user asked to leave)."""
         now = utcnow()
         async with self.pool.acquire() as conn:
             claims = await self._verify_own(conn, id_token_hint, audience=None) if id_token_hint else None
@@ -617,6 +626,12 @@ class Identity:
             audience = str(claims["aud"]) if claims else client_id
             if claims and client_id and client_id != audience:
                 raise OAuthError("invalid_request", "client_id does not match the ID token's audience")
+            cookie_session = await self.browser_session(browser_cookie)
+            ends_cookie = confirmed or (
+                claims is not None and cookie_session is not None and claims.get("sub") == str(cookie_session.user_id)
+            )
+            if claims is None and cookie_session is not None and not ends_cookie:
+                return SignedOut(None, clear_cookie=False, confirm=cookie_session)
             async with conn.transaction():
                 ended: set[UUID] = set()
                 if claims and claims.get("sid"):
@@ -625,22 +640,24 @@ class Identity:
                     session = await store.session(conn, sid)
                     if session is not None and session["browser_session_id"] is not None:
                         ended.add(session["browser_session_id"])
-                if domain.looks_like_secret(browser_cookie):
+                if ends_cookie and domain.looks_like_secret(browser_cookie):
                     assert browser_cookie is not None
                     found = await store.browser_session_id_by_token(conn, domain.secret_hash(browser_cookie))
                     if found is not None:
                         ended.add(found)
                 for ended_id in sorted(ended):
                     await store.revoke_browser_session(conn, ended_id, now, "signed out", client_sessions=True)
+            # Someone else's ID token (another user signed in to the app) leaves this browser's session alone.
+            clear_cookie = ends_cookie or cookie_session is None
             if not post_logout_redirect_uri:
-                return SignedOut(None)
+                return SignedOut(None, clear_cookie=clear_cookie)
             client = await store.client(conn, audience) if audience else None
             if client is None or not domain.redirect_uri_registered(
                 post_logout_redirect_uri, client["post_logout_redirect_uris"]
             ):
                 refused = OAuthError("invalid_request", "post_logout_redirect_uri is not registered for this client")
-                return SignedOut(None, refused)
-            return SignedOut(post_logout_redirect_uri)
+                return SignedOut(None, refused, clear_cookie=clear_cookie)
+            return SignedOut(post_logout_redirect_uri, clear_cookie=clear_cookie)
 
     async def userinfo(self, principal: Principal) -> dict[str, Any]:
         async with self.pool.acquire() as conn:

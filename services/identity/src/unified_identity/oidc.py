@@ -301,20 +301,50 @@ async def revoke(request: Request) -> Response:
     return Response(status_code=200, headers=_NO_STORE)
 
 
-@router.get("/end-session", response_class=Response)
-async def end_session(request: Request) -> Response:
+# -- end-session: RP-initiated logout, confirmed by the user unless the app sends the user's own ID token ----------
+def _sign_out_page(
+    identity: Identity,
+    request: Request,
+    params: Mapping[str, str],
+    *,
+    email: str | None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The "Sign out?" page, whose form POSTs to /end-session with a CSRF token bound to the browser's CSRF cookie
+    (the sign-in form's mechanism, with its own purpose); the cookie is set here if the browser has none."""
+    browser = request.cookies.get(cookie_name(identity, CSRF_COOKIE))
+    fresh = not domain.looks_like_secret(browser)
+    if fresh:
+        browser = domain.new_secret()
+    assert browser is not None
+    response = pages.confirm_sign_out(
+        params,
+        csrf_token=identity.csrf_token(browser, purpose=domain.SIGN_OUT_FORM),
+        email=email,
+        error=error,
+        status=status,
+    )
+    if fresh:
+        _set_cookie(response, identity, CSRF_COOKIE, browser)
+    return response
+
+
+async def _end_session(request: Request, params: dict[str, str], *, confirmed: bool) -> Response:
     identity = _identity(request)
     try:
-        params = _single_values(request.query_params)
         signed_out = await identity.end_session(
             id_token_hint=params.get("id_token_hint"),
             post_logout_redirect_uri=params.get("post_logout_redirect_uri"),
             client_id=params.get("client_id"),
             browser_cookie=request.cookies.get(cookie_name(identity, SESSION_COOKIE)),
+            confirmed=confirmed,
         )
     except OAuthError as exc:
         return pages.error("Cannot sign out", exc.description)
     response: Response
+    if signed_out.confirm is not None:
+        return _sign_out_page(identity, request, params, email=signed_out.confirm.email)
     if signed_out.refused is not None:
         response = pages.error("Signed out, but cannot return to the application", signed_out.refused.description)
     elif signed_out.redirect_to is None:
@@ -322,5 +352,39 @@ async def end_session(request: Request) -> Response:
     else:
         target = _with_query(signed_out.redirect_to, {"state": params.get("state")})
         response = RedirectResponse(target, status_code=302, headers=_NO_STORE)
-    _clear_cookie(response, identity, SESSION_COOKIE)
+    if signed_out.clear_cookie:
+        _clear_cookie(response, identity, SESSION_COOKIE)
     return response
+
+
+@router.get("/end-session", response_class=Response)
+async def end_session(request: Request) -> Response:
+    """With an ``id_token_hint`` of the cookie's user (or no live session): signs out at once. Otherwise asks
+    first: a GET is what any other site can make this browser send."""
+    try:
+        params = _single_values(request.query_params)
+    except OAuthError as exc:
+        return pages.error("Cannot sign out", exc.description)
+    return await _end_session(request, params, confirmed=False)
+
+
+@router.post("/end-session", response_class=Response)
+async def end_session_confirmed(request: Request) -> Response:
+    """The sign-out page's form: ends the browser's session only with the CSRF token made for this browser."""
+    identity = _identity(request)
+    try:
+        params = _single_values(await request.form())
+    except OAuthError as exc:
+        return pages.error("Cannot sign out", exc.description)
+    csrf_cookie = request.cookies.get(cookie_name(identity, CSRF_COOKIE))
+    if not identity.csrf_ok(csrf_cookie, params.get(pages.CSRF_FIELD), purpose=domain.SIGN_OUT_FORM):
+        session = await identity.browser_session(request.cookies.get(cookie_name(identity, SESSION_COOKIE)))
+        return _sign_out_page(
+            identity,
+            request,
+            params,
+            email=session.email if session else None,
+            error="This sign-out form has expired or was not opened in this browser. Please confirm again.",
+            status=403,
+        )
+    return await _end_session(request, params, confirmed=True)

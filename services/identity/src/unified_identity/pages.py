@@ -98,5 +98,33 @@ def invitation_accepted() -> HTMLResponse:
     return _page("Welcome to the team", body, status=201)
 
 
+# What the sign-out page carries over to its POST (the id_token_hint is not: it did not match, or was absent).
+END_SESSION_FIELDS = ("post_logout_redirect_uri", "state", "client_id")
+
+
+def confirm_sign_out(
+    params: Mapping[str, str],
+    *,
+    csrf_token: str,
+    email: str | None,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{escape(params.get(name, ""))}">'
+        for name in END_SESSION_FIELDS
+        if params.get(name)
+    )
+    hidden += f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(csrf_token)}">'
+    message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    who = f" as <strong>{escape(email)}</strong>" if email else ""
+    body = (
+        f"<p>You are signed in{who}. Sign out of unified-seller in this browser, and of every app you signed in "
+        f"to with it?</p>{message}"
+        f'<form method="post" action="/end-session">{hidden}<button type="submit">Sign out</button></form>'
+    )
+    return _page("Sign out?", body, status=status)
+
+
 def signed_out() -> HTMLResponse:
     return _page("Signed out", "<p>You are signed out.</p>")

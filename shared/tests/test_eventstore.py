@@ -75,3 +75,20 @@ async def test_concurrent_appends_at_the_same_version_exactly_one_wins(fresh_db:
     finally:
         for c in conns:
             await c.close()
+
+
+async def test_migrate_database_creates_a_missing_database_and_reruns_as_a_no_op(infra) -> None:  # type: ignore[no-untyped-def]
+    import asyncpg
+
+    from unified_shared.db import migrate_database
+
+    name = f"t_{uuid4().hex[:12]}"
+    dsn = infra.dsn_for(name)
+    try:
+        first = await migrate_database(dsn, [])
+        assert first and all(m.startswith("shared:") for m in first)
+        assert await migrate_database(dsn, []) == []
+    finally:
+        conn = await asyncpg.connect(infra.pg_admin_dsn)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()

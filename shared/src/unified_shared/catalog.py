@@ -82,7 +82,3 @@ def resolve(ref: str) -> Marketplace:
     if upper in _BY_COUNTRY:
         return _BY_COUNTRY[upper]
     raise UnknownMarketplace(f"unknown marketplace {ref!r}")
-
-
-def in_region(region: ApiRegion) -> tuple[Marketplace, ...]:
-    return tuple(m for m in _ROWS if m.region == region)

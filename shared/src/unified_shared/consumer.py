@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -326,7 +325,3 @@ def _short_validation(exc: ValidationError) -> str:
         loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
         parts.append(f"{loc}: {err.get('msg')}")
     return "; ".join(parts)
-
-
-def decode_json(value: bytes | None) -> Any:
-    return json.loads(value or b"null")

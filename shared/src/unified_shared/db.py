@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -131,5 +133,25 @@ async def ensure_database(admin_dsn: str, name: str) -> bool:
         except asyncpg.DuplicateDatabaseError:
             return False
         return True
+    finally:
+        await conn.close()
+
+
+async def ensure_database_of(dsn: str) -> bool:
+    """Create the database ``dsn`` names if it is missing (through the server's ``postgres`` database)."""
+    parts = urlsplit(dsn)
+    name = parts.path.lstrip("/")
+    if not name or name == "postgres":
+        return False
+    return await ensure_database(urlunsplit(parts._replace(path="/postgres")), name)
+
+
+async def migrate_database(dsn: str, components: Sequence[tuple[str, str]]) -> list[str]:
+    """A service's ``migrate`` command: its database created if missing, then the shared plumbing's
+    migrations and the service's own applied. Returns what was applied (nothing on a re-run)."""
+    await ensure_database_of(dsn)
+    conn = await connect(dsn)
+    try:
+        return await apply_migrations(conn, [SHARED_COMPONENT, *components])
     finally:
         await conn.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, Decimal
 from functools import cache
 
 import iso4217
@@ -28,7 +28,3 @@ def quantum(currency: str) -> Decimal:
 def round_down(amount: Decimal, currency: str) -> Decimal:
     """Truncate towards zero to the currency's minor unit (billing must never exceed the cap)."""
     return amount.quantize(quantum(currency), rounding=ROUND_DOWN)
-
-
-def round_half_even(amount: Decimal, currency: str) -> Decimal:
-    return amount.quantize(quantum(currency), rounding=ROUND_HALF_EVEN)

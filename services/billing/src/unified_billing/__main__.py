@@ -14,7 +14,6 @@ import json
 import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import asyncpg
@@ -24,7 +23,7 @@ from unified_billing.app import MIGRATIONS, create_service_app
 from unified_billing.handlers import Billing, CloseIncomplete, PeriodNotEnded
 from unified_billing.settings import Settings
 from unified_shared.catalog import UnknownMarketplace, resolve
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool, ensure_database
+from unified_shared.db import create_pool, migrate_database
 from unified_shared.runtime import serve
 
 
@@ -41,12 +40,8 @@ def _print(data: Any) -> None:
 
 
 async def _prepared_pool(settings: Settings) -> asyncpg.Pool:
-    parts = urlsplit(settings.database_url)
-    await ensure_database(urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/"))
-    pool = await create_pool(settings.database_url, max_size=2)
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
-    return pool
+    await migrate_database(settings.database_url, MIGRATIONS)
+    return await create_pool(settings.database_url, max_size=2)
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:

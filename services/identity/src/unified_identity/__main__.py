@@ -9,18 +9,13 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 from unified_identity import domain, keys, store
+from unified_identity.app import MIGRATIONS
 from unified_identity.settings import Settings
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
+from unified_shared.db import connect, migrate_database
 
 
 async def _migrate(settings: Settings) -> list[str]:
-    from unified_identity.app import MIGRATIONS
-
-    conn = await connect(settings.database_url)
-    try:
-        return await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
-    finally:
-        await conn.close()
+    return await migrate_database(settings.database_url, MIGRATIONS)
 
 
 async def _rotate(settings: Settings) -> None:

@@ -8,18 +8,12 @@ import json
 
 from unified_orders.app import MIGRATIONS, create_service_app
 from unified_orders.settings import Settings
-from unified_shared.db import apply_migrations, connect
+from unified_shared.db import migrate_database
 from unified_shared.runtime import serve
 
 
 async def _migrate(settings: Settings) -> list[str]:
-    from unified_shared.db import SHARED_COMPONENT
-
-    conn = await connect(settings.database_url)
-    try:
-        return await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
-    finally:
-        await conn.close()
+    return await migrate_database(settings.database_url, MIGRATIONS)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,31 +8,17 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from unified_regions import ecb, handlers
 from unified_regions.app import MIGRATIONS, create_service_app
 from unified_regions.settings import Settings
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool, ensure_database
+from unified_shared.db import create_pool, ensure_database_of, migrate_database
 from unified_shared.logs import configure_logging
 from unified_shared.runtime import serve
 
 
-async def _ensure_db(settings: Settings) -> None:
-    """Create the service's database if it is missing (through the server's ``postgres`` database)."""
-    parts = urlsplit(settings.database_url)
-    name = parts.path.lstrip("/")
-    if name and name != "postgres":
-        await ensure_database(urlunsplit(parts._replace(path="/postgres")), name)
-
-
 async def _migrate(settings: Settings) -> list[str]:
-    await _ensure_db(settings)
-    conn = await connect(settings.database_url)
-    try:
-        return await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
-    finally:
-        await conn.close()
+    return await migrate_database(settings.database_url, MIGRATIONS)
 
 
 async def _import_fx(
@@ -60,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
-        asyncio.run(_ensure_db(settings))
+        asyncio.run(ensure_database_of(settings.database_url))
         serve(create_service_app(settings), settings)
         return 0
     configure_logging(settings.service_name, settings.log_level)

@@ -13,11 +13,11 @@ from unified_seller_view.settings import Settings
 
 async def _migrate(settings: Settings) -> None:
     from unified_seller_view.runtime import MIGRATIONS
-    from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
+    from unified_shared.db import connect, migrate_database
 
+    applied = await migrate_database(settings.database_url, [MIGRATIONS])
     conn = await connect(settings.database_url)
     try:
-        applied = await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
         live = await gens.ensure_live_generation(
             conn, settings.consumer_base, settings.view_origin, settings.kafka_bootstrap_servers
         )

@@ -36,7 +36,7 @@ class Platform:
     kafka: str
     pg_admin_dsn: str
     workdir: Path
-    base_port: int = 18000
+    base_port: int = field(default_factory=lambda: int(os.environ.get("E2E_BASE_PORT", "18000")))
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     operator_token: str = "e2e-operator-token"

@@ -19,6 +19,7 @@ REGIONS_FX_RATES = "regions.fx-rates.v1"
 ORDERS = "orders.orders.v1"
 BUYER_MESSAGES = "messages.buyer-messages.v1"
 BILLING_INVOICES = "billing.invoices.v1"
+LISTINGS_OFFERS = "listings.offers.v1"
 
 _DAY_MS = 24 * 3600 * 1000
 
@@ -52,9 +53,76 @@ TOPICS: tuple[TopicSpec, ...] = tuple(
         (ORDERS, 6),
         (BUYER_MESSAGES, 3),
         (BILLING_INVOICES, 3),
+        (LISTINGS_OFFERS, 6),
     )
     for spec in _with_dlq(name, partitions)
 )
+
+
+def dlq(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccess:
+    """What one service's Kafka principal may do: the single source for broker ACLs, Strimzi KafkaUsers
+    and the tests of the trust boundary. A consumer writes the dead-letter topics of what it consumes; every
+    service reads ``identity.accounts.v1`` to keep its set of revoked sessions."""
+
+    service: str
+    produces: tuple[str, ...] = ()
+    consumes: tuple[str, ...] = ()
+
+    @property
+    def principal(self) -> str:
+        return f"svc-{self.service.replace('_', '-')}"
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return self.produces + tuple(dlq(t) for t in self.consumes)
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.consumes, IDENTITY_ACCOUNTS)))
+
+    @property
+    def group_prefix(self) -> str:
+        """Consumer groups this principal may join (prefixed ACL): ``<service>`` and ``<service>-...``."""
+        return self.service
+
+
+SERVICE_ACCESS: tuple[ServiceAccess, ...] = (
+    ServiceAccess("identity", produces=(IDENTITY_ACCOUNTS,)),
+    ServiceAccess("regions", produces=(REGIONS_SUBSCRIPTIONS, REGIONS_FX_RATES), consumes=(IDENTITY_ACCOUNTS,)),
+    ServiceAccess("orders", produces=(ORDERS,), consumes=(REGIONS_SUBSCRIPTIONS,)),
+    ServiceAccess("messages", produces=(BUYER_MESSAGES,), consumes=(REGIONS_SUBSCRIPTIONS,)),
+    ServiceAccess(
+        "seller_view",
+        consumes=(
+            IDENTITY_ACCOUNTS,
+            REGIONS_SUBSCRIPTIONS,
+            REGIONS_FX_RATES,
+            ORDERS,
+            BUYER_MESSAGES,
+            BILLING_INVOICES,
+            LISTINGS_OFFERS,
+        ),
+    ),
+    ServiceAccess(
+        "billing", produces=(BILLING_INVOICES,), consumes=(IDENTITY_ACCOUNTS, REGIONS_SUBSCRIPTIONS, REGIONS_FX_RATES)
+    ),
+    ServiceAccess(
+        "listings", produces=(LISTINGS_OFFERS,), consumes=(IDENTITY_ACCOUNTS, REGIONS_SUBSCRIPTIONS, REGIONS_FX_RATES)
+    ),
+    ServiceAccess("web"),
+)
+
+
+def access_of(service: str) -> ServiceAccess:
+    for access in SERVICE_ACCESS:
+        if access.service == service:
+            return access
+    raise KeyError(service)
 
 
 async def create_topics(bootstrap: str, specs: tuple[TopicSpec, ...] | list[TopicSpec] = TOPICS) -> list[str]:

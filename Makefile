@@ -36,6 +36,7 @@ $(VENV)/.installed: $(PKG_FILES)
 	@touch $@
 
 install: $(VENV)/.installed
+	@deploy/chromium.sh >/dev/null
 
 infra-up: install
 	deploy/infra.sh up
@@ -56,6 +57,7 @@ migrate: infra-up
 	for r in NA EU FE; do REGION=$$r $(PY) -m unified_orders migrate && REGION=$$r $(PY) -m unified_messages migrate || exit 1; done
 	$(PY) -m unified_seller_view migrate
 	$(PY) -m unified_billing migrate
+	$(PY) -m unified_web migrate
 
 demo: infra-up
 	deploy/demo.sh $(if $(SEED),--seed $(SEED)) $(if $(DAYS),--days $(DAYS)) $(if $(ORDERS_PER_DAY),--orders-per-day $(ORDERS_PER_DAY)) $(if $(ONCE),--once)

@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from unified_shared.outages import RETRY_AFTER_S, UNAVAILABLE, OutageEndMiddleware, OutageLog, dependency_of
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -64,6 +66,22 @@ def install_problem_handlers(app: FastAPI) -> None:
             problem.headers.update(exc.headers)
         return problem_response(problem, request.url.path)
 
+    outages = OutageLog()
+    app.state.outages = outages
+
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        outages.failed(exc)
+        problem = Problem(
+            503,
+            "Service temporarily unavailable",
+            f"the {dependency_of(exc)} cannot be reached right now: retry after {RETRY_AFTER_S} s",
+        )
+        problem.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return problem_response(problem, request.url.path)
+
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, on_unavailable)
+    app.add_middleware(OutageEndMiddleware, outages=outages)
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from unified_shared.outages import RETRY_AFTER_S, UNAVAILABLE, OutageEndMiddleware, OutageLog, dependency_of
+from unified_shared.requests import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -34,6 +35,9 @@ class Problem(Exception):
             body["detail"] = self.detail
         if instance:
             body["instance"] = instance
+        request_id = current_request_id()
+        if request_id is not None:
+            body["request_id"] = request_id
         body.update(self.extra)
         return body
 

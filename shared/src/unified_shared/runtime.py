@@ -25,6 +25,7 @@ from unified_shared.kafka import make_consumer, make_producer
 from unified_shared.logs import configure_logging
 from unified_shared.outbox import OutboxRelay
 from unified_shared.problems import install_problem_handlers
+from unified_shared.requests import RequestContextMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -
     s = runtime.settings
     app.state.token_validator = validator_from_settings(s.identity_issuer, s.token_audience, s.identity_jwks_url)
     install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
 
     @app.get("/health/live", tags=["health"])
     async def live() -> JSONResponse:

@@ -76,7 +76,7 @@ def _message(model: type[Event], source: str | None, examples: dict[str, Any]) -
     ce_type = model.ce_type()
     fixed: dict[str, Any] = {"ce_type": {"const": ce_type}}
     if source is not None:
-        fixed["ce_source"] = {"const": source}
+        fixed["ce_source"] = {"pattern": f"^{source}(-[a-z]+)?$"}  # regional instances: /services/orders-eu
     message: dict[str, Any] = {
         "name": ce_type,
         "title": model.__name__,

@@ -13,7 +13,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Histogram
+
+from unified_shared.tracing import SERVICE_ATTRIBUTE, context_of, tracer
 
 log = logging.getLogger("unified_shared.requests")
 
@@ -72,14 +75,16 @@ def _route_of(scope: Scope) -> str:
 class RequestContextMiddleware:
     """Plain ASGI (no per-request task): sets the request ID and times the request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, service: str = "") -> None:
         self.app = app
+        self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers") or []}
+        given = headers.get(REQUEST_ID_HEADER, "")
         request_id = given if _SANE_ID.match(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         status = 0
@@ -92,6 +97,13 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER.encode(), request_id.encode())]
             await send(message)
 
+        span_cm = tracer().start_as_current_span(
+            f"{scope.get('method', '')} request", context=context_of(headers), kind=SpanKind.SERVER
+        )
+        span = span_cm.__enter__()
+        span.set_attribute(SERVICE_ATTRIBUTE, self.service)
+        span.set_attribute("http.request.method", str(scope.get("method", "")))
+        span.set_attribute("request_id", request_id)
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
@@ -101,7 +113,14 @@ class RequestContextMiddleware:
                 raise  # the answer had started: nothing more can be sent
             await _send_bug(send, request_id)
         finally:
-            HTTP_REQUEST_SECONDS.labels(scope.get("method", ""), _route_of(scope), str(status or 500)).observe(
+            route = _route_of(scope)
+            HTTP_REQUEST_SECONDS.labels(scope.get("method", ""), route, str(status or 500)).observe(
                 time.perf_counter() - started
             )
+            span.update_name(f"{scope.get('method', '')} {route}")
+            span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", status or 500)
+            if (status or 500) >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            span_cm.__exit__(None, None, None)
             request_id_var.reset(token)

@@ -26,6 +26,7 @@ from unified_shared.logs import configure_logging
 from unified_shared.outbox import OutboxRelay
 from unified_shared.problems import install_problem_handlers
 from unified_shared.requests import RequestContextMiddleware
+from unified_shared.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -
     s = runtime.settings
     app.state.token_validator = validator_from_settings(s.identity_issuer, s.token_audience, s.identity_jwks_url)
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, service=runtime.settings.service_name)
 
     @app.get("/health/live", tags=["health"])
     async def live() -> JSONResponse:
@@ -203,4 +204,5 @@ def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run one service process (its own entry point calls this)."""
     configure_logging(settings.service_name, settings.log_level)
+    configure_tracing(settings.service_name)
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from unified_shared.auth import validator_from_settings
 from unified_shared.config import ServiceSettings
-from unified_shared.consumer import Handler, IdempotentConsumer
+from unified_shared.consumer import Handler, HandlerTable, IdempotentConsumer
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.kafka import make_consumer, make_producer
 from unified_shared.logs import configure_logging
@@ -34,9 +34,13 @@ LIVENESS_POLL_WINDOW_S = 60.0
 
 @dataclass(frozen=True, slots=True)
 class ConsumerSpec:
+    """A consumer: a per-event ``handler`` or a ``handlers`` table (batch application, see consumer_apply)."""
+
     name: str
     topics: Sequence[str]
-    handler: Handler
+    handler: Handler | None = None
+    handlers: HandlerTable | None = None
+    dead_letter_scope: str | None = None
 
 
 class ServiceRuntime:
@@ -88,7 +92,14 @@ class ServiceRuntime:
                 s.kafka_bootstrap_servers, group_id=group, client_id=f"{s.service_name}-consumer", topics=[]
             )
             self.consumer = IdempotentConsumer(
-                self._pool, kafka_consumer, self.producer, name=group, topics=spec.topics, handler=spec.handler
+                self._pool,
+                kafka_consumer,
+                self.producer,
+                name=group,
+                topics=spec.topics,
+                handler=spec.handler,
+                handlers=spec.handlers,
+                dead_letter_scope=spec.dead_letter_scope,
             )
             self.consumer.subscribe()
             await kafka_consumer.start()
@@ -149,6 +160,10 @@ class ServiceRuntime:
             polled = self.consumer.last_poll_monotonic is not None
             detail["consumer"] = self.consumer.last_error or ("ok" if polled else "starting")
             ok = ok and polled and self.consumer.last_error is None
+            # degraded, not unready: the API still answers, but events are not flowing in
+            detail["consumer_last_fetch_age_s"] = round(self.consumer.last_fetch_age_s(), 1)
+            if not self.consumer.fetching():
+                detail["degraded"] = "consumer unable to fetch from the broker"
         return ok, detail
 
 

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from unified_shared.auth import validator_from_settings
 from unified_shared.config import ServiceSettings
-from unified_shared.consumer import Handler, IdempotentConsumer
+from unified_shared.consumer import Handler, HandlerTable, IdempotentConsumer
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.kafka import make_consumer, make_producer
 from unified_shared.logs import configure_logging
@@ -37,9 +37,13 @@ READINESS_DB_TIMEOUT_S = 1.0
 
 @dataclass(frozen=True, slots=True)
 class ConsumerSpec:
+    """A consumer: a per-event ``handler`` or a ``handlers`` table (batch application, see consumer_apply)."""
+
     name: str
     topics: Sequence[str]
-    handler: Handler
+    handler: Handler | None = None
+    handlers: HandlerTable | None = None
+    dead_letter_scope: str | None = None
 
 
 class ServiceRuntime:
@@ -91,7 +95,14 @@ class ServiceRuntime:
                 s.kafka_bootstrap_servers, group_id=group, client_id=f"{s.service_name}-consumer", topics=[]
             )
             self.consumer = IdempotentConsumer(
-                self._pool, kafka_consumer, self.producer, name=group, topics=spec.topics, handler=spec.handler
+                self._pool,
+                kafka_consumer,
+                self.producer,
+                name=group,
+                topics=spec.topics,
+                handler=spec.handler,
+                handlers=spec.handlers,
+                dead_letter_scope=spec.dead_letter_scope,
             )
             self.consumer.subscribe()
             await kafka_consumer.start()
@@ -150,6 +161,8 @@ class ServiceRuntime:
         degraded = self.degraded()
         detail["events"] = degraded or "flowing"
         detail["degraded"] = bool(degraded)
+        if self.consumer is not None:
+            detail["consumer_last_fetch_age_s"] = round(self.consumer.last_fetch_age_s(), 1)
         return ok, detail
 
     def degraded(self) -> dict[str, str]:
@@ -159,6 +172,8 @@ class ServiceRuntime:
             reasons["outbox_relay"] = self.relay.last_error
         if self.consumer is not None and self.consumer.last_error is not None:
             reasons["consumer"] = self.consumer.last_error
+        if self.consumer is not None and "consumer" not in reasons and not self.consumer.fetching():
+            reasons["consumer"] = "consumer unable to fetch from the broker"
         return reasons
 
 

@@ -8,6 +8,7 @@ the member's narrower pages, download the invoice CSV. Every page visited is sav
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -99,6 +100,7 @@ async def _seed(plat: Platform) -> Session:
 def test_the_web_app_in_a_real_browser(platform: Platform) -> None:
     from playwright.sync_api import Page, expect, sync_playwright
 
+    expect.set_options(timeout=30_000)  # a loaded CI machine answers slowly; the assertions still retry
     session = asyncio.run(_seed(platform))
     web = platform.services["web"].url
     api = endpoints_for(platform)
@@ -130,7 +132,9 @@ def test_the_web_app_in_a_real_browser(platform: Platform) -> None:
         context = browser.new_context(locale="en-US", accept_downloads=True)
         page = context.new_page()
         csp_errors: list[str] = []
-        page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+        page.on(
+            "console", lambda m: csp_errors.append(f"{page.url}: {m.text}") if "Content Security" in m.text else None
+        )
 
         # -- sign in through identity; the overview equals the API's ----------------------------------------
         page.goto(f"{web}/")
@@ -150,7 +154,16 @@ def test_the_web_app_in_a_real_browser(platform: Platform) -> None:
             expect(row.locator("[data-col=gross]")).to_have_attribute("data-value", market["gross_sales"]["reporting"])
             expect(row.locator("[data-col=net]")).to_have_attribute("data-value", market["net_sales"]["reporting"])
             expect(row.locator("[data-col=orders]")).to_have_attribute("data-value", str(market["orders"]))
+        # The chart: one dataset per marketplace whose day buckets add up to the marketplace's gross sales.
+        expect(page.locator("#sales-chart")).to_be_visible()
+        page.wait_for_function("() => window.Chart && Chart.getChart(document.querySelector('#sales-chart'))")
+        chart = json.loads(page.locator("#sales-chart").get_attribute("data-chart") or "{}")
+        sums = {d["label"]: sum((Decimal(v) for v in d["data"]), Decimal(0)) for d in chart["datasets"]}
+        assert sums == {m["code"]: Decimal(m["gross_sales"]["reporting"]) for m in overview["marketplaces"]}
         shot(page, "02-overview")
+        page.select_option("#granularity", "week")
+        expect(page).to_have_url(re.compile(r"granularity=week"))
+        page.wait_for_function("() => window.Chart && Chart.getChart(document.querySelector('#sales-chart'))")
         page.select_option("#currency", "EUR")  # htmx swaps the figures in place
         eur = api_get(f"{api.seller_view}/v1/accounts/{session.account_id}/overview", currency="EUR")
         expect(total).to_have_attribute("data-value", eur["total"]["gross_sales"]["reporting"])

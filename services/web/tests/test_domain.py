@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from uuid import uuid4
 
@@ -185,23 +186,29 @@ def test_cap_savings_of_a_year() -> None:
     assert domain.cap_savings(invoices, 2024).by_currency == []
 
 
-def test_chart_series_fills_missing_buckets_with_zero() -> None:
+def test_chart_series_per_marketplace_and_bucket() -> None:
+    """seller_view's time series shape: every bucket carries every marketplace, in the same order."""
+    de = {"marketplace": "DE", "sales": "7.50", "provisional_orders": 1}
     series = {
-        "marketplaces": [
-            {
-                "code": "US",
-                "buckets": [
-                    {"bucket": "2026-09-01", "gross_sales": {"reporting": "10.00"}},
-                    {"bucket": "2026-09-02", "gross_sales": {"reporting": "5.00"}},
-                ],
-            },
-            {"code": "DE", "buckets": [{"bucket": "2026-09-02", "gross_sales": {"reporting": "7.50"}}]},
-        ]
+        "marketplaces": [{"code": "US"}, {"code": "DE"}],
+        "buckets": [
+            {"start": "2026-09-01", "marketplaces": [{"marketplace": "US", "sales": "10.00"}, {**de, "sales": "0.00"}]},
+            {"start": "2026-09-02", "marketplaces": [{"marketplace": "US", "sales": "5.00"}, de]},
+        ],
     }
     assert domain.chart_series(series) == {
         "labels": ["2026-09-01", "2026-09-02"],
-        "datasets": [{"label": "DE", "data": ["0", "7.50"]}, {"label": "US", "data": ["10.00", "5.00"]}],
+        "datasets": [{"label": "US", "data": ["10.00", "5.00"]}, {"label": "DE", "data": ["0.00", "7.50"]}],
+        "provisional_orders": 2,
     }
+    assert domain.chart_series({}) == {"labels": [], "datasets": [], "provisional_orders": 0}
+
+
+def test_chart_range() -> None:
+    today = date(2026, 11, 29)
+    assert domain.chart_range("day", today) == (date(2026, 9, 1), today)
+    assert domain.chart_range("week", today) == (date(2026, 6, 7), today)
+    assert domain.chart_range("month", today) == (date(2025, 11, 1), today)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -281,19 +281,31 @@ def periods_and_currencies(invoices: dict[str, Any]) -> tuple[list[str], list[st
 
 
 # -- the overview chart ------------------------------------------------------------------------------------
+# How far back the chart looks, per granularity (seller_view answers at most 400 buckets).
+CHART_SPAN = {"day": timedelta(days=89), "week": timedelta(weeks=25), "month": timedelta(days=365)}
+
+
+def chart_range(granularity: str, today: date) -> tuple[date, date]:
+    """The chart's purchase days, both included: 90 days, 26 weeks or 12 months up to today."""
+    start = today - CHART_SPAN[granularity]
+    if granularity == "month":
+        start = start.replace(day=1)
+    return start, today
+
+
 def chart_series(timeseries: dict[str, Any]) -> dict[str, Any]:
-    """Labels (bucket starts) and one dataset per marketplace, for the chart and the table beside it.
-    Reads the series per marketplace as seller_view's time series answers them."""
-    labels: set[str] = set()
-    values: dict[str, dict[str, str]] = defaultdict(dict)
-    for market in timeseries.get("marketplaces", []):
-        code = str(market.get("code") or market.get("marketplace"))
-        for point in market.get("buckets", market.get("points", [])):
-            start = str(point.get("bucket") or point.get("start") or point.get("bucket_start"))[:10]
-            labels.add(start)
-            sales = point.get("gross_sales", point.get("sales", {}))
-            amount = sales.get("reporting") if isinstance(sales, dict) else sales
-            values[code][start] = str(amount if amount is not None else "0")
-    ordered = sorted(labels)
-    datasets = [{"label": code, "data": [values[code].get(day, "0") for day in ordered]} for code in sorted(values)]
-    return {"labels": ordered, "datasets": datasets}
+    """Labels (bucket starts) and one dataset of sales per marketplace, for the chart and the table beside it,
+    from seller_view's time series (every bucket lists every marketplace, zeros included)."""
+    codes = [str(m.get("code")) for m in timeseries.get("marketplaces", [])]
+    labels: list[str] = []
+    values: dict[str, list[str]] = {code: [] for code in codes}
+    provisional = 0
+    for bucket in timeseries.get("buckets", []):
+        labels.append(str(bucket.get("start")))
+        points = {str(p.get("marketplace")): p for p in bucket.get("marketplaces", [])}
+        for code in codes:
+            point = points.get(code, {})
+            values[code].append(str(point.get("sales", "0")))
+            provisional += int(point.get("provisional_orders", 0) or 0)
+    datasets = [{"label": code, "data": values[code]} for code in codes]
+    return {"labels": labels, "datasets": datasets, "provisional_orders": provisional}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -29,9 +30,10 @@ async def overview(request: Request) -> Response:
         error: domain.FormError | None = exc
     else:
         error = None
+    start, end = domain.chart_range(granularity, datetime.now(UTC).date())
     data, series, fresh = await asyncio.gather(
         user.platform.overview(currency),
-        user.platform.timeseries(currency, granularity),
+        user.platform.timeseries(currency, granularity, start, end),
         _freshness(user.platform),
     )
     chart = domain.chart_series(series) if series is not None else None
@@ -42,7 +44,8 @@ async def overview(request: Request) -> Response:
         "currencies": domain.REPORTING_CURRENCIES,
         "granularities": domain.GRANULARITIES,
         "chart": chart,
-        "chart_json": json.dumps({**chart, "currency": currency}).replace("<", "\\u003c") if chart else "",
+        "chart_range": (start, end),
+        "chart_json": json.dumps({**chart, "currency": currency}) if chart else "",
         "fresh": fresh,
         "error": error,
         "scope": domain.scope_codes(user.principal),

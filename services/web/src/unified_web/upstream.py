@@ -4,6 +4,7 @@ region answers what, so the browser never has to (the backend-for-frontend's one
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -99,12 +100,11 @@ class Platform:
     async def overview(self, currency: str) -> dict[str, Any]:
         return dict(await self._json("GET", self._view("overview"), params={"currency": currency}))
 
-    async def timeseries(self, currency: str, granularity: str) -> dict[str, Any] | None:
-        """Sales per marketplace and bucket; None while seller_view does not serve it yet."""
+    async def timeseries(self, currency: str, granularity: str, start: date, end: date) -> dict[str, Any] | None:
+        """Sales per marketplace and bucket; None where seller_view does not serve the time series."""
+        params = {"currency": currency, "granularity": granularity, "from": start.isoformat(), "to": end.isoformat()}
         try:
-            data = await self._json(
-                "GET", self._view("overview/timeseries"), params={"currency": currency, "granularity": granularity}
-            )
+            data = await self._json("GET", self._view("overview/timeseries"), params=params)
         except NotFound:
             return None
         return dict(data)

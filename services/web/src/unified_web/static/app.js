@@ -1,14 +1,14 @@
-// The only script of our own: draws the sales chart from the JSON block next to its canvas (no inline script,
-// so the CSP can forbid it), again after htmx swaps the overview in.
+// The only script of our own: draws the sales chart from the JSON in its canvas's data-chart attribute (no
+// inline script, so the CSP can forbid it), again after htmx swaps the overview in.
 (function () {
   "use strict";
-  var palette = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#0969da", "#bf3989", "#57606a"];
+  // Eight colours that stay apart for common colour-vision deficiencies (Okabe-Ito), then they repeat.
+  var palette = ["#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442", "#000000"];
 
   function draw(root) {
     var canvas = root.querySelector ? root.querySelector("#sales-chart") : null;
-    var data = root.querySelector ? root.querySelector("#sales-chart-data") : null;
-    if (!canvas || !data || typeof Chart === "undefined") { return; }
-    var spec = JSON.parse(data.textContent);
+    if (!canvas || !canvas.dataset.chart || typeof Chart === "undefined") { return; }
+    var spec = JSON.parse(canvas.dataset.chart);
     var existing = Chart.getChart(canvas);
     if (existing) { existing.destroy(); }
     new Chart(canvas, {

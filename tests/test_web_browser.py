@@ -1,8 +1,8 @@
 """The seller's web app in a real browser (Debian's chromium driven by Playwright) against the whole platform,
 every service its own process: sign in through identity, the overview's numbers equal the API's, reply to an
-overdue JP thread and see it leave the overdue list, invite a member and accept from the delivered .eml, see
-the member's narrower pages, download the invoice CSV. Every page visited is saved as a screenshot into
-``SCREENSHOT_DIR`` (default ``services/web/screenshots/``, ignored by git).
+overdue JP thread and see it leave the overdue list, download the invoice CSV, invite a member and accept from
+the delivered .eml, see the member's narrower pages, change her scope and remove her. Every page visited is
+saved as a screenshot into ``SCREENSHOT_DIR`` (default ``services/web/screenshots/``, ignored by git).
 """
 
 from __future__ import annotations
@@ -278,6 +278,20 @@ def test_the_web_app_in_a_real_browser(platform: Platform) -> None:
         assert answer is not None and answer.status in (403, 404)
         assert outside["amazon_order_id"] not in page.locator("main").inner_text()
         sign_out(page)
+
+        # -- the owner narrows Lena to DE, then removes her ------------------------------------------------
+        sign_in(page, session.owner_email, session.password)
+        page.goto(f"{web}/team")
+        lena = page.locator(f"tr[data-email='{member_email}']")
+        expect(lena).to_contain_text("DE, FR")
+        lena.locator("summary").click()
+        lena.locator("input[name=marketplaces][value=FR]").uncheck()
+        lena.locator("text=Save").click()
+        page.wait_for_url(re.compile(r"done=changed"))
+        expect(page.locator(f"tr[data-email='{member_email}'] td").nth(3)).to_have_text("DE")
+        page.locator(f"button[aria-label='Remove {member_email}']").click()
+        page.wait_for_url(re.compile(r"done=removed"))
+        expect(page.locator(f"tr[data-email='{member_email}']")).to_have_count(0)
         browser.close()
     assert csp_errors == [], csp_errors
 

@@ -229,6 +229,29 @@ def test_the_web_app_in_a_real_browser(platform: Platform) -> None:
         assert csv_path.read_text() == api_get(f"{api.billing}/v1/accounts/{session.account_id}/invoices.csv")
         assert "INV-2026-10-JPY" in csv_path.read_text()
 
+        # -- every form needs the session's CSRF token: a forged POST (the browser's cookie, no token) fails --
+        forged = page.request.post(
+            f"{web}/team/invitations",
+            form={"email": "mallory@example.com", "role": "member", "permissions": "orders", "all_marketplaces": "1"},
+            max_redirects=0,
+        )
+        assert forged.status == 403, forged.status
+        headers = page.goto(f"{web}/team").headers  # type: ignore[union-attr]
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert "mallory@example.com" not in page.content()
+
+        # -- readable on a phone ------------------------------------------------------------------------------
+        phone = browser.new_context(
+            viewport={"width": 390, "height": 844}, locale="en-US", storage_state=context.storage_state()
+        )
+        mobile = phone.new_page()
+        for path, name in (("/", "14-phone-overview"), ("/messages", "15-phone-messages")):
+            mobile.goto(f"{web}{path}")
+            expect(mobile.get_by_role("navigation", name="Main")).to_be_visible()
+            assert mobile.evaluate("document.documentElement.scrollWidth") <= 390  # no page-wide sideways scroll
+            shot(mobile, name)
+        phone.close()
+
         # -- team: invite a member scoped to DE and FR -------------------------------------------------------
         member_email = "lena+web@northwind-outfitters.example"
         page.goto(f"{web}/team")

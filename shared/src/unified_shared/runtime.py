@@ -1,5 +1,6 @@
-"""The life of a service process: database pool and migrations, outbox relay, optional consumer, and the
-FastAPI app with health, metrics and problem handlers. Each service's ``main`` builds one of these."""
+"""The life of a service process: database pool and migrations, outbox relay, optional consumer, the reader
+of revoked sessions, and the FastAPI app with health, metrics and problem handlers. Each service's ``main``
+builds one of these."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from unified_shared.kafka import make_consumer, make_producer
 from unified_shared.logs import configure_logging
 from unified_shared.outbox import OutboxRelay
 from unified_shared.problems import install_problem_handlers
+from unified_shared.revocations import RevocationReader, RevocationSet
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,9 @@ class ServiceRuntime:
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
         self.consumer: IdempotentConsumer | None = None
+        # Every service refuses tokens whose session or membership ended (fed by identity.accounts.v1).
+        self.revocations = RevocationSet()
+        self.revocation_reader: RevocationReader | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
 
@@ -93,6 +98,10 @@ class ServiceRuntime:
             self.consumer.subscribe()
             await kafka_consumer.start()
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
+        self.revocation_reader = RevocationReader(
+            s.kafka_bootstrap_servers, self.revocations, client_id=f"{s.service_name}-revocations"
+        )
+        self._tasks.append(asyncio.create_task(self.revocation_reader.run(), name="revocation-reader"))
         self.started = True
 
     async def stop(self) -> None:
@@ -149,6 +158,10 @@ class ServiceRuntime:
             polled = self.consumer.last_poll_monotonic is not None
             detail["consumer"] = self.consumer.last_error or ("ok" if polled else "starting")
             ok = ok and polled and self.consumer.last_error is None
+        if self.revocation_reader is not None:
+            # Not ready before the revocations of the last token lifetime are known: it would accept them.
+            detail["revocations"] = self.revocation_reader.status()
+            ok = ok and self.revocation_reader.caught_up
         return ok, detail
 
 
@@ -166,7 +179,9 @@ def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -
     app = FastAPI(title=title, version=version, lifespan=lifespan)
     app.state.runtime = runtime
     s = runtime.settings
-    app.state.token_validator = validator_from_settings(s.identity_issuer, s.token_audience, s.identity_jwks_url)
+    app.state.token_validator = validator_from_settings(
+        s.identity_issuer, s.token_audience, s.identity_jwks_url, revocations=runtime.revocations
+    )
     install_problem_handlers(app)
 
     @app.get("/health/live", tags=["health"])

@@ -317,12 +317,27 @@ async def session(conn: asyncpg.Connection, session_id: UUID) -> Row | None:
     return await conn.fetchrow("SELECT * FROM sessions WHERE session_id = $1", session_id)
 
 
-async def revoke_session(conn: asyncpg.Connection, session_id: UUID, at: datetime, reason: str) -> None:
-    await conn.execute(
-        "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE session_id = $1 AND revoked_at IS NULL",
+_ENDED = "RETURNING session_id, user_id, account_id"
+
+
+async def revoke_session(conn: asyncpg.Connection, session_id: UUID, at: datetime, reason: str) -> list[Row]:
+    """Revoke one session; returns it if it was live until now (what must be published), else nothing."""
+    return await conn.fetch(
+        "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE session_id = $1 AND revoked_at IS NULL "
+        + _ENDED,
         session_id,
         at,
         reason,
+    )
+
+
+async def session_standing(conn: asyncpg.Connection, session_id: UUID) -> Row | None:
+    """A session with whether its user is still a member of its account (identity's check of every token)."""
+    return await conn.fetchrow(
+        """SELECT s.user_id, s.account_id, s.revoked_at, m.user_id IS NOT NULL AS member
+           FROM sessions s LEFT JOIN memberships m ON m.user_id = s.user_id AND m.account_id = s.account_id
+           WHERE s.session_id = $1""",
+        session_id,
     )
 
 
@@ -425,8 +440,9 @@ async def browser_session_ended(conn: asyncpg.Connection, browser_session_id: UU
 
 async def revoke_browser_session(
     conn: asyncpg.Connection, browser_session_id: UUID, at: datetime, reason: str, *, client_sessions: bool
-) -> None:
-    """End a browser session and, with ``client_sessions``, every refresh-token family signed in through it."""
+) -> list[Row]:
+    """End a browser session and, with ``client_sessions``, every refresh-token family signed in through it
+    (returned: the sessions that were live until now)."""
     await conn.execute(
         """UPDATE browser_sessions SET revoked_at = $2, revoked_reason = $3
            WHERE browser_session_id = $1 AND revoked_at IS NULL""",
@@ -435,10 +451,11 @@ async def revoke_browser_session(
         reason,
     )
     if not client_sessions:
-        return
-    await conn.execute(
+        return []
+    return await conn.fetch(
         """UPDATE sessions SET revoked_at = $2, revoked_reason = $3
-           WHERE browser_session_id = $1 AND revoked_at IS NULL""",
+           WHERE browser_session_id = $1 AND revoked_at IS NULL """
+        + _ENDED,
         browser_session_id,
         at,
         reason,

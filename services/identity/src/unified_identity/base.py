@@ -1,0 +1,60 @@
+"""The commands' shared state: runtime, settings, password hasher, throttle, keys grace."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+from uuid import UUID
+
+import asyncpg
+
+from unified_identity import domain, keys, store, streams
+from unified_identity.passwords import Passwords
+from unified_identity.results import (
+    CSRF_SECRET_NAME,
+)
+from unified_identity.settings import Settings
+from unified_shared.events import Event
+from unified_shared.runtime import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+class Base:
+    """The state every group of commands shares: runtime (pool, relay), settings, password hasher."""
+
+    def __init__(self, runtime: ServiceRuntime, settings: Settings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.passwords = Passwords(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        self.throttle = domain.ThrottlePolicy(settings.signin_max_failures, timedelta(seconds=settings.signin_window_s))
+        self.key_grace = timedelta(seconds=settings.key_publish_grace_s)
+        self._csrf_key: bytes | None = settings.csrf_secret.encode() if settings.csrf_secret else None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.runtime.pool
+
+    async def start(self) -> None:
+        """Make sure a signing key and the default public client exist (idempotent, any number of processes)."""
+        s = self.settings
+        async with self.pool.acquire() as conn:
+            await keys.ensure_active(conn)
+            if self._csrf_key is None:
+                self._csrf_key = await store.server_secret(conn, CSRF_SECRET_NAME, secrets.token_bytes(32))
+            await store.upsert_client(
+                conn,
+                client_id=s.cli_client_id,
+                name="unified-seller CLI",
+                redirect_uris=s.cli_redirect_uri_list,
+                post_logout_redirect_uris=s.cli_post_logout_uri_list,
+                secret_hash=None,
+            )
+
+    async def _append(self, conn: asyncpg.Connection, account_id: UUID, event: Event) -> None:
+        await streams.append(conn, account_id, event)

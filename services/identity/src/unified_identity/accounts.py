@@ -25,14 +25,25 @@ log = logging.getLogger(__name__)
 class Accounts(Base):
     # -- accounts ----------------------------------------------------------------------------------------------
     async def register_account(
-        self, *, legal_name: str, home_marketplace: str, email: str, password: str, at: datetime | None = None
+        self,
+        *,
+        legal_name: str,
+        home_marketplace: str,
+        email: str,
+        password: str,
+        at: datetime | None = None,
+        address: str | None = None,
     ) -> tuple[UUID, UUID]:
+        """``address``: where the request comes from, counted against the registration throttle (None: the
+        platform operator, not counted)."""
         name = legal_name.strip()
         if not name or len(name) > 200:
             raise domain.Invalid("legal_name must be 1 to 200 characters", field="legal_name")
         marketplace_id = domain.resolve_marketplace(home_marketplace)
         email_norm = domain.normalize_email(email)
         domain.check_password(password, email=email_norm, common=common_passwords())
+        if address is not None:
+            await self._count_registration(address)
         password_hash = await self.passwords.hash(password)
         account_id, user_id = uuid4(), uuid4()
         registered_at = at or utcnow()
@@ -64,3 +75,15 @@ class Accounts(Base):
             raise domain.Conflict("an account with this email already exists", field="email") from None
         self.runtime.notify_relay()
         return account_id, user_id
+
+    async def _count_registration(self, address: str) -> None:
+        """Each registration costs an Argon2id hash: at most so many per source address within the window."""
+        now = utcnow()
+        policy = self.registration_limit
+        async with self.pool.acquire() as conn, conn.transaction():
+            attempts = await store.registrations_since(conn, address, now - policy.window)
+            wait = domain.retry_after_s(attempts, now, policy)
+            if wait is None:
+                await store.add_registration(conn, address, now)
+        if wait is not None:
+            raise domain.TooManyRequests("too many registrations from this address; try again later", wait)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -32,7 +33,16 @@ class Base:
             memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
         )
-        self.throttle = domain.ThrottlePolicy(settings.signin_max_failures, timedelta(seconds=settings.signin_window_s))
+        window = timedelta(seconds=settings.signin_window_s)
+        self.signin_limits = domain.SignInLimits(
+            per_email_and_address=domain.ThrottlePolicy(settings.signin_max_failures, window),
+            per_address=domain.ThrottlePolicy(settings.signin_max_failures_per_address, window),
+            per_email=domain.ThrottlePolicy(settings.signin_max_failures_per_email, window),
+            per_client=domain.ThrottlePolicy(settings.signin_max_failures_per_client, window),
+        )
+        self.registration_limit = domain.ThrottlePolicy(
+            settings.registrations_per_address, timedelta(seconds=settings.registration_window_s)
+        )
         self.key_grace = timedelta(seconds=settings.key_publish_grace_s)
         self._csrf_key: bytes | None = settings.csrf_secret.encode() if settings.csrf_secret else None
 
@@ -58,3 +68,13 @@ class Base:
 
     async def _append(self, conn: asyncpg.Connection, account_id: UUID, event: Event) -> None:
         await streams.append(conn, account_id, event)
+
+    async def _end_sessions(
+        self, conn: asyncpg.Connection, sessions: Sequence[asyncpg.Record], reason: str, at: datetime
+    ) -> None:
+        """Publish the end of sessions just revoked (the caller notifies the relay after commit)."""
+        await streams.sessions_ended(conn, sessions, reason, at)
+
+    async def _revoke_session(self, conn: asyncpg.Connection, session_id: UUID, at: datetime, reason: str) -> None:
+        """Revoke one session and, if it was live, publish its end (SessionRevoked)."""
+        await self._end_sessions(conn, await store.revoke_session(conn, session_id, at, reason), reason, at)

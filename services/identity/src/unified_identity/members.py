@@ -77,7 +77,13 @@ class Members(Invitations):
                 is_self=user_id == principal.user_id,
             )
             await store.update_membership(
-                conn, account_id=account_id, user_id=user_id, role=new_role, permissions=perms, marketplaces=scope
+                conn,
+                account_id=account_id,
+                user_id=user_id,
+                role=new_role,
+                permissions=perms,
+                marketplaces=scope,
+                at=now,
             )
             await self._append(
                 conn,

@@ -58,11 +58,12 @@ class Sessions(Tokens, SignInCommands):
                 row = await store.refresh_for_update(conn, domain.secret_hash(token))
                 if row is not None:
                     if row["client_id"] == client["client_id"]:
-                        await store.revoke_session(conn, row["session_id"], now, "revoked by client")
-                    return
-                claims = await self._verify_own(conn, token, audience=self.settings.token_audience)
-                if claims and claims.get("client_id") == client["client_id"] and claims.get("sid"):
-                    await store.revoke_session(conn, UUID(claims["sid"]), now, "revoked by client")
+                        await self._revoke_session(conn, row["session_id"], now, "revoked by client")
+                else:
+                    claims = await self._verify_own(conn, token, audience=self.settings.token_audience)
+                    if claims and claims.get("client_id") == client["client_id"] and claims.get("sid"):
+                        await self._revoke_session(conn, UUID(claims["sid"]), now, "revoked by client")
+        self.runtime.notify_relay()
 
     async def end_session(
         self,
@@ -98,7 +99,7 @@ class Sessions(Tokens, SignInCommands):
                 ended: set[UUID] = set()
                 if claims and claims.get("sid"):
                     sid = UUID(claims["sid"])
-                    await store.revoke_session(conn, sid, now, "signed out")
+                    await self._revoke_session(conn, sid, now, "signed out")
                     session = await store.session(conn, sid)
                     if session is not None and session["browser_session_id"] is not None:
                         ended.add(session["browser_session_id"])
@@ -108,7 +109,11 @@ class Sessions(Tokens, SignInCommands):
                     if found is not None:
                         ended.add(found)
                 for ended_id in sorted(ended):
-                    await store.revoke_browser_session(conn, ended_id, now, "signed out", client_sessions=True)
+                    ended_sessions = await store.revoke_browser_session(
+                        conn, ended_id, now, "signed out", client_sessions=True
+                    )
+                    await self._end_sessions(conn, ended_sessions, "signed out", now)
+            self.runtime.notify_relay()
             # Someone else's ID token (another user signed in to the app) leaves this browser's session alone.
             clear_cookie = ends_cookie or cookie_session is None
             if not post_logout_redirect_uri:
@@ -120,6 +125,24 @@ class Sessions(Tokens, SignInCommands):
                 refused = OAuthError("invalid_request", "post_logout_redirect_uri is not registered for this client")
                 return SignedOut(None, refused, clear_cookie=clear_cookie)
             return SignedOut(post_logout_redirect_uri, clear_cookie=clear_cookie)
+
+    async def session_refusal(self, claims: dict[str, Any]) -> str | None:
+        """Identity's own check of every token it is shown (DESIGN 11): its session must be live and its user
+        still a member of its account, read from the database itself, so nothing waits for the topic. (The
+        commands read the caller's membership as it is now, so a changed role needs no check here.)"""
+        try:
+            sid, sub, account = UUID(str(claims["sid"])), UUID(str(claims["sub"])), UUID(str(claims["account_id"]))
+        except (KeyError, ValueError):
+            return "the token names no valid session"
+        async with self.pool.acquire() as conn:
+            row = await store.session_standing(conn, sid)
+        if row is None or row["user_id"] != sub or row["account_id"] != account:
+            return "the token names no valid session"
+        if row["revoked_at"] is not None:
+            return "the session of this token has ended"
+        if not row["member"]:
+            return "the membership this token was issued for has ended"
+        return None
 
     async def userinfo(self, principal: Principal) -> dict[str, Any]:
         async with self.pool.acquire() as conn:

@@ -39,9 +39,19 @@ class Settings(ServiceSettings):
     authorization_code_ttl_s: int = 120
     invitation_ttl_s: int = 7 * 24 * 3600
 
-    # Sign-in throttle: after this many failures for one email within the window, answer 429.
-    signin_max_failures: int = 5
-    signin_window_s: int = 15 * 60
+    # Sign-in throttle (failures within the window, across every process; then 429 with Retry-After): per
+    # e-mail from one source address, per source address over any e-mails (password spraying), per e-mail from
+    # anywhere (a higher ceiling, so an attacker on one address cannot lock the owner out), per OAuth client.
+    # The source address is the peer's, or X-Forwarded-For's from a proxy trusted by FORWARDED_ALLOW_IPS.
+    signin_max_failures: int = Field(default=5, gt=0)
+    signin_max_failures_per_address: int = Field(default=10, gt=0)
+    signin_max_failures_per_email: int = Field(default=50, gt=0)
+    signin_max_failures_per_client: int = Field(default=1000, gt=0)
+    signin_window_s: int = Field(default=15 * 60, gt=0)
+    # Registrations per source address within the window (each costs an Argon2id hash). The operator's
+    # registrations (X-Operator-Token) are not counted.
+    registrations_per_address: int = Field(default=10, gt=0)
+    registration_window_s: int = Field(default=3600, gt=0)
 
     # Single sign-on: a password sign-in opens a browser session (cookie + row in PostgreSQL) that lets later
     # authorization requests of any client skip the password form until it expires (absolute, not sliding).

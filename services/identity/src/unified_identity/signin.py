@@ -22,15 +22,28 @@ log = logging.getLogger(__name__)
 
 class SignInCommands(Base):
     # -- sign-in -----------------------------------------------------------------------------------------------
-    async def sign_in(self, email: str, password: str) -> SignedIn:
-        """Check the password, throttled per email across every process (failures live in PostgreSQL)."""
+    async def sign_in(self, email: str, password: str, *, address: str, client_id: str | None = None) -> SignedIn:
+        """Check the password, throttled per e-mail and address, per address, per e-mail and per client across
+        every process (failures live in PostgreSQL). ``address``: where the attempt comes from."""
         key = email.strip().lower()[:320]
         now = utcnow()
+        limits = self.signin_limits
         outcome: SignedIn | Exception
         async with self.pool.acquire() as conn, conn.transaction():
-            await store.lock_signin(conn, key)
-            failures = await store.recent_failures(conn, key, now - self.throttle.window)
-            wait = domain.retry_after_s(failures, now, self.throttle)
+            await store.lock_signin(conn, key, address)
+            window = max(p.window for p in (limits.per_email_and_address, limits.per_address, limits.per_email))
+            await store.forget_failures_before(conn, now - max(window, limits.per_client.window))
+            counted = [
+                (await store.failures(conn, now - p.window, **criteria), p)
+                for criteria, p in (
+                    ({"email": key, "address": address}, limits.per_email_and_address),
+                    ({"address": address}, limits.per_address),
+                    ({"email": key}, limits.per_email),
+                    ({"client_id": client_id}, limits.per_client),
+                )
+                if client_id is not None or p is not limits.per_client
+            ]
+            wait = domain.longest_wait(counted, now)
             if wait is not None:
                 outcome = SignInThrottled(wait)
             else:
@@ -38,10 +51,10 @@ class SignInCommands(Base):
                 ok = await self.passwords.verify(user["password_hash"] if user else None, password)
                 member = await store.membership_of_user(conn, user["user_id"]) if ok and user else None
                 if member is None or user is None:
-                    await store.add_failure(conn, key, now)
+                    await store.add_failure(conn, key, address, client_id, now)
                     outcome = SignInFailed()
                 else:
-                    await store.clear_failures(conn, key)
+                    await store.clear_failures(conn, key, address)
                     if self.passwords.needs_rehash(user["password_hash"]):
                         new_hash = await self.passwords.hash(password)
                         await store.set_password(conn, user["user_id"], new_hash, email_verified=False)

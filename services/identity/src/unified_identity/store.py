@@ -88,7 +88,7 @@ async def insert_membership(
 
 
 _MEMBER_SELECT = """SELECT m.account_id, m.user_id, m.role, m.permissions, m.marketplaces, m.joined_at,
-                           u.email, u.email_verified, a.legal_name
+                           m.access_changed_at, u.email, u.email_verified, u.name, a.legal_name
                     FROM memberships m JOIN users u USING (user_id) JOIN accounts a USING (account_id)"""
 
 
@@ -114,15 +114,17 @@ async def update_membership(
     role: str,
     permissions: Sequence[str],
     marketplaces: Any,
+    at: datetime,
 ) -> None:
     await conn.execute(
-        """UPDATE memberships SET role = $3, permissions = $4, marketplaces = $5::jsonb
+        """UPDATE memberships SET role = $3, permissions = $4, marketplaces = $5::jsonb, access_changed_at = $6
            WHERE account_id = $1 AND user_id = $2""",
         account_id,
         user_id,
         role,
         list(permissions),
         marketplaces,
+        at,
     )
 
 
@@ -482,21 +484,64 @@ async def server_secret(conn: asyncpg.Connection, name: str, candidate: bytes) -
     return bytes(value)
 
 
-# -- sign-in throttle -------------------------------------------------------------------------------------------
-async def lock_signin(conn: asyncpg.Connection, email: str) -> None:
-    """Attempts for one email are serialised across processes, so the count cannot be raced past."""
+# -- sign-in and registration throttles ---------------------------------------------------------------------
+async def lock_signin(conn: asyncpg.Connection, email: str, address: str) -> None:
+    """Attempts for one email, and from one address, are serialised across processes, so no count can be raced
+    past (always in this order: email, then address)."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('signin:' || $1, 0))", email)
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('signin-from:' || $1, 0))", address)
 
 
-async def recent_failures(conn: asyncpg.Connection, email: str, since: datetime) -> list[datetime]:
-    await conn.execute("DELETE FROM signin_failures WHERE email = $1 AND failed_at <= $2", email, since)
-    rows = await conn.fetch("SELECT failed_at FROM signin_failures WHERE email = $1 ORDER BY failed_at", email)
+async def forget_failures_before(conn: asyncpg.Connection, since: datetime) -> None:
+    await conn.execute("DELETE FROM signin_failures WHERE failed_at <= $1", since)
+
+
+async def failures(
+    conn: asyncpg.Connection,
+    since: datetime,
+    *,
+    email: str | None = None,
+    address: str | None = None,
+    client_id: str | None = None,
+) -> list[datetime]:
+    """Failed sign-ins after ``since`` matching every given criterion."""
+    rows = await conn.fetch(
+        """SELECT failed_at FROM signin_failures
+           WHERE failed_at > $1 AND ($2::text IS NULL OR email = $2) AND ($3::text IS NULL OR address = $3)
+             AND ($4::text IS NULL OR client_id = $4)
+           ORDER BY failed_at""",
+        since,
+        email,
+        address,
+        client_id,
+    )
     return [r["failed_at"] for r in rows]
 
 
-async def add_failure(conn: asyncpg.Connection, email: str, at: datetime) -> None:
-    await conn.execute("INSERT INTO signin_failures (email, failed_at) VALUES ($1, $2)", email, at)
+async def add_failure(conn: asyncpg.Connection, email: str, address: str, client_id: str | None, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO signin_failures (email, address, client_id, failed_at) VALUES ($1, $2, $3, $4)",
+        email,
+        address,
+        client_id,
+        at,
+    )
 
 
-async def clear_failures(conn: asyncpg.Connection, email: str) -> None:
-    await conn.execute("DELETE FROM signin_failures WHERE email = $1", email)
+async def clear_failures(conn: asyncpg.Connection, email: str, address: str) -> None:
+    """After a good password: the failures of this e-mail from this address (others' stay counted)."""
+    await conn.execute("DELETE FROM signin_failures WHERE email = $1 AND address = $2", email, address)
+
+
+async def registrations_since(conn: asyncpg.Connection, address: str, since: datetime) -> list[datetime]:
+    """Registrations attempted from ``address`` after ``since``, locked per address (older rows dropped)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('register-from:' || $1, 0))", address)
+    await conn.execute("DELETE FROM registration_attempts WHERE attempted_at <= $1", since)
+    rows = await conn.fetch(
+        "SELECT attempted_at FROM registration_attempts WHERE address = $1 ORDER BY attempted_at", address
+    )
+    return [r["attempted_at"] for r in rows]
+
+
+async def add_registration(conn: asyncpg.Connection, address: str, at: datetime) -> None:
+    await conn.execute("INSERT INTO registration_attempts (address, attempted_at) VALUES ($1, $2)", address, at)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
 import logging
+import math
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -58,6 +60,7 @@ class Tokens(Base):
                     outcome = await self._exchange_code(conn, client, form)
                 else:
                     outcome = await self._refresh(conn, client, form)
+        self.runtime.notify_relay()  # a reused code or refresh token revoked a session: publish it now
         if isinstance(outcome, OAuthError):
             raise outcome
         return outcome
@@ -76,7 +79,7 @@ class Tokens(Base):
         if row["used_at"] is not None:
             # RFC 6749 4.1.2: a code used twice revokes what it was exchanged for.
             if row["session_id"] is not None:
-                await store.revoke_session(conn, row["session_id"], now, "authorization code reused")
+                await self._revoke_session(conn, row["session_id"], now, "authorization code reused")
             return OAuthError("invalid_grant", "authorization code already used")
         await store.mark_code_used(conn, code_hash, now, None)  # burnt even if a check below fails
         if row["client_id"] != client["client_id"]:
@@ -130,7 +133,7 @@ class Tokens(Base):
             return OAuthError("invalid_grant", "refresh token revoked")
         if row["used_at"] is not None:
             # A rotated token came back: someone holds a copy. Revoke the whole family (the session).
-            await store.revoke_session(conn, row["session_id"], now, "refresh token reused")
+            await self._revoke_session(conn, row["session_id"], now, "refresh token reused")
             log.warning("refresh token reuse; session revoked", extra={"session_id": str(row["session_id"])})
             return OAuthError("invalid_grant", "refresh token already used; the session is revoked")
         if row["expires_at"] <= now:
@@ -164,10 +167,11 @@ class Tokens(Base):
         """Access token (+ ID token for openid) from the membership as it is now, and a new refresh token."""
         member = await store.membership(conn, account_id, user_id)
         if member is None:
-            await store.revoke_session(conn, session_id, now, "membership ended")
+            await self._revoke_session(conn, session_id, now, "membership ended")
             return OAuthError("invalid_grant", "the user is no longer a member of the account")
         s = self.settings
         key = await keys.active(conn)
+        now = await _after_change(member["access_changed_at"], now)
         iat = int(now.timestamp())
         access_claims: dict[str, Any] = {
             "iss": s.issuer,
@@ -213,3 +217,15 @@ class Tokens(Base):
         )
         response["refresh_token"] = refresh
         return response
+
+
+async def _after_change(changed_at: datetime | None, now: datetime) -> datetime:
+    """A token issued in the second of a membership change counts as issued before it (``iat`` has whole
+    seconds) and every service would refuse it: wait for the next second (rare, at most one second)."""
+    if changed_at is None:
+        return now
+    wait = math.ceil(changed_at.timestamp()) - now.timestamp()
+    if 0 < wait <= 1:
+        await asyncio.sleep(wait)
+        return utcnow()
+    return now

@@ -1,8 +1,7 @@
--- Access that ends everywhere: when a membership last changed (role, permissions, scope, or joined). Tokens
--- issued before it carry a grant that no longer holds and are refused by every service (their issue time is
--- compared with this instant), so the next tokens are issued with an ``iat`` after it.
+-- Access that ends everywhere: when a membership's role, permissions or scope last changed. Tokens issued
+-- before it carry a grant that no longer holds and every service refuses them (by user and issue time, whole
+-- seconds), so identity issues the member's next token no earlier than the second after it.
 ALTER TABLE memberships ADD COLUMN access_changed_at TIMESTAMPTZ;
-UPDATE memberships SET access_changed_at = joined_at;
 
 -- Signing keys encrypted at rest (Fernet, key from IDENTITY_KEY_ENCRYPTION_KEY); plaintext rows left by an
 -- older version are encrypted at start-up and their PEM column cleared.

@@ -127,9 +127,9 @@ class RevocationReader:
         self.applied = 0
 
     async def _open(self) -> AIOKafkaConsumer:
-        consumer = self._factory()
-        await consumer.start()
+        consumer = self._consumer = self._factory()  # closed by _close() whatever happens next
         try:
+            await consumer.start()
             partitions = consumer.partitions_for_topic(self.topic)
             if not partitions:
                 await consumer._client.force_metadata_update()
@@ -146,7 +146,7 @@ class RevocationReader:
                 consumer.seek(tp, offset.offset if offset is not None else ends[tp])
             self._targets = {tp: end for tp, end in ends.items() if end > 0}
         except BaseException:
-            await consumer.stop()
+            await self._close()
             raise
         return consumer
 
@@ -170,13 +170,12 @@ class RevocationReader:
         self.caught_up = not self._targets
 
     async def poll_once(self, timeout_ms: int = 500) -> None:
-        if self._consumer is None:
-            self._consumer = await self._open()
-        batch = await self._consumer.getmany(timeout_ms=timeout_ms)
+        consumer = self._consumer if self._consumer is not None else await self._open()
+        batch = await consumer.getmany(timeout_ms=timeout_ms)
         for records in batch.values():
             for record in records:
                 self._take(record)
-        await self._update_caught_up(self._consumer)
+        await self._update_caught_up(consumer)
 
     async def run(self) -> None:
         """Read until cancelled; a failure is reported (readiness detail) and retried with a new consumer."""

@@ -32,6 +32,7 @@ class Accounts(Base):
         email: str,
         password: str,
         at: datetime | None = None,
+        owner_name: str | None = None,
         address: str | None = None,
     ) -> tuple[UUID, UUID]:
         """``address``: where the request comes from, counted against the registration throttle (None: the
@@ -41,6 +42,7 @@ class Accounts(Base):
             raise domain.Invalid("legal_name must be 1 to 200 characters", field="legal_name")
         marketplace_id = domain.resolve_marketplace(home_marketplace)
         email_norm = domain.normalize_email(email)
+        person = domain.person_name(owner_name)
         domain.check_password(password, email=email_norm, common=common_passwords())
         if address is not None:
             await self._count_registration(address)
@@ -52,7 +54,7 @@ class Accounts(Base):
                 if await store.user_by_email(conn, email_norm) is not None:
                     raise domain.Conflict("an account with this email already exists", field="email")
                 await store.insert_account(conn, account_id, name, marketplace_id, registered_at)
-                await store.insert_user(conn, user_id, email_norm, password_hash, email_verified=False)
+                await store.insert_user(conn, user_id, email_norm, password_hash, email_verified=False, name=person)
                 await store.insert_membership(
                     conn,
                     account_id=account_id,

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from unified_identity import domain, pages
@@ -32,6 +32,7 @@ def _identity(request: Request) -> Identity:
 
 class RegisterAccount(BaseModel):
     legal_name: str = Field(min_length=1, max_length=200)
+    name: str | None = Field(default=None, max_length=200, description="the owner's own name (member list)")
     home_marketplace: str = Field(description='SP-API marketplace ID or code, e.g. "A1PA6795UKMFR9" or "DE"')
     email: str = Field(max_length=254)
     password: str = Field(max_length=domain.PASSWORD_MAX_LENGTH)
@@ -45,6 +46,7 @@ class Registered(BaseModel):
 
 class InvitationRequest(BaseModel):
     email: str = Field(max_length=254)
+    name: str | None = Field(default=None, max_length=200, description="the invitee's name, shown in the member list")
     role: str = Field(description='"admin" or "member"')
     permissions: list[str] = Field(default_factory=list, description="any of orders, messages, reports")
     marketplaces: str | list[str] = Field(default="*", description='"*" or marketplace codes/IDs, e.g. ["DE", "FR"]')
@@ -58,6 +60,10 @@ class InvitationCreated(BaseModel):
 class AcceptInvitation(BaseModel):
     token: str = Field(min_length=1, max_length=200)
     password: str = Field(max_length=domain.PASSWORD_MAX_LENGTH)
+
+
+class VerificationConfirm(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
 
 
 class MemberChange(BaseModel):
@@ -79,6 +85,7 @@ async def register_account(body: RegisterAccount, request: Request) -> Registere
         email=body.email,
         password=body.password,
         at=body.at,
+        owner_name=body.name,
         address=None if operator else source_address(request),
     )
     return Registered(account_id=account_id, user_id=user_id)
@@ -95,6 +102,7 @@ async def invite(
         role=body.role,
         permissions=body.permissions,
         marketplaces=body.marketplaces,
+        name=body.name,
     )
     return InvitationCreated(invitation_id=invitation_id, expires_at=expires_at)
 
@@ -160,3 +168,35 @@ async def accept_form(request: Request) -> HTMLResponse:
     except domain.DomainError as exc:
         return pages.error("Cannot accept the invitation", exc.detail, status=exc.status)
     return pages.invitation_accepted()
+
+
+# -- e-mail verification ----------------------------------------------------------------------------------------
+@router.post("/v1/me/email-verification", status_code=202, tags=["accounts"])
+async def send_email_verification(request: Request, principal: Principal = Depends(current_principal)) -> JSONResponse:
+    """Mail a verification link to the caller's own address (200 without a mail if it is verified already)."""
+    outcome = await _identity(request).send_email_verification(principal)
+    return JSONResponse(outcome, status_code=202 if outcome["sent"] else 200)
+
+
+@router.post("/v1/email-verification/confirm", tags=["accounts"])
+async def confirm_email(body: VerificationConfirm, request: Request) -> dict[str, Any]:
+    """The link's token, for clients that open the link themselves."""
+    address = await _identity(request).verify_email(body.token)
+    return {"email": address, "email_verified": True}
+
+
+@router.get("/email/verify", response_class=HTMLResponse, include_in_schema=False)
+async def verify_page(token: str = "") -> HTMLResponse:
+    if not token:
+        return pages.error("Invalid verification link", "The link has no token.", status=400)
+    return pages.verify_email(token)
+
+
+@router.post("/email/verify", response_class=HTMLResponse, include_in_schema=False)
+async def verify_form(request: Request) -> HTMLResponse:
+    form = await request.form()
+    try:
+        address = await _identity(request).verify_email(str(form.get("token", "")))
+    except domain.DomainError as exc:
+        return pages.error("Cannot confirm the e-mail address", exc.detail, status=exc.status)
+    return pages.email_verified(address)

@@ -44,7 +44,14 @@ class Base:
             settings.registrations_per_address, timedelta(seconds=settings.registration_window_s)
         )
         self.key_grace = timedelta(seconds=settings.key_publish_grace_s)
+        self._key_cipher: keys.KeyCipher | None = None
         self._csrf_key: bytes | None = settings.csrf_secret.encode() if settings.csrf_secret else None
+
+    @property
+    def key_cipher(self) -> keys.KeyCipher:
+        if self._key_cipher is None:
+            self._key_cipher = keys.KeyCipher(self.settings.key_encryption_key)  # raises if unset or malformed
+        return self._key_cipher
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -54,7 +61,10 @@ class Base:
         """Make sure a signing key and the default public client exist (idempotent, any number of processes)."""
         s = self.settings
         async with self.pool.acquire() as conn:
-            await keys.ensure_active(conn)
+            sealed = await keys.seal_stored_keys(conn, self.key_cipher)
+            if sealed:
+                log.warning("encrypted %d signing key(s) found stored in plaintext", sealed)
+            await keys.ensure_active(conn, self.key_cipher)
             if self._csrf_key is None:
                 self._csrf_key = await store.server_secret(conn, CSRF_SECRET_NAME, secrets.token_bytes(32))
             await store.upsert_client(

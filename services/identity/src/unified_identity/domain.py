@@ -100,6 +100,21 @@ def normalize_email(email: str) -> str:
     return value
 
 
+PERSON_NAME_MAX_LENGTH = 200
+
+
+def person_name(value: str | None, *, field: str = "name") -> str | None:
+    """A person's name as typed (trimmed; empty means none): printable text only, so it can go into a mail."""
+    if value is None or not value.strip():
+        return None
+    name = " ".join(value.split())
+    if len(name) > PERSON_NAME_MAX_LENGTH:
+        raise Invalid(f"{field} must be at most {PERSON_NAME_MAX_LENGTH} characters", field=field)
+    if not name.isprintable():
+        raise Invalid(f"{field} must not contain control characters", field=field)
+    return name
+
+
 def _undecorated(password: str) -> set[str]:
     """The password without leading and/or trailing digits and symbols ("Password123!" -> "password")."""
     trailing = re.sub(r"[\d\W_]+$", "", password)

@@ -24,6 +24,7 @@ from unified_identity.results import (
     utcnow,
 )
 from unified_identity.sessions import Sessions
+from unified_identity.verification import EmailVerification
 
 __all__ = [
     "CSRF_SECRET_NAME",
@@ -41,5 +42,5 @@ __all__ = [
 ]
 
 
-class Identity(Accounts, Authorize, Sessions, Members):
+class Identity(Accounts, EmailVerification, Authorize, Sessions, Members):
     """The service's command handlers, bound to its runtime (pool, relay) and settings."""

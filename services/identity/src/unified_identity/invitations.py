@@ -44,7 +44,10 @@ class Invitations(Base):
         role: str,
         permissions: list[str],
         marketplaces: str | list[str],
+        name: str | None = None,
     ) -> tuple[UUID, datetime]:
+        """``name``: the invitee's name as the inviter typed it (kept for the member list)."""
+        invitee_name = domain.person_name(name)
         domain.check_invitable_role(role)
         perms = domain.check_permissions(permissions)
         scope = domain.resolve_scope(marketplaces)
@@ -73,6 +76,7 @@ class Invitations(Base):
                 invited_by=principal.user_id,
                 created_at=now,
                 expires_at=expires_at,
+                name=invitee_name,
             )
             await self._append(
                 conn,
@@ -86,6 +90,7 @@ class Invitations(Base):
                     marketplace_scope=scope,
                     invited_by=principal.user_id,
                     expires_at=expires_at,
+                    name=invitee_name,
                 ),
             )
             # Sent before commit: if the mail server refuses, nothing was created and the caller may retry.
@@ -94,6 +99,7 @@ class Invitations(Base):
                 sender=self.settings.mail_from,
                 to=email_norm,
                 account_name=account["legal_name"],
+                invitee_name=invitee_name,
                 role=role,
                 link=f"{self.settings.issuer}/invitations/accept?token={token}",
                 expires_at=expires_at,
@@ -170,9 +176,10 @@ class Invitations(Base):
                 raise domain.Conflict("this email already belongs to a member of an account")
             user_id: UUID = user["user_id"]
             await store.set_password(conn, user_id, password_hash, email_verified=True)
+            await store.name_user(conn, user_id, invitation["name"])
         else:
             user_id = uuid4()
-            await store.insert_user(conn, user_id, email, password_hash, email_verified=True)
+            await store.insert_user(conn, user_id, email, password_hash, email_verified=True, name=invitation["name"])
         scope = invitation["marketplaces"]
         await store.insert_membership(
             conn,
@@ -196,6 +203,7 @@ class Invitations(Base):
                 permissions=list(invitation["permissions"]),
                 marketplace_scope=scope,
                 accepted_at=now,
+                name=invitation["name"],
             ),
         )
         return user_id

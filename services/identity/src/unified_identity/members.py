@@ -36,6 +36,7 @@ class Members(Invitations):
                 {
                     "invitation_id": str(i["invitation_id"]),
                     "email": i["email"],
+                    "name": i["name"],
                     "role": i["role"],
                     "permissions": list(i["permissions"]),
                     "marketplaces": i["marketplaces"],
@@ -140,6 +141,8 @@ def member_view(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "user_id": str(row["user_id"]),
         "email": row["email"],
+        "name": row["name"],
+        "email_verified": row["email_verified"],
         "role": row["role"],
         "permissions": domain.token_permissions(row["role"], row["permissions"]),
         "marketplaces": row["marketplaces"],

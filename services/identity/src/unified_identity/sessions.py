@@ -158,6 +158,7 @@ class Sessions(Tokens, SignInCommands):
             "sub": str(principal.user_id),
             "email": member["email"],
             "email_verified": member["email_verified"],
+            **({"name": member["name"]} if member["name"] else {}),
             "account_id": str(member["account_id"]),
             "account_name": member["legal_name"],
             "role": member["role"],

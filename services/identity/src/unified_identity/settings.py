@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from unified_shared.config import ServiceSettings
@@ -38,6 +38,7 @@ class Settings(ServiceSettings):
     refresh_token_ttl_s: int = 30 * 24 * 3600
     authorization_code_ttl_s: int = 120
     invitation_ttl_s: int = 7 * 24 * 3600
+    email_verification_ttl_s: int = Field(default=24 * 3600, gt=0)
 
     # Sign-in throttle (failures within the window, across every process; then 429 with Retry-After): per
     # e-mail from one source address, per source address over any e-mails (password spraying), per e-mail from
@@ -58,6 +59,9 @@ class Settings(ServiceSettings):
     sso_session_ttl_s: int = Field(default=12 * 3600, gt=0)
     # The sign-in form's CSRF token is good for this long; an older form is shown again with a fresh token.
     csrf_token_ttl_s: int = Field(default=3600, gt=0)
+    # Fernet key(s) that encrypt the signing keys at rest (comma-separated to rotate: the first encrypts).
+    # Required: the service refuses to start without it. `python -m unified_identity new-key-encryption-key`.
+    identity_key_encryption_key: SecretStr | None = None
     # Key of the CSRF tokens' HMAC (at least 32 characters). Unset: a random key is created once in the
     # database and shared by every process of the service.
     csrf_secret: str | None = Field(default=None, min_length=32)
@@ -86,6 +90,11 @@ class Settings(ServiceSettings):
     def issuer(self) -> str:
         assert self.public_url is not None
         return self.public_url
+
+    @property
+    def key_encryption_key(self) -> str | None:
+        key: SecretStr | str | None = self.identity_key_encryption_key
+        return key.get_secret_value() if isinstance(key, SecretStr) else key
 
     @property
     def cookies_secure(self) -> bool:

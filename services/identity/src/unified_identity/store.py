@@ -36,15 +36,71 @@ async def account(conn: asyncpg.Connection, account_id: UUID) -> Row | None:
 
 
 async def insert_user(
-    conn: asyncpg.Connection, user_id: UUID, email: str, password_hash: str, *, email_verified: bool
+    conn: asyncpg.Connection,
+    user_id: UUID,
+    email: str,
+    password_hash: str,
+    *,
+    email_verified: bool,
+    name: str | None = None,
 ) -> None:
     await conn.execute(
-        "INSERT INTO users (user_id, email, password_hash, email_verified) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO users (user_id, email, password_hash, email_verified, name) VALUES ($1, $2, $3, $4, $5)",
         user_id,
         email,
         password_hash,
         email_verified,
+        name,
     )
+
+
+async def name_user(conn: asyncpg.Connection, user_id: UUID, name: str | None) -> None:
+    """The name an invitation carried, unless the user already has one."""
+    await conn.execute("UPDATE users SET name = coalesce(name, $2) WHERE user_id = $1", user_id, name)
+
+
+async def mark_email_verified(conn: asyncpg.Connection, user_id: UUID, email: str) -> bool:
+    """Verified only if the address is still the user's (it may have changed since the mail was sent)."""
+    status = await conn.execute(
+        "UPDATE users SET email_verified = true WHERE user_id = $1 AND email = $2", user_id, email
+    )
+    return str(status).endswith(" 1")
+
+
+async def insert_email_verification(
+    conn: asyncpg.Connection,
+    token_hash: bytes,
+    user_id: UUID,
+    email: str,
+    *,
+    created_at: datetime,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        """INSERT INTO email_verifications (token_hash, user_id, email, created_at, expires_at)
+           VALUES ($1, $2, $3, $4, $5)""",
+        token_hash,
+        user_id,
+        email,
+        created_at,
+        expires_at,
+    )
+
+
+async def email_verifications_since(conn: asyncpg.Connection, user_id: UUID, since: datetime) -> int:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('verify:' || $1, 0))", str(user_id))
+    value = await conn.fetchval(
+        "SELECT count(*) FROM email_verifications WHERE user_id = $1 AND created_at > $2", user_id, since
+    )
+    return int(value or 0)
+
+
+async def email_verification_for_update(conn: asyncpg.Connection, token_hash: bytes) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM email_verifications WHERE token_hash = $1 FOR UPDATE", token_hash)
+
+
+async def mark_email_verification_used(conn: asyncpg.Connection, token_hash: bytes, at: datetime) -> None:
+    await conn.execute("UPDATE email_verifications SET used_at = $2 WHERE token_hash = $1", token_hash, at)
 
 
 async def user_by_email(conn: asyncpg.Connection, email: str, *, for_update: bool = False) -> Row | None:
@@ -146,11 +202,12 @@ async def insert_invitation(
     invited_by: UUID,
     created_at: datetime,
     expires_at: datetime,
+    name: str | None = None,
 ) -> None:
     await conn.execute(
         """INSERT INTO invitations (invitation_id, account_id, email, role, permissions, marketplaces, token_hash,
-                                    invited_by, created_at, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)""",
+                                    invited_by, created_at, expires_at, name)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)""",
         invitation_id,
         account_id,
         email,
@@ -161,6 +218,7 @@ async def insert_invitation(
         invited_by,
         created_at,
         expires_at,
+        name,
     )
 
 

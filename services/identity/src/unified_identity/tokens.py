@@ -170,7 +170,7 @@ class Tokens(Base):
             await self._revoke_session(conn, session_id, now, "membership ended")
             return OAuthError("invalid_grant", "the user is no longer a member of the account")
         s = self.settings
-        key = await keys.active(conn)
+        key = await keys.active(conn, self.key_cipher)
         now = await _after_change(member["access_changed_at"], now)
         iat = int(now.timestamp())
         access_claims: dict[str, Any] = {

@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from unified_identity import domain, store, streams
+from unified_identity import domain, guard_store, store, streams
 from unified_identity.base import Base
 from unified_identity.passwords import common_passwords
 from unified_identity.results import (
@@ -83,9 +83,9 @@ class Accounts(Base):
         now = utcnow()
         policy = self.registration_limit
         async with self.pool.acquire() as conn, conn.transaction():
-            attempts = await store.registrations_since(conn, address, now - policy.window)
+            attempts = await guard_store.registrations_since(conn, address, now - policy.window)
             wait = domain.retry_after_s(attempts, now, policy)
             if wait is None:
-                await store.add_registration(conn, address, now)
+                await guard_store.add_registration(conn, address, now)
         if wait is not None:
             raise domain.TooManyRequests("too many registrations from this address; try again later", wait)

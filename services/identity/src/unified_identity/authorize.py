@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from unified_identity import domain, store
+from unified_identity import domain, session_store, store
 from unified_identity.base import Base
 from unified_identity.results import (
     AuthorizeRequest,
@@ -71,7 +71,7 @@ class Authorize(Base):
     async def create_code(self, request: AuthorizeRequest, signed_in: SignedIn) -> str:
         code = domain.new_secret()
         async with self.pool.acquire() as conn:
-            await store.insert_code(
+            await session_store.insert_code(
                 conn,
                 code_hash=domain.secret_hash(code),
                 client_id=request.client_id,

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
-from unified_identity import domain, keys, store, streams
+from unified_identity import domain, keys, session_store, store, streams
 from unified_identity.passwords import Passwords
 from unified_identity.results import (
     CSRF_SECRET_NAME,
@@ -87,4 +87,4 @@ class Base:
 
     async def _revoke_session(self, conn: asyncpg.Connection, session_id: UUID, at: datetime, reason: str) -> None:
         """Revoke one session and, if it was live, publish its end (SessionRevoked)."""
-        await self._end_sessions(conn, await store.revoke_session(conn, session_id, at, reason), reason, at)
+        await self._end_sessions(conn, await session_store.revoke_session(conn, session_id, at, reason), reason, at)

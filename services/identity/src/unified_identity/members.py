@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from unified_identity import domain, store
+from unified_identity import domain, session_store, store
 from unified_identity.invitations import Invitations, grant_of
 from unified_identity.results import (
     utcnow,
@@ -124,8 +124,8 @@ class Members(Invitations):
                 raise domain.NotFound("no such member")
             domain.check_may_remove(grant_of(actor), target["role"], is_self=user_id == principal.user_id)
             await store.delete_membership(conn, account_id, user_id)
-            await store.revoke_user_sessions(conn, user_id, now, "removed from the account")
-            await store.revoke_user_browser_sessions(conn, user_id, now, "removed from the account")
+            await session_store.revoke_user_sessions(conn, user_id, now, "removed from the account")
+            await session_store.revoke_user_browser_sessions(conn, user_id, now, "removed from the account")
             await self._revoke_invitations_sent_by(
                 conn, account_id, user_id, None, revoked_by=principal.user_id, at=now
             )

@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 import jwt
 
-from unified_identity import domain, keys, store
+from unified_identity import domain, keys, session_store, store
 from unified_identity.results import (
     OAuthError,
     SignedOut,
@@ -55,7 +55,7 @@ class Sessions(Tokens, SignInCommands):
         async with self.pool.acquire() as conn:
             client = await self.authenticate_client(conn, form, authorization)
             async with conn.transaction():
-                row = await store.refresh_for_update(conn, domain.secret_hash(token))
+                row = await session_store.refresh_for_update(conn, domain.secret_hash(token))
                 if row is not None:
                     if row["client_id"] == client["client_id"]:
                         await self._revoke_session(conn, row["session_id"], now, "revoked by client")
@@ -100,16 +100,16 @@ class Sessions(Tokens, SignInCommands):
                 if claims and claims.get("sid"):
                     sid = UUID(claims["sid"])
                     await self._revoke_session(conn, sid, now, "signed out")
-                    session = await store.session(conn, sid)
+                    session = await session_store.session(conn, sid)
                     if session is not None and session["browser_session_id"] is not None:
                         ended.add(session["browser_session_id"])
                 if ends_cookie and domain.looks_like_secret(browser_cookie):
                     assert browser_cookie is not None
-                    found = await store.browser_session_id_by_token(conn, domain.secret_hash(browser_cookie))
+                    found = await session_store.browser_session_id_by_token(conn, domain.secret_hash(browser_cookie))
                     if found is not None:
                         ended.add(found)
                 for ended_id in sorted(ended):
-                    ended_sessions = await store.revoke_browser_session(
+                    ended_sessions = await session_store.revoke_browser_session(
                         conn, ended_id, now, "signed out", client_sessions=True
                     )
                     await self._end_sessions(conn, ended_sessions, "signed out", now)
@@ -135,7 +135,7 @@ class Sessions(Tokens, SignInCommands):
         except (KeyError, ValueError):
             return "the token names no valid session"
         async with self.pool.acquire() as conn:
-            row = await store.session_standing(conn, sid)
+            row = await session_store.session_standing(conn, sid)
         if row is None or row["user_id"] != sub or row["account_id"] != account:
             return "the token names no valid session"
         if row["revoked_at"] is not None:
@@ -148,7 +148,7 @@ class Sessions(Tokens, SignInCommands):
         async with self.pool.acquire() as conn:
             sid = principal.claims.get("sid")
             if sid:
-                session = await store.session(conn, UUID(str(sid)))
+                session = await session_store.session(conn, UUID(str(sid)))
                 if session is None or session["revoked_at"] is not None:
                     raise domain.Unauthenticated("the session of this token has ended")
             member = await store.membership(conn, principal.account_id, principal.user_id)

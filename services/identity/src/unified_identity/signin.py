@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from uuid import uuid4
 
-from unified_identity import domain, store
+from unified_identity import domain, guard_store, session_store, store
 from unified_identity.base import Base
 from unified_identity.results import (
     AuthorizeRequest,
@@ -30,11 +30,11 @@ class SignInCommands(Base):
         limits = self.signin_limits
         outcome: SignedIn | Exception
         async with self.pool.acquire() as conn, conn.transaction():
-            await store.lock_signin(conn, key, address)
+            await guard_store.lock_signin(conn, key, address)
             window = max(p.window for p in (limits.per_email_and_address, limits.per_address, limits.per_email))
-            await store.forget_failures_before(conn, now - max(window, limits.per_client.window))
+            await guard_store.forget_failures_before(conn, now - max(window, limits.per_client.window))
             counted = [
-                (await store.failures(conn, now - p.window, **criteria), p)
+                (await guard_store.failures(conn, now - p.window, **criteria), p)
                 for criteria, p in (
                     ({"email": key, "address": address}, limits.per_email_and_address),
                     ({"address": address}, limits.per_address),
@@ -51,10 +51,10 @@ class SignInCommands(Base):
                 ok = await self.passwords.verify(user["password_hash"] if user else None, password)
                 member = await store.membership_of_user(conn, user["user_id"]) if ok and user else None
                 if member is None or user is None:
-                    await store.add_failure(conn, key, address, client_id, now)
+                    await guard_store.add_failure(conn, key, address, client_id, now)
                     outcome = SignInFailed()
                 else:
-                    await store.clear_failures(conn, key, address)
+                    await guard_store.clear_failures(conn, key, address)
                     if self.passwords.needs_rehash(user["password_hash"]):
                         new_hash = await self.passwords.hash(password)
                         await store.set_password(conn, user["user_id"], new_hash, email_verified=False)
@@ -89,7 +89,7 @@ class SignInCommands(Base):
             return None
         assert cookie is not None
         async with self.pool.acquire() as conn:
-            row = await store.live_browser_session(conn, domain.secret_hash(cookie), utcnow())
+            row = await session_store.live_browser_session(conn, domain.secret_hash(cookie), utcnow())
         if row is None:
             return None
         return BrowserSession(
@@ -121,11 +121,13 @@ class SignInCommands(Base):
         async with self.pool.acquire() as conn, conn.transaction():
             if domain.looks_like_secret(replacing):
                 assert replacing is not None
-                old = await store.browser_session_id_by_token(conn, domain.secret_hash(replacing))
+                old = await session_store.browser_session_id_by_token(conn, domain.secret_hash(replacing))
                 if old is not None:
                     # Only the SSO session ends; the tokens its apps already hold stay valid until signed out.
-                    await store.revoke_browser_session(conn, old, now, store.REPLACED, client_sessions=False)
-            await store.insert_browser_session(
+                    await session_store.revoke_browser_session(
+                        conn, old, now, session_store.REPLACED, client_sessions=False
+                    )
+            await session_store.insert_browser_session(
                 conn,
                 browser_session_id=browser_session_id,
                 token_hash=domain.secret_hash(cookie),

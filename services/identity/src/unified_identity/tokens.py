@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from unified_identity import domain, keys, store
+from unified_identity import domain, keys, session_store, store
 from unified_identity.base import Base
 from unified_identity.results import (
     OAuthError,
@@ -72,7 +72,7 @@ class Tokens(Base):
         if not code:
             return OAuthError("invalid_request", "code is required")
         code_hash = domain.secret_hash(code)
-        row = await store.code_for_update(conn, code_hash)
+        row = await session_store.code_for_update(conn, code_hash)
         now = utcnow()
         if row is None:
             return OAuthError("invalid_grant", "unknown authorization code")
@@ -81,7 +81,7 @@ class Tokens(Base):
             if row["session_id"] is not None:
                 await self._revoke_session(conn, row["session_id"], now, "authorization code reused")
             return OAuthError("invalid_grant", "authorization code already used")
-        await store.mark_code_used(conn, code_hash, now, None)  # burnt even if a check below fails
+        await session_store.mark_code_used(conn, code_hash, now, None)  # burnt even if a check below fails
         if row["client_id"] != client["client_id"]:
             return OAuthError("invalid_grant", "authorization code was issued to another client")
         if row["expires_at"] <= now:
@@ -90,10 +90,11 @@ class Tokens(Base):
             return OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
         if not domain.pkce_ok(form.get("code_verifier"), row["code_challenge"]):
             return OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
-        if row["browser_session_id"] is not None and await store.browser_session_ended(conn, row["browser_session_id"]):
+        browser_session_id = row["browser_session_id"]
+        if browser_session_id is not None and await session_store.browser_session_ended(conn, browser_session_id):
             return OAuthError("invalid_grant", "the user signed out after this code was issued")
         session_id = uuid4()
-        await store.insert_session(
+        await session_store.insert_session(
             conn,
             session_id=session_id,
             user_id=row["user_id"],
@@ -103,7 +104,7 @@ class Tokens(Base):
             auth_time=row["auth_time"],
             browser_session_id=row["browser_session_id"],
         )
-        await store.mark_code_used(conn, code_hash, now, session_id)
+        await session_store.mark_code_used(conn, code_hash, now, session_id)
         return await self._issue(
             conn,
             session_id=session_id,
@@ -123,7 +124,7 @@ class Tokens(Base):
         if not token:
             return OAuthError("invalid_request", "refresh_token is required")
         token_hash = domain.secret_hash(token)
-        row = await store.refresh_for_update(conn, token_hash)
+        row = await session_store.refresh_for_update(conn, token_hash)
         now = utcnow()
         if row is None:
             return OAuthError("invalid_grant", "unknown refresh token")
@@ -138,7 +139,7 @@ class Tokens(Base):
             return OAuthError("invalid_grant", "refresh token already used; the session is revoked")
         if row["expires_at"] <= now:
             return OAuthError("invalid_grant", "refresh token expired")
-        await store.mark_refresh_used(conn, token_hash, now)
+        await session_store.mark_refresh_used(conn, token_hash, now)
         return await self._issue(
             conn,
             session_id=row["session_id"],
@@ -212,7 +213,7 @@ class Tokens(Base):
                 id_claims["nonce"] = nonce
             response["id_token"] = key.sign(id_claims)
         refresh = domain.new_secret()
-        await store.insert_refresh(
+        await session_store.insert_refresh(
             conn, domain.secret_hash(refresh), session_id, now, now + timedelta(seconds=s.refresh_token_ttl_s)
         )
         response["refresh_token"] = refresh

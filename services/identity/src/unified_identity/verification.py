@@ -7,7 +7,7 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from unified_identity import domain, mail, store
+from unified_identity import domain, guard_store, mail, store
 from unified_identity.base import Base
 from unified_identity.results import utcnow
 from unified_shared.auth import Principal
@@ -26,11 +26,12 @@ class EmailVerification(Base):
                 raise domain.NotFound("no such user")
             if user["email_verified"]:
                 return {"email": user["email"], "email_verified": True, "sent": False}
-            if await store.email_verifications_since(conn, user["user_id"], now - timedelta(hours=1)) >= MAILS_PER_HOUR:
+            sent = await guard_store.email_verifications_since(conn, user["user_id"], now - timedelta(hours=1))
+            if sent >= MAILS_PER_HOUR:
                 raise domain.TooManyRequests("too many verification mails; try again later", 3600)
             token = domain.new_secret()
             expires_at = now + timedelta(seconds=self.settings.email_verification_ttl_s)
-            await store.insert_email_verification(
+            await guard_store.insert_email_verification(
                 conn, domain.secret_hash(token), user["user_id"], user["email"], created_at=now, expires_at=expires_at
             )
             # Sent before commit: if the mail server refuses, no link exists and the caller may ask again.
@@ -56,14 +57,14 @@ class EmailVerification(Base):
         now = utcnow()
         token_hash = domain.secret_hash(token)
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await store.email_verification_for_update(conn, token_hash)
+            row = await guard_store.email_verification_for_update(conn, token_hash)
             if row is None:
                 raise domain.NotFound("no such verification link")
             if row["used_at"] is not None:
                 raise domain.Gone("this verification link was already used")
             if row["expires_at"] <= now:
                 raise domain.Gone("this verification link has expired")
-            await store.mark_email_verification_used(conn, token_hash, now)
-            if not await store.mark_email_verified(conn, row["user_id"], row["email"]):
+            await guard_store.mark_email_verification_used(conn, token_hash, now)
+            if not await guard_store.mark_email_verified(conn, row["user_id"], row["email"]):
                 raise domain.Gone("the address changed after this link was sent")
         return str(row["email"])

@@ -122,7 +122,7 @@ class IdempotentConsumer:
         max_attempts: int = 4,
         backoff_base_s: float = 0.1,
         poll_timeout_ms: int = 500,
-        max_records: int = 500,
+        max_records: int = 1000,
         max_concurrency: int = 4,
     ) -> None:
         if (handler is None) == (handlers is None):

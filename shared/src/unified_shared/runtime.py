@@ -185,8 +185,9 @@ class ServiceRuntime:
             reasons["outbox_relay"] = self.relay.last_error
         if self.consumer is not None and self.consumer.last_error is not None:
             reasons["consumer"] = self.consumer.last_error
-        if self.consumer is not None and "consumer" not in reasons and not self.consumer.fetching():
-            reasons["consumer"] = "consumer unable to fetch from the broker"
+        elif self.consumer is not None and not self.consumer.fetching():
+            age = round(self.consumer.last_fetch_age_s(), 1)
+            reasons["consumer"] = f"unable to fetch from the broker (no fetch answered for {age} s)"
         if self.revocation_reader is not None and self.revocation_reader.last_error is not None:
             reasons["revocations"] = self.revocation_reader.last_error
         return reasons

@@ -258,7 +258,8 @@ async def get_invoices(
 
 @router.get("/freshness")
 async def get_freshness(request: Request, account_id: UUID, principal: Principal_) -> dict[str, Any]:
-    """How fresh the view is: the newest applied event's time and the consumer lag per topic."""
+    """How fresh the view is: the newest applied event's time and age, whether the broker answers fetches,
+    and the consumer lag per topic (unknown, never 0, while the broker is unreachable)."""
     _account(principal, account_id)
     runtime = request.app.state.runtime
     async with read_view(request) as (conn, gen):
@@ -269,8 +270,13 @@ async def get_freshness(request: Request, account_id: UUID, principal: Principal
         )
     consumer = runtime.consumer
     live_lag: dict[tuple[str, int], int] = {}
+    fetch_age: float | None = None
+    reachable = False
     if consumer is not None and consumer.name == gen.consumer_name:
-        live_lag = dict(consumer.lag)
+        fetch_age = consumer.last_fetch_age_s()
+        reachable = consumer.fetching()
+        if reachable:  # a lag computed from high-water marks the broker no longer updates is no lag at all
+            live_lag = dict(consumer.lag)
     topics: dict[str, dict[str, Any]] = {t: {"lag": None, "newest_event_time": None, "partitions": []} for t in TOPICS}
     newest_by_topic: dict[str, datetime] = {}
     for r in rows:
@@ -292,7 +298,11 @@ async def get_freshness(request: Request, account_id: UUID, principal: Principal
         if topic in topics:
             topics[topic]["lag"] = (topics[topic]["lag"] or 0) + lag
     newest = max((r["last_event_time"] for r in rows if r["last_event_time"] is not None), default=None)
+    clock: Clock = request.app.state.clock
     return {
+        "broker": "reachable" if reachable else "unreachable",
+        "consumer_last_fetch_age_s": round(fetch_age, 1) if fetch_age is not None else None,
+        "newest_event_age_s": round((clock() - newest).total_seconds(), 1) if newest else None,
         "generation": gen.number,
         "schema": gen.schema,
         "consumer": gen.consumer_name,

@@ -27,10 +27,11 @@ import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictInt
 
+from unified_shared.catalog import all_marketplaces
 from unified_shared.money import UnknownCurrency, minor_units
 
 FACT_MIN = datetime(2000, 1, 1, tzinfo=UTC)
@@ -110,6 +111,19 @@ QueryInstant = Annotated[
     BeforeValidator(_no_huge_year),
     AfterValidator(check_query_instant),
     Field(description=f"{_INSTANT_DOC}, within 1970-01-01 .. 2100-01-01"),
+]
+
+
+def _fact_assume_utc(value: datetime) -> datetime:
+    return check_fact_instant(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+
+
+# For fields documented as "naive = UTC" (regions' effective times): same range as ``Instant``.
+InstantAssumeUtc = Annotated[
+    datetime,
+    BeforeValidator(_no_huge_year),
+    AfterValidator(_fact_assume_utc),
+    Field(description="ISO 8601 date-time (naive = UTC), within 2000-01-01 .. now + 1 day"),
 ]
 
 
@@ -203,6 +217,12 @@ LineStr = Annotated[str, AfterValidator(check_line), Field(json_schema_extra={"p
 IDENT_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=IDENT_PATTERN)]
 
+
+# A known SP-API marketplace ID (the catalog's), so generated and hand-written calls name a real one.
+MARKETPLACE_IDS = tuple(sorted(m.marketplace_id for m in all_marketplaces()))
+CURRENCIES = tuple(sorted({m.currency for m in all_marketplaces()}))
+MarketplaceId = Literal[MARKETPLACE_IDS]  # type: ignore[valid-type]
+MarketplaceCurrency = Literal[CURRENCIES]  # type: ignore[valid-type]
 
 # -- cursors and periods -------------------------------------------------------------------------------
 

@@ -8,10 +8,55 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemBody(BaseModel):
+    """The documented shape of every error answer (RFC 9457, plus ``field`` naming what was refused)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    field: str | None = None
+
+
+_ERRORS = {
+    "400": "Bad request",
+    "401": "Missing or invalid token",
+    "403": "Outside the caller's permissions or scope",
+    "404": "Not found",
+    "409": "Conflicts with the stored state",
+    "422": "Invalid request: the field at fault is named",
+    "429": "Too many requests",
+    "503": "Temporarily unavailable",
+}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every operation documents its error answers as ``application/problem+json`` ``ProblemBody``.
+
+    FastAPI would document 422 as its own ``HTTPValidationError`` in ``application/json``; our handlers
+    answer problem+json, so the document says that (clients and fuzzers check answers against it).
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["ProblemBody"] = ProblemBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemBody"}}}
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            for code, description in _ERRORS.items():
+                responses[code] = {"description": responses.get(code, {}).get("description", description)}
+                responses[code]["content"] = problem
+    return schema
 
 
 class Problem(Exception):
@@ -90,6 +135,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             problem.headers.update(exc.headers)
         return problem_response(problem, request.url.path)
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(ValidationError, on_validation)

@@ -11,6 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from unified_shared.outages import RETRY_AFTER_S, UNAVAILABLE, OutageEndMiddleware, OutageLog, dependency_of
+from unified_shared.requests import current_request_id
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -79,6 +82,9 @@ class Problem(Exception):
             body["detail"] = self.detail
         if instance:
             body["instance"] = instance
+        request_id = current_request_id()
+        if request_id is not None:
+            body["request_id"] = request_id
         body.update(self.extra)
         return body
 
@@ -141,6 +147,23 @@ def install_problem_handlers(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    outages = OutageLog()
+    app.state.outages = outages
+
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        outages.failed(exc)
+        problem = Problem(
+            503,
+            "Service temporarily unavailable",
+            f"the {dependency_of(exc)} cannot be reached right now: retry after {RETRY_AFTER_S} s",
+        )
+        problem.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return problem_response(problem, request.url.path)
+
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, on_unavailable)
+    app.add_middleware(OutageEndMiddleware, outages=outages)
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(ValidationError, on_validation)

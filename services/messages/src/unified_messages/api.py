@@ -57,6 +57,49 @@ class MarkIn(BaseModel):
     at: Instant | None = Field(None, description="default: now")
 
 
+class ThreadOut(BaseModel):
+    thread_id: str
+    marketplace_id: str
+    amazon_order_id: str | None
+    subject: str
+    state: ThreadState
+    awaiting_since: str | None
+    reply_deadline: str | None
+    is_overdue: bool
+    due_within_4h: bool
+    last_activity_at: str | None
+    buyer_messages: int
+    replies: int
+
+
+class CommandOut(BaseModel):
+    outcome: Literal["received", "replied", "marked", "unchanged"]
+    id: str
+    thread: ThreadOut
+
+
+class ThreadsOut(BaseModel):
+    threads: list[ThreadOut]
+    as_of: str
+    reply_window_hours: float
+    next_token: str | None = None
+
+
+class EntryOut(BaseModel):
+    kind: Literal["buyer_message", "seller_reply", "no_response_needed"]
+    at: str | None
+    message_id: str | None = None
+    body: str | None = None
+    subject: str | None = None
+    amazon_order_id: str | None = None
+    by: str | None = None
+
+
+class ThreadDetailOut(ThreadOut):
+    as_of: str
+    entries: list[EntryOut]
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
@@ -102,7 +145,12 @@ def _result(result: CommandResult, h: MessagesHandlers, created: bool) -> JSONRe
     return JSONResponse(body, status_code=201 if created and result.outcome != "unchanged" else 200)
 
 
-@router.post("/threads/{thread_id}/buyer-messages", summary="Record a buyer message (idempotent by message_id)")
+@router.post(
+    "/threads/{thread_id}/buyer-messages",
+    summary="Record a buyer message (idempotent by message_id)",
+    response_model=CommandOut,
+    status_code=201,
+)
 async def post_buyer_message(
     thread_id: ThreadId,
     payload: BuyerMessageIn = BodyParam(...),
@@ -124,7 +172,12 @@ async def post_buyer_message(
     return _result(result, h, created=True)
 
 
-@router.post("/threads/{thread_id}/replies", summary="Record a seller reply (idempotent by message_id)")
+@router.post(
+    "/threads/{thread_id}/replies",
+    summary="Record a seller reply (idempotent by message_id)",
+    response_model=CommandOut,
+    status_code=201,
+)
 async def post_reply(
     thread_id: ThreadId,
     payload: ReplyIn = BodyParam(...),
@@ -135,7 +188,11 @@ async def post_reply(
     return _result(await h.reply(principal, reply), h, created=True)
 
 
-@router.post("/threads/{thread_id}/no-response-needed", summary="Mark the awaiting thread as needing no reply")
+@router.post(
+    "/threads/{thread_id}/no-response-needed",
+    summary="Mark the awaiting thread as needing no reply",
+    response_model=CommandOut,
+)
 async def post_no_response_needed(
     thread_id: ThreadId,
     payload: MarkIn | None = BodyParam(None),
@@ -146,7 +203,12 @@ async def post_no_response_needed(
     return _result(result, h, created=False)
 
 
-@router.get("/threads", summary="Threads by state, with reply deadline, is_overdue and due_within_4h")
+@router.get(
+    "/threads",
+    summary="Threads by state, with reply deadline, is_overdue and due_within_4h",
+    response_model=ThreadsOut,
+    response_model_exclude_unset=True,
+)
 async def get_threads(
     *,
     state: ThreadState | None = Query(None, description="awaiting_reply | replied | no_response_needed"),
@@ -173,7 +235,11 @@ async def get_threads(
     return out
 
 
-@router.get("/threads/{thread_id}", summary="One thread with its messages, replies and marks in time order")
+@router.get(
+    "/threads/{thread_id}",
+    summary="One thread with its messages, replies and marks in time order",
+    response_model=ThreadDetailOut,
+)
 async def get_thread(
     thread_id: ThreadId,
     as_of: QueryInstant | None = Query(None),

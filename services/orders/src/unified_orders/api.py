@@ -132,7 +132,7 @@ def _text(value: datetime | None) -> str | None:
     "/orders",
     summary="getOrders: this region's orders, keyset-paginated with NextToken",
     response_model=OrdersPayload,
-    response_model_exclude_none=True,
+    response_model_exclude_unset=True,
 )
 async def get_orders(
     *,

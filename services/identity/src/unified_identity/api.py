@@ -31,7 +31,8 @@ Password = Annotated[LineStr, Field(max_length=domain.PASSWORD_MAX_LENGTH)]
 MarketplaceRef = Annotated[str, Field(min_length=1, max_length=32, pattern="^[A-Za-z0-9]+$")]
 Role = Annotated[str, Field(max_length=32, json_schema_extra={"enum": list(domain.INVITABLE_ROLES)})]
 Permission = Annotated[str, Field(max_length=32, json_schema_extra={"enum": list(domain.MEMBER_PERMISSIONS)})]
-Scope = Annotated[Literal["*"] | list[MarketplaceRef], Field(max_length=50)]
+ScopeRef = Annotated[str, Field(min_length=1, max_length=32, pattern="^([*]|[A-Za-z0-9]+)$")]
+Scope = Annotated[Literal["*"] | list[ScopeRef], Field(max_length=50)]
 
 
 class RegisterAccount(BaseModel):

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
-from unified_seller_view import domain, queries
+from unified_seller_view import domain, queries, timeseries
 from unified_seller_view.generations import TOPICS, Generation, live_generation, use_schema
 from unified_shared import catalog
 from unified_shared.auth import Principal, current_principal
@@ -136,6 +136,46 @@ async def get_overview(
             reporting_currency=reporting,
             purchased_after=_aware("purchased_after", purchased_after),
             purchased_before=_aware("purchased_before", purchased_before),
+        )
+
+
+@router.get("/overview/timeseries")
+async def get_overview_timeseries(
+    request: Request,
+    *,
+    account_id: UUID,
+    principal: Principal_,
+    granularity: Literal["day", "week", "month"] = Query("day", description="bucket size (weeks start Monday)"),
+    currency: str = Query("USD", min_length=3, max_length=3, description="reporting currency (ISO 4217)"),
+    marketplace: list[str] | None = Query(None, description="marketplace IDs or codes (repeat or comma-separate)"),
+    from_: date | None = Query(None, alias="from", description="first purchase day (UTC), included"),
+    to: date | None = Query(None, description="last purchase day (UTC), included; default today"),
+) -> dict[str, Any]:
+    """Sales, units, orders and refunds per marketplace per bucket (the overview's rules, scope-filtered)."""
+    _account(principal, account_id)
+    _require_any(principal, "reports", "orders")
+    reporting = currency.upper()
+    try:
+        minor_units(reporting)
+    except UnknownCurrency as exc:
+        raise Problem(422, "Unknown currency", str(exc), errors=[{"field": "currency", "message": str(exc)}]) from None
+    clock: Clock = request.app.state.clock
+    last = to or clock().astimezone(UTC).date()
+    first = from_ or timeseries.default_range(last, granularity)[0]
+    scope = _scope(principal, _split(marketplace))
+    try:
+        timeseries.buckets(first, last, granularity)
+    except timeseries.BadRange as exc:
+        raise Problem(422, "Invalid range", str(exc), errors=[{"field": exc.field, "message": str(exc)}]) from None
+    async with read_view(request) as (conn, _gen):
+        return await timeseries.timeseries(
+            conn,
+            account_id,
+            marketplaces=scope,
+            reporting_currency=reporting,
+            granularity=granularity,
+            first=first,
+            last=last,
         )
 
 

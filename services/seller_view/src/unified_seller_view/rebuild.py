@@ -11,8 +11,8 @@ from collections.abc import Callable
 from aiokafka import TopicPartition
 
 from unified_seller_view import generations as gens
-from unified_seller_view.handlers import handler_for
-from unified_seller_view.runtime import MIGRATIONS
+from unified_seller_view.handlers import table_for
+from unified_seller_view.runtime import DLQ_SCOPE, MIGRATIONS
 from unified_seller_view.settings import Settings
 from unified_shared.consumer import IdempotentConsumer
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
@@ -59,7 +59,13 @@ async def rebuild(
             topics=[],
         )
         consumer = IdempotentConsumer(
-            pool, kafka, producer, name=new.consumer_name, topics=gens.TOPICS, handler=handler_for(new.schema)
+            pool,
+            kafka,
+            producer,
+            name=new.consumer_name,
+            topics=gens.TOPICS,
+            handlers=table_for(new.schema),
+            dead_letter_scope=DLQ_SCOPE,
         )
         consumer.subscribe()
         await kafka.start()

@@ -15,7 +15,7 @@ from unified_seller_view.generations import (
     ensure_live_generation,
     live_generation,
 )
-from unified_seller_view.handlers import handler_for
+from unified_seller_view.handlers import table_for
 from unified_seller_view.settings import Settings
 from unified_shared.consumer import IdempotentConsumer
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
@@ -25,10 +25,12 @@ from unified_shared.runtime import ConsumerSpec, ServiceRuntime
 log = logging.getLogger(__name__)
 
 MIGRATIONS = ("seller_view", "unified_seller_view.migrations")
+# Every generation shares one dead-letter scope: a rebuild never dead-letters again what a live one did.
+DLQ_SCOPE = "seller_view"
 
 
 def consumer_spec(gen: Generation) -> ConsumerSpec:
-    return ConsumerSpec(gen.consumer_name, TOPICS, handler_for(gen.schema))
+    return ConsumerSpec(gen.consumer_name, TOPICS, handlers=table_for(gen.schema), dead_letter_scope=DLQ_SCOPE)
 
 
 class SellerViewRuntime(ServiceRuntime):
@@ -88,7 +90,13 @@ class SellerViewRuntime(ServiceRuntime):
         )
         spec = consumer_spec(gen)
         self.consumer = IdempotentConsumer(
-            self.pool, kafka_consumer, self.producer, name=gen.consumer_name, topics=spec.topics, handler=spec.handler
+            self.pool,
+            kafka_consumer,
+            self.producer,
+            name=gen.consumer_name,
+            topics=spec.topics,
+            handlers=spec.handlers,
+            dead_letter_scope=spec.dead_letter_scope,
         )
         self.consumer_spec = spec
         self.consumer.subscribe()

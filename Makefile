@@ -18,7 +18,7 @@ export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
 export PG_PORT ?= 55432
 export TEST_PG_ADMIN_DSN ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/postgres
 
-.PHONY: help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status
+.PHONY: fuzz help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status
 
 help:
 	@echo "make demo          start everything and drive a realistic seller through it (ONCE=1: stop after the report;"
@@ -30,6 +30,7 @@ help:
 	@echo "make infra-down    stop them;  make infra-status: what runs; logs in $(US_STATE_DIR)/logs"
 	@echo "make migrate       apply every service's SQL migrations"
 	@echo "make contracts     regenerate docs/schemas;  make contracts-check: refuse breaking changes"
+	@echo "make fuzz          schemathesis over every service's OpenAPI, 200 examples per operation (EXAMPLES=n)"
 
 $(VENV)/.installed: $(PKG_FILES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -90,6 +91,11 @@ contracts-check: install
 
 test: infra-up lint contracts-check
 	$(VENV)/bin/pytest --timeout=600 -p no:cacheprovider
+
+# The bounded run is part of `make test` (tests/test_fuzz.py, 8 examples per operation); this is the long one.
+fuzz: infra-up
+	FUZZ_MAX_EXAMPLES=$(or $(EXAMPLES),200) FUZZ_PHASES=coverage,fuzzing,stateful \
+		$(VENV)/bin/pytest --timeout=7200 -p no:cacheprovider -q tests/test_fuzz.py
 
 test-fast: install
 	$(VENV)/bin/pytest --timeout=600 -x -q $(ARGS)

@@ -92,3 +92,75 @@ async def test_migrate_database_creates_a_missing_database_and_reruns_as_a_no_op
         conn = await asyncpg.connect(infra.pg_admin_dsn)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()
+
+
+async def test_an_expected_version_ahead_of_the_stream_appends_nothing(fresh_db: str) -> None:
+    """The unique constraint catches a stream that moved on; the guard catches one that is behind."""
+    await migrated(fresh_db)
+    account = uuid4()
+    conn = await connect(fresh_db)
+    try:
+        with pytest.raises(ConcurrencyError) as raised:
+            async with conn.transaction():
+                await eventstore.append(conn, "s-ahead", 3, [AmountAdded(account_id=account, amount=1)])
+        assert (raised.value.expected, raised.value.actual) == (3, 0)
+        assert await eventstore.read_stream(conn, "s-ahead") == []
+    finally:
+        await conn.close()
+
+
+async def test_one_append_writes_many_streams_in_the_order_given(fresh_db: str) -> None:
+    await migrated(fresh_db)
+    account = uuid4()
+    conn = await connect(fresh_db)
+    try:
+        async with conn.transaction():
+            await eventstore.append(conn, "m-2", 0, [AmountAdded(account_id=account, amount=0)])
+        async with conn.transaction():
+            stored = await eventstore.append_streams(
+                conn,
+                [
+                    eventstore.StreamAppend("m-1", 0, [AmountAdded(account_id=account, amount=n) for n in (1, 2)]),
+                    eventstore.StreamAppend("m-2", 1, [AmountAdded(account_id=account, amount=3)]),
+                ],
+            )
+        assert [(s.stream_id, s.version, s.payload["amount"]) for s in stored] == [
+            ("m-1", 1, 1),
+            ("m-1", 2, 2),
+            ("m-2", 2, 3),
+        ]
+        assert [s.position for s in stored] == sorted(s.position for s in stored)
+        with pytest.raises(ConcurrencyError) as raised:
+            async with conn.transaction():
+                await eventstore.append_streams(
+                    conn,
+                    [
+                        eventstore.StreamAppend("m-3", 0, [AmountAdded(account_id=account, amount=4)]),
+                        eventstore.StreamAppend("m-2", 1, [AmountAdded(account_id=account, amount=5)]),
+                    ],
+                )
+        assert raised.value.stream_id == "m-2"
+        assert await eventstore.read_stream(conn, "m-3") == []  # all or nothing
+    finally:
+        await conn.close()
+
+
+async def test_a_command_that_has_not_appended_yet_blocks_no_other_append(fresh_db: str) -> None:
+    """Commands run side by side: the append lock is taken by the insert, not by the command's start."""
+    await migrated(fresh_db)
+    account = uuid4()
+    first, second = await connect(fresh_db), await connect(fresh_db)
+    try:
+        tx = first.transaction()
+        await tx.start()
+        await first.fetchval("SELECT count(*) FROM event_store")  # a command that reads and decides
+        async with second.transaction():
+            await asyncio.wait_for(
+                eventstore.append(second, "side-by-side", 0, [AmountAdded(account_id=account, amount=1)]), 10
+            )
+        await eventstore.append(first, "side-by-side-2", 0, [AmountAdded(account_id=account, amount=2)])
+        await tx.commit()
+        assert len(await eventstore.read_stream(second, "side-by-side")) == 1
+    finally:
+        await first.close()
+        await second.close()

@@ -164,3 +164,21 @@ async def test_a_command_that_has_not_appended_yet_blocks_no_other_append(fresh_
     finally:
         await first.close()
         await second.close()
+
+
+async def test_an_instant_postgresql_would_store_as_infinity_never_enters_the_store(fresh_db: str) -> None:
+    """Issue 11's root cause: year 1 became -infinity and stalled the relay. Refused at append."""
+    from datetime import UTC, datetime
+
+    await migrated(fresh_db)
+    conn = await connect(fresh_db)
+    try:
+        for when in (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC), datetime(2026, 9, 1)):
+            with pytest.raises(ValueError, match="occurred_at"):
+                async with conn.transaction():
+                    await eventstore.append(
+                        conn, "s-inf", 0, [AmountAdded(account_id=uuid4(), amount=1)], occurred_at=when
+                    )
+        assert await eventstore.read_stream(conn, "s-inf") == []
+    finally:
+        await conn.close()

@@ -123,3 +123,30 @@ async def test_relay_killed_between_publishing_and_saving_loses_nothing(
     amounts = await published_amounts(kafka_bootstrap, str(account), 8)
     assert sorted(set(amounts)) == [1, 2, 3, 4, 5]  # nothing lost
     assert amounts == [1, 2, 3, 1, 2, 3, 4, 5]  # the unsaved batch went out again: duplicates, in order
+
+
+async def test_health_turns_degraded_when_the_oldest_unpublished_event_ages(
+    pool: asyncpg.Pool, kafka_bootstrap: str
+) -> None:
+    """Degraded follows the age of the oldest unpublished event, not only the last error (which a relay
+    waiting inside the producer's retries never sets): here no relay runs at all."""
+    from unified_shared.testing import eventually
+
+    producer = make_producer(kafka_bootstrap, client_id="test-relay-degraded")
+    await producer.start()
+    relay = OutboxRelay(pool, producer, source="/services/test", name="aging", degraded_after_s=0.5)
+    try:
+        assert not (await relay.status()).degraded
+        async with pool.acquire() as conn, conn.transaction():
+            await eventstore.append(conn, "aging-1", 0, [AmountAdded(account_id=uuid4(), amount=1)])
+
+        async def degraded() -> bool:
+            return (await relay.status()).degraded
+
+        await eventually(degraded, "degraded once the unpublished event is older than 0.5 s", timeout_s=30)
+        assert relay.last_error is None
+        assert await relay.publish_once() == 1
+        status = await relay.status()
+        assert (status.degraded, status.backlog, status.oldest_unpublished_age_s) == (False, 0, 0.0)
+    finally:
+        await producer.stop()

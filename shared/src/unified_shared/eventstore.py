@@ -68,9 +68,23 @@ class StreamAppend:
     def occurred(self, index: int, default: datetime) -> datetime:
         if self.occurred_at is None:
             return default
-        if isinstance(self.occurred_at, datetime):
-            return self.occurred_at
-        return self.occurred_at[index]
+        value = self.occurred_at if isinstance(self.occurred_at, datetime) else self.occurred_at[index]
+        return check_instant(value)
+
+
+# PostgreSQL keeps far wider instants, but asyncpg writes year 1 and 9999 extremes as -infinity/infinity,
+# which come back without a timezone and can never be published (issue 11): refuse them at the source.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def check_instant(value: datetime) -> datetime:
+    """An event's occurred_at: timezone-aware and within EARLIEST .. LATEST (ValueError otherwise)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"occurred_at {value.isoformat()} has no timezone")
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"occurred_at {value.isoformat()} is outside {EARLIEST.year}..{LATEST.year}")
+    return value
 
 
 def row_to_stored(row: asyncpg.Record) -> StoredEvent:

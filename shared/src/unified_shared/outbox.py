@@ -1,8 +1,13 @@
 """Outbox relay: publishes event-store rows to Kafka in commit (= position) order.
 
-Loop: read rows after the saved position, send each with key = account_id and CloudEvents headers, wait
-for every acknowledgement, then save the new position. A crash between sending and saving republishes the
-same rows on restart (duplicates, never loss); consumers deduplicate on ``ce_id``.
+Pipelined: while one batch waits for its acknowledgements the next is read and sent (up to
+``max_in_flight`` batches); positions are saved in order, each after its whole batch is acknowledged. One
+producer keeps the records of a key in send order, so per-key order holds. A crash between sending and
+saving republishes rows on restart (duplicates, never loss); consumers deduplicate on ``ce_id``.
+
+A row that cannot be published (no valid envelope, too large, topic refused) is retried a bounded number
+of times, then quarantined (``outbox_quarantine``): later rows of its partition key wait behind it, every
+other key goes on. ``python -m unified_shared.outbox`` lists, repairs and releases quarantined rows.
 """
 
 from __future__ import annotations
@@ -11,15 +16,70 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+)
 
+from unified_shared import outbox_quarantine as quarantine
 from unified_shared.envelope import Envelope
-from unified_shared.eventstore import StoredEvent, _row_to_stored
-from unified_shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
+from unified_shared.eventstore import StoredEvent, row_to_stored
+from unified_shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED, OUTBOX_QUARANTINED
 
 log = logging.getLogger(__name__)
+
+# Faults of one row, not of the broker or the database: retrying the same row cannot help forever.
+ROW_FAULTS: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+    InvalidTopicError,
+)
+RELEASE_CHECK_S = 1.0  # how often a relay with quarantined keys looks for an operator's release
+
+
+class _RowRetry(Exception):
+    """A row failed and has attempts left: restart from the saved position after a pause."""
+
+
+@dataclass(slots=True)
+class _InFlight:
+    last_position: int
+    rows: list[StoredEvent] = field(default_factory=list)
+    futures: list[asyncio.Future[Any]] = field(default_factory=list)
+
+    def done(self) -> bool:
+        return all(f.done() for f in self.futures)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayStatus:
+    backlog: int
+    oldest_unpublished_age_s: float
+    quarantined: int  # rows that failed
+    held: int  # rows waiting behind them
+    degraded: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": "degraded" if self.degraded else "ok",
+            "backlog": self.backlog,
+            "oldest_unpublished_age_s": round(self.oldest_unpublished_age_s, 1),
+            "quarantined": self.quarantined,
+            "held_behind_quarantine": self.held,
+        }
 
 
 class OutboxRelay:
@@ -32,6 +92,9 @@ class OutboxRelay:
         name: str = "default",
         batch_size: int = 500,
         poll_interval_s: float = 0.2,
+        max_in_flight: int = 4,
+        max_row_attempts: int = 3,
+        degraded_after_s: float = 30.0,
     ) -> None:
         self.pool = pool
         self.producer = producer
@@ -39,8 +102,19 @@ class OutboxRelay:
         self.name = name
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
+        self.max_in_flight = max_in_flight
+        self.max_row_attempts = max_row_attempts
+        self.degraded_after_s = degraded_after_s
         self.last_error: str | None = None
+        self.degraded = False
         self._wakeup = asyncio.Event()
+        self._attempts: dict[int, tuple[int, str]] = {}  # position -> (failed attempts, last reason)
+        self._blocked: set[str] = set()
+        self._blocked_loaded = False
+        self._release_checked = 0.0
+        self._in_flight: deque[_InFlight] = deque()
+        self._failures = 0
+        self._failing_since: float | None = None
 
     def notify(self) -> None:
         """Wake the relay now (after a command committed events) instead of waiting for the next poll."""
@@ -58,13 +132,45 @@ class OutboxRelay:
             position,
         )
 
-    async def backlog(self) -> int:
+    # -- status ---------------------------------------------------------------------------------------
+    async def status(self) -> RelayStatus:
+        """Backlog, age of the oldest unpublished event and the quarantine, from the database (the truth
+        even while the relay waits inside the producer's retries); updates the metrics and ``degraded``."""
         async with self.pool.acquire() as conn:
-            head = await conn.fetchval("SELECT coalesce(max(position), 0) FROM event_store")
-            backlog = max(0, int(head) - await self.position(conn))
-        OUTBOX_BACKLOG.labels(self.name).set(backlog)
-        return backlog
+            row = await conn.fetchrow(
+                """WITH saved AS (SELECT coalesce((SELECT position FROM outbox_position WHERE relay = $1), 0) AS p)
+                   SELECT (SELECT coalesce(max(position), 0) FROM event_store) - saved.p AS backlog,
+                          (SELECT extract(epoch FROM clock_timestamp() - recorded_at) FROM event_store
+                           WHERE position > saved.p ORDER BY position LIMIT 1) AS age
+                   FROM saved""",
+                self.name,
+            )
+            held = await quarantine.counts(conn, self.name)
+        age = float(row["age"] or 0.0)
+        OUTBOX_BACKLOG.labels(self.name).set(max(0, int(row["backlog"])))
+        OUTBOX_OLDEST_AGE.labels(self.name).set(age)
+        degraded = age > self.degraded_after_s
+        if degraded != self.degraded:
+            self.degraded = degraded
+            if degraded:
+                log.warning(
+                    "outbox relay degraded: events are not flowing",
+                    extra={"relay": self.name, "oldest_unpublished_age_s": round(age, 1), "error": self.last_error},
+                )
+            else:
+                log.info("outbox relay no longer degraded", extra={"relay": self.name})
+        return RelayStatus(
+            max(0, int(row["backlog"])),
+            age,
+            held.get("failed", 0),
+            held.get("held", 0) + held.get("released", 0),
+            degraded,
+        )
 
+    async def backlog(self) -> int:
+        return (await self.status()).backlog
+
+    # -- publishing -----------------------------------------------------------------------------------
     def envelope(self, stored: StoredEvent) -> Envelope:
         return Envelope(
             id=stored.event_id,
@@ -77,55 +183,206 @@ class OutboxRelay:
             traceparent=stored.traceparent,
         )
 
+    async def _send(self, stored: StoredEvent) -> asyncio.Future[Any]:
+        headers = self.envelope(stored).to_headers()  # raises for a row that has no valid envelope
+        future: asyncio.Future[Any] = await self.producer.send(
+            stored.topic, value=_json_bytes(stored), key=stored.partition_key.encode(), headers=headers
+        )
+        return future
+
+    async def _read(self, conn: asyncpg.Connection, after: int) -> list[StoredEvent]:
+        rows = await conn.fetch(
+            "SELECT * FROM event_store WHERE position > $1 ORDER BY position LIMIT $2", after, self.batch_size
+        )
+        return [row_to_stored(r) for r in rows]
+
+    async def _quarantine(self, conn: asyncpg.Connection, stored: StoredEvent, reason: str) -> None:
+        await quarantine.put(conn, self.name, stored, "failed", reason)
+        self._blocked.add(stored.partition_key)
+        self._attempts.pop(stored.position, None)
+        OUTBOX_QUARANTINED.labels(self.name).inc()
+        log.error(
+            "outbox event quarantined: its partition key waits, every other key goes on",
+            extra={
+                "relay": self.name,
+                "position": stored.position,
+                "event_id": str(stored.event_id),
+                "event_type": stored.event_type,
+                "partition_key": stored.partition_key,
+                "reason": reason,
+            },
+        )
+
+    async def _dispatch(self, conn: asyncpg.Connection, batch: list[StoredEvent]) -> None:
+        """Send a batch without waiting for acknowledgements; rows of blocked keys join the quarantine."""
+        flight = _InFlight(batch[-1].position)
+        for stored in batch:
+            if stored.partition_key in self._blocked:
+                await quarantine.put(conn, self.name, stored, "held", "behind a quarantined event of its key")
+                continue
+            attempts, reason = self._attempts.get(stored.position, (0, ""))
+            if attempts >= self.max_row_attempts:
+                await self._quarantine(conn, stored, reason)
+                continue
+            try:
+                future = await self._send(stored)
+            except ROW_FAULTS as exc:
+                self._attempts[stored.position] = (attempts + 1, repr(exc))
+                if attempts + 1 >= self.max_row_attempts:
+                    await self._quarantine(conn, stored, repr(exc))
+                    continue
+                # Settle what went out before this row, then retry it after a pause.
+                flight.last_position = stored.position - 1
+                self._in_flight.append(flight)
+                await self._settle_all(conn)
+                raise _RowRetry(f"position {stored.position}: {exc!r}") from exc
+            flight.rows.append(stored)
+            flight.futures.append(future)
+        self._in_flight.append(flight)
+
+    async def _settle(self, conn: asyncpg.Connection, flight: _InFlight) -> int:
+        results = await asyncio.gather(*flight.futures, return_exceptions=True)
+        for stored, result in zip(flight.rows, results, strict=True):
+            if isinstance(result, BaseException):
+                if isinstance(result, ROW_FAULTS):
+                    attempts, _ = self._attempts.get(stored.position, (0, ""))
+                    self._attempts[stored.position] = (attempts + 1, repr(result))
+                raise result
+        await self.save_position(conn, flight.last_position)
+        OUTBOX_PUBLISHED.labels(self.name).inc(len(flight.rows))
+        for stored in flight.rows:
+            self._attempts.pop(stored.position, None)
+        self._recovered()
+        return len(flight.rows)
+
+    async def _settle_all(self, conn: asyncpg.Connection) -> int:
+        done = 0
+        while self._in_flight:
+            done += await self._settle(conn, self._in_flight.popleft())
+        return done
+
+    async def _drain_quarantine(self, conn: asyncpg.Connection, *, force: bool = False) -> None:
+        """Publish, in position order, the quarantined rows of keys no longer blocked by a failed row
+        (released by an operator, or the failed one skipped); a key with nothing left flows again."""
+        if not self._blocked_loaded:
+            self._blocked = await quarantine.blocked_keys(conn, self.name)
+            self._blocked_loaded = True
+        now = time.monotonic()
+        if not self._blocked or (not force and now - self._release_checked < RELEASE_CHECK_S):
+            return
+        self._release_checked = now
+        for key in sorted(self._blocked):
+            waiting = await quarantine.rows(conn, self.name, key=key)
+            sent: list[tuple[StoredEvent, asyncio.Future[Any]]] = []
+            for q in waiting:
+                if q.status == "failed":
+                    break
+                try:
+                    sent.append((q.stored, await self._send(q.stored)))
+                except ROW_FAULTS as exc:
+                    await quarantine.mark(conn, self.name, q.position, "failed", repr(exc))
+                    break
+            await asyncio.gather(*(f for _, f in sent))
+            await quarantine.remove(conn, self.name, [s.position for s, _ in sent])
+            OUTBOX_PUBLISHED.labels(self.name).inc(len(sent))
+            if len(sent) == len(waiting):
+                self._blocked.discard(key)
+                log.info("outbox quarantine of a key drained", extra={"relay": self.name, "published": len(sent)})
+
     async def publish_once(self) -> int:
-        """Publish the next batch; returns how many rows were published."""
+        """One unpipelined pass: read the next batch, send it, wait for every ack, save the position."""
         async with self.pool.acquire() as conn:
-            start = await self.position(conn)
-            rows = await conn.fetch(
-                "SELECT * FROM event_store WHERE position > $1 ORDER BY position LIMIT $2", start, self.batch_size
-            )
-            if not rows:
-                OUTBOX_BACKLOG.labels(self.name).set(0)
+            await self._drain_quarantine(conn, force=True)
+            batch = await self._read(conn, await self.position(conn))
+            if not batch:
                 return 0
-            batch = [_row_to_stored(r) for r in rows]
-            futures = []
-            for stored in batch:
-                env = self.envelope(stored)
-                futures.append(
-                    await self.producer.send(
-                        stored.topic,
-                        value=_json_bytes(stored),
-                        key=stored.partition_key.encode(),
-                        headers=env.to_headers(),
-                    )
-                )
-            await asyncio.gather(*futures)
-            await self.save_position(conn, batch[-1].position)
-            OUTBOX_PUBLISHED.labels(self.name).inc(len(batch))
-            head = await conn.fetchval("SELECT coalesce(max(position), 0) FROM event_store")
-            OUTBOX_BACKLOG.labels(self.name).set(max(0, int(head) - batch[-1].position))
-            return len(batch)
+            try:
+                await self._dispatch(conn, batch)
+                return await self._settle_all(conn)
+            finally:
+                self._in_flight.clear()
+
+    async def _pump(self) -> None:
+        """Read, send and settle continuously: the next batch is read while earlier ones await their acks."""
+        async with self.pool.acquire() as conn:
+            cursor = await self.position(conn)
+            try:
+                while True:
+                    await self._drain_quarantine(conn)
+                    batch = await self._read(conn, cursor)
+                    if batch:
+                        await self._dispatch(conn, batch)
+                        cursor = batch[-1].position
+                        while self._in_flight and (
+                            self._in_flight[0].done() or len(self._in_flight) >= self.max_in_flight
+                        ):
+                            await self._settle(conn, self._in_flight.popleft())
+                        continue
+                    await self._settle_all(conn)
+                    self._wakeup.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_interval_s)
+            finally:
+                self._in_flight.clear()
 
     async def run(self) -> None:
+        watchdog = asyncio.create_task(self._watch(), name="outbox-watchdog")
         backoff = 0.5
+        try:
+            while True:
+                try:
+                    await self._pump()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # keep relaying after a broker or database outage, or a bad row
+                    if self._failing_since is None:  # it had healed since the last failure
+                        backoff = 0.5
+                    self._failed(exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watchdog
+
+    async def _watch(self) -> None:
+        """Refresh the status (metrics, degraded state and its log line) while the pump may be stuck."""
         while True:
-            try:
-                published = await self.publish_once()
-                self.last_error = None
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # keep relaying after a broker or database outage
-                self.last_error = repr(exc)
-                log.warning("outbox relay failed; retrying", extra={"error": repr(exc), "retry_in_s": backoff})
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            if published < self.batch_size:
-                self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_interval_s)
+            await asyncio.sleep(min(5.0, max(0.5, self.degraded_after_s / 4)))
+            with contextlib.suppress(Exception):
+                await self.status()
+
+    def _failed(self, exc: Exception, retry_in_s: float) -> None:
+        """One log line when publishing starts failing (and when it heals), not one per attempt."""
+        self.last_error = repr(exc)
+        self._failures += 1
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            log.warning(
+                "outbox relay cannot publish; retrying quietly",
+                extra={"relay": self.name, "error": repr(exc), "retry_in_s": retry_in_s},
+            )
+
+    def _recovered(self) -> None:
+        if self._failing_since is not None:
+            log.info(
+                "outbox relay publishing again",
+                extra={
+                    "relay": self.name,
+                    "failed_attempts": self._failures,
+                    "outage_s": round(time.monotonic() - self._failing_since, 1),
+                },
+            )
+        self.last_error = None
+        self._failures = 0
+        self._failing_since = None
 
 
 def _json_bytes(stored: StoredEvent) -> bytes:
     return json.dumps(stored.payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+if __name__ == "__main__":  # python -m unified_shared.outbox: the operator's quarantine commands
+    from unified_shared.outbox_cli import main
+
+    raise SystemExit(main())

@@ -77,7 +77,11 @@ class ServiceRuntime:
         if self.publishes:
             assert self.producer is not None
             self.relay = OutboxRelay(
-                self._pool, self.producer, source=self.source, poll_interval_s=s.relay_poll_interval_s
+                self._pool,
+                self.producer,
+                source=self.source,
+                poll_interval_s=s.relay_poll_interval_s,
+                degraded_after_s=s.outbox_degraded_after_s,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.consumer_spec is not None:
@@ -143,8 +147,16 @@ class ServiceRuntime:
             ok = False
             detail["database"] = repr(exc)
         if self.relay is not None:
-            detail["outbox_relay"] = self.relay.last_error or "ok"
-            ok = ok and self.relay.last_error is None
+            # Not part of readiness (the API can serve while events wait); degraded when they stop flowing.
+            try:
+                relay = (await self.relay.status()).to_json()
+            except Exception as exc:
+                relay = {"state": "unknown", "error": repr(exc)}
+            if self.relay.last_error:
+                relay["last_error"] = self.relay.last_error
+            detail["outbox_relay"] = relay
+            if relay["state"] == "degraded":
+                detail["degraded"] = ["outbox_relay"]
         if self.consumer is not None:
             polled = self.consumer.last_poll_monotonic is not None
             detail["consumer"] = self.consumer.last_error or ("ok" if polled else "starting")

@@ -23,6 +23,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from unified_shared.events import Event, parse_event
+from unified_shared.tracing import current_traceparent
 
 # All appends of one database serialize on this lock from their insert to their commit.
 APPEND_LOCK = 0x0E7E57
@@ -148,6 +149,7 @@ async def append_streams(
     streams = [a.stream_id for a in appends if a.events]
     if len(set(streams)) != len(streams):
         raise ValueError("one StreamAppend per stream")
+    traceparent = traceparent or current_traceparent()  # the request's trace continues in the record
     now = datetime.now(UTC)
     cols: list[list[Any]] = [[] for _ in range(8)]
     for a in appends:

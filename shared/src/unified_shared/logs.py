@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from pythonjsonlogger.json import JsonFormatter
 
+from unified_shared.requests import RequestIdLogFilter
+
 # Loggers whose warnings and errors repeat during outages; other records opt in with extra={"collapse": True}.
 STORMY_LOGGERS = ("aiokafka", "kafka", "asyncpg", "uvicorn.error")
 _NUMBERS = re.compile(r"\d+")
@@ -122,6 +124,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         )
     )
     handler.addFilter(_ServiceFilter(service))
+    handler.addFilter(RequestIdLogFilter())
 
     def emit_locked(record: logging.LogRecord) -> None:
         handler.acquire()

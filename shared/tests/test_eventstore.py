@@ -182,3 +182,26 @@ async def test_an_instant_postgresql_would_store_as_infinity_never_enters_the_st
         assert await eventstore.read_stream(conn, "s-inf") == []
     finally:
         await conn.close()
+
+
+async def test_a_streams_next_version_from_an_older_transaction_is_refused(fresh_db: str) -> None:
+    """The relay publishes in transaction order, so version 2 of a stream must not come from a transaction
+    older than version 1's: such an append is a ConcurrencyError (a retry, in a new transaction, works)."""
+    await migrated(fresh_db)
+    account = uuid4()
+    early, other = await connect(fresh_db), await connect(fresh_db)
+    try:
+        tx = early.transaction()
+        await tx.start()
+        await early.execute("SELECT pg_current_xact_id()")  # it wrote something before reading the stream
+        async with other.transaction():
+            await eventstore.append(other, "ordered", 0, [AmountAdded(account_id=account, amount=1)])
+        with pytest.raises(ConcurrencyError):
+            await eventstore.append(early, "ordered", 1, [AmountAdded(account_id=account, amount=2)])
+        await tx.rollback()
+        async with early.transaction():
+            await eventstore.append(early, "ordered", 1, [AmountAdded(account_id=account, amount=2)])
+        assert [s.version for s in await eventstore.read_stream(early, "ordered")] == [1, 2]
+    finally:
+        await early.close()
+        await other.close()

@@ -3,12 +3,14 @@
 Appends must run inside the caller's transaction, together with the service's own changes: the event
 store is also the outbox, so what is committed is exactly what the relay will publish.
 
-Commands run side by side: nothing is locked while a command reads and decides. Only the final insert
-takes the database's append lock, held from that statement to the commit, so positions are drawn in
-commit order and the relay never passes a row that commits later (DESIGN 5). The lock window is one
-statement plus the commit; call ``append`` last in a command. (Reading below ``pg_snapshot_xmin`` instead
-would need no lock at all, but orders rows by transaction id, not commit: two events of one account can
-then go out in the opposite order of their commits, and per-account order is a promise to consumers.)
+Commands run side by side: appends take no exclusive lock. Each row records its transaction id
+(``txid``, migration 003) and the relay publishes in (txid, position) order, only rows of transactions
+older than every running one (``pg_snapshot_xmin``), so no row can appear behind its cursor (DESIGN 5).
+Commits are not serialized (the commit flushes of concurrent commands group together). A stream's next
+version must come from a later transaction than its previous one, so a stream is published in version
+order; an append that would break this (a transaction that wrote before it read the stream) is refused
+as a ConcurrencyError, and a retry, in a new transaction, succeeds. (Serializing appends on a lock held
+until commit also gives commit order, but puts every commit flush of the database in one queue.)
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import asyncpg
 from unified_shared.events import Event, parse_event
 from unified_shared.tracing import current_traceparent
 
-# All appends of one database serialize on this lock from their insert to their commit.
+# Appends take this lock shared (they never wait for each other); whoever takes it exclusively (a test
+# that stages a race, an import that must see no append until it commits) holds every append back.
 APPEND_LOCK = 0x0E7E57
 
 
@@ -51,6 +54,7 @@ class StoredEvent:
     payload: dict[str, Any]
     occurred_at: datetime
     traceparent: str | None
+    txid: int = 0  # the writing transaction: the relay publishes in (txid, position) order
 
     def event(self) -> Event:
         return parse_event(self.event_type, self.payload)
@@ -100,6 +104,7 @@ def row_to_stored(row: asyncpg.Record) -> StoredEvent:
         payload=row["payload"],
         occurred_at=row["occurred_at"],
         traceparent=row["traceparent"],
+        txid=int(row.get("txid") or 0),
     )
 
 
@@ -111,12 +116,12 @@ async def stream_version(conn: asyncpg.Connection, stream_id: str) -> int:
     return int(value or 0)
 
 
-# One statement per append, whatever the number of streams and events: the append lock (a materialized
-# CTE joined to every row, so it is taken before the first position is drawn), a guard that each stream
-# is at least at its expected version (an index probe), and the multi-row insert. A stream that moved on
-# fails the unique (stream_id, version) constraint; one that is behind its expected version inserts nothing.
+# One statement per append, whatever the number of streams and events: the shared append lock (a
+# materialized CTE joined to every row), a guard that each stream is at its expected version, written by
+# an earlier (or this) transaction (an index probe), and the multi-row insert. A stream that moved on fails
+# the unique (stream_id, version) constraint; a stream behind its expected version inserts nothing.
 _APPEND_SQL = """
-WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($1::bigint) AS held),
+WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared($1::bigint) AS held),
      new AS (
          SELECT * FROM unnest($2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
                               $8::text[], $9::timestamptz[])
@@ -125,7 +130,8 @@ WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($1::bigint) AS held),
      behind AS (
          SELECT 1 FROM unnest($10::text[], $11::int[]) AS e(stream_id, expected)
          WHERE e.expected > 0 AND NOT EXISTS (
-             SELECT 1 FROM event_store s WHERE s.stream_id = e.stream_id AND s.version = e.expected))
+             SELECT 1 FROM event_store s
+             WHERE s.stream_id = e.stream_id AND s.version = e.expected AND s.txid <= pg_current_xact_id()))
 INSERT INTO event_store (event_id, stream_id, version, event_type, topic, partition_key, payload,
                          occurred_at, traceparent)
 SELECT new.event_id, new.stream_id, new.version, new.event_type, new.topic, new.partition_key,

@@ -1,8 +1,11 @@
-"""Outbox relay: publishes event-store rows to Kafka in commit (= position) order.
+"""Outbox relay: publishes event-store rows to Kafka in transaction order.
 
-Pipelined: while one batch waits for its acknowledgements the next is read and sent (up to
-``max_in_flight`` batches); positions are saved in order, each after its whole batch is acknowledged. One
-producer keeps the records of a key in send order, so per-key order holds. A crash between sending and
+Rows are read in (txid, position) order and only from transactions older than every transaction still
+running (``pg_snapshot_xmin``): a transaction that commits late can never have a row behind the cursor,
+so nothing is skipped, and a stream's versions go out in order (see eventstore). Pipelined: while one
+batch waits for its acknowledgements the next is read and sent (up to ``max_in_flight`` batches); the
+cursor is saved in order, each time after a whole batch is acknowledged. One producer keeps the records
+of a key in send order, so per-key order holds. A crash between sending and
 saving republishes rows on restart (duplicates, never loss); consumers deduplicate on ``ce_id``.
 
 A row that cannot be published (no valid envelope, too large, topic refused) is retried a bounded number
@@ -54,9 +57,12 @@ class _RowRetry(Exception):
     """A row failed and has attempts left: restart from the saved position after a pause."""
 
 
+Cursor = tuple[int, int]  # (txid, position) of the last row handled
+
+
 @dataclass(slots=True)
 class _InFlight:
-    last_position: int
+    last: Cursor
     rows: list[StoredEvent] = field(default_factory=list)
     futures: list[asyncio.Future[Any]] = field(default_factory=list)
 
@@ -120,16 +126,21 @@ class OutboxRelay:
         """Wake the relay now (after a command committed events) instead of waiting for the next poll."""
         self._wakeup.set()
 
-    async def position(self, conn: asyncpg.Connection) -> int:
-        value = await conn.fetchval("SELECT position FROM outbox_position WHERE relay = $1", self.name)
-        return int(value or 0)
+    async def cursor(self, conn: asyncpg.Connection) -> Cursor:
+        row = await conn.fetchrow("SELECT txid, position FROM outbox_position WHERE relay = $1", self.name)
+        return (int(row["txid"]), int(row["position"])) if row else (0, 0)
 
-    async def save_position(self, conn: asyncpg.Connection, position: int) -> None:
+    async def position(self, conn: asyncpg.Connection) -> int:
+        return (await self.cursor(conn))[1]
+
+    async def save_position(self, conn: asyncpg.Connection, cursor: Cursor) -> None:
         await conn.execute(
-            """INSERT INTO outbox_position (relay, position) VALUES ($1, $2)
-               ON CONFLICT (relay) DO UPDATE SET position = EXCLUDED.position, updated_at = now()""",
+            """INSERT INTO outbox_position (relay, txid, position) VALUES ($1, $2::xid8, $3)
+               ON CONFLICT (relay) DO UPDATE
+               SET txid = EXCLUDED.txid, position = EXCLUDED.position, updated_at = now()""",
             self.name,
-            position,
+            cursor[0],
+            cursor[1],
         )
 
     # -- status ---------------------------------------------------------------------------------------
@@ -138,10 +149,14 @@ class OutboxRelay:
         even while the relay waits inside the producer's retries); updates the metrics and ``degraded``."""
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                """WITH saved AS (SELECT coalesce((SELECT position FROM outbox_position WHERE relay = $1), 0) AS p)
-                   SELECT (SELECT coalesce(max(position), 0) FROM event_store) - saved.p AS backlog,
-                          (SELECT extract(epoch FROM clock_timestamp() - recorded_at) FROM event_store
-                           WHERE position > saved.p ORDER BY position LIMIT 1) AS age
+                """WITH saved AS (
+                       SELECT coalesce(max(txid), '0'::xid8) AS t, coalesce(max(position), 0) AS p
+                       FROM outbox_position WHERE relay = $1)
+                   SELECT (SELECT count(*) FROM event_store e WHERE (e.txid, e.position) > (saved.t, saved.p))
+                              AS backlog,
+                          (SELECT extract(epoch FROM clock_timestamp() - e.recorded_at) FROM event_store e
+                           WHERE (e.txid, e.position) > (saved.t, saved.p) ORDER BY e.txid, e.position LIMIT 1)
+                              AS age
                    FROM saved""",
                 self.name,
             )
@@ -190,11 +205,18 @@ class OutboxRelay:
         )
         return future
 
-    async def _read(self, conn: asyncpg.Connection, after: int) -> list[StoredEvent]:
+    async def _read(self, conn: asyncpg.Connection, after: Cursor) -> tuple[list[StoredEvent], Cursor]:
+        """The next rows after ``after``, of finished transactions only; and the cursor of the last one."""
         rows = await conn.fetch(
-            "SELECT * FROM event_store WHERE position > $1 ORDER BY position LIMIT $2", after, self.batch_size
+            """SELECT * FROM event_store
+               WHERE (txid, position) > ($1::xid8, $2::bigint) AND txid < pg_snapshot_xmin(pg_current_snapshot())
+               ORDER BY txid, position LIMIT $3""",
+            after[0],
+            after[1],
+            self.batch_size,
         )
-        return [row_to_stored(r) for r in rows]
+        batch = [row_to_stored(r) for r in rows]
+        return batch, ((batch[-1].txid, batch[-1].position) if batch else after)
 
     async def _quarantine(self, conn: asyncpg.Connection, stored: StoredEvent, reason: str) -> None:
         await quarantine.put(conn, self.name, stored, "failed", reason)
@@ -213,10 +235,10 @@ class OutboxRelay:
             },
         )
 
-    async def _dispatch(self, conn: asyncpg.Connection, batch: list[StoredEvent]) -> None:
+    async def _dispatch(self, conn: asyncpg.Connection, batch: list[StoredEvent], start: Cursor, last: Cursor) -> None:
         """Send a batch without waiting for acknowledgements; rows of blocked keys join the quarantine."""
-        flight = _InFlight(batch[-1].position)
-        for stored in batch:
+        flight = _InFlight(last)
+        for i, stored in enumerate(batch):
             if stored.partition_key in self._blocked:
                 await quarantine.put(conn, self.name, stored, "held", "behind a quarantined event of its key")
                 continue
@@ -232,7 +254,7 @@ class OutboxRelay:
                     await self._quarantine(conn, stored, repr(exc))
                     continue
                 # Settle what went out before this row, then retry it after a pause.
-                flight.last_position = stored.position - 1
+                flight.last = (batch[i - 1].txid, batch[i - 1].position) if i else start
                 self._in_flight.append(flight)
                 await self._settle_all(conn)
                 raise _RowRetry(f"position {stored.position}: {exc!r}") from exc
@@ -248,7 +270,7 @@ class OutboxRelay:
                     attempts, _ = self._attempts.get(stored.position, (0, ""))
                     self._attempts[stored.position] = (attempts + 1, repr(result))
                 raise result
-        await self.save_position(conn, flight.last_position)
+        await self.save_position(conn, flight.last)
         OUTBOX_PUBLISHED.labels(self.name).inc(len(flight.rows))
         for stored in flight.rows:
             self._attempts.pop(stored.position, None)
@@ -293,11 +315,12 @@ class OutboxRelay:
         """One unpipelined pass: read the next batch, send it, wait for every ack, save the position."""
         async with self.pool.acquire() as conn:
             await self._drain_quarantine(conn, force=True)
-            batch = await self._read(conn, await self.position(conn))
+            start = await self.cursor(conn)
+            batch, last = await self._read(conn, start)
             if not batch:
                 return 0
             try:
-                await self._dispatch(conn, batch)
+                await self._dispatch(conn, batch, start, last)
                 return await self._settle_all(conn)
             finally:
                 self._in_flight.clear()
@@ -305,14 +328,14 @@ class OutboxRelay:
     async def _pump(self) -> None:
         """Read, send and settle continuously: the next batch is read while earlier ones await their acks."""
         async with self.pool.acquire() as conn:
-            cursor = await self.position(conn)
+            cursor = await self.cursor(conn)
             try:
                 while True:
                     await self._drain_quarantine(conn)
-                    batch = await self._read(conn, cursor)
+                    batch, last = await self._read(conn, cursor)
                     if batch:
-                        await self._dispatch(conn, batch)
-                        cursor = batch[-1].position
+                        await self._dispatch(conn, batch, cursor, last)
+                        cursor = last
                         while self._in_flight and (
                             self._in_flight[0].done() or len(self._in_flight) >= self.max_in_flight
                         ):

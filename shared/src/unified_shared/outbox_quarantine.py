@@ -66,12 +66,12 @@ async def blocked_keys(conn: asyncpg.Connection, relay: str) -> set[str]:
 async def rows(
     conn: asyncpg.Connection, relay: str, *, key: str | None = None, statuses: tuple[str, ...] = BLOCKING
 ) -> list[Quarantined]:
-    """Quarantined rows with their events, in position order (of one key, or all)."""
+    """Quarantined rows with their events, in the relay's order (of one key, or all)."""
     found = await conn.fetch(
         """SELECT q.status AS q_status, q.reason AS q_reason, q.quarantined_at AS q_at, e.*
            FROM outbox_quarantine q JOIN event_store e ON e.position = q.position
            WHERE q.relay = $1 AND q.status = ANY($2::text[]) AND ($3::text IS NULL OR q.partition_key = $3)
-           ORDER BY q.position""",
+           ORDER BY e.txid, e.position""",
         relay,
         list(statuses),
         key,

@@ -3,10 +3,11 @@
 Rows are read in (txid, position) order and only from transactions older than every transaction still
 running (``pg_snapshot_xmin``): a transaction that commits late can never have a row behind the cursor,
 so nothing is skipped, and a stream's versions go out in order (see eventstore). Pipelined: while one
-batch waits for its acknowledgements the next is read and sent (up to ``max_in_flight`` batches); the
-cursor is saved in order, each time after a whole batch is acknowledged. One producer keeps the records
-of a key in send order, so per-key order holds. A crash between sending and
-saving republishes rows on restart (duplicates, never loss); consumers deduplicate on ``ce_id``.
+read batch waits for its acknowledgements the next is read and sent (up to ``max_in_flight``); records go
+out with ``send_batch``, one record batch per partition, in order; the cursor is saved in order, each time
+after a whole read batch is acknowledged. A key always maps to one partition, so per-key order holds.
+A crash between sending and saving republishes rows on restart (duplicates, never loss); consumers
+deduplicate on ``ce_id``.
 
 A row that cannot be published (no valid envelope, too large, topic refused) is retried a bounded number
 of times, then quarantined (``outbox_quarantine``): later rows of its partition key wait behind it, every
@@ -17,75 +18,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import (
-    InvalidTopicError,
-    MessageSizeTooLargeError,
-    RecordTooLargeError,
-    TopicAuthorizationFailedError,
-)
 
 from unified_shared import outbox_quarantine as quarantine
 from unified_shared.envelope import Envelope
 from unified_shared.eventstore import StoredEvent, row_to_stored
 from unified_shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED, OUTBOX_QUARANTINED
+from unified_shared.outbox_send import ROW_FAULTS, Batches, Cursor, InFlight, RelayStatus, json_bytes
 
 log = logging.getLogger(__name__)
 
-# Faults of one row, not of the broker or the database: retrying the same row cannot help forever.
-ROW_FAULTS: tuple[type[BaseException], ...] = (
-    ValueError,
-    TypeError,
-    OverflowError,
-    MessageSizeTooLargeError,
-    RecordTooLargeError,
-    TopicAuthorizationFailedError,
-    InvalidTopicError,
-)
 RELEASE_CHECK_S = 1.0  # how often a relay with quarantined keys looks for an operator's release
 
 
 class _RowRetry(Exception):
     """A row failed and has attempts left: restart from the saved position after a pause."""
-
-
-Cursor = tuple[int, int]  # (txid, position) of the last row handled
-
-
-@dataclass(slots=True)
-class _InFlight:
-    last: Cursor
-    rows: list[StoredEvent] = field(default_factory=list)
-    futures: list[asyncio.Future[Any]] = field(default_factory=list)
-
-    def done(self) -> bool:
-        return all(f.done() for f in self.futures)
-
-
-@dataclass(frozen=True, slots=True)
-class RelayStatus:
-    backlog: int
-    oldest_unpublished_age_s: float
-    quarantined: int  # rows that failed
-    held: int  # rows waiting behind them
-    degraded: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "state": "degraded" if self.degraded else "ok",
-            "backlog": self.backlog,
-            "oldest_unpublished_age_s": round(self.oldest_unpublished_age_s, 1),
-            "quarantined": self.quarantined,
-            "held_behind_quarantine": self.held,
-        }
 
 
 class OutboxRelay:
@@ -118,7 +71,7 @@ class OutboxRelay:
         self._blocked: set[str] = set()
         self._blocked_loaded = False
         self._release_checked = 0.0
-        self._in_flight: deque[_InFlight] = deque()
+        self._in_flight: deque[InFlight] = deque()
         self._failures = 0
         self._failing_since: float | None = None
 
@@ -201,7 +154,7 @@ class OutboxRelay:
     async def _send(self, stored: StoredEvent) -> asyncio.Future[Any]:
         headers = self.envelope(stored).to_headers()  # raises for a row that has no valid envelope
         future: asyncio.Future[Any] = await self.producer.send(
-            stored.topic, value=_json_bytes(stored), key=stored.partition_key.encode(), headers=headers
+            stored.topic, value=json_bytes(stored), key=stored.partition_key.encode(), headers=headers
         )
         return future
 
@@ -237,7 +190,8 @@ class OutboxRelay:
 
     async def _dispatch(self, conn: asyncpg.Connection, batch: list[StoredEvent], start: Cursor, last: Cursor) -> None:
         """Send a batch without waiting for acknowledgements; rows of blocked keys join the quarantine."""
-        flight = _InFlight(last)
+        flight = InFlight(last)
+        batches = Batches(self.producer)
         for i, stored in enumerate(batch):
             if stored.partition_key in self._blocked:
                 await quarantine.put(conn, self.name, stored, "held", "behind a quarantined event of its key")
@@ -247,7 +201,8 @@ class OutboxRelay:
                 await self._quarantine(conn, stored, reason)
                 continue
             try:
-                future = await self._send(stored)
+                headers = self.envelope(stored).to_headers()  # raises for a row that has no valid envelope
+                await batches.add(stored, headers, flight)
             except ROW_FAULTS as exc:
                 self._attempts[stored.position] = (attempts + 1, repr(exc))
                 if attempts + 1 >= self.max_row_attempts:
@@ -255,16 +210,17 @@ class OutboxRelay:
                     continue
                 # Settle what went out before this row, then retry it after a pause.
                 flight.last = (batch[i - 1].txid, batch[i - 1].position) if i else start
+                await batches.flush(flight)
                 self._in_flight.append(flight)
                 await self._settle_all(conn)
                 raise _RowRetry(f"position {stored.position}: {exc!r}") from exc
             flight.rows.append(stored)
-            flight.futures.append(future)
+        await batches.flush(flight)
         self._in_flight.append(flight)
 
-    async def _settle(self, conn: asyncpg.Connection, flight: _InFlight) -> int:
-        results = await asyncio.gather(*flight.futures, return_exceptions=True)
-        for stored, result in zip(flight.rows, results, strict=True):
+    async def _settle(self, conn: asyncpg.Connection, flight: InFlight) -> int:
+        results = await asyncio.gather(*(f for _, f in flight.futures), return_exceptions=True)
+        for (stored, _), result in zip(flight.futures, results, strict=True):
             if isinstance(result, BaseException):
                 if isinstance(result, ROW_FAULTS):
                     attempts, _ = self._attempts.get(stored.position, (0, ""))
@@ -399,10 +355,6 @@ class OutboxRelay:
         self.last_error = None
         self._failures = 0
         self._failing_since = None
-
-
-def _json_bytes(stored: StoredEvent) -> bytes:
-    return json.dumps(stored.payload, separators=(",", ":"), sort_keys=True).encode()
 
 
 if __name__ == "__main__":  # python -m unified_shared.outbox: the operator's quarantine commands

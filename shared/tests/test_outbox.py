@@ -63,7 +63,7 @@ async def test_a_transaction_that_commits_late_is_never_skipped(
         await eventstore.append(first, "stream-a", 0, [AmountAdded(account_id=account, amount=1)])
         async with second.transaction():  # commands run side by side: nothing waits for the open first
             await eventstore.append(second, "stream-b", 0, [AmountAdded(account_id=account, amount=2)])
-        assert await relay.publish_once() == 0  # must not move past the open transaction
+        assert await relay.publish_once(wait_s=0.5) == 0  # must not move past the open transaction
         await tx1.commit()
         while await relay.publish_once():
             pass

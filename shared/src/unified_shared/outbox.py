@@ -267,12 +267,20 @@ class OutboxRelay:
                 self._blocked.discard(key)
                 log.info("outbox quarantine of a key drained", extra={"relay": self.name, "published": len(sent)})
 
-    async def publish_once(self) -> int:
-        """One unpipelined pass: read the next batch, send it, wait for every ack, save the position."""
+    async def publish_once(self, *, wait_s: float = 10.0) -> int:
+        """One unpipelined pass: read the next batch, send it, wait for every ack, save the cursor.
+
+        Rows committed but still behind a running older transaction (anywhere in the cluster) are waited
+        for, up to ``wait_s``: 0 then means nothing committed is left, not "not publishable yet"."""
         async with self.pool.acquire() as conn:
             await self._drain_quarantine(conn, force=True)
             start = await self.cursor(conn)
-            batch, last = await self._read(conn, start)
+            deadline = time.monotonic() + wait_s
+            while True:
+                batch, last = await self._read(conn, start)
+                if batch or time.monotonic() > deadline or not await self._held_back(conn, start):
+                    break
+                await asyncio.sleep(0.02)
             if not batch:
                 return 0
             try:
@@ -280,6 +288,15 @@ class OutboxRelay:
                 return await self._settle_all(conn)
             finally:
                 self._in_flight.clear()
+
+    async def _held_back(self, conn: asyncpg.Connection, after: Cursor) -> bool:
+        """Committed rows after ``after`` that a running older transaction keeps from being read yet."""
+        held: bool = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM event_store WHERE (txid, position) > ($1::xid8, $2::bigint))",
+            after[0],
+            after[1],
+        )
+        return held
 
     async def _pump(self) -> None:
         """Read, send and settle continuously: the next batch is read while earlier ones await their acks."""

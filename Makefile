@@ -18,7 +18,7 @@ export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
 export PG_PORT ?= 55432
 export TEST_PG_ADMIN_DSN ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/postgres
 
-.PHONY: fuzz help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status
+.PHONY: fuzz help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status bench
 
 help:
 	@echo "make demo          start everything and drive a realistic seller through it (ONCE=1: stop after the report;"
@@ -31,6 +31,8 @@ help:
 	@echo "make migrate       apply every service's SQL migrations"
 	@echo "make contracts     regenerate docs/schemas;  make contracts-check: refuse breaking changes"
 	@echo "make fuzz          schemathesis over every service's OpenAPI, 200 examples per operation (EXAMPLES=n)"
+	@echo "make bench         write-path benchmarks beside raw baselines, medians of 3 (ARGS='relay --runs 1');"
+	@echo "                   JSON in bench/results/"
 
 $(VENV)/.installed: $(PKG_FILES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -96,6 +98,9 @@ test: infra-up lint contracts-check
 fuzz: infra-up
 	FUZZ_MAX_EXAMPLES=$(or $(EXAMPLES),200) FUZZ_PHASES=coverage,fuzzing,stateful \
 		$(VENV)/bin/pytest --timeout=7200 -p no:cacheprovider -q tests/test_fuzz.py
+
+bench: infra-up
+	$(PY) -m bench $(ARGS)
 
 test-fast: install
 	$(VENV)/bin/pytest --timeout=600 -x -q $(ARGS)

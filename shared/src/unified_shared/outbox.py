@@ -31,6 +31,7 @@ from unified_shared.envelope import Envelope
 from unified_shared.eventstore import StoredEvent, row_to_stored
 from unified_shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED, OUTBOX_QUARANTINED
 from unified_shared.outbox_send import ROW_FAULTS, Batches, Cursor, InFlight, RelayStatus, json_bytes
+from unified_shared.tracing import handed_on
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class OutboxRelay:
             subject=stored.stream_id,
             partitionkey=stored.partition_key,
             sequence=stored.version,
-            traceparent=stored.traceparent,
+            traceparent=handed_on(stored.traceparent, f"publish {stored.event_type}", service=self.source),
         )
 
     async def _send(self, stored: StoredEvent) -> asyncio.Future[Any]:

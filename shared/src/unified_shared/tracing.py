@@ -72,6 +72,19 @@ def record_spans(
         current.end(end_time=end_ns)
 
 
+def handed_on(traceparent: str | None, name: str, *, service: str, kind: SpanKind = SpanKind.PRODUCER) -> str | None:
+    """A span for one hop (the relay publishing a stored event), a child of ``traceparent``; returns the
+    traceparent the next hop continues from (the input itself when spans are not recorded)."""
+    if not traceparent or not recording():
+        return traceparent
+    hop = tracer().start_span(name, context=context_of({"traceparent": traceparent}), kind=kind)
+    hop.set_attribute(SERVICE_ATTRIBUTE, service)
+    hop.end()
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(hop))
+    return carrier.get("traceparent", traceparent)
+
+
 @contextlib.contextmanager
 def span(
     name: str, *, service: str, traceparent: str | None = None, kind: SpanKind = SpanKind.INTERNAL

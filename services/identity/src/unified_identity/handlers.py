@@ -737,7 +737,7 @@ class Identity:
                     invitation_id=invitation_id,
                     email=email_norm,
                     role=role,  # type: ignore[arg-type]
-                    permissions=perms,  # type: ignore[arg-type]
+                    **domain.event_permissions(perms),  # type: ignore[arg-type]
                     marketplace_scope=scope,
                     invited_by=principal.user_id,
                     expires_at=expires_at,
@@ -848,7 +848,7 @@ class Identity:
                 user_id=user_id,
                 email=email,
                 role=invitation["role"],
-                permissions=list(invitation["permissions"]),
+                **domain.event_permissions(invitation["permissions"]),  # type: ignore[arg-type]
                 marketplace_scope=scope,
                 accepted_at=now,
             ),
@@ -947,7 +947,7 @@ class Identity:
                     account_id=account_id,
                     user_id=user_id,
                     role=new_role,  # type: ignore[arg-type]
-                    permissions=perms,  # type: ignore[arg-type]
+                    **domain.event_permissions(perms),  # type: ignore[arg-type]
                     marketplace_scope=scope,
                     changed_by=principal.user_id,
                     changed_at=now,

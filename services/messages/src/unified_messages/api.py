@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from unified_messages.domain import REPLY_WINDOW, urgency
 from unified_messages.handlers import BuyerMessage, CommandResult, MessagesHandlers, Reply, parse_as_of
 from unified_messages.store import StoredEntry, Thread
-from unified_shared.auth import Principal, current_principal
+from unified_shared.auth import Principal, sp_api_principal
 
 router = APIRouter(prefix="/messaging/v1", tags=["messages"])
 
@@ -90,7 +90,7 @@ def _result(result: CommandResult, h: MessagesHandlers, created: bool) -> JSONRe
 async def post_buyer_message(
     thread_id: str,
     payload: BuyerMessageIn = Body(...),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> JSONResponse:
     result = await h.receive(
@@ -112,7 +112,7 @@ async def post_buyer_message(
 async def post_reply(
     thread_id: str,
     payload: ReplyIn = Body(...),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> JSONResponse:
     reply = Reply(thread_id=thread_id, body=payload.body, replied_at=payload.replied_at, message_id=payload.message_id)
@@ -123,7 +123,7 @@ async def post_reply(
 async def post_no_response_needed(
     thread_id: str,
     payload: MarkIn | None = Body(None),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> JSONResponse:
     result = await h.mark_no_response_needed(principal, thread_id, payload.at if payload else None)
@@ -138,7 +138,7 @@ async def get_threads(
     limit: int | None = Query(None, description="1..100, default 50"),
     next_token: str | None = Query(None),
     as_of: str | None = Query(None, description="compute is_overdue / due_within_4h at this time (default now)"),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> dict[str, Any]:
     now = parse_as_of(as_of, h.clock)
@@ -159,7 +159,7 @@ async def get_threads(
 async def get_thread(
     thread_id: str,
     as_of: str | None = Query(None),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> dict[str, Any]:
     now = parse_as_of(as_of, h.clock)

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 
 from unified_orders.domain import OrderState
 from unified_orders.handlers import OrdersHandlers, OrdersParams
-from unified_shared.auth import Principal, current_principal
-from unified_shared.problems import PROBLEM_JSON, Problem
+from unified_shared.auth import Principal, sp_api_principal
+from unified_shared.problems import PROBLEM_JSON, Problem, with_sp_api_errors
 
 router = APIRouter(prefix="/orders/v0", tags=["orders"])
 
@@ -48,7 +48,7 @@ def _split(values: list[str] | None) -> list[str]:
 @router.post("/orders", summary="Ingest one SP-API order or a batch {Orders: [...]} of up to 100")
 async def ingest_orders(
     payload: Any = Body(..., examples=[{"Orders": [{"AmazonOrderId": "111-1234567-1234567"}]}]),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: OrdersHandlers = Depends(handlers),
 ) -> JSONResponse:
     if isinstance(payload, dict) and "Orders" in payload:
@@ -63,7 +63,7 @@ async def ingest_orders(
     if len(results) == 1 and results[0].problem is not None:
         problem = dict(results[0].problem)
         problem["instance"] = "/orders/v0/orders"
-        return JSONResponse(problem, status_code=int(problem["status"]), media_type=PROBLEM_JSON)
+        return JSONResponse(with_sp_api_errors(problem), status_code=int(problem["status"]), media_type=PROBLEM_JSON)
     return JSONResponse({"results": [r.to_json() for r in results]})
 
 
@@ -74,7 +74,7 @@ async def refund_order(
         ...,
         examples=[{"RefundAmount": {"CurrencyCode": "EUR", "Amount": "5.00"}, "RefundedAt": "2026-09-03T10:00:00Z"}],
     ),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: OrdersHandlers = Depends(handlers),
 ) -> dict[str, Any]:
     return await h.refund(principal, amazon_order_id, payload)
@@ -91,7 +91,7 @@ async def get_orders(
     order_statuses: list[str] | None = Query(None, alias="OrderStatuses"),
     max_results: int | None = Query(None, alias="MaxResultsPerPage"),
     next_token: str | None = Query(None, alias="NextToken"),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: OrdersHandlers = Depends(handlers),
 ) -> dict[str, Any]:
     params = OrdersParams(
@@ -114,7 +114,7 @@ async def get_orders(
 @router.get("/orders/{amazon_order_id}", summary="getOrder: one order of this region")
 async def get_order(
     amazon_order_id: str,
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: OrdersHandlers = Depends(handlers),
 ) -> dict[str, Any]:
     return {"payload": order_json(await h.get_order(principal, amazon_order_id))}

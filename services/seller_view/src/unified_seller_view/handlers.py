@@ -90,7 +90,7 @@ async def apply_event(
             event.user_id,
             email=event.email,
             role=event.role,
-            permissions=list(event.permissions),
+            permissions=[*event.permissions, *event.extra_permissions],
             scope=event.marketplace_scope,
             changed_at=event.accepted_at,
         )
@@ -101,7 +101,7 @@ async def apply_event(
             event.user_id,
             email=None,
             role=event.role,
-            permissions=list(event.permissions),
+            permissions=[*event.permissions, *event.extra_permissions],
             scope=event.marketplace_scope,
             changed_at=event.changed_at,
         )

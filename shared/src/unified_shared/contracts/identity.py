@@ -35,6 +35,7 @@ class UserInvited(_IdentityEvent):
     email: str
     role: Role
     permissions: list[Permission]
+    extra_permissions: list[str] = []  # permissions newer than this enum (e.g. "listings")
     marketplace_scope: list[str] | Literal["*"]
     invited_by: UUID
     expires_at: datetime
@@ -48,6 +49,7 @@ class InvitationAccepted(_IdentityEvent):
     email: str
     role: Role
     permissions: list[Permission]
+    extra_permissions: list[str] = []  # permissions newer than this enum (e.g. "listings")
     marketplace_scope: list[str] | Literal["*"]
     accepted_at: datetime
 
@@ -66,6 +68,7 @@ class MemberRoleChanged(_IdentityEvent):
     user_id: UUID
     role: Role
     permissions: list[Permission]
+    extra_permissions: list[str] = []  # permissions newer than this enum (e.g. "listings")
     marketplace_scope: list[str] | Literal["*"]
     changed_by: UUID
     changed_at: datetime

@@ -114,6 +114,8 @@ class IdempotentConsumer:
         self.last_error: str | None = None
         self.lag: dict[tuple[str, int], int] = {}
         self.applied_batches = 0
+        # Monotonic start of the last poll that ended with no lag: everything published before it is applied.
+        self.caught_up_as_of: float | None = None
 
     # -- assignment ---------------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -266,6 +268,7 @@ class IdempotentConsumer:
 
     # -- the loop -----------------------------------------------------------------------------------
     async def poll_once(self) -> int:
+        started = time.monotonic()
         batches = await self.consumer.getmany(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
         self.last_poll_monotonic = time.monotonic()
         records = [rec for tp in sorted(batches, key=lambda t: (t.topic, t.partition)) for rec in batches[tp]]
@@ -273,6 +276,9 @@ class IdempotentConsumer:
             await self.process(records)
             await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items() if recs})
         await self._update_lag()
+        assignment = self.consumer.assignment()
+        if assignment and all(self.lag.get((tp.topic, tp.partition)) == 0 for tp in assignment):
+            self.caught_up_as_of = started
         return len(records)
 
     async def _update_lag(self) -> None:

@@ -63,7 +63,10 @@ async def ingest_orders(
     if len(results) == 1 and results[0].problem is not None:
         problem = dict(results[0].problem)
         problem["instance"] = "/orders/v0/orders"
-        return JSONResponse(with_sp_api_errors(problem), status_code=int(problem["status"]), media_type=PROBLEM_JSON)
+        headers = {"Retry-After": str(problem["retry_after"])} if "retry_after" in problem else None
+        return JSONResponse(
+            with_sp_api_errors(problem), status_code=int(problem["status"]), media_type=PROBLEM_JSON, headers=headers
+        )
     return JSONResponse({"results": [r.to_json() for r in results]})
 
 

@@ -34,9 +34,10 @@ from unified_orders.domain import (
 )
 from unified_shared import eventstore
 from unified_shared.auth import Principal
-from unified_shared.catalog import ApiRegion
+from unified_shared.catalog import MARKETPLACES, ApiRegion, by_id
 from unified_shared.contracts.orders import Money, OrderPlaced, OrderRefunded, OrderStatusChanged
 from unified_shared.events import Event
+from unified_shared.participations import Gate, Verdict
 from unified_shared.problems import Problem
 from unified_shared.runtime import ServiceRuntime
 
@@ -100,10 +101,36 @@ def _order_events(account_id: UUID, region: ApiRegion, decision: Decision) -> li
     return []
 
 
+RETRY_AFTER_S = 1
+
+
+def participation_refusal(marketplace_id: str, verdict: tuple[Verdict, str]) -> InvalidInput | None:
+    """None where new orders may be placed; else the refusal naming the marketplace (422, or 503 to retry)."""
+    kind, why = verdict
+    if kind == "open":
+        return None
+    marketplace = by_id(marketplace_id)
+    if kind == "not-open":
+        return InvalidInput(
+            "MarketplaceId",
+            f"the account has not opened marketplace {marketplace.code} ({marketplace_id}): {why}",
+            marketplace_id=marketplace_id,
+        )
+    return InvalidInput(
+        "MarketplaceId",
+        f"marketplace {marketplace.code} ({marketplace_id}) is not known to be open for this account yet (a fresh"
+        f" opening takes a moment to arrive): retry after {RETRY_AFTER_S} s",
+        status=503,
+        marketplace_id=marketplace_id,
+        retry_after=RETRY_AFTER_S,
+    )
+
+
 class OrdersHandlers:
-    def __init__(self, runtime: ServiceRuntime, region: ApiRegion) -> None:
+    def __init__(self, runtime: ServiceRuntime, region: ApiRegion, gate: Gate | None = None) -> None:
         self.runtime = runtime
         self.region = region
+        self.gate = gate
 
     async def _lock(self, conn: asyncpg.Connection) -> None:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", eventstore.APPEND_LOCK)
@@ -113,22 +140,38 @@ class OrdersHandlers:
         principal.require("orders")
         if not 1 <= len(raw_orders) <= MAX_BATCH:
             raise Problem(422, "Invalid request", f"Orders must hold 1 to {MAX_BATCH} orders", field="Orders")
+        verdicts = await self._verdicts(principal, raw_orders)
         results: list[IngestResult] = []
         async with self.runtime.pool.acquire() as conn, conn.transaction():
             await self._lock(conn)
             for raw in raw_orders:
-                results.append(await self._ingest_one(conn, principal, raw))
+                results.append(await self._ingest_one(conn, principal, raw, verdicts))
         if any(r.events for r in results):
             self.runtime.notify_relay()
         return results
 
-    async def _ingest_one(self, conn: asyncpg.Connection, principal: Principal, raw: Any) -> IngestResult:
+    async def _verdicts(self, principal: Principal, raw_orders: Sequence[Any]) -> dict[str, tuple[Verdict, str]]:
+        """Whether each marketplace named in the batch is open for the account (before the transaction)."""
+        if self.gate is None:
+            return {}
+        named = {raw.get("MarketplaceId") for raw in raw_orders if isinstance(raw, dict)}
+        known = {m for m in named if isinstance(m, str) and m in MARKETPLACES}
+        return await self.gate.verdicts(principal.account_id, known) if known else {}
+
+    async def _ingest_one(
+        self, conn: asyncpg.Connection, principal: Principal, raw: Any, verdicts: dict[str, tuple[Verdict, str]]
+    ) -> IngestResult:
         order_id = raw.get("AmazonOrderId") if isinstance(raw, dict) else None
         order_id = order_id if isinstance(order_id, str) else None
         try:
             order = parse_order(raw, self.region, principal.marketplaces)
             async with conn.transaction():  # savepoint: all of this order or none of it
                 current = await store.get_order(conn, principal.account_id, order.amazon_order_id, for_update=True)
+                if current is None and self.gate is not None:
+                    # a new order needs the marketplace opened; updates of placed orders go on after a close
+                    refusal = participation_refusal(order.marketplace_id, verdicts[order.marketplace_id])
+                    if refusal is not None:
+                        raise refusal
                 decision = decide(current, order)
                 if decision.outcome == "unchanged":
                     return IngestResult(order_id, "unchanged")

@@ -4,6 +4,7 @@ Retry-After, and a client that retries gets through once the opening arrives."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 import uuid
@@ -11,42 +12,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
 
 from unified_shared.contracts.regions import ParticipationClosed, ParticipationOpened
-from unified_shared.envelope import Envelope
-from unified_shared.events import Event
 from unified_shared.testing import TestIssuer
+from unified_shared.testing import publish_events as publish
 
 from .support import DE, FR, UK, auth, order
 
 Issuer = tuple[TestIssuer, str]
 Start = Callable[..., Awaitable[str]]
 AT = dt.datetime(2026, 9, 1, 8, tzinfo=dt.UTC)
-
-
-async def publish(bootstrap: str, *events: Event) -> None:
-    """As regions' relay does: CloudEvents headers, key = account."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
-    await producer.start()
-    try:
-        for event in events:
-            envelope = Envelope(
-                id=uuid.uuid4(),
-                source="/services/regions",
-                type=event.ce_type(),
-                time=dt.datetime.now(dt.UTC),
-                subject=event.partition_key(),
-                partitionkey=event.partition_key(),
-            )
-            await producer.send_and_wait(
-                event.TOPIC,
-                value=event.to_json_bytes(),
-                key=event.partition_key().encode(),
-                headers=envelope.to_headers(),
-            )
-    finally:
-        await producer.stop()
 
 
 async def post_retrying(http: httpx.AsyncClient, body: dict[str, Any], token: str, deadline_s: float = 30) -> list[int]:
@@ -60,13 +35,7 @@ async def post_retrying(http: httpx.AsyncClient, body: dict[str, Any], token: st
             return seen
         assert response.headers["Retry-After"] == "1"
         assert response.json()["field"] == "MarketplaceId"
-        await asyncio_sleep(float(response.headers["Retry-After"]) / 10)
-
-
-async def asyncio_sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)  # the server's Retry-After, shortened: a client pacing its retries
+        await asyncio.sleep(float(response.headers["Retry-After"]) / 10)  # paced like a client, shortened
 
 
 async def test_never_opened_marketplace_is_refused_naming_it_and_a_closed_one_too(

@@ -23,7 +23,7 @@ class RegionsRuntime(ServiceRuntime):
             settings,
             migrations=MIGRATIONS,
             publishes=True,
-            consumer=ConsumerSpec(name="regions", topics=[IDENTITY_ACCOUNTS], handler=handlers.on_identity_event),
+            consumer=ConsumerSpec(name="regions", topics=[IDENTITY_ACCOUNTS], handlers=handlers.HANDLERS),
         )
         self.fx_settings = settings
         self.fetcher = FxFetcher(

@@ -40,6 +40,8 @@ cmd_up() {
       (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && die "port $port is held by another process"
     done
     say "starting every service under honcho; log: $LOGS/platform.log"
+    export PG="${PG:-postgresql://postgres@127.0.0.1:${PG_PORT:-55432}}"
+    export SMTP_SINK_DIR="${SMTP_SINK_DIR:-$STATE/mail}"  # where the demo reads the invitation mail
     cd "$ROOT"
     # setsid: honcho leads its own session, so `down` can stop every process it started at once.
     PATH="$VENV/bin:$PATH" setsid nohup "$VENV/bin/honcho" -f "$HERE/Procfile" -e "$HERE/platform.env" -d "$ROOT" \

@@ -148,13 +148,13 @@ def offers_table(outcome: ListingsOutcome) -> Table:
     table.add_column("SKU")
     table.add_column("US (USD)", justify="right")
     for m in TARGETS:
-        table.add_column(m, justify="right")
+        table.add_column(f"{m} ({outcome.after[(next(iter(US_OFFERS)), m)]['currency']})", justify="right")
     for sku, price in US_OFFERS.items():
         cells = [sku, price]
         for m in TARGETS:
             old, new = outcome.before[(sku, m)], outcome.after[(sku, m)]
-            mark = " (clamped)" if new.get("clamped") else ""
-            cells.append(f"{old['price']} -> {new['price']} {new['currency']}{mark}")
+            mark = "*" if new.get("clamped") else ""
+            cells.append(f"{old['price']} -> {new['price']}{mark}")
         table.add_row(*cells)
     return table
 
@@ -164,4 +164,4 @@ def rules_line() -> str:
     for r in RULES:
         ceiling = f", ceiling {r['ceiling']}" if "ceiling" in r else ""
         parts.append(f"{r['marketplace']} +{r['percent']}% ending {r['ending']} floor {r['floor']}{ceiling}")
-    return "rules: " + "; ".join(parts)
+    return "rules (* = clamped): " + "; ".join(parts)

@@ -330,6 +330,7 @@ class Billing:
                     await store.insert_document(conn, doc, now)
                 await eventstore.append(conn, stream, version, [document_event(d, now) for d in docs], occurred_at=now)
             await store.set_period_status(conn, account_id, period, "closed", None)
+            await store.advance_closed_through(conn, account_id, period)
         outcome.issued = [IssuedRef(d.document_id, str(d.kind), d.currency, format(d.total, "f")) for d in docs]
         for doc in docs:
             DOCUMENTS_ISSUED.labels(str(doc.kind)).inc()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from cryptography.fernet import Fernet
 
 
 @dataclass(slots=True)
@@ -40,6 +41,7 @@ class Platform:
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     operator_token: str = "e2e-operator-token"
+    key_encryption_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
 
     def dsn(self, database: str) -> str:
         return self.pg_admin_dsn.rsplit("/", 1)[0] + f"/{database}"
@@ -54,6 +56,8 @@ class Platform:
             "IDENTITY_ISSUER": identity_url,
             "PUBLIC_URL": identity_url,
             "OPERATOR_TOKEN": self.operator_token,
+            # Generated for this run, as the state folder's local secrets are.
+            "IDENTITY_KEY_ENCRYPTION_KEY": self.key_encryption_key,
             "SMTP_PORT": str(smtp_port),
             "SMTP_HOST": "127.0.0.1",
             "SMTP_SINK_DIR": str(mail_dir),

@@ -1,5 +1,6 @@
-"""The life of a service process: database pool and migrations, outbox relay, optional consumer, and the
-FastAPI app with health, metrics and problem handlers. Each service's ``main`` builds one of these."""
+"""The life of a service process: database pool and migrations, outbox relay, optional consumer, the reader
+of revoked sessions, and the FastAPI app with health, metrics and problem handlers. Each service's ``main``
+builds one of these."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from unified_shared.logs import configure_logging
 from unified_shared.outbox import OutboxRelay
 from unified_shared.problems import install_problem_handlers
 from unified_shared.requests import RequestContextMiddleware
+from unified_shared.revocations import RevocationReader, RevocationSet
 from unified_shared.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,9 @@ class ServiceRuntime:
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
         self.consumer: IdempotentConsumer | None = None
+        # Every service refuses tokens whose session or membership ended (fed by identity.accounts.v1).
+        self.revocations = RevocationSet()
+        self.revocation_reader: RevocationReader | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
 
@@ -107,6 +112,10 @@ class ServiceRuntime:
             self.consumer.subscribe()
             await kafka_consumer.start()
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
+        self.revocation_reader = RevocationReader(
+            s.kafka_bootstrap_servers, self.revocations, client_id=f"{s.service_name}-revocations"
+        )
+        self._tasks.append(asyncio.create_task(self.revocation_reader.run(), name="revocation-reader"))
         self.started = True
 
     async def stop(self) -> None:
@@ -158,6 +167,10 @@ class ServiceRuntime:
         except Exception as exc:
             ok = False
             detail["database"] = f"{type(exc).__name__}: {exc}"
+        if self.revocation_reader is not None and not self.revocation_reader.caught_up:
+            # Not ready before the revocations of the last token lifetime are known: it would accept them.
+            ok = False
+            detail["revocations"] = self.revocation_reader.status()
         degraded = self.degraded()
         detail["events"] = degraded or "flowing"
         detail["degraded"] = bool(degraded)
@@ -173,6 +186,8 @@ class ServiceRuntime:
         elif self.consumer is not None and not self.consumer.fetching():
             age = round(self.consumer.last_fetch_age_s(), 1)
             reasons["consumer"] = f"unable to fetch from the broker (no fetch answered for {age} s)"
+        if self.revocation_reader is not None and self.revocation_reader.last_error is not None:
+            reasons["revocations"] = self.revocation_reader.last_error
         return reasons
 
 
@@ -190,7 +205,9 @@ def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -
     app = FastAPI(title=title, version=version, lifespan=lifespan)
     app.state.runtime = runtime
     s = runtime.settings
-    app.state.token_validator = validator_from_settings(s.identity_issuer, s.token_audience, s.identity_jwks_url)
+    app.state.token_validator = validator_from_settings(
+        s.identity_issuer, s.token_audience, s.identity_jwks_url, revocations=runtime.revocations
+    )
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, service=runtime.settings.service_name)
 

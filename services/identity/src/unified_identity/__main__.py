@@ -22,9 +22,11 @@ async def _rotate(settings: Settings) -> None:
     await _migrate(settings)
     conn = await connect(settings.database_url)
     try:
-        await keys.ensure_active(conn)
+        cipher = keys.KeyCipher(settings.key_encryption_key)
+        await keys.seal_stored_keys(conn, cipher)
+        await keys.ensure_active(conn, cipher)
         grace = timedelta(seconds=settings.key_publish_grace_s)
-        new_kid, retired, dropped = await keys.rotate(conn, now=datetime.now(UTC), grace=grace)
+        new_kid, retired, dropped = await keys.rotate(conn, cipher, now=datetime.now(UTC), grace=grace)
     finally:
         await conn.close()
     print(f"active signing key: {new_kid}")
@@ -60,6 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("serve", help="run the HTTP service (applies migrations on start)")
     sub.add_parser("migrate", help="apply the database migrations")
     sub.add_parser("rotate-keys", help="retire the signing key and make a new one")
+    sub.add_parser(
+        "new-key-encryption-key", help=f"print a new key for {keys.KEY_ENCRYPTION_ENV} (signing keys at rest)"
+    )
     reg = sub.add_parser("register-client", help="register or update an OAuth client")
     reg.add_argument("--client-id", required=True)
     reg.add_argument("--name")
@@ -83,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{len(applied)} migrations applied" + (f": {', '.join(applied)}" if applied else ""))
     elif args.command == "rotate-keys":
         asyncio.run(_rotate(settings))
+    elif args.command == "new-key-encryption-key":
+        print(keys.new_key_encryption_key())
     elif args.command == "register-client":
         asyncio.run(_register_client(settings, args))
     elif args.command == "smtp-sink":

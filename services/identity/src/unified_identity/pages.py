@@ -93,6 +93,20 @@ def accept_invitation(token: str, *, error: str | None = None, status: int = 200
     return _page("Accept your invitation", body, status=status)
 
 
+def verify_email(token: str) -> HTMLResponse:
+    """The verification link opens this page; only its button verifies (a mail scanner's GET does not)."""
+    body = (
+        "<p>Confirm that this e-mail address is yours.</p>"
+        f'<form method="post" action="/email/verify"><input type="hidden" name="token" value="{escape(token)}">'
+        '<button type="submit">Confirm my e-mail address</button></form>'
+    )
+    return _page("Confirm your e-mail address", body)
+
+
+def email_verified(address: str) -> HTMLResponse:
+    return _page("E-mail address confirmed", f"<p>{escape(address)} is confirmed. You may close this page.</p>")
+
+
 def invitation_accepted() -> HTMLResponse:
     body = "<p>Your account is ready. Sign in from any unified-seller app.</p>"
     return _page("Welcome to the team", body, status=201)

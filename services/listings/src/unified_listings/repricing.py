@@ -67,10 +67,13 @@ async def reprice(
     rows: list[store.TargetRow] = []
     events: list[tuple[str, int, Event]] = []
     priced = stopped = 0
+    rule_json: dict[int, dict[str, object]] = {}  # one dump per rule, not per offer
     for key, (source, target) in wanted.items():
         account_id, marketplace_id, sku = key
         desired = desired_target(source, target, sells=(account_id, marketplace_id) in selling, rates=rates)
-        rule = target.model_dump(mode="json")
+        rule = rule_json.get(id(target))
+        if rule is None:
+            rule = rule_json[id(target)] = target.model_dump(mode="json")
         existing = current.get(key)
         if not change_of(existing, desired, source.price, rule):
             continue

@@ -8,7 +8,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-SERVICES := identity regions orders messages billing seller_view web
+SERVICES := identity regions orders messages billing seller_view listings web
 SERVICE_DIRS := $(wildcard $(addprefix services/,$(SERVICES)))
 EXAMPLES := $(wildcard examples/downstream-consumer)
 PKG_FILES := shared/pyproject.toml $(wildcard services/*/pyproject.toml demo/pyproject.toml examples/*/pyproject.toml) requirements-dev.txt constraints.txt
@@ -62,6 +62,7 @@ migrate: infra-up
 	$(PY) -m unified_seller_view migrate
 	$(PY) -m unified_billing migrate
 	$(PY) -m unified_web migrate
+	$(PY) -m unified_listings migrate
 
 demo: infra-up
 	deploy/demo.sh $(if $(SEED),--seed $(SEED)) $(if $(DAYS),--days $(DAYS)) $(if $(ORDERS_PER_DAY),--orders-per-day $(ORDERS_PER_DAY)) $(if $(ONCE),--once)

@@ -62,6 +62,7 @@ class Platform:
             "SMTP_HOST": "127.0.0.1",
             "SMTP_SINK_DIR": str(mail_dir),
             "LOG_LEVEL": "INFO",
+            "FX_FETCH_ENABLED": "false",  # rates come from the shipped ECB file, never from the network
             "HTTP_HOST": "127.0.0.1",
         }
         rows: list[tuple[str, str, int, str | None, dict[str, str]]] = [

@@ -32,6 +32,7 @@ class Endpoints:
     billing: str = "http://127.0.0.1:8040"
     # The seller's web app (not waited for by the driver: it talks to the APIs above, not the other way round).
     web: str = "http://127.0.0.1:8050"
+    listings: str = "http://127.0.0.1:8060"
     mail_dir: str = "/var/tmp/unified-seller/mail"
     operator_token: str = "local-operator-token"
     client_id: str = "unified-seller-cli"
@@ -47,6 +48,7 @@ class Endpoints:
             seller_view=_env("DEMO_SELLER_VIEW_URL", cls.seller_view),
             billing=_env("DEMO_BILLING_URL", cls.billing),
             web=_env("DEMO_WEB_URL", cls.web),
+            listings=_env("DEMO_LISTINGS_URL", cls.listings),
             mail_dir=os.environ.get(
                 "SMTP_SINK_DIR", os.path.join(os.environ.get("US_STATE_DIR", "/var/tmp/unified-seller"), "mail")
             ),

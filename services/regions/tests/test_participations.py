@@ -360,7 +360,7 @@ async def test_marketplace_catalog(svc: Running) -> None:
         catalog = (await client.get("/v1/marketplaces")).json()["marketplaces"]
         uk = (await client.get("/v1/marketplaces/UK")).json()
         assert (await client.get("/v1/marketplaces/XX")).status_code == 404
-    assert len(catalog) == 21
+    assert len(catalog) == 23
     assert {m["region"] for m in catalog} == {"NA", "EU", "FE"}
     assert uk == next(m for m in catalog if m["code"] == "UK")
     assert (uk["marketplace_id"], uk["country_code"], uk["currency"]) == (UK, "GB", "GBP")

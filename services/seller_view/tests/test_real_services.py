@@ -82,7 +82,11 @@ async def write_services(make_db: Any, bootstrap: str, issuer: Any, jwks_url: st
             serve_app(
                 regions_app(
                     RegionsSettings(
-                        database_url=regions_db, consumer_group=regions_group, operator_token=OPERATOR, **common
+                        database_url=regions_db,
+                        consumer_group=regions_group,
+                        operator_token=OPERATOR,
+                        fx_fetch_enabled=False,  # rates from the shipped file, never the network
+                        **common,
                     )
                 )
             )

@@ -144,6 +144,8 @@ class IdempotentConsumer:
         self.last_error: str | None = None
         self.lag: dict[tuple[str, int], int] = {}
         self.applied_batches = 0
+        # Monotonic start of the last poll that ended with no lag: everything published before it is applied.
+        self.caught_up_as_of: float | None = None
         self.applied_events = 0
         self._slots = asyncio.Semaphore(max_concurrency)  # partitions applied at once (pool connections)
         self._started = time.monotonic()
@@ -351,6 +353,7 @@ class IdempotentConsumer:
 
     # -- the loop -----------------------------------------------------------------------------------
     async def poll_once(self) -> int:
+        started = time.monotonic()
         batches = await self.consumer.getmany(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
         self.last_poll_monotonic = time.monotonic()
         self._note_fetch()
@@ -359,6 +362,9 @@ class IdempotentConsumer:
             await self.process(records)
             await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items() if recs})
         await self._update_lag()
+        assignment = self.consumer.assignment()
+        if assignment and all(self.lag.get((tp.topic, tp.partition)) == 0 for tp in assignment):
+            self.caught_up_as_of = started
         return len(records)
 
     def _note_fetch(self) -> None:

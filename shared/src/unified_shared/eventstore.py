@@ -248,3 +248,42 @@ async def load(conn: asyncpg.Connection, stream_id: str, fold: Callable[[S, Even
         state = fold(state, stored.event())
         version = stored.version
     return state, version
+
+
+async def append_batch(
+    conn: asyncpg.Connection,
+    items: Sequence[tuple[str, int, Event]],
+    *,
+    occurred_at: datetime | None = None,
+) -> int:
+    """Append one event to each of many streams, each after its expected version, in one statement.
+
+    For commands that touch thousands of streams at once (a re-pricing after an FX publication): the caller
+    must hold what makes its expected versions right (rows locked in its own tables); a stream that moved on
+    anyway violates unique (stream_id, version) and raises ConcurrencyError. Returns the number appended.
+    """
+    if not conn.is_in_transaction():
+        raise RuntimeError("append_batch() must run inside a transaction")
+    if not items:
+        return 0
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
+    when = occurred_at or datetime.now(UTC)
+    try:
+        await conn.execute(
+            """INSERT INTO event_store
+                   (event_id, stream_id, version, event_type, topic, partition_key, payload, occurred_at)
+               SELECT e, s, v, t, tp, k, p, $8
+               FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::jsonb[])
+                    AS u(e, s, v, t, tp, k, p)""",
+            [uuid4() for _ in items],
+            [stream for stream, _, _ in items],
+            [expected + 1 for _, expected, _ in items],
+            [event.ce_type() for _, _, event in items],
+            [event.TOPIC for _, _, event in items],
+            [event.partition_key() for _, _, event in items],
+            [event.model_dump(mode="json") for _, _, event in items],
+            when,
+        )
+    except asyncpg.UniqueViolationError:
+        raise ConcurrencyError("(batch)", -1, -1) from None
+    return len(items)

@@ -89,10 +89,39 @@ class Problem(Exception):
         return body
 
 
+# Paths shaped like Amazon's SP-API: their error bodies also carry SP-API's ``errors`` list, the only thing
+# SP-API clients read (python-amazon-sp-api raises on it, and without it shows an error as an empty page).
+SP_API_PREFIXES = ("/orders/v0/", "/messaging/v1/", "/sellers/v1/")
+_SP_API_CODES = {
+    400: "InvalidInput",
+    401: "Unauthorized",
+    403: "Unauthorized",
+    404: "NotFound",
+    409: "Conflict",
+    422: "InvalidInput",
+    429: "QuotaExceeded",
+    503: "ServiceUnavailable",
+}
+
+
+def with_sp_api_errors(body: dict[str, Any]) -> dict[str, Any]:
+    """The problem body plus ``errors: [{code, message, details}]`` (SP-API's ErrorList), unless it has one."""
+    if "errors" in body:
+        return body
+    status = int(body.get("status", 500))
+    error = {
+        "code": _SP_API_CODES.get(status, "InternalFailure"),
+        "message": str(body.get("detail") or body.get("title") or ""),
+        "details": str(body.get("field") or ""),
+    }
+    return {**body, "errors": [error]}
+
+
 def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
-    return JSONResponse(
-        problem.body(instance), status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
-    )
+    body = problem.body(instance)
+    if instance is not None and instance.startswith(SP_API_PREFIXES):
+        body = with_sp_api_errors(body)
+    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers)
 
 
 _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})

@@ -204,3 +204,31 @@ class TestIssuer:
 
         async with serve_app(app) as base:
             yield f"{base}/.well-known/jwks.json"
+
+
+async def publish_events(bootstrap: str, *events: Any, source: str = "/services/test") -> None:
+    """Publish events as a service's relay does (CloudEvents headers, key = the event's partition key): for tests
+    of consumers that must learn from another service's topic."""
+    import datetime as _dt
+    import uuid as _uuid
+
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for event in events:
+            key = event.partition_key()
+            envelope = Envelope(
+                id=_uuid.uuid4(),
+                source=source,
+                type=event.ce_type(),
+                time=_dt.datetime.now(_dt.UTC),
+                subject=key,
+                partitionkey=key,
+            )
+            await producer.send_and_wait(
+                event.TOPIC, value=event.to_json_bytes(), key=key.encode(), headers=envelope.to_headers()
+            )
+    finally:
+        await producer.stop()

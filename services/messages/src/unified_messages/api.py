@@ -21,7 +21,7 @@ from unified_messages.domain import (
 )
 from unified_messages.handlers import BuyerMessage, CommandResult, MessagesHandlers, Reply
 from unified_messages.store import StoredEntry, Thread
-from unified_shared.auth import Principal, current_principal
+from unified_shared.auth import Principal, sp_api_principal
 from unified_shared.bounds import Cursor, Instant, LineStr, MarketplaceId, QueryInstant, TextStr
 
 router = APIRouter(prefix="/messaging/v1", tags=["messages"])
@@ -154,7 +154,7 @@ def _result(result: CommandResult, h: MessagesHandlers, created: bool) -> JSONRe
 async def post_buyer_message(
     thread_id: ThreadId,
     payload: BuyerMessageIn = BodyParam(...),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> JSONResponse:
     result = await h.receive(
@@ -181,7 +181,7 @@ async def post_buyer_message(
 async def post_reply(
     thread_id: ThreadId,
     payload: ReplyIn = BodyParam(...),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> JSONResponse:
     reply = Reply(thread_id=thread_id, body=payload.body, replied_at=payload.replied_at, message_id=payload.message_id)
@@ -196,7 +196,7 @@ async def post_reply(
 async def post_no_response_needed(
     thread_id: ThreadId,
     payload: MarkIn | None = BodyParam(None),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> JSONResponse:
     result = await h.mark_no_response_needed(principal, thread_id, payload.at if payload else None)
@@ -218,7 +218,7 @@ async def get_threads(
     as_of: QueryInstant | None = Query(
         None, description="compute is_overdue / due_within_4h at this time (default now)"
     ),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> dict[str, Any]:
     now = as_of or h.clock()
@@ -243,7 +243,7 @@ async def get_threads(
 async def get_thread(
     thread_id: ThreadId,
     as_of: QueryInstant | None = Query(None),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> dict[str, Any]:
     now = as_of or h.clock()

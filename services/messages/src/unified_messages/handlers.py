@@ -36,9 +36,10 @@ from unified_messages.domain import (
 from unified_shared import eventstore
 from unified_shared.auth import Principal
 from unified_shared.bounds import check_line, check_query_instant, cursor_json
-from unified_shared.catalog import ApiRegion
+from unified_shared.catalog import ApiRegion, by_id
 from unified_shared.contracts.messages import BuyerMessageReceived, MarkedNoResponseNeeded, SellerReplied
 from unified_shared.events import Event
+from unified_shared.participations import Gate, Verdict
 from unified_shared.problems import Problem
 from unified_shared.runtime import ServiceRuntime
 
@@ -49,6 +50,35 @@ DEFAULT_PAGE = 50
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+RETRY_AFTER_S = 1
+
+
+def refuse_unopened(marketplace_id: str, verdict: tuple[Verdict, str]) -> None:
+    """A new thread needs the marketplace opened: 422 naming it, or 503 + Retry-After while not learned yet."""
+    kind, why = verdict
+    if kind == "open":
+        return
+    code = by_id(marketplace_id).code
+    if kind == "not-open":
+        raise Problem(
+            422,
+            "Invalid request",
+            f"the account has not opened marketplace {code} ({marketplace_id}): {why}",
+            field="marketplace_id",
+            marketplace_id=marketplace_id,
+        )
+    problem = Problem(
+        503,
+        "Not known yet",
+        f"marketplace {code} ({marketplace_id}) is not known to be open for this account yet (a fresh opening"
+        f" takes a moment to arrive): retry after {RETRY_AFTER_S} s",
+        field="marketplace_id",
+        marketplace_id=marketplace_id,
+    )
+    problem.headers["Retry-After"] = str(RETRY_AFTER_S)
+    raise problem
 
 
 def problem_of(exc: InvalidInput, **extra: Any) -> Problem:
@@ -90,7 +120,10 @@ class CommandResult:
 
 
 class MessagesHandlers:
-    def __init__(self, runtime: ServiceRuntime, region: ApiRegion, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, runtime: ServiceRuntime, region: ApiRegion, clock: Clock = utc_now, gate: Gate | None = None
+    ) -> None:
+        self.gate = gate
         self.runtime = runtime
         self.region = region
         self.clock = clock
@@ -158,6 +191,7 @@ class MessagesHandlers:
             check_text(msg.body, "body", BODY_LIMIT, required=True)
         except InvalidInput as exc:
             raise problem_of(exc) from None
+        verdict = await self.gate.verdicts(principal.account_id, {msg.marketplace_id}) if self.gate else {}
         received_at = msg.received_at.astimezone(UTC)
         message_id = msg.message_id or buyer_message_id(msg.thread_id, received_at, msg.subject, msg.body)
         entry = store.StoredEntry(
@@ -173,6 +207,8 @@ class MessagesHandlers:
                 raise Problem(
                     409, "Conflict", f"message {message_id} was recorded with other content", field="message_id"
                 )
+            if thread is None and verdict:
+                refuse_unopened(msg.marketplace_id, verdict[msg.marketplace_id])
             if thread is not None and thread.marketplace_id != msg.marketplace_id:
                 raise Problem(
                     422,

@@ -22,9 +22,9 @@ from unified_orders.models import (
     RefundOut,
     RejectedOrder,
 )
-from unified_shared.auth import Principal, current_principal
+from unified_shared.auth import Principal, sp_api_principal
 from unified_shared.bounds import Cursor, QueryInstant
-from unified_shared.problems import PROBLEM_JSON, validation_problem
+from unified_shared.problems import PROBLEM_JSON, validation_problem, with_sp_api_errors
 
 router = APIRouter(prefix="/orders/v0", tags=["orders"])
 
@@ -87,7 +87,7 @@ def _rejected(order: RejectedOrder) -> dict[str, Any]:
 )
 async def ingest_orders(
     payload: OrdersIn = Body(..., examples=[{"Orders": [EXAMPLE_ORDER]}]),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: OrdersHandlers = Depends(handlers),
 ) -> JSONResponse:
     principal.require("orders")
@@ -103,7 +103,10 @@ async def ingest_orders(
     if len(results) == 1 and results[0].get("problem") is not None:
         problem = dict(results[0]["problem"])
         problem["instance"] = "/orders/v0/orders"
-        return JSONResponse(problem, status_code=int(problem["status"]), media_type=PROBLEM_JSON)
+        headers = {"Retry-After": str(problem["retry_after"])} if "retry_after" in problem else None
+        return JSONResponse(
+            with_sp_api_errors(problem), status_code=int(problem["status"]), media_type=PROBLEM_JSON, headers=headers
+        )
     return JSONResponse({"results": results})
 
 
@@ -118,7 +121,7 @@ async def refund_order(
         ...,
         examples=[{"RefundAmount": {"CurrencyCode": "EUR", "Amount": "5.00"}, "RefundedAt": "2026-09-03T10:00:00Z"}],
     ),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: OrdersHandlers = Depends(handlers),
 ) -> dict[str, Any]:
     return await h.refund(principal, amazon_order_id, payload.raw())
@@ -144,7 +147,7 @@ async def get_orders(
     order_statuses: list[StatusesParam] | None = Query(None, alias="OrderStatuses", max_length=20),
     max_results: int | None = Query(None, alias="MaxResultsPerPage", ge=1, le=MAX_PAGE),
     next_token: Cursor | None = Query(None, alias="NextToken"),
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: OrdersHandlers = Depends(handlers),
 ) -> dict[str, Any]:
     params = OrdersParams(
@@ -171,7 +174,7 @@ async def get_orders(
 )
 async def get_order(
     amazon_order_id: AmazonOrderIdPath,
-    principal: Principal = Depends(current_principal),
+    principal: Principal = Depends(sp_api_principal),
     h: OrdersHandlers = Depends(handlers),
 ) -> dict[str, Any]:
     return {"payload": order_json(await h.get_order(principal, amazon_order_id))}

@@ -36,9 +36,10 @@ from unified_orders.domain import (
 from unified_shared import eventstore
 from unified_shared.auth import Principal
 from unified_shared.bounds import check_line, check_query_instant, cursor_json
-from unified_shared.catalog import ApiRegion
+from unified_shared.catalog import MARKETPLACES, ApiRegion, by_id
 from unified_shared.contracts.orders import Money, OrderPlaced, OrderRefunded, OrderStatusChanged
 from unified_shared.events import Event
+from unified_shared.participations import Gate, Verdict
 from unified_shared.problems import Problem
 from unified_shared.runtime import ServiceRuntime
 
@@ -104,10 +105,36 @@ def _order_events(account_id: UUID, region: ApiRegion, decision: Decision) -> li
     return []
 
 
+RETRY_AFTER_S = 1
+
+
+def participation_refusal(marketplace_id: str, verdict: tuple[Verdict, str]) -> InvalidInput | None:
+    """None where new orders may be placed; else the refusal naming the marketplace (422, or 503 to retry)."""
+    kind, why = verdict
+    if kind == "open":
+        return None
+    marketplace = by_id(marketplace_id)
+    if kind == "not-open":
+        return InvalidInput(
+            "MarketplaceId",
+            f"the account has not opened marketplace {marketplace.code} ({marketplace_id}): {why}",
+            marketplace_id=marketplace_id,
+        )
+    return InvalidInput(
+        "MarketplaceId",
+        f"marketplace {marketplace.code} ({marketplace_id}) is not known to be open for this account yet (a fresh"
+        f" opening takes a moment to arrive): retry after {RETRY_AFTER_S} s",
+        status=503,
+        marketplace_id=marketplace_id,
+        retry_after=RETRY_AFTER_S,
+    )
+
+
 class OrdersHandlers:
-    def __init__(self, runtime: ServiceRuntime, region: ApiRegion) -> None:
+    def __init__(self, runtime: ServiceRuntime, region: ApiRegion, gate: Gate | None = None) -> None:
         self.runtime = runtime
         self.region = region
+        self.gate = gate
 
     async def ingest(self, principal: Principal, raw_orders: Sequence[Any]) -> list[IngestResult]:
         """Apply a batch set-based: validate in Python, lock and read every order in one statement, decide
@@ -117,10 +144,11 @@ class OrdersHandlers:
         if not 1 <= len(raw_orders) <= MAX_BATCH:
             raise Problem(422, "Invalid request", f"Orders must hold 1 to {MAX_BATCH} orders", field="Orders")
         parsed = [self._parse(principal, raw) for raw in raw_orders]
+        verdicts = await self._verdicts(principal, raw_orders)
         for attempt in range(1, INGEST_ATTEMPTS + 1):
             try:
                 async with self.runtime.pool.acquire() as conn, conn.transaction():
-                    results = await self._ingest_batch(conn, principal, parsed)
+                    results = await self._ingest_batch(conn, principal, parsed, verdicts)
                 break
             except (eventstore.ConcurrencyError, asyncpg.DeadlockDetectedError) as exc:
                 # Another command placed or changed one of these orders first: decide again on its result.
@@ -131,6 +159,14 @@ class OrdersHandlers:
         if any(r.events for r in results):
             self.runtime.notify_relay()
         return results
+
+    async def _verdicts(self, principal: Principal, raw_orders: Sequence[Any]) -> dict[str, tuple[Verdict, str]]:
+        """Whether each marketplace named in the batch is open for the account (before the transaction)."""
+        if self.gate is None:
+            return {}
+        named = {raw.get("MarketplaceId") for raw in raw_orders if isinstance(raw, dict)}
+        known = {m for m in named if isinstance(m, str) and m in MARKETPLACES}
+        return await self.gate.verdicts(principal.account_id, known) if known else {}
 
     def _parse(self, principal: Principal, raw: Any) -> tuple[str | None, OrderInput | InvalidInput]:
         order_id = raw.get("AmazonOrderId") if isinstance(raw, dict) else None
@@ -145,6 +181,7 @@ class OrdersHandlers:
         conn: asyncpg.Connection,
         principal: Principal,
         parsed: Sequence[tuple[str | None, OrderInput | InvalidInput]],
+        verdicts: dict[str, tuple[Verdict, str]],
     ) -> list[IngestResult]:
         account = principal.account_id
         wanted = [p.amazon_order_id for _, p in parsed if isinstance(p, OrderInput)]
@@ -156,6 +193,11 @@ class OrdersHandlers:
             try:
                 if isinstance(order, InvalidInput):
                     raise order
+                if order.amazon_order_id not in current and self.gate is not None:
+                    # a new order needs the marketplace opened; updates of placed orders go on after a close
+                    refusal = participation_refusal(order.marketplace_id, verdicts[order.marketplace_id])
+                    if refusal is not None:
+                        raise refusal
                 decision = decide(current.get(order.amazon_order_id), order)
             except InvalidInput as exc:
                 results.append(

@@ -15,7 +15,7 @@ from unified_regions import domain, ecb, handlers, store
 from unified_regions.domain import Action
 from unified_regions.settings import Settings
 from unified_shared import catalog
-from unified_shared.auth import Principal, current_principal
+from unified_shared.auth import Principal, current_principal, sp_api_principal
 from unified_shared.bounds import InstantAssumeUtc, LineStr, QueryDate, TextStr, check_line, check_query_date
 from unified_shared.problems import Problem
 from unified_shared.runtime import ServiceRuntime
@@ -278,7 +278,7 @@ class SpGetMarketplaceParticipationsResponse(BaseModel):
 
 @router.get("/sellers/v1/marketplaceParticipations", tags=["sp-api"])
 async def get_marketplace_participations(
-    request: Request, principal: PrincipalDep
+    request: Request, principal: Annotated[Principal, Depends(sp_api_principal)]
 ) -> SpGetMarketplaceParticipationsResponse:
     """Amazon's Sellers API ``getMarketplaceParticipations`` for the signed-in account."""
     async with _runtime(request).pool.acquire() as conn:

@@ -71,7 +71,7 @@ async def start_consumer_at_end(dsn: str, group: str, bootstrap: str, topics: li
 
 
 @contextlib.asynccontextmanager
-async def running_service(dsn: str, bootstrap: str) -> AsyncIterator[Running]:
+async def running_service(dsn: str, bootstrap: str, **overrides: object) -> AsyncIterator[Running]:
     issuer = TestIssuer()
     group = f"regions-test-{uuid.uuid4().hex[:10]}"
     await start_consumer_at_end(dsn, group, bootstrap, [IDENTITY_ACCOUNTS])
@@ -84,6 +84,7 @@ async def running_service(dsn: str, bootstrap: str) -> AsyncIterator[Running]:
             identity_jwks_url=jwks_url,
             operator_token=OPERATOR_TOKEN,
             relay_poll_interval_s=0.1,
+            **{"fx_fetch_enabled": False, **overrides},  # type: ignore[arg-type]
         )
         app = create_service_app(settings)
         async with serve_app(app) as base:

@@ -24,6 +24,7 @@ TOPICS: tuple[str, ...] = (
     topics.ORDERS,
     topics.BUYER_MESSAGES,
     topics.BILLING_INVOICES,
+    topics.LISTINGS_OFFERS,
 )
 
 Origin = dict[str, dict[str, int]]  # topic -> partition (as text) -> first offset of the view's history

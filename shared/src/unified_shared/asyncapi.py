@@ -7,6 +7,7 @@ consumes (DESIGN section 2) and is never connected. Run: ``python -m unified_sha
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any, Union
@@ -49,6 +50,14 @@ def _union(models: list[type[Event]]) -> Any:
     return Union[tuple(models)] if len(models) > 1 else models[0]  # noqa: UP007
 
 
+def service_version(service: str) -> str:
+    """The service package's own version (unified-<service>), which its AsyncAPI document carries."""
+    try:
+        return importlib.metadata.version(f"unified-{service.replace('_', '-')}")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
 def document(service: str) -> dict[str, Any]:
     publishes, consumes = SERVICE_CHANNELS[service]
     broker = KafkaBroker("127.0.0.1:9092")
@@ -67,7 +76,7 @@ def document(service: str) -> dict[str, Any]:
     spec = AsyncAPI(
         broker,
         title=f"unified-seller {service}",
-        version="1.0.0",
+        version=service_version(service),
         description="CloudEvents 1.0 binary mode: ce_* headers, JSON value, Kafka key = account_id.",
     )
     result: dict[str, Any] = json.loads(spec.to_specification().to_json())

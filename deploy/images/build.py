@@ -163,10 +163,76 @@ def build(spec: Service, base: str, context: Path, revision: str, wheels: str) -
     )
 
 
+TEST_INFRA = {
+    # name -> (Debian packages, entry script, user): what testcontainers starts instead of public images.
+    "kafka": ("openjdk-17-jre-headless", "kafka-entry.sh", str(UID)),
+    "postgres": ("postgresql-15", "postgres-entry.sh", "postgres"),
+}
+
+
+def kafka_version() -> str:
+    for line in (ROOT / "deploy" / "infra.sh").read_text().splitlines():
+        if line.startswith("KAFKA_VERSION="):
+            return line.split("=", 1)[1].strip('"')
+    raise RuntimeError("KAFKA_VERSION not found in deploy/infra.sh")
+
+
+def test_infra_tags() -> dict[str, str]:
+    return {
+        "kafka": f"localhost/unified-seller/test-kafka:{kafka_version()}",
+        "postgres": "localhost/unified-seller/test-postgres:15",
+    }
+
+
+def build_test_infra(base: str) -> list[str]:
+    """Kafka from the Maven jars deploy/infra.sh fetched, PostgreSQL from Debian's package, on the same base."""
+    context = state_dir() / "test-infra"
+    shutil.rmtree(context, ignore_errors=True)
+    shutil.copytree(HERE / "test-infra", context)
+    jars = Path(os.environ.get("US_STATE_DIR", "/var/tmp/unified-seller")) / "kafka" / f"lib-{kafka_version()}"
+    if not (jars / ".complete").exists():
+        subprocess.run([str(ROOT / "deploy" / "infra.sh"), "install"], check=True)
+    shutil.copytree(jars, context / "kafka-lib", ignore=shutil.ignore_patterns(".complete"))
+    tags = test_infra_tags()
+    for name, (packages, entry, user) in TEST_INFRA.items():
+        jars_line = "COPY kafka-lib /opt/kafka/lib\n" if name == "kafka" else ""
+        (context / f"Containerfile.{name}").write_text(
+            f"FROM {base}\n"
+            f"RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends {packages} >/dev/null \\\n"
+            " && rm -rf /var/lib/apt/lists/* /var/cache/apt/*\n"
+            f"{jars_line}COPY {entry} /usr/local/bin/entry\n"
+            f"USER {user}\n"
+            'ENTRYPOINT ["/usr/local/bin/entry"]\n'
+        )
+        say(f"building {tags[name]}")
+        podman(
+            "build",
+            "--quiet",
+            "--network",
+            "host",
+            "--pull=never",
+            "--file",
+            str(context / f"Containerfile.{name}"),
+            "--tag",
+            tags[name],
+            str(context),
+        )
+    return list(tags.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Build one OCI image per service with podman")
     parser.add_argument("services", nargs="*", help="services of deploy/services.toml (default: every one)")
+    parser.add_argument("--test-infra", action="store_true", help="the Kafka and PostgreSQL images for testcontainers")
     args = parser.parse_args()
+    if args.test_infra:
+        tags = build_test_infra(base_image())
+        env = state_dir() / "test-infra.env"
+        env.write_text(f"TESTCONTAINERS_KAFKA_IMAGE={tags[0]}\nTESTCONTAINERS_POSTGRES_IMAGE={tags[1]}\n")
+        for tag in tags:
+            size = int(podman("image", "inspect", "--format", "{{.Size}}", tag, capture=True).strip())
+            say(f"{tag:<52} {size / 1e6:7.1f} MB")
+        return
     specs = image_specs(args.services or None)
     unknown = set(args.services) - {s.name for s in specs}
     if unknown:

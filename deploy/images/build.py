@@ -27,6 +27,7 @@ SUITE = "bookworm"
 MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SOURCE = os.environ.get("IMAGE_SOURCE", "https://git.unified-seller.example/unified-seller")
 UID = 10001
+PRIVATE_SHM = 'mount -t tmpfs -o size=64m tmpfs /dev/shm && exec "$0" "$@"'
 # Documentation, manual pages and translations are never read in a container.
 DPKG_EXCLUDES = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*"]
 
@@ -69,9 +70,12 @@ def base_image() -> str:
         say(f"making the base from Debian's packages: {', '.join(packages)}")
         tar.parent.mkdir(parents=True, exist_ok=True)
         partial = tar.with_name(tar.stem + ".partial.tar")  # mmdebstrap picks the format by suffix
+        # In a mount namespace of its own with a private /dev/shm: mmdebstrap's clean-up of its chroot removed
+        # the host's /dev/shm files on these machines (every running PostgreSQL lost its shared memory).
+        isolated = ["unshare", "--mount", "--propagation", "private", "sh", "-c", PRIVATE_SHM, "mmdebstrap"]
         subprocess.run(
             [
-                "mmdebstrap",
+                *isolated,
                 "--quiet",
                 "--variant=apt",
                 f"--include={','.join(packages)}",

@@ -52,7 +52,7 @@ def selector(inst: Instance) -> dict[str, str]:
     return {"app.kubernetes.io/name": inst.name}
 
 
-def probes(port: str) -> dict[str, Any]:
+def probes(port: str | int) -> dict[str, Any]:
     """Readiness gates traffic (database, relay, consumer); liveness restarts a stuck process; the start-up
     probe gives migrations time before liveness counts."""
     return {
@@ -107,10 +107,11 @@ def deployment(
         "name": svc.slug,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "ports": [{"name": "http", "containerPort": inst.port}],
+        # On the host network a port mapping means nothing (podman refuses one): the probes name the number.
+        **({} if host_network else {"ports": [{"name": "http", "containerPort": inst.port}]}),
         "envFrom": [{"configMapRef": {"name": f"{inst.name}-config"}}, {"secretRef": {"name": secret}}],
         **({"env": env} if env else {}),
-        **probes("http"),
+        **probes(inst.port if host_network else "http"),
         "resources": resources(svc),
         "securityContext": container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *[m for _, m in volumes]],

@@ -187,13 +187,11 @@ def test_each_service_carries_its_own_version(service: str) -> None:
     import importlib.metadata
     import json
 
-    from unified_shared import asyncapi
-
     svc = next(s for s in servicetable.services() if s.name == service)
     assert importlib.metadata.version(svc.distribution) == svc.version
-    if service in asyncapi.SERVICE_CHANNELS:
-        document = json.loads((ROOT / "docs" / "asyncapi" / f"{service}.json").read_text())
-        assert document["info"]["version"] == svc.version
+    path = ROOT / "docs" / "asyncapi" / f"{service}.json"
+    if path.exists():  # a service that neither produces nor consumes has no AsyncAPI document
+        assert json.loads(path.read_text())["info"]["version"] == svc.version
     changelog = (svc.package / "CHANGELOG.md").read_text()
     first = next(line for line in changelog.splitlines() if line.startswith("## "))
     assert first.removeprefix("## ").split()[0] == svc.version

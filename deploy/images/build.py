@@ -202,7 +202,9 @@ def build_test_infra(base: str) -> list[str]:
         jars_line = "COPY kafka-lib /opt/kafka/lib\n" if name == "kafka" else ""
         (context / f"Containerfile.{name}").write_text(
             f"FROM {base}\n"
-            f"RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends {packages} >/dev/null \\\n"
+            # openjdk's postinst links its manual pages: the base leaves /usr/share/man out.
+            "RUN mkdir -p /usr/share/man/man1 && apt-get update -qq \\\n"
+            f" && apt-get install -y -qq --no-install-recommends {packages} >/dev/null \\\n"
             " && rm -rf /var/lib/apt/lists/* /var/cache/apt/*\n"
             f"{jars_line}COPY {entry} /usr/local/bin/entry\n"
             f"USER {user}\n"

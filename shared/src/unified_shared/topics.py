@@ -162,7 +162,8 @@ async def create_topics(
         for spec in missing:
             try:
                 configs = {**spec.configs(), **policy.configs()}
-                await admin.create_topics([NewTopic(spec.name, spec.partitions, policy.replication_factor, configs)])
+                topic = NewTopic(spec.name, spec.partitions, policy.replication_factor, topic_configs=configs)
+                await admin.create_topics([topic])
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass

@@ -41,6 +41,7 @@ class Service:
     cpu: str
     memory: str
     env: dict[str, str]
+    links: bool = False  # gets the URL of every other service (<INSTANCE>_URL)
 
     @property
     def slug(self) -> str:
@@ -67,6 +68,8 @@ def services(names: list[str] | None = None) -> list[Service]:
         if names and name not in names:
             continue
         package = ROOT / row["package"]
+        if not (package / "pyproject.toml").exists():
+            continue  # a service announced in the table whose code has not landed yet
         with (package / "pyproject.toml").open("rb") as f:
             project = tomllib.load(f)["project"]
         result.append(
@@ -86,6 +89,7 @@ def services(names: list[str] | None = None) -> list[Service]:
                 cpu=row.get("cpu", "250m"),
                 memory=row.get("memory", "256Mi"),
                 env={k: str(v) for k, v in row.get("env", {}).items()},
+                links=bool(row.get("links", False)),
             )
         )
     return result

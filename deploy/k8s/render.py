@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ NAMESPACE = "unified-seller"
 KAFKA_CLUSTER = "unified-seller-kafka"
 PG_CLUSTER = "unified-seller-pg"
 PUBLIC_IDENTITY = "https://id.unified-seller.example"
+PUBLIC_WEB = "https://app.unified-seller.example"
 # How long a service may take to stop on SIGTERM (SHUTDOWN_TIMEOUT_S); Kubernetes waits longer than that.
 SHUTDOWN_S = 20
 GRACE_S = SHUTDOWN_S + 15
@@ -170,6 +172,13 @@ def common_config(svc: Service, inst: Instance) -> dict[str, str]:
     }
 
 
+def links(url: Callable[[Instance], str]) -> dict[str, str]:
+    """``<INSTANCE>_URL`` of every service instance, for a service that calls the others (the web app)."""
+    return {
+        f"{inst.name.upper().replace('-', '_')}_URL": url(inst) for other in services() for inst in other.instances()
+    }
+
+
 # --- production ---------------------------------------------------------------------------------------------
 def consumed_partitions(access: ServiceAccess) -> int:
     sizes = [t.partitions for t in TOPICS if t.name in access.consumes]
@@ -190,6 +199,9 @@ def production_service(svc: Service) -> list[Doc]:
             "IDENTITY_ISSUER": PUBLIC_IDENTITY,
             "IDENTITY_JWKS_URL": "http://identity:8001/.well-known/jwks.json",
         }
+        if svc.links:
+            config |= links(lambda other: f"http://{other.name}:{other.port}")
+            config["WEB_PUBLIC_URL"] = PUBLIC_WEB
         if svc.name == "identity":
             config |= {"PUBLIC_URL": PUBLIC_IDENTITY, "SMTP_HOST": "smtp.unified-seller.example", "SMTP_PORT": "587"}
             config |= {"SMTP_STARTTLS": "true"}
@@ -442,6 +454,9 @@ def render_local(opts: LocalOptions) -> list[Doc]:
             }
             if svc.name == "identity":
                 config["PUBLIC_URL"] = identity_url
+            if svc.links:
+                config |= links(lambda other: f"http://127.0.0.1:{other.port - 8000 + opts.base_port}")
+                config["WEB_PUBLIC_URL"] = f"http://127.0.0.1:{inst.port}"
             if opts.kafka_security:
                 config["KAFKA_SASL_USERNAME"] = access.principal
             if opts.name_suffix and svc.consumer:

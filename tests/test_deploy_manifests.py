@@ -178,7 +178,7 @@ def test_every_service_package_is_in_the_deploy_table() -> None:
     table = tomllib.loads((ROOT / "deploy" / "services.toml").read_text())
     packages = {str(Path(row["package"])) for row in table.values()}
     found = {str(p.parent.relative_to(ROOT)) for p in (ROOT / "services").glob("*/pyproject.toml")}
-    assert found == packages
+    assert found <= packages, found - packages
 
 
 @pytest.mark.parametrize("service", [s.name for s in servicetable.services()])

@@ -107,29 +107,47 @@ def build_wheels(specs: list[Service], into: Path) -> None:
     subprocess.run([*pip, "--constraint", str(ROOT / "constraints.txt"), *packages], check=True, env=env)
 
 
-def digest(folder: Path) -> str:
+def digest(folder: Path, *, project: bool) -> str:
+    """Of the third-party wheels (project=False) or of the project's own (unified_*)."""
     h = hashlib.sha256()
-    for path in sorted(folder.iterdir()):
+    for path in sorted(p for p in folder.iterdir() if p.name.startswith("unified_") == project):
         h.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()[:16]
 
 
 def containerfile(spec: Service, base: str) -> str:
-    """Containerfile of one service: a venv with its wheels, a non-root user, entrypoint ``serve``."""
+    """Containerfile of one service: a venv with its wheels, a non-root user, entrypoint ``serve``.
+
+    Two layers: the third-party dependencies (rebuilt only when a pinned wheel changes, DEPS_DIGEST) and the
+    project's own wheels on top (PROJECT_DIGEST), so a commit rebuilds only the small second one. pip runs from
+    Debian's bundled wheel and is never installed into the image."""
+    pip = "/opt/venv/bin/python /usr/share/python-wheels/pip-*.whl/pip install --quiet --no-index --no-cache-dir"
     return f"""FROM {base}
-ARG WHEELS_DIGEST
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
     PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HTTP_HOST=0.0.0.0
+ARG DEPS_DIGEST
 RUN --mount=type=bind,source=wheels,target=/wheels \\
-    python3 -m venv /opt/venv \\
- && /opt/venv/bin/pip install --quiet --no-index --no-cache-dir --find-links /wheels \\
-      "{spec.distribution}=={spec.version}" \\
- && /opt/venv/bin/pip uninstall --quiet --yes pip \\
+    python3 -m venv --without-pip /opt/venv \\
+ && {pip} --find-links /wheels "{spec.distribution}=={spec.version}" \\
  && useradd --uid {UID} --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app
+ARG PROJECT_DIGEST
+RUN --mount=type=bind,source=wheels,target=/wheels \\
+    {pip} --no-deps --force-reinstall /wheels/unified_shared-*.whl /wheels/{wheel_name(spec)}-*.whl
 USER {UID}:{UID}
 WORKDIR /tmp
 ENTRYPOINT ["python", "-m", "{spec.module}", "serve"]
 """
+
+
+def deps_key(spec: Service, wheels_digest: str) -> str:
+    """The dependency layer's cache key: the third-party wheels and what the service and shared declare (a
+    dependency added to a service whose wheel another service already had still rebuilds the layer)."""
+    declared = [(ROOT / "shared" / "pyproject.toml").read_bytes(), (spec.package / "pyproject.toml").read_bytes()]
+    return hashlib.sha256(wheels_digest.encode() + b"".join(declared)).hexdigest()[:16]
+
+
+def wheel_name(spec: Service) -> str:
+    return spec.distribution.replace("-", "_")
 
 
 def git_revision() -> str:
@@ -139,7 +157,7 @@ def git_revision() -> str:
     return revision + ("-dirty" if dirty else "")
 
 
-def build(spec: Service, base: str, context: Path, revision: str, wheels: str) -> None:
+def build(spec: Service, base: str, context: Path, revision: str, digests: tuple[str, str]) -> None:
     path = context / f"Containerfile.{spec.name}"
     path.write_text(containerfile(spec, base))
     commit = revision.removesuffix("-dirty")
@@ -161,7 +179,9 @@ def build(spec: Service, base: str, context: Path, revision: str, wheels: str) -
         "--tag",
         spec.image(),
         "--build-arg",
-        f"WHEELS_DIGEST={wheels}",
+        f"DEPS_DIGEST={deps_key(spec, digests[0])}",
+        "--build-arg",
+        f"PROJECT_DIGEST={digests[1]}",
         *[arg for k, v in labels.items() for arg in ("--label", f"{k}={v}")],
         str(context),
     )
@@ -248,10 +268,11 @@ def main() -> None:
     context = state_dir() / "context"
     say("building the runtime wheels (constraints.txt)")
     build_wheels(specs, context / "wheels")
-    revision, wheels = git_revision(), digest(context / "wheels")
+    wheels = context / "wheels"
+    revision, digests = git_revision(), (digest(wheels, project=False), digest(wheels, project=True))
     for spec in specs:
         say(f"building {spec.image()}")
-        build(spec, base, context, revision, wheels)
+        build(spec, base, context, revision, digests)
     for spec in specs:
         size = int(podman("image", "inspect", "--format", "{{.Size}}", spec.image(), capture=True).strip())
         say(f"{spec.image():<52} {size / 1e6:7.1f} MB")

@@ -121,7 +121,8 @@ def containerfile(spec: Service, base: str) -> str:
     Two layers: the third-party dependencies (rebuilt only when a pinned wheel changes, DEPS_DIGEST) and the
     project's own wheels on top (PROJECT_DIGEST), so a commit rebuilds only the small second one. pip runs from
     Debian's bundled wheel and is never installed into the image."""
-    pip = "/opt/venv/bin/python /usr/share/python-wheels/pip-*.whl/pip install --quiet --no-index --no-cache-dir"
+    # A path inside the wheel (pip runs from it): the shell's glob cannot match it, so the wheel is found first.
+    pip = '/opt/venv/bin/python "$(echo /usr/share/python-wheels/pip-*.whl)/pip" install -q --no-index --no-cache-dir'
     return f"""FROM {base}
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
     PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HTTP_HOST=0.0.0.0

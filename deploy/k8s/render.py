@@ -427,6 +427,7 @@ class LocalOptions:
             kafka=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
             pg_hostport=f"127.0.0.1:{os.environ.get('PG_PORT', '55432')}",
             mail_dir=os.path.join(os.environ.get("US_STATE_DIR", "/var/tmp/unified-seller"), "mail"),
+            smtp_port=int(os.environ.get("SMTP_PORT", "2525")),
             kafka_security=security,
             operator_token=os.environ.get("OPERATOR_TOKEN", "set-by-make-deploy-local"),
         )

@@ -30,6 +30,8 @@ class Endpoints:
     )
     seller_view: str = "http://127.0.0.1:8030"
     billing: str = "http://127.0.0.1:8040"
+    # The seller's web app (not waited for by the driver: it talks to the APIs above, not the other way round).
+    web: str = "http://127.0.0.1:8050"
     mail_dir: str = "/var/tmp/unified-seller/mail"
     operator_token: str = "local-operator-token"
     client_id: str = "unified-seller-cli"
@@ -44,6 +46,7 @@ class Endpoints:
             messages={r: _env(f"DEMO_MESSAGES_{r}_URL", f"http://127.0.0.1:{p}") for r, p in _ports(8021).items()},
             seller_view=_env("DEMO_SELLER_VIEW_URL", cls.seller_view),
             billing=_env("DEMO_BILLING_URL", cls.billing),
+            web=_env("DEMO_WEB_URL", cls.web),
             mail_dir=os.environ.get(
                 "SMTP_SINK_DIR", os.path.join(os.environ.get("US_STATE_DIR", "/var/tmp/unified-seller"), "mail")
             ),

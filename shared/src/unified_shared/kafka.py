@@ -29,3 +29,17 @@ def make_consumer(bootstrap_servers: str, *, group_id: str, client_id: str, topi
         isolation_level="read_committed",
         max_poll_records=500,
     )
+
+
+def make_reader(bootstrap_servers: str, *, client_id: str) -> AIOKafkaConsumer:
+    """A consumer outside any group: the caller assigns partitions and seeks, nothing is committed. For what
+    every process must read whole (the revocations on ``identity.accounts.v1``)."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=500,
+    )

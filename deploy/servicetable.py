@@ -42,6 +42,7 @@ class Service:
     memory: str
     env: dict[str, str]
     links: bool = False  # gets the URL of every other service (<INSTANCE>_URL)
+    local: bool = True  # part of the local variant (podman kube play)
 
     @property
     def slug(self) -> str:
@@ -90,6 +91,7 @@ def services(names: list[str] | None = None) -> list[Service]:
                 memory=row.get("memory", "256Mi"),
                 env={k: str(v) for k, v in row.get("env", {}).items()},
                 links=bool(row.get("links", False)),
+                local=bool(row.get("local", True)),
             )
         )
     return result

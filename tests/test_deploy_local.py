@@ -82,7 +82,7 @@ def containers(infra: Any, tmp_path: Path) -> Iterator[tuple[LocalOptions, Endpo
         mail_dir=str(tmp_path / "mail"),
         kafka_security=LocalOptions.from_env().kafka_security,
     )
-    databases = [f"c_{run}_{i.database}" for s in services() for i in s.instances() if i.database]
+    databases = [f"c_{run}_{i.database}" for s in services() if s.local for i in s.instances() if i.database]
     asyncio.run(_databases(infra.pg_admin_dsn, databases, create=True))
     manifest = tmp_path / "local.yaml"
     docs: list[dict[str, Any]] = []

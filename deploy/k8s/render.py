@@ -437,7 +437,7 @@ def render_local(opts: LocalOptions) -> list[Doc]:
     """Every service for ``podman kube play``: host network (the containers reach the host's Kafka and
     PostgreSQL on 127.0.0.1 and serve on the host's ports), one replica each, the production images."""
     docs: list[Doc] = []
-    for svc in services():
+    for svc in [s for s in services() if s.local]:
         access = next(a for a in SERVICE_ACCESS if a.service == svc.access)
         for base in svc.instances():
             inst = Instance(base.name + opts.name_suffix, base.port - 8000 + opts.base_port, base.database, base.env)

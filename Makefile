@@ -12,13 +12,14 @@ SERVICES := identity regions orders messages billing seller_view listings web
 SERVICE_DIRS := $(wildcard $(addprefix services/,$(SERVICES)))
 EXAMPLES := $(wildcard examples/downstream-consumer)
 PKG_FILES := shared/pyproject.toml $(wildcard services/*/pyproject.toml demo/pyproject.toml examples/*/pyproject.toml) requirements-dev.txt constraints.txt
-LINT_PATHS := $(wildcard shared services tests bench demo examples) conftest.py
+LINT_PATHS := $(wildcard shared services tests bench demo examples deploy contracts) conftest.py
+DEPLOY_SCRIPTS := deploy/servicetable.py deploy/images/build.py deploy/k8s/render.py deploy/k8s/local.py
 export US_STATE_DIR ?= /var/tmp/unified-seller
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
 export PG_PORT ?= 55432
 export TEST_PG_ADMIN_DSN ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/postgres
 
-.PHONY: fuzz help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status bench
+.PHONY: images manifests deploy-local deploy-down test-deploy fuzz bench help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status
 
 help:
 	@echo "make demo          start everything and drive a realistic seller through it (ONCE=1: stop after the report;"
@@ -33,6 +34,10 @@ help:
 	@echo "make fuzz          schemathesis over every service's OpenAPI, 200 examples per operation (EXAMPLES=n)"
 	@echo "make bench         write-path benchmarks beside raw baselines, medians of 3 (ARGS='relay --runs 1');"
 	@echo "                   JSON in bench/results/"
+	@echo "make images        one OCI image per service (podman, Debian base cached in the state folder)"
+	@echo "make manifests     re-render deploy/k8s/production from deploy/services.toml and topics.py"
+	@echo "make deploy-local  run the local manifests with podman kube play (DEPLOY_BASE_PORT, default 8000)"
+	@echo "make deploy-down   remove them;  make test-deploy: the container tests (images, kube play, testcontainers)"
 
 $(VENV)/.installed: $(PKG_FILES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -83,6 +88,7 @@ down:
 lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	MYPYPATH=deploy:deploy/k8s $(VENV)/bin/mypy $(DEPLOY_SCRIPTS)
 	MYPYPATH=$(subst $(space),:,$(strip shared/src $(addsuffix /src,$(SERVICE_DIRS) $(wildcard demo) $(EXAMPLES)))) $(VENV)/bin/mypy -p unified_shared $(addprefix -p unified_,$(notdir $(SERVICE_DIRS))) $(if $(wildcard demo),-p unified_demo) $(if $(EXAMPLES),-p downstream_consumer)
 
 contracts: install
@@ -108,3 +114,23 @@ test-fast: install
 
 lock: install
 	$(PIP) freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+# --- images and deployment (deploy/services.toml is the per-service table) --------------------------------
+images: install
+	deploy/images/tools.sh
+	$(PY) deploy/images/build.py $(SERVICES_ONLY)
+
+manifests: install
+	$(PY) deploy/k8s/render.py production
+
+deploy-local: infra-up images
+	$(PY) deploy/k8s/local.py up
+
+deploy-down:
+	$(PY) deploy/k8s/local.py down
+
+# The container tests: the demo story against the images under podman kube play, and the shared library's
+# integration tests against Kafka and PostgreSQL started by testcontainers through podman's Docker API.
+test-deploy: infra-up images
+	$(VENV)/bin/pytest --timeout=900 -p no:cacheprovider -m containers tests/test_deploy_local.py
+	deploy/images/testcontainers.sh $(VENV)/bin/pytest --timeout=900 -p no:cacheprovider -x -q shared/tests

@@ -16,6 +16,8 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
+    # On SIGTERM, open requests get this long to finish (deploy/k8s: terminationGracePeriodSeconds is longer).
+    shutdown_timeout_s: int = 20
     relay_poll_interval_s: float = 0.2
     # Health says "degraded" once the oldest unpublished event is older than this.
     outbox_degraded_after_s: float = 30.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -207,8 +208,20 @@ class ServiceRuntime:
         return reasons
 
 
-def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -> FastAPI:
-    """A FastAPI app whose lifespan starts and stops the runtime, with /health and /metrics."""
+def service_version(settings: ServiceSettings) -> str:
+    """The version of the package that defines the service's settings class (``unified_orders.settings`` ->
+    unified-orders): what its OpenAPI document and image carry, so each service is versioned on its own."""
+    package = type(settings).__module__.split(".")[0]
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(runtime: ServiceRuntime, *, title: str, version: str | None = None) -> FastAPI:
+    """A FastAPI app whose lifespan starts and stops the runtime, with /health and /metrics.
+    ``version`` defaults to the service package's own version."""
+    version = version or service_version(runtime.settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -252,4 +265,12 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run one service process (its own entry point calls this)."""
     configure_logging(settings.service_name, settings.log_level)
     configure_tracing(settings.service_name)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        # Bounded, so that an orchestrator's grace period (longer than this) always sees a clean stop.
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from unified_shared.testing import service_process_env
 
 
 @dataclass(slots=True)
@@ -39,7 +42,7 @@ class Platform:
     base_port: int = field(default_factory=lambda: int(os.environ.get("E2E_BASE_PORT", "18000")))
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     services: dict[str, ServiceProcess] = field(default_factory=dict)
-    operator_token: str = "e2e-operator-token"
+    operator_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     def dsn(self, database: str) -> str:
         return self.pg_admin_dsn.rsplit("/", 1)[0] + f"/{database}"
@@ -87,7 +90,9 @@ class Platform:
                 )
             )
         for name, module, port, db, extra in rows:
-            env = {**common, **extra, "HTTP_PORT": str(port)}
+            # Each process logs in to Kafka as its own service's principal (ACLs apply as in production).
+            own = service_process_env(name.split("-")[0]) if name != "smtp" else {}
+            env = {**own, **common, **extra, "HTTP_PORT": str(port)}
             database = None
             if db is not None:
                 database = f"e2e_{self.run}_{db.lower()}"
@@ -130,7 +135,8 @@ class Platform:
     def start(self, name: str) -> None:
         svc = self.services[name]
         module, *args = svc.module.split()
-        env = {**os.environ, **svc.env}
+        # Not the test's own (admin) Kafka login: a service has only its own.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_SASL_")} | svc.env
         log = svc.log_path.open("ab")
         svc.process = subprocess.Popen(
             [sys.executable, "-m", module, *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

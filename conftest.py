@@ -32,17 +32,9 @@ HOW_TO_START = (
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if os.environ.get("KAFKA_SECURITY_PROTOCOL"):
-        return
-    from unified_shared.local_secrets import ADMIN_PRINCIPAL, MissingLocalSecrets, kafka_client_env
+    from unified_shared.local_secrets import use_local_admin_login
 
-    try:
-        env = kafka_client_env(ADMIN_PRINCIPAL)
-    except MissingLocalSecrets:
-        return  # no local broker made by infra-up: a plain broker, or testcontainers
-    if "KAFKA_BOOTSTRAP_SERVERS" in os.environ:  # where the broker is stays the environment's choice
-        env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    os.environ.update(env)
+    use_local_admin_login()
 
 
 def _plain_kafka_client() -> None:

@@ -16,6 +16,8 @@ import httpx
 
 from unified_shared.testing import service_process_env
 
+KAFKA_LOGIN = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SSL_CAFILE")
+
 
 @dataclass(slots=True)
 class ServiceProcess:
@@ -135,8 +137,9 @@ class Platform:
     def start(self, name: str) -> None:
         svc = self.services[name]
         module, *args = svc.module.split()
-        # Not the test's own (admin) Kafka login: a service has only its own.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_SASL_")} | svc.env
+        # Not the test's own (admin) Kafka login: a service has only its own (svc.env).
+        inherited = {k: v for k, v in os.environ.items() if k not in KAFKA_LOGIN and not k.startswith("KAFKA_SASL_")}
+        env = inherited | svc.env
         log = svc.log_path.open("ab")
         svc.process = subprocess.Popen(
             [sys.executable, "-m", module, *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

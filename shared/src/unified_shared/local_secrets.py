@@ -76,6 +76,21 @@ def service_env(service: str, state: Path | None = None) -> dict[str, str]:
     return env
 
 
+def use_local_admin_login() -> bool:
+    """For tests and benchmarks: unless the environment already says how to log in to Kafka, log in as the
+    local admin from the state folder. False when there is no such folder (a broker of another kind)."""
+    if os.environ.get("KAFKA_SECURITY_PROTOCOL"):
+        return False
+    try:
+        env = kafka_client_env(ADMIN_PRINCIPAL)
+    except MissingLocalSecrets:
+        return False
+    if "KAFKA_BOOTSTRAP_SERVERS" in os.environ:  # where the broker is stays the environment's choice
+        env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    os.environ.update(env)
+    return True
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 4 or argv[0] != "run" or argv[2] != "--":
         raise SystemExit("usage: python -m unified_shared.local_secrets run <service> -- <command...>")

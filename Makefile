@@ -10,8 +10,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SERVICES := identity regions orders messages billing seller_view
 SERVICE_DIRS := $(wildcard $(addprefix services/,$(SERVICES)))
-PKG_FILES := shared/pyproject.toml $(wildcard services/*/pyproject.toml demo/pyproject.toml) requirements-dev.txt constraints.txt
-LINT_PATHS := $(wildcard shared services tests bench demo) conftest.py
+EXAMPLES := $(wildcard examples/downstream-consumer)
+PKG_FILES := shared/pyproject.toml $(wildcard services/*/pyproject.toml demo/pyproject.toml examples/*/pyproject.toml) requirements-dev.txt constraints.txt
+LINT_PATHS := $(wildcard shared services tests bench demo examples) conftest.py
 export US_STATE_DIR ?= /var/tmp/unified-seller
 export KAFKA_PORT ?= 9092
 export KAFKA_CONTROLLER_PORT ?= 9093
@@ -55,7 +56,7 @@ help:
 
 $(VENV)/.installed: $(PKG_FILES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -c constraints.txt -r requirements-dev.txt -e shared $(addprefix -e ,$(SERVICE_DIRS)) $(if $(wildcard demo/pyproject.toml),-e demo)
+	$(PIP) install -q -c constraints.txt -r requirements-dev.txt -e shared $(addprefix -e ,$(SERVICE_DIRS)) $(if $(wildcard demo/pyproject.toml),-e demo) $(addprefix -e ,$(EXAMPLES))
 	@touch $@
 
 install: $(VENV)/.installed
@@ -99,7 +100,7 @@ down:
 lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
-	MYPYPATH=$(subst $(space),:,$(strip shared/src $(addsuffix /src,$(SERVICE_DIRS) $(wildcard demo)))) $(VENV)/bin/mypy -p unified_shared $(addprefix -p unified_,$(notdir $(SERVICE_DIRS))) $(if $(wildcard demo),-p unified_demo)
+	MYPYPATH=$(subst $(space),:,$(strip shared/src $(addsuffix /src,$(SERVICE_DIRS) $(wildcard demo) $(EXAMPLES)))) $(VENV)/bin/mypy -p unified_shared $(addprefix -p unified_,$(notdir $(SERVICE_DIRS))) $(if $(wildcard demo),-p unified_demo) $(if $(EXAMPLES),-p downstream_consumer)
 
 contracts: install
 	$(PY) -m unified_shared.schemas generate --dir docs/schemas

@@ -243,7 +243,7 @@ pg_up() {
     fi
     say "starting postgres on 127.0.0.1:$PG_PORT"
     pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOGS/postgres.log" -w -t 60 start \
-      -o "-p $PG_PORT -k $PG_HOME -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=${PG_FSYNC:-on}" \
+      -o "-p $PG_PORT -k $PG_HOME -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=${PG_FSYNC:-on} -c dynamic_shared_memory_type=mmap" \
       >/dev/null || die "postgres failed to start: see $LOGS/postgres.log"
   fi
   for _ in $(seq 1 60); do

@@ -28,8 +28,15 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+# A request must not hang for asyncpg's default 60 s connect timeout while the database is down: it answers
+# 503 + Retry-After after this long instead.
+CONNECT_TIMEOUT_S = 5.0
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, timeout=CONNECT_TIMEOUT_S
+    )
     assert pool is not None
     return pool
 

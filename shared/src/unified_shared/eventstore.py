@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from unified_shared.events import Event, parse_event
+from unified_shared.tracing import current_traceparent
 
 # All appends of one database serialize on this lock, held until commit: positions are then drawn in
 # commit order, and the relay can never pass a row that a slower transaction commits later (DESIGN 5).
@@ -85,6 +86,7 @@ async def append(
         raise RuntimeError("append() must run inside a transaction")
     if not events:
         return []
+    traceparent = traceparent or current_traceparent()  # the request's trace continues in the record
     await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
     actual = await stream_version(conn, stream_id)
     if actual != expected_version:

@@ -7,6 +7,8 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
+from unified_shared.requests import RequestIdLogFilter
+
 
 class _ServiceFilter(logging.Filter):
     def __init__(self, service: str) -> None:
@@ -27,6 +29,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         )
     )
     handler.addFilter(_ServiceFilter(service))
+    handler.addFilter(RequestIdLogFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

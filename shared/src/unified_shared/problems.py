@@ -9,6 +9,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from unified_shared.outages import RETRY_AFTER_S, UNAVAILABLE, OutageEndMiddleware, OutageLog, dependency_of
+from unified_shared.requests import current_request_id
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -32,6 +35,9 @@ class Problem(Exception):
             body["detail"] = self.detail
         if instance:
             body["instance"] = instance
+        request_id = current_request_id()
+        if request_id is not None:
+            body["request_id"] = request_id
         body.update(self.extra)
         return body
 
@@ -64,6 +70,22 @@ def install_problem_handlers(app: FastAPI) -> None:
             problem.headers.update(exc.headers)
         return problem_response(problem, request.url.path)
 
+    outages = OutageLog()
+    app.state.outages = outages
+
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        outages.failed(exc)
+        problem = Problem(
+            503,
+            "Service temporarily unavailable",
+            f"the {dependency_of(exc)} cannot be reached right now: retry after {RETRY_AFTER_S} s",
+        )
+        problem.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return problem_response(problem, request.url.path)
+
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, on_unavailable)
+    app.add_middleware(OutageEndMiddleware, outages=outages)
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -26,11 +26,14 @@ from unified_shared.kafka import make_consumer, make_producer
 from unified_shared.logs import configure_logging
 from unified_shared.outbox import OutboxRelay
 from unified_shared.problems import install_problem_handlers
+from unified_shared.requests import RequestContextMiddleware
+from unified_shared.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
 # A consumer that has not polled for this long is reported not live (stuck group, dead task).
 LIVENESS_POLL_WINDOW_S = 60.0
+READINESS_DB_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,23 +143,30 @@ class ServiceRuntime:
         return ok, detail
 
     async def readiness(self) -> tuple[bool, dict[str, object]]:
+        """Ready = this instance can serve its API now (started, database reachable): it turns ready the
+        moment the database answers again. Events not flowing is reported apart, as ``degraded``."""
         detail: dict[str, object] = {}
         ok = self.started
         try:
-            async with self.pool.acquire() as conn:
+            async with self.pool.acquire(timeout=READINESS_DB_TIMEOUT_S) as conn:
                 await conn.fetchval("SELECT 1")
             detail["database"] = "ok"
         except Exception as exc:
             ok = False
-            detail["database"] = repr(exc)
-        if self.relay is not None:
-            detail["outbox_relay"] = self.relay.last_error or "ok"
-            ok = ok and self.relay.last_error is None
-        if self.consumer is not None:
-            polled = self.consumer.last_poll_monotonic is not None
-            detail["consumer"] = self.consumer.last_error or ("ok" if polled else "starting")
-            ok = ok and polled and self.consumer.last_error is None
+            detail["database"] = f"{type(exc).__name__}: {exc}"
+        degraded = self.degraded()
+        detail["events"] = degraded or "flowing"
+        detail["degraded"] = bool(degraded)
         return ok, detail
+
+    def degraded(self) -> dict[str, str]:
+        """Why events are not flowing (relay cannot publish, consumer cannot fetch); empty when they are."""
+        reasons: dict[str, str] = {}
+        if self.relay is not None and self.relay.last_error is not None:
+            reasons["outbox_relay"] = self.relay.last_error
+        if self.consumer is not None and self.consumer.last_error is not None:
+            reasons["consumer"] = self.consumer.last_error
+        return reasons
 
 
 def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -> FastAPI:
@@ -175,7 +185,8 @@ def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -
     s = runtime.settings
     app.state.token_validator = validator_from_settings(s.identity_issuer, s.token_audience, s.identity_jwks_url)
     install_problem_handlers(app)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestContextMiddleware, service=runtime.settings.service_name)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so even a 500 made by the one above has them
 
     @app.get("/health/live", tags=["health"])
     async def live() -> JSONResponse:
@@ -185,7 +196,8 @@ def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -
     @app.get("/health/ready", tags=["health"])
     async def ready() -> JSONResponse:
         ok, detail = await runtime.readiness()
-        return JSONResponse({"status": "ready" if ok else "not ready", **detail}, status_code=200 if ok else 503)
+        status = ("ready (degraded)" if detail.get("degraded") else "ready") if ok else "not ready"
+        return JSONResponse({"status": status, **detail}, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["health"])
     async def metrics() -> Response:
@@ -200,4 +212,5 @@ def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run one service process (its own entry point calls this)."""
     configure_logging(settings.service_name, settings.log_level)
+    configure_tracing(settings.service_name)
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)

@@ -8,7 +8,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-SERVICES := identity regions orders messages billing seller_view
+SERVICES := identity regions orders messages billing seller_view web
 SERVICE_DIRS := $(wildcard $(addprefix services/,$(SERVICES)))
 EXAMPLES := $(wildcard examples/downstream-consumer)
 PKG_FILES := shared/pyproject.toml $(wildcard services/*/pyproject.toml demo/pyproject.toml examples/*/pyproject.toml) requirements-dev.txt constraints.txt
@@ -60,6 +60,7 @@ $(VENV)/.installed: $(PKG_FILES)
 	@touch $@
 
 install: $(VENV)/.installed
+	@deploy/chromium.sh >/dev/null
 
 infra-up: install
 	deploy/infra.sh up
@@ -79,6 +80,7 @@ migrate: infra-up
 	for r in NA EU FE; do REGION=$$r $(PY) -m unified_orders migrate && REGION=$$r $(PY) -m unified_messages migrate || exit 1; done
 	$(PY) -m unified_seller_view migrate
 	$(PY) -m unified_billing migrate
+	$(PY) -m unified_web migrate
 
 demo: infra-up
 	deploy/demo.sh $(if $(SEED),--seed $(SEED)) $(if $(DAYS),--days $(DAYS)) $(if $(ORDERS_PER_DAY),--orders-per-day $(ORDERS_PER_DAY)) $(if $(ONCE),--once)

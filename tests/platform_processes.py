@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from cryptography.fernet import Fernet
 
 from unified_shared.testing import service_process_env
 
@@ -45,6 +46,7 @@ class Platform:
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     operator_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    key_encryption_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
 
     def dsn(self, database: str) -> str:
         return self.pg_admin_dsn.rsplit("/", 1)[0] + f"/{database}"
@@ -59,6 +61,8 @@ class Platform:
             "IDENTITY_ISSUER": identity_url,
             "PUBLIC_URL": identity_url,
             "OPERATOR_TOKEN": self.operator_token,
+            # Generated for this run, as the state folder's local secrets are.
+            "IDENTITY_KEY_ENCRYPTION_KEY": self.key_encryption_key,
             "SMTP_PORT": str(smtp_port),
             "SMTP_HOST": "127.0.0.1",
             "SMTP_SINK_DIR": str(mail_dir),
@@ -71,6 +75,7 @@ class Platform:
             ("regions", "unified_regions serve", self.base_port + 2, "regions", {}),
             ("seller_view", "unified_seller_view serve", self.base_port + 30, "seller_view", {}),
             ("billing", "unified_billing serve", self.base_port + 40, "billing", {}),
+            ("web", "unified_web serve", self.base_port + 50, "web", self._web_env()),
         ]
         for offset, region in enumerate(("NA", "EU", "FE")):
             rows.append(
@@ -101,6 +106,46 @@ class Platform:
                 env["DATABASE_URL"] = self.dsn(database)
                 env["CONSUMER_GROUP"] = f"{db.lower()}-e2e-{self.run}"
             self.services[name] = ServiceProcess(name, module, port, database, env, self.workdir / f"{name}.log")
+
+    def _web_env(self) -> dict[str, str]:
+        """The web app reaches every other service of this platform, as the confidential client "web"."""
+        url = lambda offset: f"http://127.0.0.1:{self.base_port + offset}"  # noqa: E731
+        env = {
+            "WEB_PUBLIC_URL": url(50),
+            "REGIONS_URL": url(2),
+            "SELLER_VIEW_URL": url(30),
+            "BILLING_URL": url(40),
+            "OIDC_CLIENT_ID": "unified-seller-web",
+            "OIDC_CLIENT_SECRET_FILE": str(self.workdir / "web-client-secret"),
+        }
+        for offset, region in enumerate(("NA", "EU", "FE")):
+            env[f"ORDERS_{region}_URL"] = url(11 + offset)
+            env[f"MESSAGES_{region}_URL"] = url(21 + offset)
+        return env
+
+    def register_web_client(self) -> None:
+        """identity's CLI registers the web app's client (redirect URIs, secret in a file of this run)."""
+        web = self.services["web"].env
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "unified_identity",
+                "register-client",
+                "--client-id",
+                web["OIDC_CLIENT_ID"],
+                "--redirect-uri",
+                f"{web['WEB_PUBLIC_URL']}/auth/callback",
+                "--post-logout-redirect-uri",
+                f"{web['WEB_PUBLIC_URL']}/signed-out",
+                "--confidential",
+                "--secret-file",
+                web["OIDC_CLIENT_SECRET_FILE"],
+            ],
+            env={**os.environ, **self.services["identity"].env},
+            check=True,
+            capture_output=True,
+        )
 
     def create_databases(self) -> None:
         import asyncio
@@ -136,6 +181,8 @@ class Platform:
 
     def start(self, name: str) -> None:
         svc = self.services[name]
+        if name == "web":
+            self.register_web_client()
         module, *args = svc.module.split()
         # Not the test's own (admin) Kafka login: a service has only its own (svc.env).
         inherited = {k: v for k, v in os.environ.items() if k not in KAFKA_LOGIN and not k.startswith("KAFKA_SASL_")}

@@ -22,12 +22,14 @@ import pytest
 from fastapi import FastAPI, Request
 
 from unified_identity.app import create_service_app
+from unified_identity.keys import new_key_encryption_key
 from unified_identity.mail import sink_controller
 from unified_identity.settings import Settings
 from unified_shared.db import connect
 from unified_shared.testing import serve_app
 
 STRONG_PASSWORD = "correct horse battery staple 42"
+KEY_ENCRYPTION_KEY = new_key_encryption_key()
 CLI_CLIENT = "unified-seller-cli"
 
 
@@ -182,6 +184,8 @@ def make_settings(dsn: str, kafka: str, sink: Sink, callback_url: str, port: int
         "argon2_memory_kib": 8192,
         "argon2_parallelism": 1,
         "relay_poll_interval_s": 0.1,
+        # Generated per test run, as the state folder's secrets are: never a committed value.
+        "identity_key_encryption_key": KEY_ENCRYPTION_KEY,
         **overrides,
     }
     return Settings(**values)

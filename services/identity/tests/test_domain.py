@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from unified_identity import domain
 from unified_identity.passwords import Passwords, common_passwords
@@ -322,3 +324,39 @@ def test_an_invitation_lapses_with_its_senders_authority() -> None:
     for now in (domain.Grant.of("member", ["orders"], [DE_ID]), domain.Grant.of("admin", ["reports"], [DE_ID])):
         refusal = domain.inviter_refusal(now, invited)
         assert isinstance(refusal, domain.Forbidden) and "revoked" in refusal.detail
+
+
+# -- throttling along several lines, and names --------------------------------------------------------------
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.integers(min_value=0, max_value=1799), max_size=12),
+            st.integers(min_value=1, max_value=6),
+        ),
+        max_size=4,
+    )
+)
+def test_the_longest_wait_is_that_of_the_strictest_line(lines: list[tuple[list[int], int]]) -> None:
+    now = datetime(2026, 11, 1, 12, 30, tzinfo=UTC)
+    counted = [
+        (
+            [now - timedelta(seconds=s) for s in seconds],
+            domain.ThrottlePolicy(limit, timedelta(minutes=15)),
+        )
+        for seconds, limit in lines
+    ]
+    waits = [domain.retry_after_s(f, now, p) for f, p in counted]
+    expected = max((w for w in waits if w is not None), default=None)
+    assert domain.longest_wait(counted, now) == expected
+    # Allowed exactly when every line allows one more attempt.
+    assert (domain.longest_wait(counted, now) is None) == all(w is None for w in waits)
+
+
+def test_a_persons_name_is_trimmed_and_printable() -> None:
+    assert domain.person_name("  Lena   Schmidt ") == "Lena Schmidt"
+    assert domain.person_name("   ") is None and domain.person_name(None) is None
+    assert domain.person_name("Zoë 李") == "Zoë 李"
+    for bad in ("Eve\x1b[31m", "a\x00b", "x" * 201):
+        with pytest.raises(domain.Invalid) as exc:
+            domain.person_name(bad)
+        assert exc.value.extra["field"] == "name"

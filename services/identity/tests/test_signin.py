@@ -39,10 +39,11 @@ async def token_request(http: httpx.AsyncClient, base: str, **form: str) -> http
 async def active_private_key(service) -> tuple[str, Ed25519PrivateKey]:
     conn = await service.db()
     try:
-        row = await conn.fetchrow("SELECT kid, private_pem FROM signing_keys WHERE retired_at IS NULL")
+        row = await conn.fetchrow("SELECT kid, private_key_enc FROM signing_keys WHERE retired_at IS NULL")
     finally:
         await conn.close()
-    key = serialization.load_pem_private_key(row["private_pem"].encode(), password=None)
+    pem = keys.KeyCipher(service.settings.key_encryption_key).decrypt(row["private_key_enc"])
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
     assert isinstance(key, Ed25519PrivateKey)
     return row["kid"], key
 
@@ -317,7 +318,11 @@ async def test_rotated_key_stays_published_until_its_tokens_expire(service, http
         "-m",
         "unified_identity",
         "rotate-keys",
-        env={**os.environ, "DATABASE_URL": service.dsn},
+        env={
+            **os.environ,
+            "DATABASE_URL": service.dsn,
+            "IDENTITY_KEY_ENCRYPTION_KEY": service.settings.key_encryption_key or "",
+        },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

@@ -20,6 +20,7 @@ import httpx
 from unified_billing.app import create_service_app as billing_app
 from unified_billing.settings import Settings as BillingSettings
 from unified_identity.app import create_service_app as identity_app
+from unified_identity.keys import new_key_encryption_key
 from unified_identity.settings import Settings as IdentitySettings
 from unified_messages.app import create_service_app as messages_app
 from unified_messages.settings import Settings as MessagesSettings
@@ -73,6 +74,7 @@ async def write_services(make_db: Any, bootstrap: str, issuer: Any, jwks_url: st
                         kafka_bootstrap_servers=bootstrap,
                         smtp_sink_dir=mail_dir,
                         operator_token=OPERATOR,
+                        identity_key_encryption_key=new_key_encryption_key(),  # generated, as local secrets are
                     )
                 )
             )

@@ -1,7 +1,9 @@
 """Bearer-token validation for every service: offline, against the identity service's JWKS.
 
 The JWKS is cached; a token signed with an unknown ``kid`` triggers one refetch (rate-limited), so key
-rotation needs no restart. Tokens carry the account, role, permissions and marketplace scope.
+rotation needs no restart. Tokens carry the account, role, permissions, marketplace scope and the session
+(``sid``); a token whose session or membership has ended is refused (``unified_shared.revocations``), and a
+service may add a check of its own (identity looks the session up in its database on every call).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import jwt
 from fastapi import Request
 
 from unified_shared.problems import Problem
+from unified_shared.revocations import RevocationSet
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +146,27 @@ def _unauthorized(detail: str) -> Problem:
     return problem
 
 
+ClaimsCheck = Callable[[dict[str, Any]], Awaitable[str | None]]
+
+
 class TokenValidator:
-    def __init__(self, jwks: JwksCache, *, issuer: str, audience: str, leeway_s: int = 5) -> None:
+    def __init__(
+        self,
+        jwks: JwksCache,
+        *,
+        issuer: str,
+        audience: str,
+        leeway_s: int = 5,
+        revocations: RevocationSet | None = None,
+        check: ClaimsCheck | None = None,
+    ) -> None:
         self.jwks = jwks
         self.issuer = issuer
         self.audience = audience
         self.leeway_s = leeway_s
+        self.revocations = revocations
+        # A service's own check of verified claims: returns why the token is refused, or None.
+        self.check = check
 
     async def validate(self, token: str) -> Principal:
         try:
@@ -176,7 +194,7 @@ class TokenValidator:
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway_s,
-                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti", "sid"]},
             )
         except jwt.ExpiredSignatureError:
             raise _unauthorized("token expired") from None
@@ -184,7 +202,13 @@ class TokenValidator:
             raise _unauthorized("token is for another audience") from None
         except jwt.PyJWTError as exc:
             raise _unauthorized(f"invalid token: {exc}") from None
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        refusal = self.revocations.refusal(claims) if self.revocations is not None else None
+        if refusal is None and self.check is not None:
+            refusal = await self.check(claims)
+        if refusal is not None:
+            raise _unauthorized(refusal)
+        return principal
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -210,19 +234,26 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         raise _unauthorized(f"token lacks account claims: {exc}") from None
 
 
-def validator_from_settings(issuer: str, audience: str, jwks_url: str | None) -> TokenValidator:
+def validator_from_settings(
+    issuer: str, audience: str, jwks_url: str | None, *, revocations: RevocationSet | None = None
+) -> TokenValidator:
     url = jwks_url or f"{issuer.rstrip('/')}/.well-known/jwks.json"
-    return TokenValidator(JwksCache.from_url(url), issuer=issuer, audience=audience)
+    return TokenValidator(JwksCache.from_url(url), issuer=issuer, audience=audience, revocations=revocations)
+
+
+def bearer_token(request: Request) -> str:
+    """The access token the request carries (``Authorization: Bearer``), or 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("missing bearer token")
+    return token.strip()
 
 
 async def current_principal(request: Request) -> Principal:
     """FastAPI dependency: the verified caller. The app must set ``app.state.token_validator``."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise _unauthorized("missing bearer token")
     validator: TokenValidator = request.app.state.token_validator
-    return await validator.validate(token.strip())
+    return await validator.validate(bearer_token(request))
 
 
 def requires(*permissions: str) -> Callable[[Request], Awaitable[Principal]]:

@@ -118,9 +118,18 @@ def make_consumer(
 
 
 def make_reader(bootstrap_servers: str, *, client_id: str, security: KafkaSecurity | None = None) -> AIOKafkaConsumer:
-    """A consumer without a group, for assigned partitions: end offsets, probes, watching topics in tests."""
+    """A consumer outside any group: the caller assigns partitions and seeks, nothing is committed. For what
+    every process must read whole (the revocations on ``identity.accounts.v1``), end offsets, probes, and
+    watching topics in tests."""
     return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, client_id=client_id, enable_auto_commit=False, **_security(security)
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=500,
+        **_security(security),
     )
 
 

@@ -10,3 +10,11 @@ CONSUMER_LAG = Gauge("consumer_lag_records", "Records behind the partition end",
 CONSUMER_APPLIED = Counter("consumer_events_total", "Events seen by a consumer, by outcome", ["consumer", "outcome"])
 CONSUMER_DLQ = Counter("consumer_dead_lettered_total", "Records sent to a dead-letter topic", ["consumer", "topic"])
 CONSUMER_RETRIES = Counter("consumer_retries_total", "Retried attempts after transient errors", ["consumer"])
+CONSUMER_LAST_FETCH_AGE = Gauge(
+    "consumer_last_fetch_age_seconds",
+    "Seconds since the consumer last had a fetch answered by the broker (grows while the broker is unreachable)",
+    ["consumer"],
+)
+CONSUMER_DLQ_PENDING = Gauge(
+    "consumer_dead_letters_pending", "Dead letters recorded but not yet sent to their DLQ topic", ["consumer"]
+)

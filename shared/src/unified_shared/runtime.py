@@ -1,5 +1,6 @@
-"""The life of a service process: database pool and migrations, outbox relay, optional consumer, and the
-FastAPI app with health, metrics and problem handlers. Each service's ``main`` builds one of these."""
+"""The life of a service process: database pool and migrations, outbox relay, optional consumer, the reader
+of revoked sessions, and the FastAPI app with health, metrics and problem handlers. Each service's ``main``
+builds one of these."""
 
 from __future__ import annotations
 
@@ -19,14 +20,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from unified_shared.auth import validator_from_settings
 from unified_shared.config import ServiceSettings
-from unified_shared.consumer import Handler, IdempotentConsumer
+from unified_shared.consumer import Handler, HandlerTable, IdempotentConsumer
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.http_headers import SecurityHeaders
-from unified_shared.kafka import make_consumer, make_producer
+from unified_shared.kafka import make_consumer, make_producer, make_reader
 from unified_shared.logs import configure_logging
 from unified_shared.outbox import OutboxRelay
 from unified_shared.problems import install_problem_handlers
 from unified_shared.requests import RequestContextMiddleware
+from unified_shared.revocations import RevocationReader, RevocationSet
 from unified_shared.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
@@ -38,9 +40,13 @@ READINESS_DB_TIMEOUT_S = 1.0
 
 @dataclass(frozen=True, slots=True)
 class ConsumerSpec:
+    """A consumer: a per-event ``handler`` or a ``handlers`` table (batch application, see consumer_apply)."""
+
     name: str
     topics: Sequence[str]
-    handler: Handler
+    handler: Handler | None = None
+    handlers: HandlerTable | None = None
+    dead_letter_scope: str | None = None
 
 
 class ServiceRuntime:
@@ -61,6 +67,9 @@ class ServiceRuntime:
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
         self.consumer: IdempotentConsumer | None = None
+        # Every service refuses tokens whose session or membership ended (fed by identity.accounts.v1).
+        self.revocations = RevocationSet()
+        self.revocation_reader: RevocationReader | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
 
@@ -98,11 +107,28 @@ class ServiceRuntime:
                 security=s.kafka_security(),
             )
             self.consumer = IdempotentConsumer(
-                self._pool, kafka_consumer, self.producer, name=group, topics=spec.topics, handler=spec.handler
+                self._pool,
+                kafka_consumer,
+                self.producer,
+                name=group,
+                topics=spec.topics,
+                handler=spec.handler,
+                handlers=spec.handlers,
+                dead_letter_scope=spec.dead_letter_scope,
             )
             self.consumer.subscribe()
             await kafka_consumer.start()
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
+        revocations_id = f"{s.service_name}-revocations"
+        self.revocation_reader = RevocationReader(
+            s.kafka_bootstrap_servers,
+            self.revocations,
+            client_id=revocations_id,
+            consumer_factory=lambda: make_reader(
+                s.kafka_bootstrap_servers, client_id=revocations_id, security=s.kafka_security()
+            ),
+        )
+        self._tasks.append(asyncio.create_task(self.revocation_reader.run(), name="revocation-reader"))
         self.started = True
 
     async def stop(self) -> None:
@@ -154,9 +180,15 @@ class ServiceRuntime:
         except Exception as exc:
             ok = False
             detail["database"] = f"{type(exc).__name__}: {exc}"
+        if self.revocation_reader is not None and not self.revocation_reader.caught_up:
+            # Not ready before the revocations of the last token lifetime are known: it would accept them.
+            ok = False
+            detail["revocations"] = self.revocation_reader.status()
         degraded = self.degraded()
         detail["events"] = degraded or "flowing"
         detail["degraded"] = bool(degraded)
+        if self.consumer is not None:
+            detail["consumer_last_fetch_age_s"] = round(self.consumer.last_fetch_age_s(), 1)
         return ok, detail
 
     def degraded(self) -> dict[str, str]:
@@ -166,6 +198,11 @@ class ServiceRuntime:
             reasons["outbox_relay"] = self.relay.last_error
         if self.consumer is not None and self.consumer.last_error is not None:
             reasons["consumer"] = self.consumer.last_error
+        elif self.consumer is not None and not self.consumer.fetching():
+            age = round(self.consumer.last_fetch_age_s(), 1)
+            reasons["consumer"] = f"unable to fetch from the broker (no fetch answered for {age} s)"
+        if self.revocation_reader is not None and self.revocation_reader.last_error is not None:
+            reasons["revocations"] = self.revocation_reader.last_error
         return reasons
 
 
@@ -183,7 +220,9 @@ def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -
     app = FastAPI(title=title, version=version, lifespan=lifespan)
     app.state.runtime = runtime
     s = runtime.settings
-    app.state.token_validator = validator_from_settings(s.identity_issuer, s.token_audience, s.identity_jwks_url)
+    app.state.token_validator = validator_from_settings(
+        s.identity_issuer, s.token_audience, s.identity_jwks_url, revocations=runtime.revocations
+    )
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, service=runtime.settings.service_name)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so even a 500 made by the one above has them

@@ -184,6 +184,7 @@ class TestIssuer:
             "iat": now,
             "exp": now + ttl_s,
             "jti": _uuid.uuid4().hex,
+            "sid": str(_uuid.uuid4()),
             "account_id": str(account_id),
             "role": role,
             "permissions": permissions if permissions is not None else ["orders", "messages", "reports", "billing"],

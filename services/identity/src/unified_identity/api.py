@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from unified_identity import domain, pages
@@ -19,6 +19,12 @@ from unified_shared.problems import Problem
 router = APIRouter()
 
 
+def source_address(request: Request) -> str:
+    """Where a request comes from, for the throttles: the peer, as uvicorn resolved it (X-Forwarded-For only
+    from the proxies FORWARDED_ALLOW_IPS trusts)."""
+    return request.client.host if request.client else "unknown"
+
+
 def _identity(request: Request) -> Identity:
     identity: Identity = request.app.state.identity
     return identity
@@ -26,6 +32,7 @@ def _identity(request: Request) -> Identity:
 
 class RegisterAccount(BaseModel):
     legal_name: str = Field(min_length=1, max_length=200)
+    name: str | None = Field(default=None, max_length=200, description="the owner's own name (member list)")
     home_marketplace: str = Field(description='SP-API marketplace ID or code, e.g. "A1PA6795UKMFR9" or "DE"')
     email: str = Field(max_length=254)
     password: str = Field(max_length=domain.PASSWORD_MAX_LENGTH)
@@ -39,6 +46,7 @@ class Registered(BaseModel):
 
 class InvitationRequest(BaseModel):
     email: str = Field(max_length=254)
+    name: str | None = Field(default=None, max_length=200, description="the invitee's name, shown in the member list")
     role: str = Field(description='"admin" or "member"')
     permissions: list[str] = Field(default_factory=list, description="any of orders, messages, reports")
     marketplaces: str | list[str] = Field(default="*", description='"*" or marketplace codes/IDs, e.g. ["DE", "FR"]')
@@ -54,6 +62,10 @@ class AcceptInvitation(BaseModel):
     password: str = Field(max_length=domain.PASSWORD_MAX_LENGTH)
 
 
+class VerificationConfirm(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+
+
 class MemberChange(BaseModel):
     role: str | None = None
     permissions: list[str] | None = None
@@ -62,17 +74,19 @@ class MemberChange(BaseModel):
 
 @router.post("/v1/accounts", status_code=201, response_model=Registered, tags=["accounts"])
 async def register_account(body: RegisterAccount, request: Request) -> Registered:
-    if body.at is not None:
-        expected = _identity(request).settings.operator_token
-        given = request.headers.get("x-operator-token", "")
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise Problem(403, "Forbidden", "only the platform operator (X-Operator-Token) may set 'at'")
+    expected = _identity(request).settings.operator_token
+    given = request.headers.get("x-operator-token", "")
+    operator = bool(expected) and hmac.compare_digest(given.encode(), str(expected).encode())
+    if body.at is not None and not operator:
+        raise Problem(403, "Forbidden", "only the platform operator (X-Operator-Token) may set 'at'")
     account_id, user_id = await _identity(request).register_account(
         legal_name=body.legal_name,
         home_marketplace=body.home_marketplace,
         email=body.email,
         password=body.password,
         at=body.at,
+        owner_name=body.name,
+        address=None if operator else source_address(request),
     )
     return Registered(account_id=account_id, user_id=user_id)
 
@@ -88,6 +102,7 @@ async def invite(
         role=body.role,
         permissions=body.permissions,
         marketplaces=body.marketplaces,
+        name=body.name,
     )
     return InvitationCreated(invitation_id=invitation_id, expires_at=expires_at)
 
@@ -153,3 +168,35 @@ async def accept_form(request: Request) -> HTMLResponse:
     except domain.DomainError as exc:
         return pages.error("Cannot accept the invitation", exc.detail, status=exc.status)
     return pages.invitation_accepted()
+
+
+# -- e-mail verification ----------------------------------------------------------------------------------------
+@router.post("/v1/me/email-verification", status_code=202, tags=["accounts"])
+async def send_email_verification(request: Request, principal: Principal = Depends(current_principal)) -> JSONResponse:
+    """Mail a verification link to the caller's own address (200 without a mail if it is verified already)."""
+    outcome = await _identity(request).send_email_verification(principal)
+    return JSONResponse(outcome, status_code=202 if outcome["sent"] else 200)
+
+
+@router.post("/v1/email-verification/confirm", tags=["accounts"])
+async def confirm_email(body: VerificationConfirm, request: Request) -> dict[str, Any]:
+    """The link's token, for clients that open the link themselves."""
+    address = await _identity(request).verify_email(body.token)
+    return {"email": address, "email_verified": True}
+
+
+@router.get("/email/verify", response_class=HTMLResponse, include_in_schema=False)
+async def verify_page(token: str = "") -> HTMLResponse:
+    if not token:
+        return pages.error("Invalid verification link", "The link has no token.", status=400)
+    return pages.verify_email(token)
+
+
+@router.post("/email/verify", response_class=HTMLResponse, include_in_schema=False)
+async def verify_form(request: Request) -> HTMLResponse:
+    form = await request.form()
+    try:
+        address = await _identity(request).verify_email(str(form.get("token", "")))
+    except domain.DomainError as exc:
+        return pages.error("Cannot confirm the e-mail address", exc.detail, status=exc.status)
+    return pages.email_verified(address)

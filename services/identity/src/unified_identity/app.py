@@ -48,6 +48,7 @@ def create_service_app(settings: Settings | None = None) -> FastAPI:
         JwksCache(fetch_jwks, ttl_s=30.0, min_refetch_interval_s=0.0),
         issuer=settings.issuer,
         audience=settings.token_audience,
+        check=identity.session_refusal,  # the database, not the topic: a revoked session is refused at once
     )
 
     async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -55,6 +56,8 @@ def create_service_app(settings: Settings | None = None) -> FastAPI:
         problem = Problem(exc.status, exc.title, exc.detail, **exc.extra)
         if isinstance(exc, domain.Unauthenticated):
             problem.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        if isinstance(exc, domain.TooManyRequests):
+            problem.headers["Retry-After"] = str(exc.retry_after_s)
         return problem_response(problem, request.url.path)
 
     app.add_exception_handler(domain.DomainError, on_domain_error)

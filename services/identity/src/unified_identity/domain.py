@@ -77,6 +77,15 @@ class Gone(DomainError):
     title = "Gone"
 
 
+class TooManyRequests(DomainError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(DomainError):
     status = 502
     title = "Bad gateway"
@@ -89,6 +98,21 @@ def normalize_email(email: str) -> str:
     if len(value) > 254 or not _EMAIL.match(value):
         raise Invalid("email is not a valid address", field="email")
     return value
+
+
+PERSON_NAME_MAX_LENGTH = 200
+
+
+def person_name(value: str | None, *, field: str = "name") -> str | None:
+    """A person's name as typed (trimmed; empty means none): printable text only, so it can go into a mail."""
+    if value is None or not value.strip():
+        return None
+    name = " ".join(value.split())
+    if len(name) > PERSON_NAME_MAX_LENGTH:
+        raise Invalid(f"{field} must be at most {PERSON_NAME_MAX_LENGTH} characters", field=field)
+    if not name.isprintable():
+        raise Invalid(f"{field} must not contain control characters", field=field)
+    return name
 
 
 def _undecorated(password: str) -> set[str]:
@@ -369,6 +393,26 @@ def retry_after_s(failures: Sequence[datetime], now: datetime, policy: ThrottleP
     # Allowed again once only max_failures - 1 remain: when the (len - max + 1)-th oldest ages out.
     opens_at = recent[len(recent) - policy.max_failures] + policy.window
     return max(1, math.ceil((opens_at - now).total_seconds()))
+
+
+@dataclass(frozen=True, slots=True)
+class SignInLimits:
+    """Failed sign-ins counted along four lines, each with its own ceiling (DESIGN 11): per email and source
+    address (the owner's own typos, and one attacker on one e-mail), per address (spraying many e-mails from
+    one place), per e-mail from anywhere (a higher ceiling: a distributed attack on one account) and per
+    client. An attacker hammering an e-mail from one address exhausts its own pair and address, not the
+    owner's: the owner still signs in from elsewhere."""
+
+    per_email_and_address: ThrottlePolicy
+    per_address: ThrottlePolicy
+    per_email: ThrottlePolicy
+    per_client: ThrottlePolicy
+
+
+def longest_wait(counted: Iterable[tuple[Sequence[datetime], ThrottlePolicy]], now: datetime) -> int | None:
+    """The wait the strictest line imposes (None: every line allows one more attempt now)."""
+    waits = [w for failures, policy in counted if (w := retry_after_s(failures, now, policy)) is not None]
+    return max(waits) if waits else None
 
 
 def scope_has(scope: str, value: str) -> bool:

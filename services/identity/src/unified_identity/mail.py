@@ -27,7 +27,14 @@ class MailError(RuntimeError):
 
 
 def invitation_message(
-    *, sender: str, to: str, account_name: str, role: str, link: str, expires_at: datetime
+    *,
+    sender: str,
+    to: str,
+    account_name: str,
+    role: str,
+    link: str,
+    expires_at: datetime,
+    invitee_name: str | None = None,
 ) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
@@ -37,12 +44,30 @@ def invitation_message(
     msg["Message-ID"] = make_msgid(domain="unified-seller.localhost")
     expiry = expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     msg.set_content(
-        f"Hello,\n\n"
+        f"Hello{f' {invitee_name}' if invitee_name else ''},\n\n"
         f"you have been invited to join {account_name} on unified-seller as {role}.\n\n"
         f"Accept the invitation and choose your password here (the link works once, until {expiry}):\n\n"
         f"{link}\n\n"
         f"If you did not expect this mail, ignore it.\n",
         cte="8bit",  # the link stays one readable line in the raw mail (no quoted-printable soft breaks)
+    )
+    return msg
+
+
+def verification_message(*, sender: str, to: str, link: str, expires_at: datetime) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = "Confirm your e-mail address for unified-seller"
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain="unified-seller.localhost")
+    expiry = expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    msg.set_content(
+        f"Hello,\n\n"
+        f"please confirm that this address is yours (the link works once, until {expiry}):\n\n"
+        f"{link}\n\n"
+        f"If you did not ask for this mail, ignore it.\n",
+        cte="8bit",
     )
     return msg
 

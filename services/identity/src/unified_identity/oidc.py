@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, QueryParams
 
 from unified_identity import domain, keys, pages
+from unified_identity.api import source_address
 from unified_identity.handlers import AuthorizeRequest, Identity, OAuthError, SignInFailed, SignInThrottled
 from unified_shared.auth import Principal, current_principal
 
@@ -249,7 +250,9 @@ async def authorize_submit(request: Request) -> Response:
             status=403,
         )
     try:
-        signed_in = await identity.sign_in(email, params.get("password", ""))
+        signed_in = await identity.sign_in(
+            email, params.get("password", ""), address=source_address(request), client_id=auth_request.client_id
+        )
     except SignInThrottled as exc:
         return _sign_in_page(
             identity,
@@ -257,7 +260,7 @@ async def authorize_submit(request: Request) -> Response:
             params,
             client,
             email=email,
-            error="Too many failed attempts for this email. Try again later.",
+            error="Too many failed sign-in attempts. Try again later.",
             status=429,
             headers={"Retry-After": str(exc.retry_after_s)},
         )

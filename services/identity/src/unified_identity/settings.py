@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from unified_shared.config import ServiceSettings
@@ -38,16 +38,30 @@ class Settings(ServiceSettings):
     refresh_token_ttl_s: int = 30 * 24 * 3600
     authorization_code_ttl_s: int = 120
     invitation_ttl_s: int = 7 * 24 * 3600
+    email_verification_ttl_s: int = Field(default=24 * 3600, gt=0)
 
-    # Sign-in throttle: after this many failures for one email within the window, answer 429.
-    signin_max_failures: int = 5
-    signin_window_s: int = 15 * 60
+    # Sign-in throttle (failures within the window, across every process; then 429 with Retry-After): per
+    # e-mail from one source address, per source address over any e-mails (password spraying), per e-mail from
+    # anywhere (a higher ceiling, so an attacker on one address cannot lock the owner out), per OAuth client.
+    # The source address is the peer's, or X-Forwarded-For's from a proxy trusted by FORWARDED_ALLOW_IPS.
+    signin_max_failures: int = Field(default=5, gt=0)
+    signin_max_failures_per_address: int = Field(default=10, gt=0)
+    signin_max_failures_per_email: int = Field(default=50, gt=0)
+    signin_max_failures_per_client: int = Field(default=1000, gt=0)
+    signin_window_s: int = Field(default=15 * 60, gt=0)
+    # Registrations per source address within the window (each costs an Argon2id hash). The operator's
+    # registrations (X-Operator-Token) are not counted.
+    registrations_per_address: int = Field(default=10, gt=0)
+    registration_window_s: int = Field(default=3600, gt=0)
 
     # Single sign-on: a password sign-in opens a browser session (cookie + row in PostgreSQL) that lets later
     # authorization requests of any client skip the password form until it expires (absolute, not sliding).
     sso_session_ttl_s: int = Field(default=12 * 3600, gt=0)
     # The sign-in form's CSRF token is good for this long; an older form is shown again with a fresh token.
     csrf_token_ttl_s: int = Field(default=3600, gt=0)
+    # Fernet key(s) that encrypt the signing keys at rest (comma-separated to rotate: the first encrypts).
+    # Required: the service refuses to start without it. `python -m unified_identity new-key-encryption-key`.
+    identity_key_encryption_key: SecretStr | None = None
     # Key of the CSRF tokens' HMAC (at least 32 characters). Unset: a random key is created once in the
     # database and shared by every process of the service.
     csrf_secret: str | None = Field(default=None, min_length=32)
@@ -76,6 +90,11 @@ class Settings(ServiceSettings):
     def issuer(self) -> str:
         assert self.public_url is not None
         return self.public_url
+
+    @property
+    def key_encryption_key(self) -> str | None:
+        key: SecretStr | str | None = self.identity_key_encryption_key
+        return key.get_secret_value() if isinstance(key, SecretStr) else key
 
     @property
     def cookies_secure(self) -> bool:

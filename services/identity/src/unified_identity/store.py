@@ -36,15 +36,27 @@ async def account(conn: asyncpg.Connection, account_id: UUID) -> Row | None:
 
 
 async def insert_user(
-    conn: asyncpg.Connection, user_id: UUID, email: str, password_hash: str, *, email_verified: bool
+    conn: asyncpg.Connection,
+    user_id: UUID,
+    email: str,
+    password_hash: str,
+    *,
+    email_verified: bool,
+    name: str | None = None,
 ) -> None:
     await conn.execute(
-        "INSERT INTO users (user_id, email, password_hash, email_verified) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO users (user_id, email, password_hash, email_verified, name) VALUES ($1, $2, $3, $4, $5)",
         user_id,
         email,
         password_hash,
         email_verified,
+        name,
     )
+
+
+async def name_user(conn: asyncpg.Connection, user_id: UUID, name: str | None) -> None:
+    """The name an invitation carried, unless the user already has one."""
+    await conn.execute("UPDATE users SET name = coalesce(name, $2) WHERE user_id = $1", user_id, name)
 
 
 async def user_by_email(conn: asyncpg.Connection, email: str, *, for_update: bool = False) -> Row | None:
@@ -88,7 +100,7 @@ async def insert_membership(
 
 
 _MEMBER_SELECT = """SELECT m.account_id, m.user_id, m.role, m.permissions, m.marketplaces, m.joined_at,
-                           u.email, u.email_verified, a.legal_name
+                           m.access_changed_at, u.email, u.email_verified, u.name, a.legal_name
                     FROM memberships m JOIN users u USING (user_id) JOIN accounts a USING (account_id)"""
 
 
@@ -114,15 +126,17 @@ async def update_membership(
     role: str,
     permissions: Sequence[str],
     marketplaces: Any,
+    at: datetime,
 ) -> None:
     await conn.execute(
-        """UPDATE memberships SET role = $3, permissions = $4, marketplaces = $5::jsonb
+        """UPDATE memberships SET role = $3, permissions = $4, marketplaces = $5::jsonb, access_changed_at = $6
            WHERE account_id = $1 AND user_id = $2""",
         account_id,
         user_id,
         role,
         list(permissions),
         marketplaces,
+        at,
     )
 
 
@@ -144,11 +158,12 @@ async def insert_invitation(
     invited_by: UUID,
     created_at: datetime,
     expires_at: datetime,
+    name: str | None = None,
 ) -> None:
     await conn.execute(
         """INSERT INTO invitations (invitation_id, account_id, email, role, permissions, marketplaces, token_hash,
-                                    invited_by, created_at, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)""",
+                                    invited_by, created_at, expires_at, name)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)""",
         invitation_id,
         account_id,
         email,
@@ -159,6 +174,7 @@ async def insert_invitation(
         invited_by,
         created_at,
         expires_at,
+        name,
     )
 
 
@@ -245,216 +261,6 @@ async def client(conn: asyncpg.Connection, client_id: str) -> Row | None:
     return await conn.fetchrow("SELECT * FROM oauth_clients WHERE client_id = $1", client_id)
 
 
-# -- authorization codes, sessions and refresh tokens ----------------------------------------------------------
-async def insert_code(
-    conn: asyncpg.Connection,
-    *,
-    code_hash: bytes,
-    client_id: str,
-    user_id: UUID,
-    account_id: UUID,
-    redirect_uri: str,
-    scope: str,
-    nonce: str | None,
-    code_challenge: str,
-    auth_time: datetime,
-    expires_at: datetime,
-    browser_session_id: UUID | None,
-) -> None:
-    await conn.execute(
-        """INSERT INTO authorization_codes (code_hash, client_id, user_id, account_id, redirect_uri, scope, nonce,
-                                            code_challenge, auth_time, expires_at, browser_session_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
-        code_hash,
-        client_id,
-        user_id,
-        account_id,
-        redirect_uri,
-        scope,
-        nonce,
-        code_challenge,
-        auth_time,
-        expires_at,
-        browser_session_id,
-    )
-
-
-async def code_for_update(conn: asyncpg.Connection, code_hash: bytes) -> Row | None:
-    return await conn.fetchrow("SELECT * FROM authorization_codes WHERE code_hash = $1 FOR UPDATE", code_hash)
-
-
-async def mark_code_used(conn: asyncpg.Connection, code_hash: bytes, at: datetime, session_id: UUID | None) -> None:
-    await conn.execute(
-        "UPDATE authorization_codes SET used_at = $2, session_id = $3 WHERE code_hash = $1", code_hash, at, session_id
-    )
-
-
-async def insert_session(
-    conn: asyncpg.Connection,
-    *,
-    session_id: UUID,
-    user_id: UUID,
-    account_id: UUID,
-    client_id: str,
-    scope: str,
-    auth_time: datetime,
-    browser_session_id: UUID | None,
-) -> None:
-    await conn.execute(
-        """INSERT INTO sessions (session_id, user_id, account_id, client_id, scope, auth_time, browser_session_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-        session_id,
-        user_id,
-        account_id,
-        client_id,
-        scope,
-        auth_time,
-        browser_session_id,
-    )
-
-
-async def session(conn: asyncpg.Connection, session_id: UUID) -> Row | None:
-    return await conn.fetchrow("SELECT * FROM sessions WHERE session_id = $1", session_id)
-
-
-async def revoke_session(conn: asyncpg.Connection, session_id: UUID, at: datetime, reason: str) -> None:
-    await conn.execute(
-        "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE session_id = $1 AND revoked_at IS NULL",
-        session_id,
-        at,
-        reason,
-    )
-
-
-async def revoke_user_sessions(conn: asyncpg.Connection, user_id: UUID, at: datetime, reason: str) -> None:
-    await conn.execute(
-        "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL",
-        user_id,
-        at,
-        reason,
-    )
-
-
-async def insert_refresh(
-    conn: asyncpg.Connection, token_hash: bytes, session_id: UUID, issued_at: datetime, expires_at: datetime
-) -> None:
-    await conn.execute(
-        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-        token_hash,
-        session_id,
-        issued_at,
-        expires_at,
-    )
-
-
-async def refresh_for_update(conn: asyncpg.Connection, token_hash: bytes) -> Row | None:
-    """The refresh token with its session, both locked: two concurrent uses cannot both succeed."""
-    return await conn.fetchrow(
-        """SELECT r.token_hash, r.session_id, r.issued_at, r.expires_at, r.used_at,
-                  s.user_id, s.account_id, s.client_id, s.scope, s.auth_time, s.revoked_at
-           FROM refresh_tokens r JOIN sessions s USING (session_id)
-           WHERE r.token_hash = $1
-           FOR UPDATE""",
-        token_hash,
-    )
-
-
-async def mark_refresh_used(conn: asyncpg.Connection, token_hash: bytes, at: datetime) -> None:
-    await conn.execute("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1", token_hash, at)
-
-
-# -- browser sessions (single sign-on) --------------------------------------------------------------------------
-async def insert_browser_session(
-    conn: asyncpg.Connection,
-    *,
-    browser_session_id: UUID,
-    token_hash: bytes,
-    user_id: UUID,
-    account_id: UUID,
-    auth_time: datetime,
-    created_at: datetime,
-    expires_at: datetime,
-) -> None:
-    await conn.execute(
-        """INSERT INTO browser_sessions (browser_session_id, token_hash, user_id, account_id, auth_time, created_at,
-                                         expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-        browser_session_id,
-        token_hash,
-        user_id,
-        account_id,
-        auth_time,
-        created_at,
-        expires_at,
-    )
-
-
-async def live_browser_session(conn: asyncpg.Connection, token_hash: bytes, now: datetime) -> Row | None:
-    """The browser session a cookie names, if it is neither revoked nor expired and its user is still a member
-    of the same account."""
-    return await conn.fetchrow(
-        """SELECT b.browser_session_id, b.user_id, b.account_id, b.auth_time, b.expires_at, u.email
-           FROM browser_sessions b
-           JOIN users u USING (user_id)
-           JOIN memberships m ON m.user_id = b.user_id AND m.account_id = b.account_id
-           WHERE b.token_hash = $1 AND b.revoked_at IS NULL AND b.expires_at > $2""",
-        token_hash,
-        now,
-    )
-
-
-async def browser_session_id_by_token(conn: asyncpg.Connection, token_hash: bytes) -> UUID | None:
-    value = await conn.fetchval("SELECT browser_session_id FROM browser_sessions WHERE token_hash = $1", token_hash)
-    return value if isinstance(value, UUID) else None
-
-
-REPLACED = "replaced by a new sign-in"
-
-
-async def browser_session_ended(conn: asyncpg.Connection, browser_session_id: UUID) -> bool:
-    """Signed out or removed (or unknown). A session replaced by a newer sign-in in the same browser, or one
-    that merely expired, does not take back the codes it already issued (they live two minutes)."""
-    ended = await conn.fetchval(
-        "SELECT revoked_at IS NOT NULL AND revoked_reason IS DISTINCT FROM $2 FROM browser_sessions"
-        " WHERE browser_session_id = $1",
-        browser_session_id,
-        REPLACED,
-    )
-    return ended is not False
-
-
-async def revoke_browser_session(
-    conn: asyncpg.Connection, browser_session_id: UUID, at: datetime, reason: str, *, client_sessions: bool
-) -> None:
-    """End a browser session and, with ``client_sessions``, every refresh-token family signed in through it."""
-    await conn.execute(
-        """UPDATE browser_sessions SET revoked_at = $2, revoked_reason = $3
-           WHERE browser_session_id = $1 AND revoked_at IS NULL""",
-        browser_session_id,
-        at,
-        reason,
-    )
-    if not client_sessions:
-        return
-    await conn.execute(
-        """UPDATE sessions SET revoked_at = $2, revoked_reason = $3
-           WHERE browser_session_id = $1 AND revoked_at IS NULL""",
-        browser_session_id,
-        at,
-        reason,
-    )
-
-
-async def revoke_user_browser_sessions(conn: asyncpg.Connection, user_id: UUID, at: datetime, reason: str) -> None:
-    await conn.execute(
-        """UPDATE browser_sessions SET revoked_at = $2, revoked_reason = $3
-           WHERE user_id = $1 AND revoked_at IS NULL""",
-        user_id,
-        at,
-        reason,
-    )
-
-
 # -- server secrets -----------------------------------------------------------------------------------------------
 async def server_secret(conn: asyncpg.Connection, name: str, candidate: bytes) -> bytes:
     """The stored secret ``name``; ``candidate`` becomes it if there is none yet (first process to start wins)."""
@@ -463,23 +269,3 @@ async def server_secret(conn: asyncpg.Connection, name: str, candidate: bytes) -
     )
     value = await conn.fetchval("SELECT secret FROM server_secrets WHERE name = $1", name)
     return bytes(value)
-
-
-# -- sign-in throttle -------------------------------------------------------------------------------------------
-async def lock_signin(conn: asyncpg.Connection, email: str) -> None:
-    """Attempts for one email are serialised across processes, so the count cannot be raced past."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('signin:' || $1, 0))", email)
-
-
-async def recent_failures(conn: asyncpg.Connection, email: str, since: datetime) -> list[datetime]:
-    await conn.execute("DELETE FROM signin_failures WHERE email = $1 AND failed_at <= $2", email, since)
-    rows = await conn.fetch("SELECT failed_at FROM signin_failures WHERE email = $1 ORDER BY failed_at", email)
-    return [r["failed_at"] for r in rows]
-
-
-async def add_failure(conn: asyncpg.Connection, email: str, at: datetime) -> None:
-    await conn.execute("INSERT INTO signin_failures (email, failed_at) VALUES ($1, $2)", email, at)
-
-
-async def clear_failures(conn: asyncpg.Connection, email: str) -> None:
-    await conn.execute("DELETE FROM signin_failures WHERE email = $1", email)

@@ -38,6 +38,8 @@ class UserInvited(_IdentityEvent):
     marketplace_scope: list[str] | Literal["*"]
     invited_by: UUID
     expires_at: datetime
+    # The invitee's name as the inviter typed it (optional: added later, older events have none).
+    name: str | None = None
 
 
 @event_type
@@ -50,6 +52,7 @@ class InvitationAccepted(_IdentityEvent):
     permissions: list[Permission]
     marketplace_scope: list[str] | Literal["*"]
     accepted_at: datetime
+    name: str | None = None
 
 
 @event_type
@@ -77,3 +80,17 @@ class MemberRemoved(_IdentityEvent):
     user_id: UUID
     removed_by: UUID
     removed_at: datetime
+
+
+@event_type
+class SessionRevoked(_IdentityEvent):
+    """A sign-in session (one refresh-token family) ended: signed out, revoked by its client (``/revoke``), or
+    its refresh token or code was reused. Every service refuses the access tokens whose ``sid`` claim names it
+    from then on, without waiting for them to expire. (Removal and role changes end access by user and issue
+    time instead: MemberRemoved, MemberRoleChanged.)"""
+
+    NAME: ClassVar[str] = "SessionRevoked"
+    user_id: UUID
+    session_id: UUID
+    reason: str
+    revoked_at: datetime

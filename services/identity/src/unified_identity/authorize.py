@@ -1,0 +1,88 @@
+"""The authorization endpoint: client and redirect checks, request parameters, codes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import asyncpg
+
+from unified_identity import domain, session_store, store
+from unified_identity.base import Base
+from unified_identity.results import (
+    AuthorizeRequest,
+    OAuthError,
+    SignedIn,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Authorize(Base):
+    # -- authorization endpoint --------------------------------------------------------------------------------
+    async def client(self, client_id: str | None) -> asyncpg.Record | None:
+        if not client_id:
+            return None
+        async with self.pool.acquire() as conn:
+            return await store.client(conn, client_id)
+
+    async def check_client_redirect(self, client_id: str | None, redirect_uri: str | None) -> asyncpg.Record:
+        """Errors here must not redirect (RFC 6749 4.1.2.1): the redirect target itself is untrusted."""
+        client = await self.client(client_id)
+        if client is None:
+            raise OAuthError("invalid_client", "unknown client_id")
+        if not redirect_uri:
+            raise OAuthError("invalid_request", "redirect_uri is required")
+        if not domain.redirect_uri_registered(redirect_uri, client["redirect_uris"]):
+            raise OAuthError("invalid_request", "redirect_uri does not match a registered redirect URI")
+        return client
+
+    @staticmethod
+    def check_authorize_params(params: dict[str, str]) -> AuthorizeRequest:
+        """The checks whose errors go back to the (already verified) redirect URI."""
+        if params.get("response_type") != "code":
+            raise OAuthError("unsupported_response_type", "only response_type=code is supported")
+        challenge = params.get("code_challenge") or ""
+        if not challenge:
+            raise OAuthError("invalid_request", "code_challenge is required (PKCE)")
+        if params.get("code_challenge_method") != "S256":
+            raise OAuthError("invalid_request", "code_challenge_method must be S256")
+        if not domain.valid_code_challenge(challenge):
+            raise OAuthError("invalid_request", "code_challenge is not a base64url SHA-256 value")
+        scope = " ".join(dict.fromkeys((params.get("scope") or "openid").split()))
+        try:
+            prompt = domain.parse_prompt(params.get("prompt"))
+            max_age = domain.parse_max_age(params.get("max_age"))
+        except domain.Invalid as exc:
+            raise OAuthError("invalid_request", exc.detail) from None
+        return AuthorizeRequest(
+            client_id=params["client_id"],
+            redirect_uri=params["redirect_uri"],
+            scope=scope,
+            state=params.get("state") or None,
+            nonce=params.get("nonce") or None,
+            code_challenge=challenge,
+            prompt=prompt,
+            max_age=max_age,
+            login_hint=params.get("login_hint") or None,
+        )
+
+    async def create_code(self, request: AuthorizeRequest, signed_in: SignedIn) -> str:
+        code = domain.new_secret()
+        async with self.pool.acquire() as conn:
+            await session_store.insert_code(
+                conn,
+                code_hash=domain.secret_hash(code),
+                client_id=request.client_id,
+                user_id=signed_in.user_id,
+                account_id=signed_in.account_id,
+                redirect_uri=request.redirect_uri,
+                scope=request.scope,
+                nonce=request.nonce,
+                code_challenge=request.code_challenge,
+                auth_time=signed_in.auth_time,
+                expires_at=utcnow() + timedelta(seconds=self.settings.authorization_code_ttl_s),
+                browser_session_id=signed_in.browser_session_id,
+            )
+        return code

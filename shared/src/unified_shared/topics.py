@@ -11,8 +11,10 @@ import asyncio
 import os
 from dataclasses import dataclass, field
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
+from unified_shared.kafka import make_admin
 
 IDENTITY_ACCOUNTS = "identity.accounts.v1"
 REGIONS_SUBSCRIPTIONS = "regions.subscriptions.v1"
@@ -179,7 +181,7 @@ async def create_topics(
 ) -> list[str]:
     """Create missing topics; returns the names created. Existing topics are left as they are."""
     policy = policy or TopicPolicy.from_env()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="topic-admin")
+    admin = make_admin(bootstrap, client_id="topic-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -124,8 +124,9 @@ async def test_scope_and_account_isolation(make_db, kafka_bootstrap) -> None:
         assert [t["thread_id"] for t in msgs["threads"]] == ["t-de"]
         subs = await view.json(s.account_id, "subscriptions", member)
         assert {m["marketplace_id"] for m in subs["marketplaces"]} == {DE, FR}
-        invoices = await view.json(s.account_id, "invoices", member)
-        assert [i["currency"] for i in invoices["invoices"]] == ["EUR"]
+        # Invoices follow billing's own rule: the owner's (with the billing permission), not a reports member's.
+        refused = await view.get(s.account_id, "invoices", member)
+        assert refused.status_code == 403 and "owner" in refused.json()["detail"]
         # The owner sees everything, including the US invoice.
         owner = await view.json(s.account_id, "invoices")
         assert sorted(i["currency"] for i in owner["invoices"]) == ["EUR", "USD"]

@@ -14,17 +14,40 @@ EXAMPLES := $(wildcard examples/downstream-consumer)
 PKG_FILES := shared/pyproject.toml $(wildcard services/*/pyproject.toml demo/pyproject.toml examples/*/pyproject.toml) requirements-dev.txt constraints.txt
 LINT_PATHS := $(wildcard shared services tests bench demo examples) conftest.py
 export US_STATE_DIR ?= /var/tmp/unified-seller
-export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
+export KAFKA_PORT ?= 9092
+export KAFKA_CONTROLLER_PORT ?= 9093
+export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
 export PG_PORT ?= 55432
 export TEST_PG_ADMIN_DSN ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/postgres
 
-.PHONY: help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status
+# `make test` runs on a Kafka and a PostgreSQL of its own (state folder and ports below), so that a running
+# platform (`make demo`) never consumes the tests' records and its topics hold only its own events.
+# TEST_INFRA=shared: run the tests on the infrastructure above instead.
+TEST_INFRA ?= own
+TEST_STATE_DIR ?= $(US_STATE_DIR)-test
+TEST_KAFKA_PORT ?= $(shell echo $$(($(KAFKA_PORT) + 100)))
+TEST_KAFKA_CONTROLLER_PORT ?= $(shell echo $$(($(KAFKA_CONTROLLER_PORT) + 100)))
+TEST_PG_PORT ?= $(shell echo $$(($(PG_PORT) + 100)))
+TEST_KAFKA_HEAP ?= 768m
+ifeq ($(TEST_INFRA),own)
+TEST_ENV := US_STATE_DIR=$(TEST_STATE_DIR) KAFKA_PORT=$(TEST_KAFKA_PORT) \
+	KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT) PG_PORT=$(TEST_PG_PORT) \
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(TEST_KAFKA_PORT) \
+	TEST_PG_ADMIN_DSN=postgresql://postgres@127.0.0.1:$(TEST_PG_PORT)/postgres \
+	KAFKA_LIB_DIR=$(US_STATE_DIR)/kafka/lib-3.9.1 KAFKA_HEAP=$(TEST_KAFKA_HEAP)
+else
+TEST_ENV :=
+endif
+
+.PHONY: help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status test-infra-up test-infra-down test-run
 
 help:
 	@echo "make demo          start everything and drive a realistic seller through it (ONCE=1: stop after the report;"
 	@echo "                   SEED=7 DAYS=61 ORDERS_PER_DAY=24)"
 	@echo "make down          stop every service and the infrastructure"
-	@echo "make test          lint, contract check and every test (starts Kafka and PostgreSQL if needed)"
+	@echo "make test          lint, contract check and every test, on a Kafka and PostgreSQL of its own"
+	@echo "                   (state $(TEST_STATE_DIR), Kafka port $(TEST_KAFKA_PORT); TEST_INFRA=shared: the ones below)"
+	@echo "make test-infra-down  stop the tests' Kafka and PostgreSQL"
 	@echo "make install       Python environment in $(VENV) with every package and tool (pinned)"
 	@echo "make infra-up      start Kafka (KRaft) and PostgreSQL locally, create databases and topics"
 	@echo "make infra-down    stop them;  make infra-status: what runs; logs in $(US_STATE_DIR)/logs"
@@ -40,7 +63,6 @@ install: $(VENV)/.installed
 
 infra-up: install
 	deploy/infra.sh up
-	$(PY) -m unified_shared.topics --bootstrap $(KAFKA_BOOTSTRAP_SERVERS)
 
 infra-down:
 	deploy/infra.sh down
@@ -49,7 +71,7 @@ infra-status:
 	deploy/infra.sh status
 
 topics: install
-	$(PY) -m unified_shared.topics --bootstrap $(KAFKA_BOOTSTRAP_SERVERS)
+	deploy/infra.sh kafka-setup
 
 migrate: infra-up
 	$(PY) -m unified_identity migrate
@@ -73,6 +95,7 @@ platform-status:
 down:
 	deploy/platform.sh down
 	deploy/infra.sh down
+	-@test ! -d "$(TEST_STATE_DIR)" || $(MAKE) --no-print-directory test-infra-down
 
 lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS)
@@ -86,11 +109,22 @@ contracts: install
 contracts-check: install
 	$(PY) -m unified_shared.schemas check --dir docs/schemas
 
-test: infra-up lint contracts-check
+test:
+	$(MAKE) --no-print-directory test-run $(TEST_ENV)
+
+test-run: infra-up lint contracts-check
 	$(VENV)/bin/pytest --timeout=600 -p no:cacheprovider
 
+# Selected tests (ARGS=...) on the tests' infrastructure, started if needed.
 test-fast: install
-	$(VENV)/bin/pytest --timeout=600 -x -q $(ARGS)
+	$(MAKE) --no-print-directory infra-up $(TEST_ENV)
+	$(TEST_ENV) $(VENV)/bin/pytest --timeout=600 -x -q $(ARGS)
+
+test-infra-up: install
+	$(MAKE) --no-print-directory infra-up $(TEST_ENV)
+
+test-infra-down:
+	$(TEST_ENV) deploy/infra.sh down
 
 lock: install
 	$(PIP) freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -3,6 +3,11 @@
 Where they come from, in order: the environment (``KAFKA_BOOTSTRAP_SERVERS``, ``TEST_PG_ADMIN_DSN``;
 ``make infra-up`` starts both with the defaults below), else testcontainers when a Docker engine answers.
 With neither, integration tests fail and say what to start: they are never skipped silently.
+
+The broker wants SASL/SCRAM over TLS: unless ``KAFKA_SECURITY_PROTOCOL`` is set, the tests' clients log in
+as the admin principal with the settings and password ``make infra-up`` wrote into ``$US_STATE_DIR``
+(``unified_shared.kafka`` reads them from the environment). Tests of the trust boundary log in as the
+services' own principals (``unified_shared.testing.service_security``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,19 @@ HOW_TO_START = (
     "127.0.0.1:55432), or set KAFKA_BOOTSTRAP_SERVERS and TEST_PG_ADMIN_DSN, or provide a Docker engine "
     "for testcontainers"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from unified_shared.local_secrets import use_local_admin_login
+
+    use_local_admin_login()
+
+
+def _plain_kafka_client() -> None:
+    """Testcontainers' broker takes anonymous clients."""
+    os.environ["KAFKA_SECURITY_PROTOCOL"] = "PLAINTEXT"
+    for name in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "KAFKA_SSL_CAFILE"):
+        os.environ.pop(name, None)
 
 
 def _reachable(hostport: str) -> bool:
@@ -72,6 +90,8 @@ def infra() -> Iterator[Infra]:
         except ImportError:
             from testcontainers.kafka import KafkaContainer  # type: ignore[import-not-found,no-redef]
         from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
+
+        _plain_kafka_client()
 
         with (
             KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft() as k,

@@ -20,6 +20,7 @@ from unified_shared.consumer import IdempotentConsumer, ReceivedEvent
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.events import AccountEvent, event_type
 from unified_shared.kafka import make_consumer, make_producer
+from unified_shared.local_secrets import use_local_admin_login
 from unified_shared.outbox import OutboxRelay
 from unified_shared.topics import TopicSpec, create_topics
 
@@ -36,6 +37,7 @@ class Tick(AccountEvent):
 
 
 async def main(n: int) -> None:
+    use_local_admin_login()  # the local broker wants SASL/SCRAM over TLS
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     admin = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55432/postgres")
     db = f"bench_{RUN}"

@@ -198,6 +198,9 @@ def main() -> None:
     if args.command == "capture":
         import asyncio
 
+        from unified_shared.local_secrets import use_local_admin_login
+
+        use_local_admin_login()  # the local broker wants SASL/SCRAM over TLS
         count = asyncio.run(capture(args.bootstrap, args.dir))
         print(f"{count} event types have a recorded example in {args.dir / EXAMPLES_FILE}")
     examples = load_examples(args.dir)

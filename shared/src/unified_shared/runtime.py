@@ -22,6 +22,7 @@ from unified_shared.auth import validator_from_settings
 from unified_shared.config import ServiceSettings
 from unified_shared.consumer import Handler, IdempotentConsumer
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
+from unified_shared.http_headers import SecurityHeaders
 from unified_shared.kafka import make_consumer, make_producer
 from unified_shared.logs import configure_logging
 from unified_shared.outbox import OutboxRelay
@@ -80,7 +81,9 @@ class ServiceRuntime:
         async with self._pool.acquire() as conn:
             await apply_migrations(conn, list(self.migrations))
         if self.publishes or self.consumer_spec:
-            self.producer = make_producer(s.kafka_bootstrap_servers, client_id=f"{s.service_name}-producer")
+            self.producer = make_producer(
+                s.kafka_bootstrap_servers, client_id=f"{s.service_name}-producer", security=s.kafka_security()
+            )
             await self.producer.start()
         if self.publishes:
             assert self.producer is not None
@@ -93,7 +96,11 @@ class ServiceRuntime:
             spec = self.consumer_spec
             group = s.consumer_group or spec.name
             kafka_consumer = make_consumer(
-                s.kafka_bootstrap_servers, group_id=group, client_id=f"{s.service_name}-consumer", topics=[]
+                s.kafka_bootstrap_servers,
+                group_id=group,
+                client_id=f"{s.service_name}-consumer",
+                topics=[],
+                security=s.kafka_security(),
             )
             self.consumer = IdempotentConsumer(
                 self._pool, kafka_consumer, self.producer, name=group, topics=spec.topics, handler=spec.handler
@@ -196,6 +203,7 @@ def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -
     )
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, service=runtime.settings.service_name)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so even a 500 made by the one above has them
 
     @app.get("/health/live", tags=["health"])
     async def live() -> JSONResponse:

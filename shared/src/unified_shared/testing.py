@@ -15,6 +15,25 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 
 from unified_shared.envelope import Envelope
+from unified_shared.kafka import KafkaSecurity, make_reader
+from unified_shared.local_secrets import kafka_client_env, service_env
+from unified_shared.topics import access_of
+
+
+def service_security(service: str) -> KafkaSecurity:
+    """The Kafka login of one service's own principal (from the state folder), for tests of its ACLs."""
+    return KafkaSecurity.from_env(kafka_client_env(access_of(service).principal))
+
+
+def service_process_env(service: str) -> dict[str, str]:
+    """Environment for a service started as its own process in a test: its principal and its secrets.
+
+    Against a broker that takes anonymous clients (testcontainers), nothing: the process inherits that."""
+    if KafkaSecurity.from_env().protocol == "PLAINTEXT":
+        return {}
+    env = service_env(service)
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    return env
 
 
 @contextlib.asynccontextmanager
@@ -65,7 +84,7 @@ class TopicWatcher:
         self.seen: list[SeenRecord] = []
 
     async def __aenter__(self) -> TopicWatcher:
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        self.consumer = make_reader(self.bootstrap, client_id="test-topic-watcher")
         await self.consumer.start()
         parts: list[TopicPartition] = []
         for topic in self.topics:

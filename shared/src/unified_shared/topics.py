@@ -10,8 +10,10 @@ import argparse
 import asyncio
 from dataclasses import dataclass, field
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
+from unified_shared.kafka import make_admin
 
 IDENTITY_ACCOUNTS = "identity.accounts.v1"
 REGIONS_SUBSCRIPTIONS = "regions.subscriptions.v1"
@@ -127,7 +129,7 @@ def access_of(service: str) -> ServiceAccess:
 
 async def create_topics(bootstrap: str, specs: tuple[TopicSpec, ...] | list[TopicSpec] = TOPICS) -> list[str]:
     """Create missing topics; returns the names created. Existing topics are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="topic-admin")
+    admin = make_admin(bootstrap, client_id="topic-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())

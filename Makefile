@@ -39,7 +39,7 @@ else
 TEST_ENV :=
 endif
 
-.PHONY: help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status test-infra-up test-infra-down test-run
+.PHONY: help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status test-infra-up test-infra-down test-run bench
 
 help:
 	@echo "make demo          start everything and drive a realistic seller through it (ONCE=1: stop after the report;"
@@ -53,6 +53,8 @@ help:
 	@echo "make infra-down    stop them;  make infra-status: what runs; logs in $(US_STATE_DIR)/logs"
 	@echo "make migrate       apply every service's SQL migrations"
 	@echo "make contracts     regenerate docs/schemas;  make contracts-check: refuse breaking changes"
+	@echo "make bench         write-path benchmarks beside raw baselines, medians of 3 (ARGS='relay --runs 1');"
+	@echo "                   JSON in bench/results/"
 
 $(VENV)/.installed: $(PKG_FILES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -114,6 +116,9 @@ test:
 
 test-run: infra-up lint contracts-check
 	$(VENV)/bin/pytest --timeout=600 -p no:cacheprovider
+
+bench: infra-up
+	$(PY) -m bench $(ARGS)
 
 # Selected tests (ARGS=...) on the tests' infrastructure, started if needed.
 test-fast: install

@@ -1,15 +1,17 @@
 """Time the seller view's overview for one account with many orders: the Python reference (every order
 loaded and converted in Python) against the SQL aggregation the endpoint uses.
 
-Run with PostgreSQL up (``make infra-up``): ``.venv/bin/python bench/bench_overview.py [N ...]``
-(default 20000 100000 orders). Builds a scratch database with the read model of one generation, another
-account's orders around it, ~12 % of orders refunded, a year of daily rates; drops it afterwards.
+Part of ``make bench`` (benchmark ``overview``: one size, the SQL figure beside the Python reference);
+alone, with PostgreSQL up: ``.venv/bin/python -m bench.bench_overview [N ...]`` (default 20000 100000).
+Builds a scratch database with the read model of one generation, another account's orders around it,
+~12 % of orders refunded, a year of daily rates; drops it afterwards.
 Prints figures; asserts nothing (it does check that both ways give the same JSON, and says so).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -17,12 +19,14 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
+from bench.harness import Context, Figure, benchmark
 from unified_seller_view import queries
 from unified_seller_view.generations import readmodel_ddl
 from unified_shared.db import connect
@@ -105,8 +109,9 @@ async def _time(conn: asyncpg.Connection, account: uuid.UUID, in_python: bool, r
     return statistics.median(times), out
 
 
-async def main(sizes: list[int]) -> None:
-    admin = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55432/postgres")
+@contextlib.asynccontextmanager
+async def _scratch(admin: str) -> AsyncIterator[asyncpg.Connection]:
+    """A scratch database with the read model of one generation, a year of rates and a neighbour's orders."""
     db = f"bench_overview_{uuid.uuid4().hex[:8]}"
     c = await asyncpg.connect(admin)
     await c.execute(f'CREATE DATABASE "{db}"')
@@ -119,23 +124,51 @@ async def main(sizes: list[int]) -> None:
         await conn.execute("RESET search_path")
         await _rates(conn)
         await _orders(conn, uuid.uuid4(), 50_000, seed=0)  # a neighbour: its rows interleave with ours
-        print(f"PostgreSQL {conn.get_server_version().major}, reporting currency USD, median of runs")
-        print(f"{'orders':>8} {'python (before)':>16} {'sql (after)':>12} {'speed-up':>9}  same JSON")
-        for i, n in enumerate(sizes, start=1):
-            account = uuid.uuid4()
-            await _orders(conn, account, n, seed=i)
-            await conn.execute(f"VACUUM ANALYZE {SCHEMA}.orders")
-            await conn.execute(f"VACUUM ANALYZE {SCHEMA}.order_refunds")
-            await _time(conn, account, False, 1)  # warm the cache
-            before, ref = await _time(conn, account, True, 3)
-            after, got = await _time(conn, account, False, 5)
-            same = json.dumps(ref, sort_keys=True) == json.dumps(got, sort_keys=True)
-            print(f"{n:>8} {before * 1000:>13.0f} ms {after * 1000:>9.0f} ms {before / after:>8.1f}x  {same}")
+        yield conn
     finally:
         await conn.close()
         c = await asyncpg.connect(admin)
-        await c.execute(f'DROP DATABASE IF EXISTS "{db}"')
+        await c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         await c.close()
+
+
+async def _measure(conn: asyncpg.Connection, n: int, seed: int) -> tuple[float, float, bool]:
+    """(python seconds, sql seconds, same JSON) for an account with ``n`` orders."""
+    account = uuid.uuid4()
+    await _orders(conn, account, n, seed=seed)
+    await conn.execute(f"VACUUM ANALYZE {SCHEMA}.orders")
+    await conn.execute(f"VACUUM ANALYZE {SCHEMA}.order_refunds")
+    await _time(conn, account, False, 1)  # warm the cache
+    before, ref = await _time(conn, account, True, 3)
+    after, got = await _time(conn, account, False, 5)
+    return before, after, json.dumps(ref, sort_keys=True) == json.dumps(got, sort_keys=True)
+
+
+@benchmark("overview", "seller_view overview for one account: SQL aggregation vs the Python reference")
+async def overview_bench(ctx: Context) -> list[Figure]:
+    n = 5_000 if ctx.quick else 20_000
+    async with _scratch(ctx.pg_admin_dsn) as conn:
+        before, after, same = await _measure(conn, n, seed=1)
+    return [
+        Figure(
+            f"seller_view overview, {n:,} orders{'' if same else ' (JSON DIFFERS)'}",
+            "q/s",
+            1 / after,
+            1 / before,
+            "Python reference (before)",
+            extra={"sql ms": after * 1000, "python ms": before * 1000},
+        )
+    ]
+
+
+async def main(sizes: list[int]) -> None:
+    admin = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55432/postgres")
+    async with _scratch(admin) as conn:
+        print(f"PostgreSQL {conn.get_server_version().major}, reporting currency USD, median of runs")
+        print(f"{'orders':>8} {'python (before)':>16} {'sql (after)':>12} {'speed-up':>9}  same JSON")
+        for i, n in enumerate(sizes, start=1):
+            before, after, same = await _measure(conn, n, seed=i)
+            print(f"{n:>8} {before * 1000:>13.0f} ms {after * 1000:>9.0f} ms {before / after:>8.1f}x  {same}")
 
 
 if __name__ == "__main__":

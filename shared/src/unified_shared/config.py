@@ -33,6 +33,8 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8000
     log_level: str = "INFO"
     relay_poll_interval_s: float = 0.2
+    # Health says "degraded" once the oldest unpublished event is older than this.
+    outbox_degraded_after_s: float = 30.0
     consumer_group: str | None = None
     # JWKS of the identity service, used by every service to validate bearer tokens offline.
     identity_issuer: str = "http://127.0.0.1:8001"

@@ -88,7 +88,11 @@ class ServiceRuntime:
         if self.publishes:
             assert self.producer is not None
             self.relay = OutboxRelay(
-                self._pool, self.producer, source=self.source, poll_interval_s=s.relay_poll_interval_s
+                self._pool,
+                self.producer,
+                source=self.source,
+                poll_interval_s=s.relay_poll_interval_s,
+                degraded_after_s=s.outbox_degraded_after_s,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.consumer_spec is not None:
@@ -163,6 +167,12 @@ class ServiceRuntime:
         except Exception as exc:
             ok = False
             detail["database"] = f"{type(exc).__name__}: {exc}"
+        if self.relay is not None:  # its state (backlog, age, quarantine) is detail, never readiness
+            try:
+                relay = await asyncio.wait_for(self.relay.status(), READINESS_DB_TIMEOUT_S)
+                detail["outbox_relay"] = relay.to_json()
+            except Exception as exc:
+                detail["outbox_relay"] = {"state": "unknown", "error": f"{type(exc).__name__}: {exc}"}
         if self.revocation_reader is not None and not self.revocation_reader.caught_up:
             # Not ready before the revocations of the last token lifetime are known: it would accept them.
             ok = False
@@ -175,8 +185,12 @@ class ServiceRuntime:
     def degraded(self) -> dict[str, str]:
         """Why events are not flowing (relay cannot publish, consumer cannot fetch); empty when they are."""
         reasons: dict[str, str] = {}
-        if self.relay is not None and self.relay.last_error is not None:
-            reasons["outbox_relay"] = self.relay.last_error
+        if self.relay is not None and (self.relay.degraded or self.relay.last_error is not None):
+            # Degraded by the age of the oldest unpublished event (refreshed by the relay's watchdog and by
+            # readiness), or at once when publishing fails.
+            reasons["outbox_relay"] = self.relay.last_error or (
+                f"oldest unpublished event older than {self.relay.degraded_after_s:g} s"
+            )
         if self.consumer is not None and self.consumer.last_error is not None:
             reasons["consumer"] = self.consumer.last_error
         if self.revocation_reader is not None and self.revocation_reader.last_error is not None:

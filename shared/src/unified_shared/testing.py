@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -35,6 +35,8 @@ def service_process_env(service: str) -> dict[str, str]:
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     return env
 
+T = TypeVar("T")
+
 
 @contextlib.asynccontextmanager
 async def serve_app(app: FastAPI, *, port: int = 0, timeout_s: float = 60.0) -> AsyncIterator[str]:
@@ -57,6 +59,22 @@ async def serve_app(app: FastAPI, *, port: int = 0, timeout_s: float = 60.0) -> 
     finally:
         server.should_exit = True
         await task
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], what: str, *, timeout_s: float = 60.0, every_s: float = 0.05
+) -> T:
+    """Poll ``check`` until it returns something truthy (returned), or fail naming ``what`` at the deadline.
+
+    For tests: wait for a condition with a deadline, never for a fixed time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s:g} s")
+        await asyncio.sleep(every_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,8 +95,12 @@ class MessagesHandlers:
         self.region = region
         self.clock = clock
 
-    async def _lock(self, conn: asyncpg.Connection) -> None:
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", eventstore.APPEND_LOCK)
+    async def _lock(self, conn: asyncpg.Connection, principal: Principal, thread_id: str) -> None:
+        """Commands of one thread queue (they read its entries to recompute it); other threads run side by
+        side, and the event store's append lock is taken only by the append itself."""
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"thread:{principal.account_id}:{thread_id}"
+        )
 
     def _common(self, principal: Principal, thread: str, marketplace_id: str, status: ThreadStatus) -> dict[str, Any]:
         return {
@@ -160,7 +164,7 @@ class MessagesHandlers:
             message_id, msg.thread_id, "buyer", received_at, msg.subject, msg.body, msg.amazon_order_id, None
         )
         async with self.runtime.pool.acquire() as conn, conn.transaction():
-            await self._lock(conn)
+            await self._lock(conn, principal, msg.thread_id)
             thread = await store.get_thread(conn, principal.account_id, msg.thread_id, for_update=True)
             earlier = await store.get_entry(conn, principal.account_id, message_id)
             if earlier is not None:
@@ -224,7 +228,7 @@ class MessagesHandlers:
         replied_at = (cmd.replied_at or self.clock()).astimezone(UTC)
         message_id = cmd.message_id or reply_message_id(cmd.thread_id, replied_at, cmd.body)
         async with self.runtime.pool.acquire() as conn, conn.transaction():
-            await self._lock(conn)
+            await self._lock(conn, principal, cmd.thread_id)
             thread = await self._thread_for_command(conn, principal, cmd.thread_id)
             entry = store.StoredEntry(
                 message_id, cmd.thread_id, "reply", replied_at, None, cmd.body, None, principal.user_id
@@ -276,7 +280,7 @@ class MessagesHandlers:
         when = (at or self.clock()).astimezone(UTC)
         entry_id = mark_entry_id(thread_id, when)
         async with self.runtime.pool.acquire() as conn, conn.transaction():
-            await self._lock(conn)
+            await self._lock(conn, principal, thread_id)
             thread = await self._thread_for_command(conn, principal, thread_id)
             earlier = await store.get_entry(conn, principal.account_id, entry_id)
             if earlier is not None and earlier.thread_id == thread_id:

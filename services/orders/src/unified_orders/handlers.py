@@ -1,8 +1,9 @@
 """Order commands: ingest (one or a batch), refund, and the getOrders read.
 
-A request is one transaction that first takes the event store's append lock (so concurrent requests of
-this database queue instead of deadlocking on order rows); each order then runs in its own savepoint, so
-a refused order leaves no trace while the valid ones of the same batch are applied.
+A request is one transaction. Requests of different orders run side by side: an order's row lock
+serializes what touches that order, and the event store's append lock is taken only by the final append.
+A batch is applied set-based (one locking read, one upsert, one append); a refused order leaves no trace
+while the valid ones of the same batch are applied.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from unified_orders.domain import (
     STATUSES,
     Decision,
     InvalidInput,
+    OrderInput,
     OrderState,
     check_marketplace,
     decide,
@@ -41,6 +43,8 @@ from unified_shared.problems import Problem
 from unified_shared.runtime import ServiceRuntime
 
 MAX_PAGE = 100
+# A batch that lost a race with another command on one of its orders is decided again this often.
+INGEST_ATTEMPTS = 5
 
 
 def problem_of(exc: InvalidInput, **extra: Any) -> Problem:
@@ -105,50 +109,86 @@ class OrdersHandlers:
         self.runtime = runtime
         self.region = region
 
-    async def _lock(self, conn: asyncpg.Connection) -> None:
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", eventstore.APPEND_LOCK)
-
     async def ingest(self, principal: Principal, raw_orders: Sequence[Any]) -> list[IngestResult]:
-        """Apply each order in its own savepoint; a refused one is reported with its problem body."""
+        """Apply a batch set-based: validate in Python, lock and read every order in one statement, decide
+        each in order (a repeated order sees its earlier copy), then one upsert and one event-store append.
+        A refused order is reported with its problem body and changes nothing; the others are applied."""
         principal.require("orders")
         if not 1 <= len(raw_orders) <= MAX_BATCH:
             raise Problem(422, "Invalid request", f"Orders must hold 1 to {MAX_BATCH} orders", field="Orders")
-        results: list[IngestResult] = []
-        async with self.runtime.pool.acquire() as conn, conn.transaction():
-            await self._lock(conn)
-            for raw in raw_orders:
-                results.append(await self._ingest_one(conn, principal, raw))
+        parsed = [self._parse(principal, raw) for raw in raw_orders]
+        for attempt in range(1, INGEST_ATTEMPTS + 1):
+            try:
+                async with self.runtime.pool.acquire() as conn, conn.transaction():
+                    results = await self._ingest_batch(conn, principal, parsed)
+                break
+            except (eventstore.ConcurrencyError, asyncpg.DeadlockDetectedError) as exc:
+                # Another command placed or changed one of these orders first: decide again on its result.
+                if attempt == INGEST_ATTEMPTS:
+                    raise Problem(
+                        409, "Conflict", f"orders changed concurrently, retry: {exc}", field="Orders"
+                    ) from None
         if any(r.events for r in results):
             self.runtime.notify_relay()
         return results
 
-    async def _ingest_one(self, conn: asyncpg.Connection, principal: Principal, raw: Any) -> IngestResult:
+    def _parse(self, principal: Principal, raw: Any) -> tuple[str | None, OrderInput | InvalidInput]:
         order_id = raw.get("AmazonOrderId") if isinstance(raw, dict) else None
         order_id = order_id if isinstance(order_id, str) else None
         try:
-            order = parse_order(raw, self.region, principal.marketplaces)
-            async with conn.transaction():  # savepoint: all of this order or none of it
-                current = await store.get_order(conn, principal.account_id, order.amazon_order_id, for_update=True)
-                decision = decide(current, order)
-                if decision.outcome == "unchanged":
-                    return IngestResult(order_id, "unchanged")
-                events = _order_events(principal.account_id, self.region, decision)
-                stream = store.stream_id(principal.account_id, order.amazon_order_id)
-                version = decision.state.version + len(events)
-                await eventstore.append(
-                    conn, stream, decision.state.version, events, occurred_at=order.last_update_date
-                )
-                await store.save_order(conn, principal.account_id, _with_version(decision.state, version))
-                return IngestResult(order_id, decision.outcome, events=[e.NAME for e in events])
+            return order_id, parse_order(raw, self.region, principal.marketplaces)
         except InvalidInput as exc:
-            body = problem_of(exc, AmazonOrderId=order_id).body()
-            return IngestResult(order_id, "rejected", problem=body)
+            return order_id, exc
+
+    async def _ingest_batch(
+        self,
+        conn: asyncpg.Connection,
+        principal: Principal,
+        parsed: Sequence[tuple[str | None, OrderInput | InvalidInput]],
+    ) -> list[IngestResult]:
+        account = principal.account_id
+        wanted = [p.amazon_order_id for _, p in parsed if isinstance(p, OrderInput)]
+        stored = await store.get_orders_for_update(conn, account, wanted) if wanted else {}
+        current: dict[str, OrderState] = dict(stored)
+        pending: dict[str, list[tuple[Event, datetime]]] = {}
+        results: list[IngestResult] = []
+        for order_id, order in parsed:
+            try:
+                if isinstance(order, InvalidInput):
+                    raise order
+                decision = decide(current.get(order.amazon_order_id), order)
+            except InvalidInput as exc:
+                results.append(
+                    IngestResult(order_id, "rejected", problem=problem_of(exc, AmazonOrderId=order_id).body())
+                )
+                continue
+            if decision.outcome == "unchanged":
+                results.append(IngestResult(order_id, "unchanged"))
+                continue
+            events = _order_events(account, self.region, decision)
+            current[order.amazon_order_id] = _with_version(decision.state, decision.state.version + len(events))
+            pending.setdefault(order.amazon_order_id, []).extend((e, order.last_update_date) for e in events)
+            results.append(IngestResult(order_id, decision.outcome, events=[e.NAME for e in events]))
+        if pending:
+            await store.save_orders(conn, account, [current[oid] for oid in pending])
+            await eventstore.append_streams(  # last: the append lock is held only from here to the commit
+                conn,
+                [
+                    eventstore.StreamAppend(
+                        store.stream_id(account, oid),
+                        stored[oid].version if oid in stored else 0,
+                        [e for e, _ in items],
+                        occurred_at=[t for _, t in items],
+                    )
+                    for oid, items in pending.items()
+                ],
+            )
+        return results
 
     async def refund(self, principal: Principal, amazon_order_id: str, raw: Any) -> dict[str, Any]:
         """Record a refund once (by refund ID) and publish OrderRefunded; a repeat publishes nothing."""
         principal.require("orders")
         async with self.runtime.pool.acquire() as conn, conn.transaction():
-            await self._lock(conn)
             order = await store.get_order(conn, principal.account_id, amazon_order_id, for_update=True)
             if order is None or not principal.covers(order.marketplace_id):
                 # Outside the scope looks like absent, as for getOrder: do not confirm that the order exists.
@@ -174,10 +214,13 @@ class OrdersHandlers:
                     total_refunded=Money(currency_code=order.currency_code, amount=refunded),
                 )
                 stream = store.stream_id(principal.account_id, amazon_order_id)
-                await eventstore.append(conn, stream, order.version, [event], occurred_at=refund.refunded_at)
+                expected = order.version
                 await store.insert_refund(conn, principal.account_id, amazon_order_id, refund)
                 order = _with_version(order, order.version + 1, refunded_amount=refunded)
                 await store.save_order(conn, principal.account_id, order)
+                # Last: the append lock is held only from here to the commit (the order's row lock, taken
+                # above, serializes refunds and ingests of this order).
+                await eventstore.append(conn, stream, expected, [event], occurred_at=refund.refunded_at)
         if is_new:
             self.runtime.notify_relay()
         return {

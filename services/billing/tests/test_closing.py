@@ -358,3 +358,36 @@ async def test_held_periods_are_retried_after_due_ones_and_in_turn(fresh_db: str
         ]
     finally:
         await pool.close()
+
+
+async def test_closed_through_marker_skips_clean_months_and_a_late_fact_moves_it_back(fresh_db: str) -> None:
+    """due_periods looks only after each account's 'closed through' marker; a late fact rewinds it so the
+    months it changes are due again (dirty), and closing them advances it again."""
+    from unified_billing import store
+
+    pool = await migrated_pool(fresh_db)
+    try:
+        account = uuid.uuid4()
+        await feed(pool, registered(account, US), *selling(account, US, "2026-08-03T09:00"))
+        b = billing(pool, Clock("2026-11-02T06:00:00"))
+        for month in (8, 9, 10):
+            await b.close_period(Period(2026, month))
+
+        async def marker() -> str | None:
+            return await pool.fetchval("SELECT period FROM billing_closed_through WHERE account_id = $1", account)
+
+        async def due() -> list[str]:
+            async with pool.acquire() as conn:
+                return [str(p) for _, p in await store.due_periods(conn, up_to=Period(2026, 10), account_id=account)]
+
+        assert await marker() == "2026-10"
+        assert await due() == []
+        await feed(pool, ListingsDeactivated(account_id=account, marketplace_id=US, at=utc("2026-09-20T09:00")))
+        assert await marker() == "2026-08"
+        assert await due() == ["2026-09", "2026-10"]
+        await b.close_period(Period(2026, 9))
+        assert await marker() == "2026-09"
+        await b.close_period(Period(2026, 10))
+        assert (await marker(), await due()) == ("2026-10", [])
+    finally:
+        await pool.close()

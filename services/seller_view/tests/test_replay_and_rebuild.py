@@ -4,6 +4,7 @@ are served throughout."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import uuid
@@ -186,6 +187,15 @@ async def test_rebuild_gives_the_same_answers_and_readers_are_served_throughout(
         assert proc.returncode == 0, output.decode()
         assert "switched: generation 2" in output.decode()
         assert statuses and set(statuses) == {200}
+        # its progress: a plain line (not a terminal) with applied / to apply, and the row serving instances read
+        assert "rebuilding generation 2: " in output.decode()
+        conn = await asyncpg.connect(view.dsn)
+        try:
+            progress = await conn.fetchval("SELECT progress FROM view_generations WHERE generation = 2")
+        finally:
+            await conn.close()
+        recorded = json.loads(progress) if isinstance(progress, str) else progress
+        assert recorded["applied"] > 0 and recorded["to_apply"] >= recorded["applied"] - 10, recorded
 
         fresh = await view.json(s.account_id, "freshness")
         assert (fresh["generation"], fresh["schema"]) == (2, "view_2")

@@ -1,12 +1,19 @@
 """Idempotent consumer: apply a batch of events and record their IDs and offsets in one transaction.
 
-- Exactly-once effects: each event's ``ce_id`` is recorded with the change it caused; a redelivered or
-  replayed event is skipped. Offsets live in PostgreSQL too and are authoritative: on assignment the
-  consumer seeks to them. Kafka's committed offsets follow, after the database commit.
-- A record that cannot be parsed or fails its schema goes to ``<topic>.dlq`` at once; a handler error is
-  retried with backoff (``max_attempts``) and then dead-lettered with its reason. The partition moves on.
+- Exactly-once effects: one statement claims a batch's event IDs (``INSERT ... SELECT unnest ... ON CONFLICT
+  DO NOTHING RETURNING``); only the newly claimed events are applied, by the handler table
+  (``consumer_apply``: each handler gets its types' events at once and applies them set-based). Offsets live
+  in PostgreSQL too and are authoritative: on assignment the consumer seeks to them. Kafka's committed offsets
+  follow, after the database commit.
+- Each assigned partition's records are applied by a task of their own (its own connection and transaction),
+  concurrently; order within a partition is kept.
+- When a batch fails, it is applied again event by event, each in a savepoint: a failing event is retried
+  with backoff (``max_attempts``) and then dead-lettered with its reason, the rest applied. A record that
+  cannot be parsed or fails its schema is dead-lettered at once. Dead letters are recorded in the batch's
+  transaction and sent after it commits (``dead_letters``): never twice, never for a batch rolled back.
 - An event type without a registered model is counted and skipped, never fatal.
-- Losing the database raises out of the batch without committing anything: the batch is consumed again.
+- Losing the database, a deadlock or a serialization failure raises out of the batch without committing
+  anything: the batch is consumed again.
 """
 
 from __future__ import annotations
@@ -14,51 +21,58 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from uuid import NAMESPACE_URL, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from pydantic import ValidationError
 
+from unified_shared import dead_letters
+from unified_shared.consumer_apply import (
+    Apply,
+    BatchHandler,
+    Handler,
+    HandlerTable,
+    PoisonEvent,
+    ReceivedEvent,
+    per_event,
+)
+from unified_shared.dead_letters import DeadLetter, dlq_topic
 from unified_shared.envelope import Envelope, EnvelopeError
-from unified_shared.events import Event, model_for
-from unified_shared.metrics import CONSUMER_APPLIED, CONSUMER_DLQ, CONSUMER_LAG, CONSUMER_RETRIES
+from unified_shared.events import model_for
+from unified_shared.metrics import CONSUMER_APPLIED, CONSUMER_LAG, CONSUMER_LAST_FETCH_AGE, CONSUMER_RETRIES
+
+__all__ = [
+    "Apply",
+    "BatchHandler",
+    "Handler",
+    "HandlerTable",
+    "IdempotentConsumer",
+    "PoisonEvent",
+    "ReceivedEvent",
+    "dlq_topic",
+    "per_event",
+]
 
 log = logging.getLogger(__name__)
 
-# Errors that mean "the database is unreachable", not "this event is bad": never dead-letter on these.
-_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+# Errors that mean "the database is unreachable" or "try the whole batch again", not "this event is bad".
+_RETRY_BATCH_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     ConnectionError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
 )
-
-
-class PoisonEvent(Exception):
-    """Raised by a handler for an event that can never be applied: it goes to the DLQ without retries."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedEvent:
-    envelope: Envelope
-    event: Event
-    topic: str
-    partition: int
-    offset: int
-
-    @property
-    def event_id(self) -> Any:
-        return self.envelope.id
-
-
-Handler = Callable[[asyncpg.Connection, ReceivedEvent], Awaitable[None]]
+# Without a fetch answered for this long the consumer reports itself unable to fetch (degraded).
+FETCH_STALE_S = 15.0
 
 
 @dataclass(slots=True)
@@ -69,9 +83,17 @@ class _Parsed:
     error: str | None = None  # poison: why the record cannot be parsed
     unknown_type: bool = False
 
+    @property
+    def key(self) -> UUID:
+        """The record's identity: its event ID, or (without a readable one) its place in the log."""
+        if self.envelope is not None:
+            return UUID(str(self.envelope.id))
+        r = self.record
+        return uuid5(NAMESPACE_URL, f"kafka:{r.topic}:{r.partition}:{r.offset}")
 
-def dlq_topic(topic: str) -> str:
-    return f"{topic}.dlq"
+    @property
+    def outcome(self) -> str:
+        return "dead-lettered" if self.error else ("unknown-type" if self.unknown_type else "applied")
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -94,18 +116,24 @@ class IdempotentConsumer:
         *,
         name: str,
         topics: Sequence[str],
-        handler: Handler,
+        handler: Handler | None = None,
+        handlers: HandlerTable | None = None,
+        dead_letter_scope: str | None = None,
         max_attempts: int = 4,
         backoff_base_s: float = 0.1,
         poll_timeout_ms: int = 500,
-        max_records: int = 500,
+        max_records: int = 1000,
+        max_concurrency: int = 4,
     ) -> None:
+        if (handler is None) == (handlers is None):
+            raise ValueError("give exactly one of handler (per event) or handlers (a table)")
         self.pool = pool
         self.consumer = consumer
         self.dlq_producer = dlq_producer
         self.name = name
         self.topics = list(topics)
-        self.handler = handler
+        self.table = handlers if handlers is not None else HandlerTable.of(handler)  # type: ignore[arg-type]
+        self.dead_letter_scope = dead_letter_scope or name
         self.max_attempts = max_attempts
         self.backoff_base_s = backoff_base_s
         self.poll_timeout_ms = poll_timeout_ms
@@ -114,19 +142,29 @@ class IdempotentConsumer:
         self.last_error: str | None = None
         self.lag: dict[tuple[str, int], int] = {}
         self.applied_batches = 0
+        self.applied_events = 0
+        self._slots = asyncio.Semaphore(max_concurrency)  # partitions applied at once (pool connections)
+        self._started = time.monotonic()
+        self._last_fetch_ms: int | None = None
+        self._failures = 0  # consecutive failed polls (logged on the first and on recovery)
+        self._letters_pending = True  # dead letters recorded but maybe unsent (a crash, a failed send)
+        CONSUMER_LAST_FETCH_AGE.labels(name).set_function(self.last_fetch_age_s)
 
     # -- assignment ---------------------------------------------------------------------------------
     def subscribe(self) -> None:
         self.consumer.subscribe(self.topics, listener=_SeekToStoredOffsets(self))
 
-    async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
-        if not partitions:
-            return
+    async def _stored_offsets(self) -> dict[tuple[str, int], int]:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer = $1", self.name
             )
-        stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+    async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
+        if not partitions:
+            return
+        stored = await self._stored_offsets()
         for tp in partitions:
             offset = stored.get((tp.topic, tp.partition))
             if offset is not None:
@@ -158,122 +196,179 @@ class IdempotentConsumer:
 
     # -- applying a batch ---------------------------------------------------------------------------
     async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> dict[str, int]:
-        """Apply records (in partition order) in one transaction; returns counts by outcome."""
+        """Apply records, each partition's in its own task and transaction; returns counts by outcome."""
+        by_partition: dict[tuple[str, int], list[ConsumerRecord[Any, Any]]] = {}
+        for r in records:
+            by_partition.setdefault((r.topic, r.partition), []).append(r)
+        results = await asyncio.gather(*(self._process_partition(recs) for recs in by_partition.values()))
         outcomes: dict[str, int] = {}
+        for result in results:
+            for outcome, count in result.items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + count
+        return outcomes
+
+    async def _process_partition(self, records: Sequence[ConsumerRecord[Any, Any]]) -> dict[str, int]:
+        async with self._slots:
+            return await self._apply_partition(records)
+
+    async def _apply_partition(self, records: Sequence[ConsumerRecord[Any, Any]]) -> dict[str, int]:
         parsed = [self.parse(r) for r in records]
+        outcomes: dict[str, int] = {}
+        letters: list[DeadLetter] = []
         async with self.pool.acquire() as conn, conn.transaction():
+            claimed = await self._claim_batch(conn, parsed)
+            fresh: list[_Parsed] = []
             for item in parsed:
-                outcome = await self._apply_one(conn, item)
+                if item.key in claimed:
+                    claimed.discard(item.key)  # a second copy in the same batch is a duplicate
+                    fresh.append(item)
+                else:
+                    outcomes["duplicate"] = outcomes.get("duplicate", 0) + 1
+            for item in fresh:
+                if item.error is not None:
+                    letters.append(self._letter(item, item.error))
+            to_apply = [item.received for item in fresh if item.received is not None]
+            failed = await self._apply(conn, to_apply) if to_apply else {}
+            for item in fresh:
+                reason = failed.get(item.key)
+                if reason is not None:
+                    letters.append(self._letter(item, reason))
+                outcome = "dead-lettered" if reason is not None else item.outcome
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if failed:
+                await conn.execute(
+                    """UPDATE consumer_processed_events SET outcome = 'dead-lettered'
+                       WHERE consumer = $1 AND event_id = ANY($2::uuid[])""",
+                    self.name,
+                    list(failed),
+                )
+            new_letters = await dead_letters.record(conn, self.dead_letter_scope, self.name, letters)
             await self._save_offsets(conn, parsed)
         for outcome, count in outcomes.items():
             CONSUMER_APPLIED.labels(self.name, outcome).inc(count)
         self.applied_batches += 1
+        self.applied_events += len(parsed)
+        if new_letters:
+            dead_letters.log_recorded(self.name, new_letters)
+            self._letters_pending = True
+            await self._flush_dead_letters()
         return outcomes
 
-    async def _claim(self, conn: asyncpg.Connection, event_id: Any, outcome: str) -> bool:
-        claimed = await conn.fetchval(
-            """INSERT INTO consumer_processed_events (consumer, event_id, outcome) VALUES ($1, $2, $3)
-               ON CONFLICT DO NOTHING RETURNING true""",
-            self.name,
-            event_id,
-            outcome,
-        )
-        return bool(claimed)
+    async def _flush_dead_letters(self) -> None:
+        """Send recorded dead letters; on failure they stay recorded and are sent after a later poll."""
+        try:
+            await dead_letters.flush(self.pool, self.dlq_producer, self.dead_letter_scope, self.name)
+            self._letters_pending = False
+        except Exception as exc:
+            log.warning("sending dead letters failed; retried later", extra={"consumer": self.name, "error": repr(exc)})
 
-    async def _apply_one(self, conn: asyncpg.Connection, item: _Parsed) -> str:
-        if item.error is not None:
-            # Without a readable ce_id the record's place in the log is its identity: a replay dead-letters
-            # it once, not once per pass.
-            record = item.record
-            key = (
-                item.envelope.id
-                if item.envelope
-                else uuid5(NAMESPACE_URL, f"kafka:{record.topic}:{record.partition}:{record.offset}")
+    def _letter(self, item: _Parsed, reason: str) -> DeadLetter:
+        return DeadLetter(item.record, item.key, str(item.envelope.id) if item.envelope else None, reason)
+
+    async def _claim_batch(self, conn: asyncpg.Connection, parsed: list[_Parsed]) -> set[UUID]:
+        rows = await conn.fetch(
+            """INSERT INTO consumer_processed_events (consumer, event_id, outcome)
+               SELECT $1, k, o FROM unnest($2::uuid[], $3::text[]) AS t(k, o)
+               ON CONFLICT DO NOTHING RETURNING event_id""",
+            self.name,
+            [item.key for item in parsed],
+            [item.outcome for item in parsed],
+        )
+        return {r["event_id"] for r in rows}
+
+    async def _apply(self, conn: asyncpg.Connection, events: list[ReceivedEvent]) -> dict[UUID, str]:
+        """Apply the batch at once; if it fails, event by event. Returns {event ID: reason} of those given up."""
+        try:
+            async with conn.transaction():  # savepoint: a failed batch leaves nothing behind
+                await self.table.apply(conn, events)
+            return {}
+        except _RETRY_BATCH_ERRORS:
+            raise
+        except Exception as exc:
+            log.warning(
+                "batch failed; applying its events one by one",
+                extra={"consumer": self.name, "events": len(events), "error": f"{type(exc).__name__}: {exc}"},
             )
-            if not await self._claim(conn, key, "dead-lettered"):
-                return "duplicate"
-            await self._dead_letter(item.record, item.error)
-            return "dead-lettered"
-        if item.unknown_type:
-            assert item.envelope is not None
-            if await self._claim(conn, item.envelope.id, "unknown-type"):
-                return "unknown-type"
-            return "duplicate"
-        received = item.received
-        assert received is not None
+        failed: dict[UUID, str] = {}
+        for received in events:
+            reason = await self._apply_one(conn, received)
+            if reason is not None:
+                failed[UUID(str(received.event_id))] = reason
+        return failed
+
+    async def _apply_one(self, conn: asyncpg.Connection, received: ReceivedEvent) -> str | None:
         last_error = ""
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with conn.transaction():  # savepoint: a failed attempt leaves nothing behind
-                    if not await self._claim(conn, received.event_id, "applied"):
-                        return "duplicate"
-                    await self.handler(conn, received)
-                return "applied"
-            except _CONNECTION_ERRORS:
+                    await self.table.apply(conn, [received])
+                return None
+            except _RETRY_BATCH_ERRORS:
                 raise
             except PoisonEvent as exc:
-                last_error = f"rejected: {exc}"
-                break
+                return f"rejected: {exc}"
             except Exception as exc:  # a handler bug or a transient conflict: retry, then dead-letter
                 last_error = f"{type(exc).__name__}: {exc}"
                 if attempt < self.max_attempts:
                     CONSUMER_RETRIES.labels(self.name).inc()
                     await asyncio.sleep(self.backoff_base_s * 2 ** (attempt - 1))
-        log.error(
-            "event dead-lettered",
-            extra={"consumer": self.name, "event_id": str(received.event_id), "error": last_error},
-        )
-        await self._claim(conn, received.event_id, "dead-lettered")
-        await self._dead_letter(item.record, last_error)
-        return "dead-lettered"
-
-    async def _dead_letter(self, record: ConsumerRecord[Any, Any], error: str) -> None:
-        headers = [
-            *(record.headers or []),
-            ("dlq_original_topic", record.topic.encode()),
-            ("dlq_original_partition", str(record.partition).encode()),
-            ("dlq_original_offset", str(record.offset).encode()),
-            ("dlq_error", error[:2000].encode()),
-            ("dlq_consumer", self.name.encode()),
-            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
-        ]
-        await self.dlq_producer.send_and_wait(
-            dlq_topic(record.topic), value=record.value, key=record.key, headers=headers
-        )
-        CONSUMER_DLQ.labels(self.name, record.topic).inc()
+        return last_error
 
     async def _save_offsets(self, conn: asyncpg.Connection, parsed: list[_Parsed]) -> None:
         latest: dict[tuple[str, int], tuple[int, datetime | None]] = {}
         for item in parsed:
             r = item.record
+            previous = latest.get((r.topic, r.partition))
             when = item.envelope.time if item.envelope else None
+            if when is None and previous is not None:
+                when = previous[1]
             latest[(r.topic, r.partition)] = (r.offset + 1, when)
-        for (topic, partition), (next_offset, when) in latest.items():
-            await conn.execute(
-                """INSERT INTO consumer_offsets (consumer, topic, partition, next_offset, last_event_time)
-                   VALUES ($1, $2, $3, $4, $5)
-                   ON CONFLICT (consumer, topic, partition) DO UPDATE
-                   SET next_offset = EXCLUDED.next_offset,
-                       last_event_time = coalesce(EXCLUDED.last_event_time, consumer_offsets.last_event_time),
-                       updated_at = now()""",
-                self.name,
-                topic,
-                partition,
-                next_offset,
-                when,
-            )
+        keys = list(latest)
+        await conn.execute(
+            """INSERT INTO consumer_offsets (consumer, topic, partition, next_offset, last_event_time)
+               SELECT $1, t, p, o, w FROM unnest($2::text[], $3::int[], $4::bigint[], $5::timestamptz[])
+                   AS x(t, p, o, w)
+               ON CONFLICT (consumer, topic, partition) DO UPDATE
+               SET next_offset = EXCLUDED.next_offset,
+                   last_event_time = coalesce(EXCLUDED.last_event_time, consumer_offsets.last_event_time),
+                   updated_at = now()""",
+            self.name,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [latest[k][0] for k in keys],
+            [latest[k][1] for k in keys],
+        )
 
     # -- the loop -----------------------------------------------------------------------------------
     async def poll_once(self) -> int:
         batches = await self.consumer.getmany(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
         self.last_poll_monotonic = time.monotonic()
+        self._note_fetch()
         records = [rec for tp in sorted(batches, key=lambda t: (t.topic, t.partition)) for rec in batches[tp]]
         if records:
             await self.process(records)
             await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items() if recs})
         await self._update_lag()
         return len(records)
+
+    def _note_fetch(self) -> None:
+        for tp in self.consumer.assignment():
+            try:
+                stamp = self.consumer.last_poll_timestamp(tp)
+            except AssertionError:  # revoked meanwhile
+                continue
+            if stamp is not None and (self._last_fetch_ms is None or stamp > self._last_fetch_ms):
+                self._last_fetch_ms = stamp
+
+    def last_fetch_age_s(self) -> float:
+        """Seconds since a fetch was last answered by the broker (since start when none was yet)."""
+        if self._last_fetch_ms is None:
+            return time.monotonic() - self._started
+        return max(0.0, time.time() - self._last_fetch_ms / 1000)
+
+    def fetching(self) -> bool:
+        """False while the broker has answered no fetch for FETCH_STALE_S: events are not flowing."""
+        return self.last_fetch_age_s() < FETCH_STALE_S
 
     async def _update_lag(self) -> None:
         for tp in self.consumer.assignment():
@@ -288,29 +383,36 @@ class IdempotentConsumer:
         backoff = 0.5
         while True:
             try:
+                if self._letters_pending:
+                    await self._flush_dead_letters()
                 await self.poll_once()
+                if self._failures:
+                    log.info("consumer recovered", extra={"consumer": self.name, "failed_attempts": self._failures})
+                self._failures = 0
                 self.last_error = None
                 backoff = 0.5
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 # Nothing of the failed batch was committed: rewind to the stored offsets and try again.
+                # Logged once per streak (state change), not once per attempt.
                 self.last_error = repr(exc)
-                log.warning("consumer batch failed; rewinding", extra={"consumer": self.name, "error": repr(exc)})
+                if self._failures == 0:
+                    log.warning(
+                        "consumer batch failed; rewinding and retrying until it succeeds",
+                        extra={"consumer": self.name, "error": repr(exc)},
+                    )
+                self._failures += 1
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 try:
                     await self.rewind()
                 except Exception as rewind_exc:  # database still down: try again after the next sleep
-                    log.warning("rewind failed", extra={"consumer": self.name, "error": repr(rewind_exc)})
+                    log.debug("rewind failed", extra={"consumer": self.name, "error": repr(rewind_exc)})
 
     async def rewind(self) -> None:
         assignment = list(self.consumer.assignment())
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer = $1", self.name
-            )
-        stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        stored = await self._stored_offsets()
         never_applied = [tp for tp in assignment if (tp.topic, tp.partition) not in stored]
         for tp in assignment:
             if (tp.topic, tp.partition) in stored:

@@ -16,3 +16,11 @@ OUTBOX_QUARANTINED = Counter(
 OUTBOX_OLDEST_AGE = Gauge(
     "outbox_oldest_unpublished_age_seconds", "Age of the oldest committed event not yet published", ["relay"]
 )
+CONSUMER_LAST_FETCH_AGE = Gauge(
+    "consumer_last_fetch_age_seconds",
+    "Seconds since the consumer last had a fetch answered by the broker (grows while the broker is unreachable)",
+    ["consumer"],
+)
+CONSUMER_DLQ_PENDING = Gauge(
+    "consumer_dead_letters_pending", "Dead letters recorded but not yet sent to their DLQ topic", ["consumer"]
+)

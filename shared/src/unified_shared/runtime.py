@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from unified_shared.auth import validator_from_settings
 from unified_shared.config import ServiceSettings
-from unified_shared.consumer import Handler, IdempotentConsumer
+from unified_shared.consumer import Handler, HandlerTable, IdempotentConsumer
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.http_headers import SecurityHeaders
 from unified_shared.kafka import make_consumer, make_producer
@@ -40,9 +40,13 @@ READINESS_DB_TIMEOUT_S = 1.0
 
 @dataclass(frozen=True, slots=True)
 class ConsumerSpec:
+    """A consumer: a per-event ``handler`` or a ``handlers`` table (batch application, see consumer_apply)."""
+
     name: str
     topics: Sequence[str]
-    handler: Handler
+    handler: Handler | None = None
+    handlers: HandlerTable | None = None
+    dead_letter_scope: str | None = None
 
 
 class ServiceRuntime:
@@ -107,7 +111,14 @@ class ServiceRuntime:
                 security=s.kafka_security(),
             )
             self.consumer = IdempotentConsumer(
-                self._pool, kafka_consumer, self.producer, name=group, topics=spec.topics, handler=spec.handler
+                self._pool,
+                kafka_consumer,
+                self.producer,
+                name=group,
+                topics=spec.topics,
+                handler=spec.handler,
+                handlers=spec.handlers,
+                dead_letter_scope=spec.dead_letter_scope,
             )
             self.consumer.subscribe()
             await kafka_consumer.start()
@@ -193,6 +204,9 @@ class ServiceRuntime:
             )
         if self.consumer is not None and self.consumer.last_error is not None:
             reasons["consumer"] = self.consumer.last_error
+        elif self.consumer is not None and not self.consumer.fetching():
+            age = round(self.consumer.last_fetch_age_s(), 1)
+            reasons["consumer"] = f"unable to fetch from the broker (no fetch answered for {age} s)"
         if self.revocation_reader is not None and self.revocation_reader.last_error is not None:
             reasons["revocations"] = self.revocation_reader.last_error
         return reasons

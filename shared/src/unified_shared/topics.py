@@ -120,6 +120,32 @@ SERVICE_ACCESS: tuple[ServiceAccess, ...] = (
 )
 
 
+# Partitions for a production-sized platform (1M sellers, 50M orders a day, peaks of 10x), derived in
+# docs/capacity.md from the measured per-partition rates; local machines and tests keep TOPICS' small counts.
+# A topic's partition count can grow but never shrink without breaking per-key order: these include headroom.
+PRODUCTION_PARTITIONS: dict[str, int] = {
+    IDENTITY_ACCOUNTS: 6,
+    REGIONS_SUBSCRIPTIONS: 12,
+    REGIONS_FX_RATES: 1,
+    ORDERS: 48,
+    BUYER_MESSAGES: 12,
+    BILLING_INVOICES: 6,
+    LISTINGS_OFFERS: 48,
+}
+
+
+def topic_specs(profile: str = "local") -> tuple[TopicSpec, ...]:
+    """The topics of a profile: ``local`` (TOPICS) or ``production`` (PRODUCTION_PARTITIONS, same configs)."""
+    if profile == "local":
+        return TOPICS
+    if profile != "production":
+        raise ValueError(f"unknown topic profile {profile!r} (local or production)")
+    return tuple(
+        TopicSpec(s.name, PRODUCTION_PARTITIONS.get(s.name, s.partitions), s.retention_ms, s.cleanup_policy, s.extra)
+        for s in TOPICS
+    )
+
+
 def access_of(service: str) -> ServiceAccess:
     for access in SERVICE_ACCESS:
         if access.service == service:
@@ -149,9 +175,11 @@ async def create_topics(bootstrap: str, specs: tuple[TopicSpec, ...] | list[Topi
 def main() -> None:
     parser = argparse.ArgumentParser(description="Create the unified-seller Kafka topics")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--profile", default="local", choices=["local", "production"], help="partition counts")
     args = parser.parse_args()
-    created = asyncio.run(create_topics(args.bootstrap))
-    print(f"topics: {len(TOPICS)} declared, {len(created)} created" + (f" ({', '.join(created)})" if created else ""))
+    specs = topic_specs(args.profile)
+    created = asyncio.run(create_topics(args.bootstrap, specs))
+    print(f"topics: {len(specs)} declared, {len(created)} created" + (f" ({', '.join(created)})" if created else ""))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 
 from unified_billing.api import router
-from unified_billing.handlers import Billing, Clock, apply_event
+from unified_billing.handlers import Billing, Clock, handler_table
 from unified_billing.settings import Settings
 from unified_shared.config import ServiceSettings
 from unified_shared.runtime import ConsumerSpec, ServiceRuntime, create_app
@@ -72,7 +72,7 @@ def create_service_app(settings: Settings | None = None, *, clock: Clock | None 
     runtime = BillingRuntime(
         settings,
         migrations=MIGRATIONS,
-        consumer=ConsumerSpec("billing", CONSUMED_TOPICS, apply_event),
+        consumer=ConsumerSpec("billing", CONSUMED_TOPICS, handlers=handler_table()),
         billing=billing,
         scheduler_enabled=settings.scheduler_enabled,
         scheduler_interval_s=settings.scheduler_interval_s,

@@ -5,11 +5,11 @@ instances, the issued documents are compared with what is due now, the differenc
 and appended to the event store (expected version) as InvoiceIssued / CreditNoteIssued events.
 
 Facts and closes of one account are serialized by a second advisory lock on the account: a close holds it
-shared from before it reads the facts until it commits, the consumer takes it exclusively before recording
-a fact and marking closed periods dirty. So a fact is either read by a close or marks its committed period
-dirty; it can never fall between a close's read and its commit. A close waits for these locks at most
-``close_lock_timeout_s`` (the consumer holds the account's lock for a whole batch): then it gives up with
-``AccountBusy`` and the period stays due.
+shared from before it reads the facts until it commits, the consumer takes it exclusively after recording
+a batch's facts and before marking closed periods dirty. So a fact is either read by a close or marks its
+committed period dirty; it can never fall between a close's read and its commit. A close waits for these locks at most
+``close_lock_timeout_s`` (the consumer takes the account's lock only after writing a batch's facts, so it
+holds it just until that batch commits): then it gives up with ``AccountBusy`` and the period stays due.
 
 A run closes many account periods; one that fails (busy, or any error) is logged, counted, recorded (so the
 next runs try it after the others) and the run goes on with the rest.
@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -34,7 +34,7 @@ from unified_billing.domain import Cap, Document, DocumentKind, FactKind, Held, 
 from unified_billing.settings import Settings
 from unified_shared import eventstore
 from unified_shared.catalog import UnknownMarketplace, by_id
-from unified_shared.consumer import PoisonEvent, ReceivedEvent
+from unified_shared.consumer import Apply, HandlerTable, PoisonEvent, ReceivedEvent, per_event
 from unified_shared.contracts.billing import CreditNoteIssued, InvoiceIssued
 from unified_shared.contracts.identity import AccountRegistered
 from unified_shared.contracts.regions import FxRatesPublished
@@ -104,6 +104,16 @@ class CloseIncomplete(Exception):
 # -- consuming ------------------------------------------------------------------------------------------
 
 
+def handler_table() -> HandlerTable:
+    """Billing's consumer: accounts and FX publications one by one; the subscription and listing facts (every
+    other type: non-facts are ignored) as one group, last, so the account locks are held only to the commit."""
+    single = per_event(apply_event)
+    return HandlerTable(
+        by_type={AccountRegistered: single, FxRatesPublished: single},
+        default=Apply(apply_facts),
+    )
+
+
 async def apply_event(conn: asyncpg.Connection, received: ReceivedEvent) -> None:
     """Consumer handler: record the fact in billing's own tables (idempotent on the event ID)."""
     event = received.event
@@ -127,25 +137,48 @@ async def apply_event(conn: asyncpg.Connection, received: ReceivedEvent) -> None
             rates=event.rates,
             derived=event.derived,
         )
-    elif type(event).NAME in _FACT_KINDS and hasattr(event, "marketplace_id"):
+    elif _is_fact(event):
+        await apply_facts(conn, [received])
+    # Other events of these topics (invitations, members...) do not concern billing.
+
+
+def _is_fact(event: Any) -> bool:
+    return type(event).NAME in _FACT_KINDS and hasattr(event, "marketplace_id")
+
+
+async def apply_facts(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
+    """Record a batch's subscription and listing facts (log order: ``seq`` breaks ties), then take the
+    accounts' fact locks (sorted: no deadlock between consumers) and mark closed periods dirty.
+
+    The locks are taken after the facts are written, at the end of the batch, so a close waits only for this
+    batch's commit, never for its whole application. Still exact: a close that committed before the lock was
+    granted is seen by the marking (each statement reads what is committed); one that starts later waits for
+    this commit and then reads these facts."""
+    earliest: dict[UUID, Period] = {}
+    for received in events:
+        event = received.event
+        if not _is_fact(event):
+            continue
         account_id: UUID = event.account_id  # type: ignore[attr-defined]
         at: dt.datetime = event.at  # type: ignore[attr-defined]
-        # Wait for closes of this account that have read its facts to commit (and keep new ones from reading
-        # until this transaction commits): the marking below then sees every period they closed.
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock($1::int, $2::int)", _FACTS_LOCK_CLASS, _account_lock_key(account_id)
-        )
         recorded = await store.record_fact(
             conn,
-            event_id=event_id,
+            event_id=received.event_id,
             account_id=account_id,
             marketplace_id=_known_marketplace(event.marketplace_id),  # type: ignore[attr-defined]
             kind=FactKind(type(event).NAME),
             at=at,
         )
         if recorded:
-            await store.mark_closed_periods_dirty(conn, account_id, Period.of(at))
-    # Other events of these topics (invitations, members...) do not concern billing.
+            period = Period.of(at)
+            if account_id not in earliest or str(period) < str(earliest[account_id]):
+                earliest[account_id] = period
+    for account_id in sorted(earliest, key=_account_lock_key):
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1::int, $2::int)", _FACTS_LOCK_CLASS, _account_lock_key(account_id)
+        )
+    for account_id, period in earliest.items():
+        await store.mark_closed_periods_dirty(conn, account_id, period)
 
 
 def _known_marketplace(marketplace_id: str) -> str:
@@ -259,7 +292,7 @@ class Billing:
         now = self.clock()
         outcome = AccountOutcome(account_id, str(period), "closed")
         async with self.pool.acquire() as conn, conn.transaction():
-            # Bounded waits for the locks only (the consumer holds the account's lock for a whole batch); the
+            # Bounded waits for the locks only (the consumer holds the account's lock only until its batch commits); the
             # rest of the transaction waits as usual.
             timeout_ms = max(1, round(self.settings.close_lock_timeout_s * 1000))
             await conn.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
@@ -297,6 +330,7 @@ class Billing:
                     await store.insert_document(conn, doc, now)
                 await eventstore.append(conn, stream, version, [document_event(d, now) for d in docs], occurred_at=now)
             await store.set_period_status(conn, account_id, period, "closed", None)
+            await store.advance_closed_through(conn, account_id, period)
         outcome.issued = [IssuedRef(d.document_id, str(d.kind), d.currency, format(d.total, "f")) for d in docs]
         for doc in docs:
             DOCUMENTS_ISSUED.labels(str(doc.kind)).inc()

@@ -74,7 +74,43 @@ async def mark_closed_periods_dirty(conn: asyncpg.Connection, account_id: UUID, 
         account_id,
         str(from_period),
     )
+    # the months from from_period on are due again: the "closed through" marker goes back before it
+    await conn.execute(
+        "UPDATE billing_closed_through SET period = $2 WHERE account_id = $1 AND period > $2",
+        account_id,
+        str(from_period.prev()),
+    )
     return int(result.split()[-1])
+
+
+async def advance_closed_through(conn: asyncpg.Connection, account_id: UUID, closed: Period) -> str | None:
+    """After closing ``closed``: the account's marker becomes the month before the first month (from its
+    first subscription up to ``closed``) that is not closed and clean; no marker when that is the first."""
+    marker = await conn.fetchval(
+        """WITH first AS (
+               SELECT date_trunc('month', min(at) AT TIME ZONE 'UTC') AS m FROM subscription_facts
+               WHERE account_id = $1 AND kind = 'SubscriptionStarted'),
+           gap AS (
+               SELECT min(s.m) AS m
+               FROM first, generate_series(first.m, $2::date::timestamp, interval '1 month') AS s(m)
+               LEFT JOIN billing_periods p ON p.account_id = $1 AND p.period = to_char(s.m, 'YYYY-MM')
+               WHERE p.period IS NULL OR p.status <> 'closed' OR p.dirty)
+           SELECT to_char(coalesce(gap.m, $2::date::timestamp + interval '1 month') - interval '1 month', 'YYYY-MM')
+           FROM first, gap
+           WHERE first.m IS NOT NULL AND coalesce(gap.m, $2::date::timestamp + interval '1 month') > first.m""",
+        account_id,
+        closed.first_day,
+    )
+    if marker is None:
+        await conn.execute("DELETE FROM billing_closed_through WHERE account_id = $1", account_id)
+    else:
+        await conn.execute(
+            """INSERT INTO billing_closed_through (account_id, period) VALUES ($1, $2)
+               ON CONFLICT (account_id) DO UPDATE SET period = EXCLUDED.period""",
+            account_id,
+            marker,
+        )
+    return str(marker) if marker is not None else None
 
 
 async def record_fx_publication(
@@ -188,8 +224,14 @@ async def due_periods(
                WHERE kind = 'SubscriptionStarted' AND ($2::uuid IS NULL OR account_id = $2)
                GROUP BY account_id),
            months AS (
+               -- after the account's "closed through" marker only: every month up to it is closed and clean
                SELECT f.account_id, to_char(m, 'YYYY-MM') AS period
-               FROM firsts f, generate_series(f.first_month, $1::date::timestamp, interval '1 month') AS m)
+               FROM firsts f
+               LEFT JOIN billing_closed_through c ON c.account_id = f.account_id
+               CROSS JOIN LATERAL generate_series(
+                   greatest(f.first_month, to_date(c.period || '-01', 'YYYY-MM-DD')::timestamp
+                                           + interval '1 month'),
+                   $1::date::timestamp, interval '1 month') AS m)
            SELECT m.account_id, m.period, p.updated_at, coalesce(p.status = 'held' AND NOT p.dirty, false) AS retry
            FROM months m LEFT JOIN billing_periods p ON p.account_id = m.account_id AND p.period = m.period
            LEFT JOIN billing_close_failures f ON f.account_id = m.account_id AND f.period = m.period

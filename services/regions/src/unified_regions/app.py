@@ -17,7 +17,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime:
         settings,
         migrations=MIGRATIONS,
         publishes=True,
-        consumer=ConsumerSpec(name="regions", topics=[IDENTITY_ACCOUNTS], handler=handlers.on_identity_event),
+        consumer=ConsumerSpec(name="regions", topics=[IDENTITY_ACCOUNTS], handlers=handlers.HANDLERS),
     )
 
 

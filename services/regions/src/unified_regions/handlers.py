@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -14,7 +14,7 @@ import asyncpg
 from unified_regions import domain, ecb, store
 from unified_regions.domain import Action, Participation
 from unified_shared import catalog, eventstore
-from unified_shared.consumer import PoisonEvent, ReceivedEvent
+from unified_shared.consumer import HandlerTable, PoisonEvent, ReceivedEvent
 from unified_shared.contracts.identity import AccountRegistered
 from unified_shared.contracts.regions import FxRatesPublished, ParticipationOpened
 from unified_shared.eventstore import ConcurrencyError
@@ -88,6 +88,17 @@ async def execute(
 
 
 # -- identity.accounts.v1 ---------------------------------------------------------------------------
+async def on_registrations(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
+    """A batch's registrations, in log order (each opens its home marketplace through the event store)."""
+    for received in events:
+        assert isinstance(received.event, AccountRegistered)
+        await register_account(conn, received.event)
+
+
+# The consumer of identity.accounts.v1: only registrations concern regions (other types are no-ops).
+HANDLERS = HandlerTable(by_type={AccountRegistered: on_registrations})
+
+
 async def on_identity_event(conn: asyncpg.Connection, received: ReceivedEvent) -> None:
     """Consumer handler (runs inside the consumer's transaction; duplicates are filtered before it)."""
     event = received.event

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 
-from unified_seller_view import domain, queries
+from unified_seller_view import domain, queries, timeseries
 from unified_seller_view.generations import TOPICS, Generation, live_generation, use_schema
 from unified_shared import catalog
 from unified_shared.auth import Principal, current_principal
@@ -131,6 +131,46 @@ async def get_overview(
         )
 
 
+@router.get("/overview/timeseries")
+async def get_overview_timeseries(
+    request: Request,
+    *,
+    account_id: UUID,
+    principal: Principal_,
+    granularity: Literal["day", "week", "month"] = Query("day", description="bucket size (weeks start Monday)"),
+    currency: str = Query("USD", min_length=3, max_length=3, description="reporting currency (ISO 4217)"),
+    marketplace: list[str] | None = Query(None, description="marketplace IDs or codes (repeat or comma-separate)"),
+    from_: date | None = Query(None, alias="from", description="first purchase day (UTC), included"),
+    to: date | None = Query(None, description="last purchase day (UTC), included; default today"),
+) -> dict[str, Any]:
+    """Sales, units, orders and refunds per marketplace per bucket (the overview's rules, scope-filtered)."""
+    _account(principal, account_id)
+    _require_any(principal, "reports", "orders")
+    reporting = currency.upper()
+    try:
+        minor_units(reporting)
+    except UnknownCurrency as exc:
+        raise Problem(422, "Unknown currency", str(exc), errors=[{"field": "currency", "message": str(exc)}]) from None
+    clock: Clock = request.app.state.clock
+    last = to or clock().astimezone(UTC).date()
+    first = from_ or timeseries.default_range(last, granularity)[0]
+    scope = _scope(principal, _split(marketplace))
+    try:
+        timeseries.buckets(first, last, granularity)
+    except timeseries.BadRange as exc:
+        raise Problem(422, "Invalid range", str(exc), errors=[{"field": exc.field, "message": str(exc)}]) from None
+    async with read_view(request) as (conn, _gen):
+        return await timeseries.timeseries(
+            conn,
+            account_id,
+            marketplaces=scope,
+            reporting_currency=reporting,
+            granularity=granularity,
+            first=first,
+            last=last,
+        )
+
+
 @router.get("/orders")
 async def get_orders(
     request: Request,
@@ -218,7 +258,8 @@ async def get_invoices(
 
 @router.get("/freshness")
 async def get_freshness(request: Request, account_id: UUID, principal: Principal_) -> dict[str, Any]:
-    """How fresh the view is: the newest applied event's time and the consumer lag per topic."""
+    """How fresh the view is: the newest applied event's time and age, whether the broker answers fetches,
+    and the consumer lag per topic (unknown, never 0, while the broker is unreachable)."""
     _account(principal, account_id)
     runtime = request.app.state.runtime
     async with read_view(request) as (conn, gen):
@@ -229,8 +270,13 @@ async def get_freshness(request: Request, account_id: UUID, principal: Principal
         )
     consumer = runtime.consumer
     live_lag: dict[tuple[str, int], int] = {}
+    fetch_age: float | None = None
+    reachable = False
     if consumer is not None and consumer.name == gen.consumer_name:
-        live_lag = dict(consumer.lag)
+        fetch_age = consumer.last_fetch_age_s()
+        reachable = consumer.fetching()
+        if reachable:  # a lag computed from high-water marks the broker no longer updates is no lag at all
+            live_lag = dict(consumer.lag)
     topics: dict[str, dict[str, Any]] = {t: {"lag": None, "newest_event_time": None, "partitions": []} for t in TOPICS}
     newest_by_topic: dict[str, datetime] = {}
     for r in rows:
@@ -252,7 +298,11 @@ async def get_freshness(request: Request, account_id: UUID, principal: Principal
         if topic in topics:
             topics[topic]["lag"] = (topics[topic]["lag"] or 0) + lag
     newest = max((r["last_event_time"] for r in rows if r["last_event_time"] is not None), default=None)
+    clock: Clock = request.app.state.clock
     return {
+        "broker": "reachable" if reachable else "unreachable",
+        "consumer_last_fetch_age_s": round(fetch_age, 1) if fetch_age is not None else None,
+        "newest_event_age_s": round((clock() - newest).total_seconds(), 1) if newest else None,
         "generation": gen.number,
         "schema": gen.schema,
         "consumer": gen.consumer_name,

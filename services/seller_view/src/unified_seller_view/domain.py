@@ -163,6 +163,8 @@ class Figures:
     unconverted_orders: int = 0
     unconverted_gross: dict[str, Decimal] = field(default_factory=dict)
     unconverted_refunds: dict[str, Decimal] = field(default_factory=dict)
+    provisional_orders: int = 0  # converted at a rate older than their day, whose own rate may still come
+    provisional_refunds: int = 0
 
     def absorb(self, other: Figures) -> None:
         self.orders += other.orders
@@ -181,10 +183,12 @@ class Figures:
             _add(self.unconverted_gross, c, a)
         for c, a in other.unconverted_refunds.items():
             _add(self.unconverted_refunds, c, a)
+        self.provisional_orders += other.provisional_orders
+        self.provisional_refunds += other.provisional_refunds
 
     def conversion(self) -> str:
         if self.unconverted_orders == 0:
-            return "complete"
+            return "provisional" if self.provisional_orders or self.provisional_refunds else "complete"
         return "none" if self.converted_orders == 0 else "partial"
 
     def to_json(self, reporting_currency: str) -> dict[str, Any]:
@@ -209,6 +213,7 @@ class Figures:
                 "reporting": format((self.gross_reporting - self.refunds_reporting).quantize(q), "f"),
             },
             "conversion": self.conversion(),
+            "provisional": {"orders": self.provisional_orders, "refunds": self.provisional_refunds},
             "unconverted": {
                 "orders": self.unconverted_orders,
                 "gross_sales": _money_map(self.unconverted_gross),
@@ -229,7 +234,18 @@ def _rate_for(currency: str, day: date, lookup: RateLookup) -> Rate | None:
     return base_rate() if currency == BASE_CURRENCY else lookup(currency, day)
 
 
-def build_overview(orders: Iterable[OrderFigures], reporting_currency: str, lookup: RateLookup) -> Overview:
+def is_provisional(currency: str, reporting_currency: str, day: date, latest_rate_day: date | None) -> bool:
+    """A conversion is provisional when it needed a rate and no rates are published yet for its day or later:
+    the day's own rate may still come (a weekend's rate is final once the next working day is published)."""
+    return currency != reporting_currency and latest_rate_day is not None and day > latest_rate_day
+
+
+def build_overview(
+    orders: Iterable[OrderFigures],
+    reporting_currency: str,
+    lookup: RateLookup,
+    latest_rate_day: date | None = None,
+) -> Overview:
     """Aggregate orders per marketplace and in total, converting each order at its purchase day's rates."""
     per_market: dict[str, Figures] = {}
     used: dict[tuple[str, date], Rate] = {}
@@ -266,6 +282,11 @@ def build_overview(orders: Iterable[OrderFigures], reporting_currency: str, look
                 _add(fig.unconverted_refunds, currency, amount)
             continue
         fig.converted_orders += 1
+        if is_provisional(o.currency, reporting_currency, o.purchase_day, latest_rate_day):
+            fig.provisional_orders += 1
+        fig.provisional_refunds += sum(
+            1 for c, _ in o.refunds if is_provisional(c, reporting_currency, o.purchase_day, latest_rate_day)
+        )
         for value, is_gross in converted:
             if is_gross:
                 fig.gross_reporting += value

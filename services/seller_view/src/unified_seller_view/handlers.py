@@ -7,15 +7,16 @@ before changes nothing), on top of the shared consumer's deduplication by event 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from unified_seller_view import domain, store
+from unified_seller_view import domain, order_batches, store
 from unified_seller_view.generations import use_schema
-from unified_shared.consumer import Handler, ReceivedEvent
+from unified_shared.consumer import Apply, Handler, HandlerTable, ReceivedEvent
 from unified_shared.contracts import billing, identity, messages, orders, regions
 from unified_shared.events import Event
 
@@ -31,6 +32,65 @@ _PARTICIPATION_TYPES = (
     regions.ListingsActivated,
     regions.ListingsDeactivated,
 )
+
+
+def _per_event(timeline: list[bool]) -> Apply:
+    """A group applied event by event through ``apply_event``, in log order (the light event types)."""
+
+    async def apply(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
+        for received in events:
+            await apply_event(
+                conn,
+                received.event,
+                event_id=received.event_id,
+                sequence=received.envelope.sequence,
+                timeline=timeline[0] if timeline else True,
+            )
+
+    return Apply(apply)
+
+
+# Order events, set-based (order_batches). Other parts of the view register their own groups here:
+# {event type: Apply}; types sharing one Apply keep their log order among themselves.
+_PLACED = Apply(order_batches.apply_placed, key=order_batches.order_key)
+_CHANGES = Apply(order_batches.apply_changes, key=order_batches.order_key)
+SET_BASED: dict[type[Event], Apply] = {
+    orders.OrderPlaced: _PLACED,
+    orders.OrderStatusChanged: _CHANGES,
+    orders.OrderRefunded: _CHANGES,
+}
+# Types applied one by one, each tuple one group (its events keep their log order).
+PER_EVENT_GROUPS: list[tuple[type[Event], ...]] = [
+    (identity.AccountRegistered, identity.InvitationAccepted, identity.MemberRoleChanged, identity.MemberRemoved),
+    _PARTICIPATION_TYPES,
+    (regions.FxRatesPublished,),
+    (messages.BuyerMessageReceived, messages.SellerReplied, messages.MarkedNoResponseNeeded),
+    (billing.InvoiceIssued, billing.CreditNoteIssued),
+]
+
+
+def table_for(schema: str) -> HandlerTable:
+    """The consumer's handler table of one generation: every statement goes to that generation's schema
+    (set once per batch)."""
+    timeline: list[bool] = []  # whether the schema has the timeline tables; a schema's tables never change
+
+    async def prepare(conn: asyncpg.Connection) -> None:
+        await use_schema(conn, schema)
+        if not timeline:
+            timeline.append(await store.has_thread_marks(conn, schema))
+            if not timeline[0]:
+                log.warning(
+                    "generation predates thread timelines: reply waits follow arrival order until a rebuild",
+                    extra={"schema": schema},
+                )
+
+    by_type: dict[type[Event], Apply] = dict(SET_BASED)
+    for types in PER_EVENT_GROUPS:
+        group = _per_event(timeline)
+        for event_type in types:
+            by_type[event_type] = group
+    # Other known types (UserInvited, InvitationRevoked) say nothing the view shows: applied as no-ops.
+    return HandlerTable(by_type=by_type, prepare=prepare)
 
 
 def handler_for(schema: str) -> Handler:

@@ -14,6 +14,11 @@ import asyncpg
 from unified_seller_view import domain, store
 from unified_shared import catalog
 
+PROVISIONAL_RULE = (
+    "a conversion that needed a rate while no rates are published yet for its purchase day or a later day "
+    "(the day's own rate may still come); final once a rate of that day or later is published"
+)
+
 
 def _code(marketplace_id: str) -> str | None:
     m = catalog.MARKETPLACES.get(marketplace_id)
@@ -72,7 +77,61 @@ async def overview_in_python(
             if currency != domain.BASE_CURRENCY:
                 wanted.add((currency, f.purchase_day))
     rates = await store.rates_on_or_before(conn, wanted)
-    return domain.build_overview(figures, reporting_currency, lambda c, d: rates.get((c, d)))
+    latest = await store.latest_rate_day(conn)
+    return domain.build_overview(figures, reporting_currency, lambda c, d: rates.get((c, d)), latest)
+
+
+def reporting_unit(reporting_currency: str) -> tuple[Decimal, Decimal]:
+    """The reporting currency's minor unit and 10^digits (the SQL's integer scale)."""
+    unit = domain.minor(reporting_currency)
+    exponent = unit.as_tuple().exponent
+    if not isinstance(exponent, int) or not -10 <= exponent <= 0:
+        raise ValueError(f"unsupported minor unit {unit} of {reporting_currency}")
+    return unit, Decimal(10) ** -exponent
+
+
+def absorb_sum_row(fig: domain.Figures, r: asyncpg.Record, reporting_currency: str, unit: Decimal) -> None:
+    """Add one ``order`` or ``refund`` row of store.OVERVIEW_SQL to ``fig`` (what build_overview would add)."""
+    kind = r["kind"]
+    currency = r["currency"]
+    inexact = [
+        domain.convert(
+            amount,
+            domain.Rate(currency, None, local),
+            domain.Rate(reporting_currency, None, target),
+            reporting_currency,
+        )
+        for amount, local, target in zip(
+            r["inexact_amounts"] or [],
+            r["inexact_local_rates"] or [],
+            r["inexact_reporting_rates"] or [],
+            strict=True,
+        )
+    ]
+    reporting = (r["reporting_units"] or 0) * unit + sum(inexact, Decimal(0))
+    if kind == "order":
+        fig.orders += r["n"]
+        fig.by_status[r["status"]] = fig.by_status.get(r["status"], 0) + r["n"]
+        if r["status"] in domain.NOT_A_SALE:
+            return
+        fig.units += r["units"]
+        fig.gross_local[currency] = fig.gross_local.get(currency, Decimal(0)) + r["amount"]
+        fig.converted_orders += r["n_converted"]
+        fig.unconverted_orders += r["n_unconverted"]
+        fig.provisional_orders += r["n_provisional"]
+        if r["n_unconverted"]:
+            fig.unconverted_gross[currency] = fig.unconverted_gross.get(currency, Decimal(0)) + r["amount_unconverted"]
+        fig.gross_reporting += reporting
+    elif kind == "refund":
+        fig.refunds_local[currency] = fig.refunds_local.get(currency, Decimal(0)) + r["amount"]
+        fig.provisional_refunds += r["n_provisional"]
+        if r["n_unconverted"]:
+            fig.unconverted_refunds[currency] = (
+                fig.unconverted_refunds.get(currency, Decimal(0)) + r["amount_unconverted"]
+            )
+        fig.refunds_reporting += reporting
+    else:
+        raise ValueError(f"unexpected overview row kind {kind!r}")
 
 
 async def overview_in_sql(
@@ -86,10 +145,7 @@ async def overview_in_sql(
 ) -> domain.Overview:
     """The same figures as overview_in_python, summed by PostgreSQL (store.OVERVIEW_SQL): only aggregate rows
     cross the wire, whatever the number of orders."""
-    unit = domain.minor(reporting_currency)
-    exponent = unit.as_tuple().exponent
-    if not isinstance(exponent, int) or not -10 <= exponent <= 0:
-        raise ValueError(f"unsupported minor unit {unit} of {reporting_currency}")
+    unit, factor = reporting_unit(reporting_currency)
     rows = await store.overview_sums(
         conn,
         account_id,
@@ -97,55 +153,15 @@ async def overview_in_sql(
         purchased_after=purchased_after,
         purchased_before=purchased_before,
         reporting_currency=reporting_currency,
-        minor_factor=Decimal(10) ** -exponent,
+        minor_factor=factor,
     )
     per_market: dict[str, domain.Figures] = {}
     used_pairs: set[tuple[str, Any]] = set()
     for r in rows:
-        kind = r["kind"]
-        if kind == "rate":
+        if r["kind"] == "rate":
             used_pairs.add((r["currency"], r["day"]))
             continue
-        fig = per_market.setdefault(r["marketplace_id"], domain.Figures())
-        currency = r["currency"]
-        inexact = [
-            domain.convert(
-                amount,
-                domain.Rate(currency, None, local),
-                domain.Rate(reporting_currency, None, target),
-                reporting_currency,
-            )
-            for amount, local, target in zip(
-                r["inexact_amounts"] or [],
-                r["inexact_local_rates"] or [],
-                r["inexact_reporting_rates"] or [],
-                strict=True,
-            )
-        ]
-        reporting = (r["reporting_units"] or 0) * unit + sum(inexact, Decimal(0))
-        if kind == "order":
-            fig.orders += r["n"]
-            fig.by_status[r["status"]] = fig.by_status.get(r["status"], 0) + r["n"]
-            if r["status"] in domain.NOT_A_SALE:
-                continue
-            fig.units += r["units"]
-            fig.gross_local[currency] = fig.gross_local.get(currency, Decimal(0)) + r["amount"]
-            fig.converted_orders += r["n_converted"]
-            fig.unconverted_orders += r["n_unconverted"]
-            if r["n_unconverted"]:
-                fig.unconverted_gross[currency] = (
-                    fig.unconverted_gross.get(currency, Decimal(0)) + r["amount_unconverted"]
-                )
-            fig.gross_reporting += reporting
-        elif kind == "refund":
-            fig.refunds_local[currency] = fig.refunds_local.get(currency, Decimal(0)) + r["amount"]
-            if r["n_unconverted"]:
-                fig.unconverted_refunds[currency] = (
-                    fig.unconverted_refunds.get(currency, Decimal(0)) + r["amount_unconverted"]
-                )
-            fig.refunds_reporting += reporting
-        else:
-            raise ValueError(f"unexpected overview row kind {kind!r}")
+        absorb_sum_row(per_market.setdefault(r["marketplace_id"], domain.Figures()), r, reporting_currency, unit)
     total = domain.Figures()
     for fig in per_market.values():
         total.absorb(fig)
@@ -199,6 +215,7 @@ async def overview(
             ),
             "totals": "sum of the marketplaces' rounded amounts (exactly)",
             "unconverted": "orders lacking a rate are left out of reporting amounts and listed in local currency",
+            "provisional": PROVISIONAL_RULE,
         },
     }
 
@@ -218,6 +235,8 @@ def _order_json(r: asyncpg.Record) -> dict[str, Any]:
             "amount": format(r["amount"].quantize(domain.minor(r["currency"])), "f"),
         },
         "number_of_items": r["number_of_items"],
+        # whether a conversion of this order (to any other currency) would be at its day's rates
+        "conversion": {True: "provisional", False: "final", None: "none"}[r["provisional"]],
         "number_of_items_shipped": r["items_shipped"],
         "number_of_items_unshipped": r["items_unshipped"],
         "refunds": [

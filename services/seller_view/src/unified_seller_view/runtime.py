@@ -7,6 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
+
+import asyncpg
+from prometheus_client import Gauge
 
 from unified_seller_view.generations import (
     TOPICS,
@@ -15,7 +19,7 @@ from unified_seller_view.generations import (
     ensure_live_generation,
     live_generation,
 )
-from unified_seller_view.handlers import handler_for
+from unified_seller_view.handlers import table_for
 from unified_seller_view.settings import Settings
 from unified_shared.consumer import IdempotentConsumer
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
@@ -25,10 +29,15 @@ from unified_shared.runtime import ConsumerSpec, ServiceRuntime
 log = logging.getLogger(__name__)
 
 MIGRATIONS = ("seller_view", "unified_seller_view.migrations")
+REBUILD_APPLIED = Gauge("view_rebuild_events_applied", "Records a running rebuild has applied (0: none running)")
+REBUILD_TO_APPLY = Gauge("view_rebuild_events_to_apply", "Records a running rebuild has to apply (0: none running)")
+REBUILD_ETA = Gauge("view_rebuild_eta_seconds", "Estimated seconds until a running rebuild has caught up")
+# Every generation shares one dead-letter scope: a rebuild never dead-letters again what a live one did.
+DLQ_SCOPE = "seller_view"
 
 
 def consumer_spec(gen: Generation) -> ConsumerSpec:
-    return ConsumerSpec(gen.consumer_name, TOPICS, handler_for(gen.schema))
+    return ConsumerSpec(gen.consumer_name, TOPICS, handlers=table_for(gen.schema), dead_letter_scope=DLQ_SCOPE)
 
 
 class SellerViewRuntime(ServiceRuntime):
@@ -36,6 +45,7 @@ class SellerViewRuntime(ServiceRuntime):
         super().__init__(settings, migrations=[MIGRATIONS], publishes=False)
         self.view_settings = settings
         self.generation: Generation | None = None
+        self.rebuild_progress: dict[str, Any] | None = None
 
     async def start(self) -> None:
         s = self.view_settings
@@ -57,18 +67,39 @@ class SellerViewRuntime(ServiceRuntime):
         await super().start()
         self._tasks.append(asyncio.create_task(self._follow_pointer(), name="view-pointer"))
 
+    async def readiness(self) -> tuple[bool, dict[str, object]]:
+        ok, detail = await super().readiness()
+        if self.rebuild_progress is not None:
+            detail["rebuild"] = self.rebuild_progress
+        return ok, detail
+
     async def _follow_pointer(self) -> None:
         while True:
             await asyncio.sleep(self.view_settings.view_pointer_poll_s)
             try:
                 async with self.pool.acquire() as conn:
                     live = await live_generation(conn)
+                    building = await conn.fetchrow(
+                        """SELECT generation, progress FROM view_generations WHERE state = 'building'
+                           ORDER BY generation DESC LIMIT 1"""
+                    )
+                self._show_rebuild(building)
                 if live is not None and (self.generation is None or live.number != self.generation.number):
                     await self._switch_consumer(live)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep following; readiness shows the consumer's own errors
                 log.warning("following the view pointer failed", extra={"error": repr(exc)})
+
+    def _show_rebuild(self, row: asyncpg.Record | None) -> None:
+        """A rebuild running anywhere (its progress row) on /metrics and in the health detail."""
+        progress = dict(row["progress"] or {}) if row is not None else None
+        if row is not None and progress is not None:
+            progress["generation"] = row["generation"]
+        self.rebuild_progress = progress
+        REBUILD_APPLIED.set((progress or {}).get("applied") or 0)
+        REBUILD_TO_APPLY.set((progress or {}).get("to_apply") or 0)
+        REBUILD_ETA.set((progress or {}).get("eta_s") or 0)
 
     async def _switch_consumer(self, gen: Generation) -> None:
         """Stop consuming for the retired generation; consume for the new one from its stored offsets."""
@@ -88,7 +119,13 @@ class SellerViewRuntime(ServiceRuntime):
         )
         spec = consumer_spec(gen)
         self.consumer = IdempotentConsumer(
-            self.pool, kafka_consumer, self.producer, name=gen.consumer_name, topics=spec.topics, handler=spec.handler
+            self.pool,
+            kafka_consumer,
+            self.producer,
+            name=gen.consumer_name,
+            topics=spec.topics,
+            handlers=spec.handlers,
+            dead_letter_scope=spec.dead_letter_scope,
         )
         self.consumer_spec = spec
         self.consumer.subscribe()

@@ -200,6 +200,12 @@ async def replace_fx_day(
     )
 
 
+async def latest_rate_day(conn: asyncpg.Connection) -> date | None:
+    """The newest day with published rates (conversions of later days are provisional)."""
+    value = await conn.fetchval("SELECT max(date) FROM fx_days")
+    return value if isinstance(value, date) else None
+
+
 async def rates_on_or_before(conn: asyncpg.Connection, wanted: set[tuple[str, date]]) -> dict[tuple[str, date], Rate]:
     """For each (currency, day): the last rate published on or before the day (its latest revision)."""
     if not wanted:
@@ -398,7 +404,11 @@ async def overview_rows(
 # The ``rate`` rows are the (currency, day) pairs build_overview records in ``rates_used``: every converted
 # sale total not in the reporting currency, and each refund before the order's first refund without a rate.
 OVERVIEW_SQL = """
-WITH refunds AS MATERIALIZED (
+WITH latest AS MATERIALIZED (
+    -- the newest day with published rates: a sale after it is converted provisionally (its rate may come)
+    SELECT max(date) AS d FROM fx_days
+),
+refunds AS MATERIALIZED (
     -- refunds of the selected orders that are sales (not canceled), at their order's purchase day
     SELECT o.amazon_order_id, o.marketplace_id, (o.purchase_date AT TIME ZONE 'UTC')::date AS day,
            r.event_id::text COLLATE "C" AS refund_key, r.currency, r.amount, o.currency AS order_currency
@@ -446,6 +456,7 @@ order_rows AS (
     FROM (SELECT b.*, b.x - b.n * b.lrate AS r
           FROM (SELECT a.*, div(a.x, a.lrate) AS n
                 FROM (SELECT o.marketplace_id, o.status, o.currency, o.amount, o.number_of_items, p.lrate, p.trate,
+                             o.day,
                              o.status <> 'Canceled' AND p.lrate IS NOT NULL AND p.trate IS NOT NULL
                                  AND f.amazon_order_id IS NULL AS converted,
                              CASE WHEN o.status <> 'Canceled' AND f.amazon_order_id IS NULL
@@ -485,6 +496,8 @@ refund_rows AS (
 SELECT 'order' AS kind, marketplace_id, status, currency, NULL::date AS day, count(*) AS n,
        sum(number_of_items) FILTER (WHERE status <> 'Canceled') AS units,
        count(*) FILTER (WHERE converted) AS n_converted,
+       count(*) FILTER (WHERE converted AND currency <> $5 AND day > (SELECT d FROM latest)) AS n_provisional,
+       date_trunc($7::text, day)::date AS bucket,
        count(*) FILTER (WHERE status <> 'Canceled' AND NOT converted) AS n_unconverted,
        sum(amount) FILTER (WHERE status <> 'Canceled') AS amount,
        sum(amount) FILTER (WHERE status <> 'Canceled' AND NOT converted) AS amount_unconverted,
@@ -492,18 +505,22 @@ SELECT 'order' AS kind, marketplace_id, status, currency, NULL::date AS day, cou
        array_agg(amount) FILTER (WHERE converted AND NOT exact) AS inexact_amounts,
        array_agg(lrate) FILTER (WHERE converted AND NOT exact) AS inexact_local_rates,
        array_agg(trate) FILTER (WHERE converted AND NOT exact) AS inexact_reporting_rates
-FROM order_rows GROUP BY marketplace_id, status, currency
+FROM order_rows GROUP BY marketplace_id, status, currency, bucket
 UNION ALL
 SELECT 'refund', marketplace_id, NULL::text, currency, NULL::date, count(*), NULL::bigint,
-       count(*) FILTER (WHERE converted), count(*) FILTER (WHERE NOT converted), sum(amount),
+       count(*) FILTER (WHERE converted),
+       count(*) FILTER (WHERE converted AND currency <> $5 AND day > (SELECT d FROM latest)),
+       date_trunc($7::text, day)::date,
+       count(*) FILTER (WHERE NOT converted), sum(amount),
        sum(amount) FILTER (WHERE NOT converted), sum(rounded) FILTER (WHERE exact),
        array_agg(amount) FILTER (WHERE converted AND NOT exact),
        array_agg(lrate) FILTER (WHERE converted AND NOT exact),
        array_agg(trate) FILTER (WHERE converted AND NOT exact)
-FROM refund_rows GROUP BY marketplace_id, currency
+FROM refund_rows GROUP BY marketplace_id, currency, date_trunc($7::text, day)::date
 UNION ALL
 SELECT DISTINCT 'rate', NULL::text, NULL::text, c.currency, u.day, NULL::bigint, NULL::bigint, NULL::bigint,
-       NULL::bigint, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric[], NULL::numeric[], NULL::numeric[]
+       NULL::bigint, NULL::date, NULL::bigint, NULL::numeric, NULL::numeric, NULL::numeric,
+       NULL::numeric[], NULL::numeric[], NULL::numeric[]
 FROM (SELECT p.currency, p.day FROM order_pairs p JOIN rates x ON x.currency = p.currency AND x.day = p.day
       WHERE p.currency <> $5 AND x.lrate IS NOT NULL AND x.trate IS NOT NULL
       UNION
@@ -522,13 +539,22 @@ async def overview_sums(
     purchased_before: datetime | None,
     reporting_currency: str,
     minor_factor: Decimal,
+    granularity: str | None = None,
 ) -> list[asyncpg.Record]:
-    """The overview's aggregate rows (see OVERVIEW_SQL): ``kind`` says what each row carries."""
+    """The overview's aggregate rows (see OVERVIEW_SQL): ``kind`` says what each row carries; with a
+    ``granularity`` (day, week, month) the order and refund rows are split by ``bucket`` (its first day)."""
     # The planner badly overestimates the DISTINCT (currency, day) sets (100k instead of ~2k) and would sort
     # and merge-join 100k rows; hash joins/aggregates are right here, and JIT costs more than it saves.
     await conn.execute("SET LOCAL jit = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_sort = off")
     rows = await conn.fetch(
-        OVERVIEW_SQL, account_id, marketplaces, purchased_after, purchased_before, reporting_currency, minor_factor
+        OVERVIEW_SQL,
+        account_id,
+        marketplaces,
+        purchased_after,
+        purchased_before,
+        reporting_currency,
+        minor_factor,
+        granularity,
     )
     # Reset on success only: after a failed query the transaction is aborted (and SET LOCAL ends with it), so a
     # reset there would only hide the real error.
@@ -552,7 +578,8 @@ async def orders_page(
 ) -> list[asyncpg.Record]:
     """Newest first; the keyset (purchase_date, amazon_order_id) makes pages stable under new inserts."""
     return await conn.fetch(
-        """SELECT o.*, coalesce((SELECT json_agg(json_build_object('currency', r.currency, 'amount', r.amount::text,
+        """SELECT o.*, (o.purchase_date AT TIME ZONE 'UTC')::date > (SELECT max(date) FROM fx_days) AS provisional,
+                  coalesce((SELECT json_agg(json_build_object('currency', r.currency, 'amount', r.amount::text,
                                           'refunded_at', r.refunded_at) ORDER BY r.refunded_at, r.event_id)
                          FROM order_refunds r
                          WHERE r.account_id = o.account_id AND r.amazon_order_id = o.amazon_order_id), '[]') AS refunds

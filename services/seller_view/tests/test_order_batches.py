@@ -1,0 +1,141 @@
+"""The set-based order handlers give exactly the rows of the per-event path, whatever the batch boundaries:
+random histories with changes before their order, stale changes, newer and older snapshots and refunds,
+applied event by event into one schema and in random batches through the handler table into another."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from unified_seller_view import store
+from unified_seller_view.generations import readmodel_ddl
+from unified_seller_view.handlers import handler_for, table_for
+from unified_shared.consumer import ReceivedEvent
+from unified_shared.contracts import orders
+from unified_shared.db import connect
+from unified_shared.envelope import Envelope
+from unified_shared.events import Event
+
+from .support import DE, US
+
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+def _history(rng: random.Random) -> list[Event]:
+    accounts = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(3)]
+    out: list[Event] = []
+    for n in range(25):
+        account = rng.choice(accounts)
+        order_id = f"{n:03d}-0000000-0000000"
+        market, currency = rng.choice([(US, "USD"), (DE, "EUR")])
+        placed = T0 + timedelta(hours=n)
+
+        def snapshot(at: datetime, status: str) -> orders.OrderPlaced:
+            return orders.OrderPlaced(
+                account_id=account,
+                marketplace_id=market,
+                amazon_order_id=order_id,
+                region="NA" if market == US else "EU",
+                purchase_date=placed,
+                last_update_date=at,
+                order_status=status,  # type: ignore[arg-type]
+                fulfillment_channel="MFN",
+                order_total=orders.Money(currency_code=currency, amount=Decimal(rng.randint(100, 9999)) / 100),
+                number_of_items=2,
+                number_of_items_unshipped=2,
+            )
+
+        events: list[Event] = [snapshot(placed, "Unshipped")]
+        for k in range(rng.randint(0, 4)):
+            at = placed + timedelta(hours=rng.randint(-1, 30))  # some older than the order's last update
+            pick = rng.random()
+            if pick < 0.5:
+                events.append(
+                    orders.OrderStatusChanged(
+                        account_id=account,
+                        marketplace_id=market,
+                        amazon_order_id=order_id,
+                        region="NA" if market == US else "EU",
+                        from_status="Unshipped",
+                        to_status=rng.choice(["Shipped", "Canceled", "PartiallyShipped"]),  # type: ignore[arg-type]
+                        last_update_date=at,
+                        number_of_items_shipped=rng.choice([None, 1, 2]),
+                    )
+                )
+            elif pick < 0.8:
+                events.append(
+                    orders.OrderRefunded(
+                        account_id=account,
+                        marketplace_id=market,
+                        amazon_order_id=order_id,
+                        region="NA" if market == US else "EU",
+                        amount=orders.Money(currency_code=currency, amount=Decimal(k + 1)),
+                        refunded_at=at,
+                        last_update_date=at,
+                    )
+                )
+            else:
+                events.append(snapshot(at, rng.choice(["Shipped", "Pending"])))
+        if rng.random() < 0.3:  # the order itself arrives after some of its changes
+            events.insert(rng.randint(1, len(events)), events.pop(0))
+        out.extend(events)
+    # interleave the orders' histories, keeping each order's own order
+    queues: dict[str, list[Event]] = {}
+    for e in out:
+        queues.setdefault(e.amazon_order_id, []).append(e)  # type: ignore[attr-defined]
+    mixed: list[Event] = []
+    while queues:
+        key = rng.choice(sorted(queues))
+        mixed.append(queues[key].pop(0))
+        if not queues[key]:
+            del queues[key]
+    return mixed
+
+
+def _received(events: list[Event]) -> list[ReceivedEvent]:
+    out = []
+    for i, e in enumerate(events):
+        env = Envelope(
+            id=uuid.UUID(int=i + 1),
+            source="/t",
+            type=e.ce_type(),
+            time=T0,
+            subject="s",
+            partitionkey=e.partition_key(),
+            sequence=i,
+        )
+        out.append(ReceivedEvent(env, e, "orders.orders.v1", 0, i))
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_batches_give_the_rows_of_the_per_event_path(fresh_db: str, seed: int) -> None:
+    rng = random.Random(seed)
+    events = _received(_history(rng))
+    conn = await connect(fresh_db)
+    try:
+        for schema in ("per_event", "batched"):
+            await conn.execute(f"CREATE SCHEMA {schema}")
+            await conn.execute(f"SET search_path TO {schema}, public")
+            await conn.execute(readmodel_ddl())
+        await conn.execute("RESET search_path")
+        one = handler_for("per_event")
+        for received in events:
+            async with conn.transaction():
+                await one(conn, received)
+        table = table_for("batched")
+        start = 0
+        while start < len(events):
+            size = rng.choice([1, 2, 7, 30, 500])
+            async with conn.transaction():
+                await table.apply(conn, events[start : start + size])
+            start += size
+        expected = await store.dump(conn, "per_event")
+        assert "## orders (25)" in expected
+        assert await store.dump(conn, "batched") == expected
+    finally:
+        await conn.close()

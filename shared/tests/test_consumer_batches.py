@@ -1,0 +1,186 @@
+"""Batch application: handlers get a batch's new events grouped by type; order that matters is kept; dead
+letters are sent only after their batch commits and never twice (replay, rebuild under another name)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from unified_shared.consumer import Apply, HandlerTable, IdempotentConsumer, ReceivedEvent
+from unified_shared.envelope import Envelope
+from unified_shared.kafka import make_consumer
+from unified_shared.testing import TopicWatcher
+
+from .plumbing_support import TEST_TOPIC, AmountAdded
+from .test_consumer import UNLUCKY, pool, producer, record_for, send, totals  # noqa: F401 (fixtures)
+
+
+def _received(account: UUID, amount: int, offset: int) -> ReceivedEvent:
+    env = Envelope(
+        id=uuid4(), source="/t", type=AmountAdded.ce_type(), time=datetime.now(UTC), subject="s", partitionkey="k"
+    )
+    return ReceivedEvent(env, AmountAdded(account_id=account, amount=amount), TEST_TOPIC, 0, offset)
+
+
+def test_plan_groups_by_type_and_cuts_only_where_an_event_would_overtake_its_key() -> None:
+    """Two groups (even amounts first, odd second, by the table's order): an even event of an account that
+    already had an odd one in the segment must not move ahead of it, so the batch is cut there."""
+    calls: list[Any] = []
+
+    async def noop(conn: Any, events: Sequence[ReceivedEvent]) -> None:
+        calls.append(events)
+
+    even, odd = Apply(noop), Apply(noop)
+
+    class Table(HandlerTable):
+        def group_of(self, received: ReceivedEvent) -> Apply | None:
+            assert isinstance(received.event, AmountAdded)
+            return even if received.event.amount % 2 == 0 else odd
+
+    table = Table(by_type={AmountAdded: even}, default=odd)
+    a, b = uuid4(), uuid4()
+    events = [_received(a, 1, 0), _received(b, 2, 1), _received(b, 4, 2), _received(a, 6, 3), _received(b, 3, 4)]
+    plan = table.plan(events)
+    # a:1 (odd) then a:6 (even) must not swap: cut before a:6; b's even ones may go before a:1
+    assert [[(g is even, [e.offset for e in evs]) for g, evs in seg] for seg in plan] == [
+        [(True, [1, 2]), (False, [0])],
+        [(True, [3]), (False, [4])],
+    ]
+
+
+async def _sum_batch(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
+    """Set-based: every account's amounts of the batch in one statement; 13 poisons the batch."""
+    sums: dict[UUID, list[int]] = {}
+    for r in events:
+        assert isinstance(r.event, AmountAdded)
+        if r.event.amount == UNLUCKY:
+            raise ValueError("13 is never accepted")
+        sums.setdefault(r.event.account_id, [0, 0])
+        sums[r.event.account_id][0] += r.event.amount
+        sums[r.event.account_id][1] += 1
+    await conn.execute(
+        """INSERT INTO totals (account_id, total, applied) SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[])
+           ON CONFLICT (account_id) DO UPDATE
+           SET total = totals.total + EXCLUDED.total, applied = totals.applied + EXCLUDED.applied""",
+        list(sums),
+        [v[0] for v in sums.values()],
+        [v[1] for v in sums.values()],
+    )
+    BATCH_SIZES.append(len(events))
+
+
+BATCH_SIZES: list[int] = []
+
+
+async def _consumer(db: asyncpg.Pool, bootstrap: str, dlq_producer: AIOKafkaProducer, name: str, scope: str) -> Any:
+    kafka = make_consumer(bootstrap, group_id=name, client_id=name, topics=[])
+    consumer = IdempotentConsumer(
+        db,
+        kafka,
+        dlq_producer,
+        name=name,
+        topics=[TEST_TOPIC],
+        handlers=HandlerTable({AmountAdded: _sum_batch}),
+        dead_letter_scope=scope,
+        backoff_base_s=0.01,
+    )
+    consumer.subscribe()
+    await kafka.start()
+    return consumer
+
+
+async def _until(consumer: IdempotentConsumer, db: asyncpg.Pool, account: UUID, applied: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        await consumer.poll_once()
+        if (await totals(db, account))[1] >= applied:
+            return
+    raise AssertionError(f"only {await totals(db, account)} applied")
+
+
+async def test_a_poisoned_batch_falls_back_per_event_and_dead_letters_once_across_generations(
+    pool: asyncpg.Pool,  # noqa: F811
+    producer: AIOKafkaProducer,  # noqa: F811
+    kafka_bootstrap: str,
+) -> None:
+    account = uuid4()
+    scope = f"svc-{uuid4().hex[:8]}"
+    async with TopicWatcher(kafka_bootstrap, [f"{TEST_TOPIC}.dlq"]) as dlq:
+        for n in (1, 2, UNLUCKY, 4, 5):
+            await send(producer, *record_for(AmountAdded(account_id=account, amount=n)))
+        await send(producer, str(account).encode(), b"not even json", [])
+        first = await _consumer(pool, kafka_bootstrap, producer, f"{scope}-gen1", scope)
+        try:
+            await _until(first, pool, account, 4)
+        finally:
+            await first.consumer.stop()
+        # a rebuild: a new consumer name from offset 0 in the same scope (its effects go to a fresh table)
+        await pool.execute("DELETE FROM totals WHERE account_id = $1", account)
+        second = await _consumer(pool, kafka_bootstrap, producer, f"{scope}-gen2", scope)
+        try:
+            await _until(second, pool, account, 4)
+            for _ in range(4):
+                await second.poll_once()
+        finally:
+            await second.consumer.stop()
+        dead = await dlq.collect(lambda r: r.key == str(account), count=3, timeout_s=5, settle_s=0.5)
+    assert await totals(pool, account) == (12, 4)
+    assert len(dead) == 2, [r.headers.get("dlq_error") for r in dead]  # the 13 and the non-JSON record, once
+    assert {r.headers["dlq_consumer"] for r in dead} == {f"{scope}-gen1"}
+    # the topic is shared with the other tests of the run: count this account's records only
+    mine = "scope = $1 AND kafka_key = $2"
+    assert (
+        await pool.fetchval(f"SELECT count(*) FROM consumer_dead_letters WHERE {mine}", scope, str(account).encode())
+        == 2
+    )
+    assert (
+        await pool.fetchval("SELECT count(*) FROM consumer_dead_letters WHERE scope = $1 AND sent_at IS NULL", scope)
+        == 0
+    )
+
+
+async def test_a_batch_rolled_back_sends_no_dead_letter(
+    pool: asyncpg.Pool,  # noqa: F811
+    producer: AIOKafkaProducer,  # noqa: F811
+    kafka_bootstrap: str,
+) -> None:
+    """The DLQ gap: a batch that dead-letters a record and then fails to commit must send nothing; the
+    retried batch dead-letters it once."""
+    account = uuid4()
+    scope = f"svc-{uuid4().hex[:8]}"
+    async with TopicWatcher(kafka_bootstrap, [f"{TEST_TOPIC}.dlq"]) as dlq:
+        await send(producer, str(account).encode(), b"not even json", [])
+        await send(producer, *record_for(AmountAdded(account_id=account, amount=7)))
+        consumer = await _consumer(pool, kafka_bootstrap, producer, scope, scope)
+        real_save = consumer._save_offsets
+        failures = [1]
+
+        async def failing_save(conn: asyncpg.Connection, parsed: Any) -> None:
+            if failures:
+                failures.pop()
+                raise ConnectionError("database went away before the commit")
+            await real_save(conn, parsed)
+
+        consumer._save_offsets = failing_save
+        try:
+            deadline = time.monotonic() + 30
+            while (await totals(pool, account))[1] < 1 and time.monotonic() < deadline:
+                try:
+                    await consumer.poll_once()
+                except ConnectionError:
+                    assert (
+                        await pool.fetchval("SELECT count(*) FROM consumer_dead_letters WHERE scope = $1", scope) == 0
+                    )
+                    await consumer.rewind()
+        finally:
+            await consumer.consumer.stop()
+        dead = await dlq.collect(lambda r: r.key == str(account), count=2, timeout_s=5, settle_s=0.5)
+    assert not failures
+    assert len(dead) == 1
+    assert await totals(pool, account) == (7, 1)

@@ -35,6 +35,7 @@ def service_process_env(service: str) -> dict[str, str]:
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     return env
 
+
 T = TypeVar("T")
 
 

@@ -124,7 +124,7 @@ class Load:
         url = f"{self.plat.services[f'orders-{region}'].url}/orders/v0/orders"
         while not self.stop.is_set():
             self.n += 1
-            oid = f"{self.n:03d}-{uuid.uuid4().int % 10**7:07d}-{uuid.uuid4().int % 10**7:07d}"
+            oid = f"{self.n % 1000:03d}-{uuid.uuid4().int % 10**7:07d}-{uuid.uuid4().int % 10**7:07d}"
             order = {
                 "AmazonOrderId": oid,
                 "PurchaseDate": now(),
@@ -140,16 +140,16 @@ class Load:
             if answer is not None and self.ledger.judge(f"orders-{region}", answer):
                 assert answer.json()["results"][0]["outcome"] == "placed", answer.text
                 self.ledger.placed[oid] = "Unshipped"
-            else:
+            else:  # the buyer message below goes out all the same: the messages services meet the outage too
                 self.ledger.unsure.add(oid)
-                continue
             shipped = order | {"OrderStatus": "Shipped", "LastUpdateDate": now(), "NumberOfItemsShipped": 1}
             shipped["NumberOfItemsUnshipped"] = 0
-            answer = await self._send(f"orders-{region}", "POST", url, json={"Orders": [shipped]})
-            if answer is not None and self.ledger.judge(f"orders-{region}", answer):
-                self.ledger.placed[oid] = "Shipped"
-            else:
-                self.ledger.unsure.add(oid)
+            if oid not in self.ledger.unsure:
+                answer = await self._send(f"orders-{region}", "POST", url, json={"Orders": [shipped]})
+                if answer is not None and self.ledger.judge(f"orders-{region}", answer):
+                    self.ledger.placed[oid] = "Shipped"
+                else:
+                    self.ledger.unsure.add(oid)
             thread = f"T-{oid}"
             base = f"{self.plat.services[f'messages-{region}'].url}/messaging/v1/threads/{thread}"
             body = {
@@ -311,9 +311,8 @@ async def test_outages_under_load(platform: Platform) -> None:
     assert ledger.placed and ledger.threads, report
     assert not ledger.bad_failures, ledger.bad_failures[:20]
     # The database outage was met by every service and answered as retriable.
-    assert {"identity", "regions", "billing", "seller_view", "orders-NA", "messages-NA"} <= set(ledger.retriable), (
-        report
-    )
+    every = {n for n in platform.services if n != "smtp"}
+    assert every <= set(ledger.retriable), report
     missing = set(ledger.placed) - set(counts)
     assert not missing, f"{len(missing)} acknowledged orders missing from the view"
     assert all(counts[o] == 1 for o in counts), [o for o, c in counts.items() if c != 1]

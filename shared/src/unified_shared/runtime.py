@@ -97,6 +97,9 @@ class ServiceRuntime:
                 source=self.source,
                 poll_interval_s=s.relay_poll_interval_s,
                 degraded_after_s=s.outbox_degraded_after_s,
+                producer_factory=lambda: make_producer(
+                    s.kafka_bootstrap_servers, client_id=f"{s.service_name}-producer", security=s.kafka_security()
+                ),
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.consumer_spec is not None:

@@ -8,7 +8,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-SERVICES := identity regions orders messages billing seller_view
+SERVICES := identity regions orders messages billing seller_view web
 SERVICE_DIRS := $(wildcard $(addprefix services/,$(SERVICES)))
 EXAMPLES := $(wildcard examples/downstream-consumer)
 PKG_FILES := shared/pyproject.toml $(wildcard services/*/pyproject.toml demo/pyproject.toml examples/*/pyproject.toml) requirements-dev.txt constraints.txt
@@ -39,7 +39,7 @@ else
 TEST_ENV :=
 endif
 
-.PHONY: help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status test-infra-up test-infra-down test-run bench chaos
+.PHONY: fuzz help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status test-infra-up test-infra-down test-run bench chaos
 
 help:
 	@echo "make demo          start everything and drive a realistic seller through it (ONCE=1: stop after the report;"
@@ -54,6 +54,7 @@ help:
 	@echo "make migrate       apply every service's SQL migrations"
 	@echo "make contracts     regenerate docs/schemas;  make contracts-check: refuse breaking changes"
 	@echo "make chaos         the platform under load while PostgreSQL, then Kafka, are stopped (own infrastructure)"
+	@echo "make fuzz          schemathesis over every service's OpenAPI, 200 examples per operation (EXAMPLES=n)"
 	@echo "make bench         write-path benchmarks beside raw baselines, medians of 3 (ARGS='relay --runs 1');"
 	@echo "                   JSON in bench/results/"
 
@@ -63,6 +64,7 @@ $(VENV)/.installed: $(PKG_FILES)
 	@touch $@
 
 install: $(VENV)/.installed
+	@deploy/chromium.sh >/dev/null
 
 infra-up: install
 	deploy/infra.sh up
@@ -82,6 +84,7 @@ migrate: infra-up
 	for r in NA EU FE; do REGION=$$r $(PY) -m unified_orders migrate && REGION=$$r $(PY) -m unified_messages migrate || exit 1; done
 	$(PY) -m unified_seller_view migrate
 	$(PY) -m unified_billing migrate
+	$(PY) -m unified_web migrate
 
 demo: infra-up
 	deploy/demo.sh $(if $(SEED),--seed $(SEED)) $(if $(DAYS),--days $(DAYS)) $(if $(ORDERS_PER_DAY),--orders-per-day $(ORDERS_PER_DAY)) $(if $(ONCE),--once)
@@ -132,6 +135,11 @@ chaos: install
 	set -o pipefail; trap '$(CHAOS_ENV) deploy/infra.sh down >/dev/null 2>&1 || true' EXIT; \
 	$(MAKE) --no-print-directory infra-up $(CHAOS_ENV) && \
 	$(CHAOS_ENV) $(VENV)/bin/pytest --timeout=900 -p no:cacheprovider -q -s tests/test_chaos.py
+
+# The bounded run is part of `make test` (tests/test_fuzz.py, 8 examples per operation); this is the long one.
+fuzz: infra-up
+	FUZZ_MAX_EXAMPLES=$(or $(EXAMPLES),200) FUZZ_PHASES=coverage,fuzzing,stateful \
+		$(VENV)/bin/pytest --timeout=7200 -p no:cacheprovider -q tests/test_fuzz.py
 
 bench: infra-up
 	$(PY) -m bench $(ARGS)

@@ -28,7 +28,7 @@ PG_BIN="/usr/lib/postgresql/$PG_VERSION/bin"
 PG_HOME="$STATE/pg"
 PG_DATA="$PG_HOME/data"
 PG_PORT="${PG_PORT:-55432}"
-DATABASES="identity regions orders_na orders_eu orders_fe messages_na messages_eu messages_fe seller_view billing"
+DATABASES="identity regions orders_na orders_eu orders_fe messages_na messages_eu messages_fe seller_view billing web"
 
 say() { printf '[infra] %s\n' "$*" || true; }
 die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }

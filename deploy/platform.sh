@@ -10,7 +10,7 @@ STATE="${US_STATE_DIR:-/var/tmp/unified-seller}"
 LOGS="$STATE/logs"
 PIDFILE="$STATE/platform.pid"
 VENV="${VENV:-$ROOT/.venv}"
-READY_URLS="${READY_URLS:-http://127.0.0.1:8001 http://127.0.0.1:8002 http://127.0.0.1:8011 http://127.0.0.1:8012 http://127.0.0.1:8013 http://127.0.0.1:8021 http://127.0.0.1:8022 http://127.0.0.1:8023 http://127.0.0.1:8030 http://127.0.0.1:8040}"
+READY_URLS="${READY_URLS:-http://127.0.0.1:8001 http://127.0.0.1:8002 http://127.0.0.1:8011 http://127.0.0.1:8012 http://127.0.0.1:8013 http://127.0.0.1:8021 http://127.0.0.1:8022 http://127.0.0.1:8023 http://127.0.0.1:8030 http://127.0.0.1:8040 http://127.0.0.1:8050}"
 
 say() { printf '[platform] %s\n' "$*" || true; }
 die() { printf '[platform] ERROR: %s\n' "$*" >&2; exit 1; }

@@ -75,6 +75,7 @@ class Platform:
             ("regions", "unified_regions serve", self.base_port + 2, "regions", {}),
             ("seller_view", "unified_seller_view serve", self.base_port + 30, "seller_view", {}),
             ("billing", "unified_billing serve", self.base_port + 40, "billing", {}),
+            ("web", "unified_web serve", self.base_port + 50, "web", self._web_env()),
         ]
         for offset, region in enumerate(("NA", "EU", "FE")):
             rows.append(
@@ -105,6 +106,46 @@ class Platform:
                 env["DATABASE_URL"] = self.dsn(database)
                 env["CONSUMER_GROUP"] = f"{db.lower()}-e2e-{self.run}"
             self.services[name] = ServiceProcess(name, module, port, database, env, self.workdir / f"{name}.log")
+
+    def _web_env(self) -> dict[str, str]:
+        """The web app reaches every other service of this platform, as the confidential client "web"."""
+        url = lambda offset: f"http://127.0.0.1:{self.base_port + offset}"  # noqa: E731
+        env = {
+            "WEB_PUBLIC_URL": url(50),
+            "REGIONS_URL": url(2),
+            "SELLER_VIEW_URL": url(30),
+            "BILLING_URL": url(40),
+            "OIDC_CLIENT_ID": "unified-seller-web",
+            "OIDC_CLIENT_SECRET_FILE": str(self.workdir / "web-client-secret"),
+        }
+        for offset, region in enumerate(("NA", "EU", "FE")):
+            env[f"ORDERS_{region}_URL"] = url(11 + offset)
+            env[f"MESSAGES_{region}_URL"] = url(21 + offset)
+        return env
+
+    def register_web_client(self) -> None:
+        """identity's CLI registers the web app's client (redirect URIs, secret in a file of this run)."""
+        web = self.services["web"].env
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "unified_identity",
+                "register-client",
+                "--client-id",
+                web["OIDC_CLIENT_ID"],
+                "--redirect-uri",
+                f"{web['WEB_PUBLIC_URL']}/auth/callback",
+                "--post-logout-redirect-uri",
+                f"{web['WEB_PUBLIC_URL']}/signed-out",
+                "--confidential",
+                "--secret-file",
+                web["OIDC_CLIENT_SECRET_FILE"],
+            ],
+            env={**os.environ, **self.services["identity"].env},
+            check=True,
+            capture_output=True,
+        )
 
     def create_databases(self) -> None:
         import asyncio
@@ -140,6 +181,8 @@ class Platform:
 
     def start(self, name: str) -> None:
         svc = self.services[name]
+        if name == "web":
+            self.register_web_client()
         module, *args = svc.module.split()
         # Not the test's own (admin) Kafka login: a service has only its own (svc.env).
         inherited = {k: v for k, v in os.environ.items() if k not in KAFKA_LOGIN and not k.startswith("KAFKA_SASL_")}

@@ -156,6 +156,7 @@ def print_report(console: Console, outcome: DemoOutcome, endpoints: Endpoints) -
     for line in report.cap_lines(outcome.invoices):
         console.print(line)
     report.print_where(console, endpoints.all_services())
+    report.print_web(console, endpoints.web, outcome.session.owner_email, outcome.session.password)
 
 
 def main() -> None:

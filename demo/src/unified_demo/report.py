@@ -159,3 +159,9 @@ def print_where(console: Console, services: dict[str, str]) -> None:
     for name, url in services.items():
         table.add_row(name, url)
     console.print(table)
+
+
+def print_web(console: Console, url: str, email: str, password: str) -> None:
+    """The last lines of the demo: where the seller's web app is and how the demo seller signs in."""
+    console.print(f"The seller's web app: [bold]{url}[/]")
+    console.print(f"  sign in as {email}  password: {password}")

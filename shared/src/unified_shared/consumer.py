@@ -30,6 +30,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from unified_shared import dead_letters
@@ -46,6 +47,7 @@ from unified_shared.dead_letters import DeadLetter, dlq_topic
 from unified_shared.envelope import Envelope, EnvelopeError
 from unified_shared.events import model_for
 from unified_shared.metrics import CONSUMER_APPLIED, CONSUMER_LAG, CONSUMER_LAST_FETCH_AGE, CONSUMER_RETRIES
+from unified_shared.tracing import record_spans
 
 __all__ = [
     "Apply",
@@ -212,6 +214,7 @@ class IdempotentConsumer:
             return await self._apply_partition(records)
 
     async def _apply_partition(self, records: Sequence[ConsumerRecord[Any, Any]]) -> dict[str, int]:
+        started_ns = time.time_ns()
         parsed = [self.parse(r) for r in records]
         outcomes: dict[str, int] = {}
         letters: list[DeadLetter] = []
@@ -244,6 +247,13 @@ class IdempotentConsumer:
                 )
             new_letters = await dead_letters.record(conn, self.dead_letter_scope, self.name, letters)
             await self._save_offsets(conn, parsed)
+        record_spans(
+            ((f"consume {item.envelope.type}", item.envelope.traceparent) for item in parsed if item.envelope),
+            service=self.name,
+            kind=SpanKind.CONSUMER,
+            start_ns=started_ns,
+            end_ns=time.time_ns(),
+        )
         for outcome, count in outcomes.items():
             CONSUMER_APPLIED.labels(self.name, outcome).inc(count)
         self.applied_batches += 1

@@ -194,6 +194,8 @@ class ServiceRuntime:
         degraded = self.degraded()
         detail["events"] = degraded or "flowing"
         detail["degraded"] = bool(degraded)
+        if self.consumer is not None:
+            detail["consumer_last_fetch_age_s"] = round(self.consumer.last_fetch_age_s(), 1)
         return ok, detail
 
     def degraded(self) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -48,6 +48,28 @@ def current_traceparent() -> str | None:
 
 def context_of(headers: Mapping[str, str]) -> otel_context.Context:
     return propagate.extract(dict(headers))
+
+
+def recording() -> bool:
+    """True when an SDK tracer provider is installed (export configured, or a test's in-memory one)."""
+    return hasattr(trace.get_tracer_provider(), "add_span_processor")
+
+
+def record_spans(
+    name_and_parents: Iterable[tuple[str, str | None]], *, service: str, kind: SpanKind, start_ns: int, end_ns: int
+) -> None:
+    """One span per traced item (e.g. the events of a consumer batch), each a child of its own traceparent,
+    all covering the batch's time: a batch applies set-based, so this is when each event was applied."""
+    if not recording():
+        return
+    for name, traceparent in name_and_parents:
+        if not traceparent:
+            continue
+        current = tracer().start_span(
+            name, context=context_of({"traceparent": traceparent}), kind=kind, start_time=start_ns
+        )
+        current.set_attribute(SERVICE_ATTRIBUTE, service)
+        current.end(end_time=end_ns)
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from unified_identity import domain, keys, store
 from unified_identity.app import MIGRATIONS
@@ -38,7 +39,7 @@ async def _rotate(settings: Settings) -> None:
 
 async def _register_client(settings: Settings, args: argparse.Namespace) -> None:
     await _migrate(settings)
-    secret = domain.new_secret() if args.confidential else None
+    secret = _client_secret(args) if args.confidential else None
     conn = await connect(settings.database_url)
     try:
         await store.upsert_client(
@@ -52,8 +53,26 @@ async def _register_client(settings: Settings, args: argparse.Namespace) -> None
     finally:
         await conn.close()
     print(f"client {args.client_id} registered ({'confidential' if secret else 'public, PKCE only'})")
-    if secret:
+    if secret and args.secret_file:
+        print(f"client_secret in {args.secret_file} (only its hash is stored here)")
+    elif secret:
         print(f"client_secret: {secret}  (shown once; only its hash is stored)")
+
+
+def _client_secret(args: argparse.Namespace) -> str:
+    """A new secret, or with --secret-file the one in that file (written there, mode 0600, when missing):
+    a platform start registers its web client again and again without the secret changing or being printed."""
+    if not args.secret_file:
+        return domain.new_secret()
+    path = Path(args.secret_file)
+    if path.exists() and path.read_text().strip():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = domain.new_secret()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secret + "\n")
+    return secret
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     reg.add_argument("--redirect-uri", action="append", required=True, help="exact redirect URI (repeatable)")
     reg.add_argument("--post-logout-redirect-uri", action="append")
     reg.add_argument("--confidential", action="store_true", help="issue a client secret")
+    reg.add_argument("--secret-file", help="with --confidential: keep the secret in this file (reused if present)")
     sink = sub.add_parser("smtp-sink", help="run an SMTP server that stores every mail as a .eml file")
     sink.add_argument("--dir", default=None, help="folder for .eml files (default: SMTP_SINK_DIR)")
     sink.add_argument("--host", default="127.0.0.1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from html import escape
+from urllib.parse import urlsplit
 
 from fastapi.responses import HTMLResponse
 
@@ -36,6 +37,19 @@ _STYLE = (
     "label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.5rem;box-sizing:border-box}"
     "button{margin-top:1.2rem;padding:.6rem 1.2rem}.error{color:#a00;background:#fee;padding:.6rem}"
 )
+
+
+def _form_action_to(uri: str | None) -> dict[str, str]:
+    """A CSP whose form-action also allows the origin the form's answer redirects to: browsers apply
+    form-action to the redirects after a submission, so 'self' alone stops a sign-in (or sign-out) on its
+    way back to a client of another origin. The URI is a registered one (checked before the page is shown)."""
+    parts = urlsplit(uri or "")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return {}
+    csp = _SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}"
+    )
+    return {"Content-Security-Policy": csp}
 
 
 def _page(title: str, body: str, *, status: int = 200, headers: Mapping[str, str] | None = None) -> HTMLResponse:
@@ -73,7 +87,8 @@ def sign_in(
         f'<input id="password" name="password" type="password" autocomplete="current-password" required>'
         f'<button type="submit">Sign in</button></form>'
     )
-    return _page("Sign in to unified-seller", body, status=status, headers=headers)
+    csp = _form_action_to(params.get("redirect_uri"))
+    return _page("Sign in to unified-seller", body, status=status, headers={**csp, **(headers or {})})
 
 
 def error(title: str, detail: str, *, status: int = 400, headers: Mapping[str, str] | None = None) -> HTMLResponse:
@@ -137,7 +152,7 @@ def confirm_sign_out(
         f"to with it?</p>{message}"
         f'<form method="post" action="/end-session">{hidden}<button type="submit">Sign out</button></form>'
     )
-    return _page("Sign out?", body, status=status)
+    return _page("Sign out?", body, status=status, headers=_form_action_to(params.get("post_logout_redirect_uri")))
 
 
 def signed_out() -> HTMLResponse:

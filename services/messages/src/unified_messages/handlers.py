@@ -8,7 +8,6 @@ the event and saves the thread. Repeating a command with the same ID changes and
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from unified_messages.domain import (
 )
 from unified_shared import eventstore
 from unified_shared.auth import Principal
+from unified_shared.bounds import check_line, check_query_instant, cursor_json
 from unified_shared.catalog import ApiRegion
 from unified_shared.contracts.messages import BuyerMessageReceived, MarkedNoResponseNeeded, SellerReplied
 from unified_shared.events import Event
@@ -366,14 +366,15 @@ def encode_token(state: str | None, marketplace_id: str | None, limit: int, key:
 
 def decode_token(token: str) -> tuple[str | None, str | None, int, tuple[datetime, str]]:
     try:
-        data = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
+        data = cursor_json(token)  # refuses NaN/Infinity, which int() cannot take
         state, marketplace_id = data["s"], data["m"]
         if not (state is None or isinstance(state, str)) or not (
             marketplace_id is None or isinstance(marketplace_id, str)
         ):
             raise ValueError(data)
-        return state, marketplace_id, int(data["n"]), (datetime.fromisoformat(data["k"][0]), str(data["k"][1]))
-    except (ValueError, KeyError, TypeError, IndexError, binascii.Error, UnicodeDecodeError):
+        at = check_query_instant(datetime.fromisoformat(data["k"][0]))
+        return state, marketplace_id, int(data["n"]), (at, check_line(str(data["k"][1])))
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError):
         raise Problem(422, "Invalid request", "next_token is not valid", field="next_token") from None
 
 

@@ -9,7 +9,6 @@ while the valid ones of the same batch are applied.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from unified_orders.domain import (
 )
 from unified_shared import eventstore
 from unified_shared.auth import Principal
+from unified_shared.bounds import check_line, check_query_instant, cursor_json
 from unified_shared.catalog import ApiRegion
 from unified_shared.contracts.orders import Money, OrderPlaced, OrderRefunded, OrderStatusChanged
 from unified_shared.events import Event
@@ -353,8 +353,7 @@ def encode_token(query: store.OrderQuery, key: tuple[datetime, str]) -> str:
 
 def decode_token(token: str) -> store.OrderQuery:
     try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        data = cursor_json(token)  # refuses NaN/Infinity, which int() cannot take
         sort = data["s"]
         if sort not in ("created", "updated"):
             raise ValueError(sort)
@@ -367,11 +366,11 @@ def decode_token(token: str) -> store.OrderQuery:
         return store.OrderQuery(
             marketplace_ids=[str(m) for m in data["m"]],
             sort=sort,
-            after=datetime.fromisoformat(data["a"]),
-            before=datetime.fromisoformat(data["b"]) if data["b"] else None,
+            after=check_query_instant(datetime.fromisoformat(data["a"])),
+            before=check_query_instant(datetime.fromisoformat(data["b"])) if data["b"] else None,
             statuses=statuses,
             limit=limit,
-            after_key=(datetime.fromisoformat(data["k"][0]), str(data["k"][1])),
+            after_key=(check_query_instant(datetime.fromisoformat(data["k"][0])), check_line(str(data["k"][1]))),
         )
-    except (ValueError, KeyError, TypeError, IndexError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError):
         raise Problem(422, "Invalid request", "NextToken is not valid", field="NextToken") from None

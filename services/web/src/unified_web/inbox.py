@@ -1,0 +1,87 @@
+"""Buyer messages: one inbox across marketplaces (badges, late-response rates), a thread, a reply and
+"no response needed", each sent to the regional messages service of the thread's marketplace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from unified_shared import catalog
+from unified_web import domain
+from unified_web.upstream import NotFound, UpstreamError
+from unified_web.web import check_csrf, form_data, redirect, render, require_page
+
+router = APIRouter()
+
+
+@router.get("/messages")
+async def inbox(request: Request) -> Response:
+    user = await require_page(request, "/messages")
+    data = await user.platform.messages_overview()
+    notice = request.query_params.get("done")
+    return render(
+        request,
+        "messages.html",
+        {"data": data, "threads": data.get("threads", []), "notice": notice if notice in _NOTICES else None},
+        user=user,
+    )
+
+
+_NOTICES = {"replied": "Your reply was sent.", "marked": "Marked as needing no response."}
+
+
+def _code(marketplace: str) -> str:
+    try:
+        return catalog.resolve(marketplace).code
+    except catalog.UnknownMarketplace:
+        raise NotFound(404, "no such marketplace") from None
+
+
+@router.get("/messages/{marketplace}/{thread_id}")
+async def thread(request: Request, marketplace: str, thread_id: str) -> Response:
+    user = await require_page(request, "/messages")
+    code = _code(marketplace)
+    data = await user.platform.thread(code, thread_id)
+    return render(request, "thread.html", _thread_context(code, data), user=user)
+
+
+def _thread_context(code: str, data: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"thread": data, "code": code, "entries": data.get("entries", []), "error": None, "body": "", **extra}
+
+
+@router.post("/messages/{marketplace}/{thread_id}/reply")
+async def reply(request: Request, marketplace: str, thread_id: str) -> Response:
+    user = await require_page(request, "/messages")
+    code = _code(marketplace)
+    form = await form_data(request)
+    check_csrf(user, form, request)
+    try:
+        body = domain.reply_body(str(form.get("body", "")))
+        await user.platform.reply(code, thread_id, body)
+    except (domain.FormError, UpstreamError) as exc:
+        if isinstance(exc, UpstreamError) and exc.status not in (409, 422):
+            raise
+        data = await user.platform.thread(code, thread_id)
+        error = exc if isinstance(exc, domain.FormError) else domain.FormError(exc.field or "body", exc.detail)
+        context = _thread_context(code, data, error=error, body=str(form.get("body", "")))
+        return render(request, "thread.html", context, user=user, status=422)
+    return redirect("/messages?done=replied", request)
+
+
+@router.post("/messages/{marketplace}/{thread_id}/no-response-needed")
+async def no_response_needed(request: Request, marketplace: str, thread_id: str) -> Response:
+    user = await require_page(request, "/messages")
+    code = _code(marketplace)
+    form = await form_data(request)
+    check_csrf(user, form, request)
+    try:
+        await user.platform.no_response_needed(code, thread_id)
+    except UpstreamError as exc:
+        if exc.status not in (409, 422):
+            raise
+        data = await user.platform.thread(code, thread_id)
+        context = _thread_context(code, data, error=domain.FormError("thread", exc.detail))
+        return render(request, "thread.html", context, user=user, status=409)
+    return redirect("/messages?done=marked", request)

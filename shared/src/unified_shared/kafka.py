@@ -119,7 +119,7 @@ def make_consumer(
 
 def make_reader(bootstrap_servers: str, *, client_id: str, security: KafkaSecurity | None = None) -> AIOKafkaConsumer:
     """A consumer outside any group: the caller assigns partitions and seeks, nothing is committed. For what
-    every process must read whole (the revocations on ``identity.accounts.v1``), end offsets, probes and
+    every process must read whole (the revocations on ``identity.accounts.v1``), end offsets, probes, and
     watching topics in tests."""
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,

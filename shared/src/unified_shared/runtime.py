@@ -23,7 +23,7 @@ from unified_shared.config import ServiceSettings
 from unified_shared.consumer import Handler, HandlerTable, IdempotentConsumer
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.http_headers import SecurityHeaders
-from unified_shared.kafka import make_consumer, make_producer
+from unified_shared.kafka import make_consumer, make_producer, make_reader
 from unified_shared.logs import configure_logging
 from unified_shared.outbox import OutboxRelay
 from unified_shared.problems import install_problem_handlers
@@ -126,8 +126,14 @@ class ServiceRuntime:
             self.consumer.subscribe()
             await kafka_consumer.start()
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
+        revocations_id = f"{s.service_name}-revocations"
         self.revocation_reader = RevocationReader(
-            s.kafka_bootstrap_servers, self.revocations, client_id=f"{s.service_name}-revocations"
+            s.kafka_bootstrap_servers,
+            self.revocations,
+            client_id=revocations_id,
+            consumer_factory=lambda: make_reader(
+                s.kafka_bootstrap_servers, client_id=revocations_id, security=s.kafka_security()
+            ),
         )
         self._tasks.append(asyncio.create_task(self.revocation_reader.run(), name="revocation-reader"))
         self.started = True

@@ -24,6 +24,8 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # What asyncpg raises for a connection the server broke off mid-operation (seen when PostgreSQL stops).
+    asyncpg.exceptions.InternalClientError,
     OSError,
 )
 BROKER_UNAVAILABLE: tuple[type[Exception], ...] = (

@@ -37,6 +37,15 @@ BROKER_UNAVAILABLE: tuple[type[Exception], ...] = (
 UNAVAILABLE = DATABASE_UNAVAILABLE + BROKER_UNAVAILABLE
 
 
+_LOST_CONNECTION = ("connection is closed", "connection was closed", "underlying connection")
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """asyncpg's InterfaceError also reports programming errors (another operation in progress...): only its
+    "the connection is closed" kind, raised when the server goes away mid-transaction, is an outage."""
+    return isinstance(exc, asyncpg.exceptions.InterfaceError) and any(m in str(exc) for m in _LOST_CONNECTION)
+
+
 def dependency_of(exc: BaseException) -> str:
     return "broker" if isinstance(exc, BROKER_UNAVAILABLE) else "database"
 

@@ -222,7 +222,7 @@ async def import_days(
             events.append((fx_stream(day.date), revision - 1, event))
         # The whole history is thousands of days: written in chunks (still one transaction) with progress.
         occurred_at = dt.datetime.now(dt.UTC)
-        with ProgressReport(f"importing FX days ({filename})", total=len(to_save)) as progress:
+        with ProgressReport(f"importing FX days ({origin})", total=len(to_save)) as progress:
             for start in range(0, len(to_save), FX_CHUNK_DAYS):
                 await store.save_days(conn, to_save[start : start + FX_CHUNK_DAYS])
                 await store.append_many(conn, events[start : start + FX_CHUNK_DAYS], occurred_at=occurred_at)

@@ -24,6 +24,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from servicetable import ROOT, Instance, Service, services
 
+from unified_shared.local_secrets import kafka_client_env
 from unified_shared.topics import PRODUCTION_POLICY, SERVICE_ACCESS, TOPICS, ServiceAccess, TopicPolicy
 
 Doc = dict[str, Any]
@@ -469,8 +470,12 @@ def render_local(opts: LocalOptions) -> list[Doc]:
                 )
             if svc.name in OPERATOR_SERVICES:
                 secret["OPERATOR_TOKEN"] = opts.operator_token
-            if "KAFKA_SASL_PASSWORD" in opts.kafka_security:
-                secret["KAFKA_SASL_PASSWORD"] = opts.kafka_security["KAFKA_SASL_PASSWORD"]
+            if opts.kafka_security.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT") != "PLAINTEXT":
+                # Each container logs in as its service's own principal, with that principal's password.
+                secret["KAFKA_SASL_PASSWORD"] = kafka_client_env(access.principal)["KAFKA_SASL_PASSWORD"]
+            ca_file = opts.kafka_security.get("KAFKA_SSL_CAFILE")
+            if ca_file:
+                config["KAFKA_SSL_CAFILE"] = LOCAL_CA_PATH  # the host's CA certificate, mounted read-only
             docs.append(config_map(inst, config))
             docs.append(
                 {
@@ -492,8 +497,21 @@ def render_local(opts: LocalOptions) -> list[Doc]:
                     host_network=True,
                 )
             )
+            if ca_file:
+                _mount_file(docs[-1], "kafka-ca", ca_file, LOCAL_CA_PATH)
     docs.append(smtp_sink(opts))
     return docs
+
+
+LOCAL_CA_PATH = "/etc/kafka-ca/ca.crt"
+
+
+def _mount_file(doc: Doc, name: str, host_file: str, path: str) -> None:
+    """Mount one host file read-only (only the CA certificate: never the folder, which holds the CA's key)."""
+    pod = doc["spec"]["template"]["spec"]
+    pod.setdefault("volumes", []).append({"name": name, "hostPath": {"path": host_file, "type": "File"}})
+    container = pod["containers"][0]
+    container.setdefault("volumeMounts", []).append({"name": name, "mountPath": path, "readOnly": True})
 
 
 def smtp_sink(opts: LocalOptions) -> Doc:

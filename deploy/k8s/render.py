@@ -415,6 +415,8 @@ class LocalOptions:
     mail_dir: str = "/var/tmp/unified-seller/mail"  # where the local SMTP sink writes the .eml files
     operator_token: str = "set-by-make-deploy-local"
     kafka_security: dict[str, str] = field(default_factory=dict)  # KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, ...
+    # identity's signing keys are encrypted at rest with it: the state folder's, else a fresh one per run
+    identity_key_encryption_key: str = field(default_factory=lambda: _local_identity_key())  # noqa: PLW0108 (defined below)
 
     @classmethod
     def from_env(cls) -> LocalOptions:
@@ -470,6 +472,8 @@ def render_local(opts: LocalOptions) -> list[Doc]:
                 )
             if svc.name in OPERATOR_SERVICES:
                 secret["OPERATOR_TOKEN"] = opts.operator_token
+            if svc.name == "identity":
+                secret["IDENTITY_KEY_ENCRYPTION_KEY"] = opts.identity_key_encryption_key
             if opts.kafka_security.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT") != "PLAINTEXT":
                 # Each container logs in as its service's own principal, with that principal's password.
                 secret["KAFKA_SASL_PASSWORD"] = kafka_client_env(access.principal)["KAFKA_SASL_PASSWORD"]
@@ -504,6 +508,18 @@ def render_local(opts: LocalOptions) -> list[Doc]:
 
 
 LOCAL_CA_PATH = "/etc/kafka-ca/ca.crt"
+
+
+def _local_identity_key() -> str:
+    from cryptography.fernet import Fernet
+
+    from unified_shared.local_secrets import MissingLocalSecrets, local_secrets
+
+    try:
+        key = local_secrets().get("IDENTITY_KEY_ENCRYPTION_KEY")
+    except MissingLocalSecrets:
+        key = None
+    return key or Fernet.generate_key().decode()
 
 
 def _mount_file(doc: Doc, name: str, host_file: str, path: str) -> None:

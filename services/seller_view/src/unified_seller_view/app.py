@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from unified_seller_view.api import Clock, router, system_clock
 from unified_seller_view.offers_api import router as offers_router
+from unified_seller_view.order_detail_api import router as order_detail_router
 from unified_seller_view.runtime import SellerViewRuntime
 from unified_seller_view.settings import Settings
 from unified_shared.runtime import create_app
@@ -19,4 +20,5 @@ def create_service_app(settings: Settings | None = None, *, clock: Clock | None 
     app.state.clock = clock or system_clock
     app.include_router(router)
     app.include_router(offers_router)
+    app.include_router(order_detail_router)
     return app

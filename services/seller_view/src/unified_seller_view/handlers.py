@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from unified_seller_view import domain, offers_view, order_batches, store
+from unified_seller_view import domain, offers_view, order_batches, order_history, store
 from unified_seller_view.generations import use_schema
 from unified_shared.consumer import Apply, Handler, HandlerTable, ReceivedEvent
 from unified_shared.contracts import billing, identity, messages, orders, regions
@@ -52,8 +52,9 @@ def _per_event(timeline: list[bool]) -> Apply:
 
 # Order events, set-based (order_batches). Other parts of the view register their own groups here:
 # {event type: Apply}; types sharing one Apply keep their log order among themselves.
-_PLACED = Apply(order_batches.apply_placed, key=order_batches.order_key)
-_CHANGES = Apply(order_batches.apply_changes, key=order_batches.order_key)
+# Each also records the order's status history (order_history.py) in the same transaction.
+_PLACED = Apply(order_history.also_recorded(order_batches.apply_placed), key=order_batches.order_key)
+_CHANGES = Apply(order_history.also_recorded(order_batches.apply_changes), key=order_batches.order_key)
 SET_BASED: dict[type[Event], Apply] = {
     orders.OrderPlaced: _PLACED,
     orders.OrderStatusChanged: _CHANGES,
@@ -124,6 +125,8 @@ async def apply_event(
 ) -> None:
     """``timeline=False`` only for a generation built before ``thread_marks`` existed (it keeps serving, with
     its old arrival-order waits, until a rebuild replaces it)."""
+    if isinstance(event, order_history.ORDER_EVENTS):
+        await order_history.record(conn, [(event_id, sequence, event)])
     if isinstance(event, identity.AccountRegistered):
         await store.upsert_account(
             conn,

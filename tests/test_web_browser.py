@@ -24,7 +24,7 @@ import pytest
 
 from unified_demo import expected
 from unified_demo.driver import Driver, Operations, Session, _token_in_mail_folder
-from unified_demo.scenario import ScenarioConfig, build
+from unified_demo.scenario import Scenario, ScenarioConfig, build
 from unified_shared import catalog
 from unified_web import formatting
 
@@ -63,7 +63,7 @@ def platform(infra: Any, tmp_path: Path) -> Iterator[Platform]:
         plat.drop_databases()
 
 
-async def _seed(plat: Platform) -> Session:
+async def _seed(plat: Platform) -> tuple[Session, Scenario]:
     """A small seller story through the public APIs, plus one JP buyer message that is overdue now."""
     scenario = build(ScenarioConfig(seed=5, days=61, orders_per_day=2))
     ep = endpoints_for(plat)
@@ -94,14 +94,14 @@ async def _seed(plat: Platform) -> Session:
         await ops.close_periods(session, months)
         invoices = sum(len(c) for c in expected.invoice_currencies(scenario).values())
         await ops.wait_for_view(session, len(scenario.final_orders()), invoices)
-    return session
+    return session, scenario
 
 
 def test_the_web_app_in_a_real_browser(platform: Platform) -> None:
     from playwright.sync_api import Page, expect, sync_playwright
 
     expect.set_options(timeout=30_000)  # a loaded CI machine answers slowly; the assertions still retry
-    session = asyncio.run(_seed(platform))
+    session, scenario = asyncio.run(_seed(platform))
     web = platform.services["web"].url
     api = endpoints_for(platform)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -181,7 +181,25 @@ def test_the_web_app_in_a_real_browser(platform: Platform) -> None:
         first = page.get_by_test_id("orders").locator("tbody tr a").first
         first.click()
         expect(page.get_by_test_id("order-status")).to_be_visible()
+        expect(page.get_by_test_id("status-history").locator("li").first).to_have_attribute("data-kind", "placed")
         shot(page, "04-order")
+        # An order that changed status: its page lists each step with its time, as seller_view records them.
+        changed = scenario.updates[-1]
+        market = catalog.resolve(str(changed.payload["MarketplaceId"])).code
+        detail = api_get(f"{api.seller_view}/v1/accounts/{session.account_id}/orders/{changed.order_id}")
+        history = detail["status_history"]
+        assert history[0]["kind"] == "placed" and "status_changed" in [h["kind"] for h in history], history
+        last_status = [h["status"] for h in history if h["kind"] != "refunded"][-1]
+        assert last_status == scenario.final_orders()[changed.order_id]["OrderStatus"] == detail["order_status"]
+        page.goto(f"{web}/orders/{market}/{changed.order_id}")
+        steps = page.get_by_test_id("status-history").locator("li")
+        expect(steps).to_have_count(len(history))
+        for i, h in enumerate(history):
+            expect(steps.nth(i)).to_have_attribute("data-kind", h["kind"])
+            expect(steps.nth(i)).to_have_attribute("data-at", h["at"])
+            if h["kind"] == "status_changed":
+                expect(steps.nth(i)).to_contain_text(f"{h['from_status']} → {h['status']}")
+        shot(page, "04-order-history")
 
         # -- reply to the overdue JP thread; it leaves the overdue list --------------------------------------
         page.goto(f"{web}/messages")

@@ -3,6 +3,7 @@ No I/O here; the unit tests cover every function."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -11,6 +12,9 @@ from typing import Any
 
 from unified_shared import catalog
 from unified_shared.auth import Principal
+
+# The AmazonOrderIds the order pages accept (what seller_view's order detail accepts).
+ORDER_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 ORDER_STATUSES = (
     "Pending",

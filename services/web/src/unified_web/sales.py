@@ -92,15 +92,16 @@ def _orders_context(user: Any, context: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/orders/{marketplace}/{amazon_order_id}")
 async def order_detail(request: Request, marketplace: str, amazon_order_id: str) -> Response:
-    """One order: the unified view's row (refunds) and the regional service's record (items, dates)."""
+    """One order: the unified view's detail (refunds, status history) and the regional service's record."""
     user = await require_page(request, "/orders")
     try:
         code = catalog.resolve(marketplace).code
     except catalog.UnknownMarketplace:
         raise NotFound(404, "no such marketplace") from None
-    page = await user.platform.orders({"order_id": amazon_order_id, "marketplace": code, "max_results": "1"})
-    rows = page.get("orders", [])
-    if not rows:
+    if not domain.ORDER_ID.fullmatch(amazon_order_id):
+        raise NotFound(404, "no such order in your marketplaces")
+    order = await user.platform.order_detail(amazon_order_id)
+    if order.get("marketplace") != code:
         raise NotFound(404, "no such order in your marketplaces")
     regional = await user.platform.order(amazon_order_id, code)
-    return render(request, "order.html", {"order": rows[0], "regional": regional}, user=user)
+    return render(request, "order.html", {"order": order, "regional": regional}, user=user)

@@ -115,6 +115,10 @@ class Platform:
     async def orders(self, params: dict[str, str]) -> dict[str, Any]:
         return dict(await self._json("GET", self._view("orders"), params=params))
 
+    async def order_detail(self, amazon_order_id: str) -> dict[str, Any]:
+        """One order of the unified view with its refunds and status history (each status with its time)."""
+        return dict(await self._json("GET", self._view(f"orders/{quote(amazon_order_id, safe='')}")))
+
     async def messages_overview(self) -> dict[str, Any]:
         return dict(await self._json("GET", self._view("messages")))
 

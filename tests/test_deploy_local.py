@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import asyncpg
 import httpx
@@ -25,6 +26,7 @@ import pytest
 from unified_demo import expected
 from unified_demo.driver import Driver, Operations
 from unified_demo.endpoints import Endpoints
+from unified_demo.oidc import _FormParser
 from unified_demo.scenario import ScenarioConfig, build
 
 from .test_e2e import check_story_outcome
@@ -63,6 +65,30 @@ def _pod_logs(docs: list[dict[str, Any]]) -> str:
             done = local.podman("logs", "--tail", "30", f"{name}-pod-0-{container}", check=False)
             out.append(f"--- {name}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return "\n".join(out)
+
+
+async def _sign_in_through_web(web: str, identity: str, email: str, password: str) -> str:
+    """What a browser does: the web app sends it to identity's sign-in page as the registered confidential
+    client; identity sends it back with a code the web app redeems with its secret. Returns the overview page."""
+    async with httpx.AsyncClient(timeout=60.0) as browser:
+        start = await browser.get(f"{web}/signin")
+        assert start.status_code == 302, start.text
+        authorize = start.headers["location"]
+        query = parse_qs(urlsplit(authorize).query)
+        assert authorize.startswith(identity) and query["client_id"] == [local.WEB_CLIENT_ID], authorize
+        assert query["redirect_uri"] == [f"{web}/auth/callback"], authorize
+        page = await browser.get(authorize)
+        assert page.status_code == 200 and 'name="password"' in page.text, page.text[:500]
+        form = _FormParser()
+        form.feed(page.text)
+        fields = {**form.fields, "email": email, "password": password}
+        answer = await browser.post(urljoin(str(page.url), form.action or ""), data=fields)
+        assert answer.status_code in (302, 303) and answer.headers["location"].startswith(f"{web}/auth/callback")
+        back = await browser.get(answer.headers["location"])  # the code redeemed with the client secret
+        assert back.status_code == 303, back.text
+        home = await browser.get(f"{web}/")
+        assert home.status_code == 200, home.text[:500]
+        return home.text
 
 
 @pytest.fixture
@@ -128,6 +154,8 @@ def test_the_demo_story_against_the_service_containers(containers: tuple[LocalOp
         [local.PODMAN, "ps", "--format", "{{.Names}}"], check=True, text=True, capture_output=True
     ).stdout.split()
     assert any(n.startswith(f"identity{opts.name_suffix}-pod") for n in running)
+    assert any(n.startswith(f"web{opts.name_suffix}-pod") for n in running)
+    web = f"http://127.0.0.1:{opts.base_port + 50}"
 
     async def story() -> tuple[Any, Any, Any, Any, Any]:
         scenario = build(ScenarioConfig(seed=11, days=61, orders_per_day=4))
@@ -153,6 +181,10 @@ def test_the_demo_story_against_the_service_containers(containers: tuple[LocalOp
             member_overview = (await http.get(f"{base}/overview", params={"currency": "EUR"}, headers=member)).json()
             member_orders = (await http.get(f"{base}/orders", params={"max_results": 100}, headers=member)).json()
             invoices = (await http.get(f"{ep.billing}/v1/accounts/{session.account_id}/invoices", headers=owner)).json()
+            # The web app's container: ready, and the owner signs in through it (its client registered at identity).
+            assert (await http.get(f"{web}/health/ready")).status_code == 200
+            home = await _sign_in_through_web(web, ep.identity, session.owner_email, session.password)
+            assert 'data-testid="total-orders"' in home and "Sign out" in home, home[:500]
         return scenario, overview, member_overview, member_orders, invoices
 
     check_story_outcome(*asyncio.run(story()))

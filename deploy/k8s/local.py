@@ -4,7 +4,8 @@ The containers use the host network: they reach the project's Kafka and PostgreS
 the host's ports (DEPLOY_BASE_PORT + the service's offset, default the usual 8001..8040), exactly as the
 honcho platform does, so the two cannot run at once on the same ports. The Secrets of the manifest become
 podman secrets (stored in the state folder's container storage); the operator token is generated once into
-``$US_STATE_DIR/deploy/operator-token``.
+``$US_STATE_DIR/deploy/operator-token``. The web app's confidential OpenID Connect client is registered at
+identity before the play (``register_web_client``), its secret kept beside the manifest.
 
 Run: ``python deploy/k8s/local.py up|down|status``.
 """
@@ -56,10 +57,54 @@ def ports(docs: list[dict[str, Any]]) -> list[int]:
     return [int(d["data"]["HTTP_PORT"]) for d in docs if d["kind"] == "ConfigMap"]
 
 
+WEB_CLIENT_ID = "unified-seller-web"  # the web app's default OIDC_CLIENT_ID
+
+
+def _doc(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any] | None:
+    return next((d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name), None)
+
+
+def register_web_client(docs: list[dict[str, Any]], secret_file: Path) -> bool:
+    """Register (or update) the web app's confidential OIDC client at identity, as deploy/web.sh does for
+    `make demo`, and put its secret in the web app's Secret; False when the manifest has no web app.
+
+    identity's own ``register-client`` writes the client to identity's database (after applying identity's
+    migrations, so it runs before identity's container starts; the web app signs in only later). The secret
+    is generated once into ``secret_file`` (mode 0600) and reused, so a second ``up`` changes nothing."""
+    web = next((d for d in docs if d["kind"] == "ConfigMap" and "WEB_PUBLIC_URL" in d["data"]), None)
+    if web is None:
+        return False
+    instance = web["metadata"]["name"].removesuffix("-config")
+    suffix = instance.removeprefix("web")  # the name suffix of a test run ("" for make deploy-local)
+    identity = _doc(docs, "Secret", f"identity{suffix}-secrets")
+    web_secret = _doc(docs, "Secret", f"{instance}-secrets")
+    if identity is None or web_secret is None:
+        raise RuntimeError("the local manifest has the web app without identity")
+    public = web["data"]["WEB_PUBLIC_URL"].rstrip("/")
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "unified_identity", "register-client", "--client-id", WEB_CLIENT_ID),
+            *("--name", "unified-seller web", "--confidential", "--secret-file", str(secret_file)),
+            *("--redirect-uri", f"{public}/auth/callback", "--post-logout-redirect-uri", f"{public}/signed-out"),
+        ],
+        env={**os.environ, "DATABASE_URL": identity["stringData"]["DATABASE_URL"]},
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"registering the web app's OIDC client at identity failed: {done.stderr.strip()}")
+    web_secret["stringData"]["OIDC_CLIENT_ID"] = WEB_CLIENT_ID
+    web_secret["stringData"]["OIDC_CLIENT_SECRET"] = secret_file.read_text().strip()
+    return True
+
+
 def up(opts: LocalOptions, manifest: Path) -> list[dict[str, Any]]:
-    """Render, turn the Secrets into podman secrets, play. Returns the documents played."""
+    """Render, register the web app's client at identity, turn the Secrets into podman secrets, play.
+    Returns the documents played."""
     docs = render_local(opts)
     manifest.parent.mkdir(parents=True, exist_ok=True)
+    register_web_client(docs, manifest.parent / "web-client-secret")
     Path(opts.mail_dir).mkdir(parents=True, exist_ok=True)
     os.chown(opts.mail_dir, UID, UID)  # the sink runs as the images' non-root user
     for doc in docs:
@@ -123,6 +168,9 @@ def main() -> None:
     wait_ready(urls)
     print("[deploy] every container is ready: " + " ".join(urls))
     print(f"[deploy] operator token in {state() / 'operator-token'}; logs: deploy/images/podman.sh logs <pod>-0-<c>")
+    web = next((d["data"]["WEB_PUBLIC_URL"] for d in docs if "WEB_PUBLIC_URL" in d.get("data", {})), None)
+    if web:
+        print(f"[deploy] web app: {web} (sign in with an account registered at identity)")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,6 @@ async def get_order(
             max_results=1,
         )
         if not page["orders"]:
-            raise Problem(404, "Order not found", f"no order {amazon_order_id} in your marketplaces")
+            raise Problem(404, "Order not found", "no such order in your marketplaces")
         steps = await order_history.history(conn, account_id, amazon_order_id)
     return OrderDetail.model_validate({**page["orders"][0], "status_history": steps})

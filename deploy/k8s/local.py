@@ -29,6 +29,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from render import HEADER, LocalOptions, dump, render_local
 
+from unified_shared.local_secrets import use_local_admin_login
+
 ROOT = Path(__file__).resolve().parents[2]
 PODMAN = str(ROOT / "deploy" / "images" / "podman.sh")
 UID = 10001
@@ -160,6 +162,9 @@ def main() -> None:
     if args.command == "status":
         print(podman("pod", "ps", check=False).stdout)
         return
+    # The state folder's broker wants SASL/SCRAM over TLS: unless the environment says how to reach Kafka, the
+    # containers use the state folder's settings (each logs in as its own service principal, see render.py).
+    use_local_admin_login()
     opts = LocalOptions.from_env()
     opts.operator_token = operator_token()
     down(manifest)

@@ -7,6 +7,8 @@ in ``unified_shared.problems`` (``problem_of``), which the shared app installs a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -66,3 +68,13 @@ class RateLimited(Unavailable):
     """Too many attempts: wait ``retry_after`` seconds."""
 
     title = "Too many requests"
+
+
+@contextmanager
+def adding(**facts: Any) -> Iterator[None]:
+    """Domain errors raised inside also carry ``facts`` (e.g. which order of a request was refused)."""
+    try:
+        yield
+    except DomainError as exc:
+        exc.extra = {**exc.extra, **facts}
+        raise

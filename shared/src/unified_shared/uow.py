@@ -28,6 +28,9 @@ from unified_shared import eventstore
 from unified_shared.events import Event
 from unified_shared.eventstore import ConcurrencyError, StreamAppend
 
+# A command that lost a race with another one on the same rows or stream: decide again on the winner's result.
+RACES: tuple[type[Exception], ...] = (ConcurrencyError, asyncpg.DeadlockDetectedError)
+
 S = TypeVar("S")
 S_co = TypeVar("S_co", covariant=True)
 

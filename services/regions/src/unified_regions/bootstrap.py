@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncpg
 from fastapi import FastAPI
 
-from unified_regions import api, handlers
+from unified_regions import api, fx_api, handlers
 from unified_regions.fetcher import FxFetcher
 from unified_regions.fx_imports import FxImports
 from unified_regions.handlers import RegionsHandlers, TimeRules
@@ -50,6 +50,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock = system_clock) 
     app.state.handlers = RegionsHandlers(units, rules, clock)
     app.state.fx = fx
     app.include_router(api.router)
+    app.include_router(fx_api.router)
     return app
 
 

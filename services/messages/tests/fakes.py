@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from unified_messages.domain import ThreadStatus
 from unified_messages.store import StoredEntry, Thread
 
 
@@ -32,33 +31,8 @@ class FakeMessagesStore:
         assert (account_id, entry.entry_id) not in self.entries, "primary key violated"
         self.entries[(account_id, entry.entry_id)] = (len(self.entries), entry)
 
-    async def save_thread(
-        self,
-        account_id: UUID,
-        *,
-        thread_id: str,
-        marketplace_id: str,
-        amazon_order_id: str | None,
-        subject: str,
-        status: ThreadStatus,
-        buyer_messages: int,
-        replies: int,
-        version: int,
-    ) -> None:
-        self.threads[(account_id, thread_id)] = Thread(
-            thread_id=thread_id,
-            marketplace_id=marketplace_id,
-            amazon_order_id=amazon_order_id,
-            subject=subject,
-            state=status.state,
-            awaiting_since=status.awaiting_since,
-            reply_deadline=status.reply_deadline,
-            last_activity_at=status.last_at,
-            sort_at=status.reply_deadline or status.last_at,
-            buyer_messages=buyer_messages,
-            replies=replies,
-            version=version,
-        )
+    async def save_thread(self, account_id: UUID, thread: Thread) -> None:
+        self.threads[(account_id, thread.thread_id)] = thread
 
     async def list_threads(
         self,

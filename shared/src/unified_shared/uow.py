@@ -64,10 +64,27 @@ class Units(Protocol[S_co]):
     def query(self) -> contextlib.AbstractAsyncContextManager[S_co]: ...
 
 
+class _Appending:
+    """``append`` is ``append_streams`` of one stream."""
+
+    async def append_streams(self, appends: Sequence[StreamAppend]) -> None:
+        raise NotImplementedError
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        await self.append_streams([StreamAppend(stream_id, expected_version, events, occurred_at)])
+
+
 # -- PostgreSQL ---------------------------------------------------------------------------------------
 
 
-class PgUnitOfWork(Generic[S]):
+class PgUnitOfWork(_Appending, Generic[S]):
     def __init__(self, conn: asyncpg.Connection, store: S) -> None:
         self.conn = conn
         self._store = store
@@ -79,16 +96,6 @@ class PgUnitOfWork(Generic[S]):
 
     async def lock(self, key: str) -> None:
         await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
-
-    async def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Event],
-        *,
-        occurred_at: datetime | None = None,
-    ) -> None:
-        await self.append_streams([StreamAppend(stream_id, expected_version, events, occurred_at)])
 
     async def append_streams(self, appends: Sequence[StreamAppend]) -> None:
         await eventstore.append_streams(self.conn, appends)
@@ -134,7 +141,7 @@ class Appended:
     occurred_at: datetime | None
 
 
-class FakeUnitOfWork(Generic[S]):
+class FakeUnitOfWork(_Appending, Generic[S]):
     def __init__(self, units: FakeUnits[S]) -> None:
         self.units = units
         self.pending: list[Appended] = []
@@ -146,16 +153,6 @@ class FakeUnitOfWork(Generic[S]):
 
     async def lock(self, key: str) -> None:
         self.locks.append(key)
-
-    async def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Event],
-        *,
-        occurred_at: datetime | None = None,
-    ) -> None:
-        await self.append_streams([StreamAppend(stream_id, expected_version, events, occurred_at)])
 
     async def append_streams(self, appends: Sequence[StreamAppend]) -> None:
         for a in appends:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,40 +36,20 @@ S = TypeVar("S")
 S_co = TypeVar("S_co", covariant=True)
 
 
-class UnitOfWork(Protocol[S_co]):
+class UnitOfWork(ABC, Generic[S_co]):
     """What a command sees: its store, a per-key lock, and the event-store append."""
 
     @property
+    @abstractmethod
     def store(self) -> S_co: ...
 
+    @abstractmethod
     async def lock(self, key: str) -> None:
         """Serialize the commands of one key (e.g. one thread) until the commit; other keys run side by side."""
 
-    async def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Event],
-        *,
-        occurred_at: datetime | None = None,
-    ) -> None: ...
-
-    async def append_streams(self, appends: Sequence[StreamAppend]) -> None: ...
-
-
-class Units(Protocol[S_co]):
-    """Where handlers get their units of work from (the only thing they know of the database)."""
-
-    def command(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork[S_co]]: ...
-
-    def query(self) -> contextlib.AbstractAsyncContextManager[S_co]: ...
-
-
-class _Appending:
-    """``append`` is ``append_streams`` of one stream."""
-
+    @abstractmethod
     async def append_streams(self, appends: Sequence[StreamAppend]) -> None:
-        raise NotImplementedError
+        """Append to many streams, each at its expected version (``ConcurrencyError`` if one moved on)."""
 
     async def append(
         self,
@@ -81,10 +62,18 @@ class _Appending:
         await self.append_streams([StreamAppend(stream_id, expected_version, events, occurred_at)])
 
 
+class Units(Protocol[S_co]):
+    """Where handlers get their units of work from (the only thing they know of the database)."""
+
+    def command(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork[S_co]]: ...
+
+    def query(self) -> contextlib.AbstractAsyncContextManager[S_co]: ...
+
+
 # -- PostgreSQL ---------------------------------------------------------------------------------------
 
 
-class PgUnitOfWork(_Appending, Generic[S]):
+class PgUnitOfWork(UnitOfWork[S]):
     def __init__(self, conn: asyncpg.Connection, store: S) -> None:
         self.conn = conn
         self._store = store
@@ -141,7 +130,7 @@ class Appended:
     occurred_at: datetime | None
 
 
-class FakeUnitOfWork(_Appending, Generic[S]):
+class FakeUnitOfWork(UnitOfWork[S]):
     def __init__(self, units: FakeUnits[S]) -> None:
         self.units = units
         self.pending: list[Appended] = []

@@ -28,7 +28,7 @@ from unified_messages.domain import (
     reply_message_id,
     thread_status,
 )
-from unified_messages.store import MessagesStore, StoredEntry, Thread, ThreadHead, stream_id
+from unified_messages.store import MessagesStore, StoredEntry, Thread, ThreadHead, ThreadQuery, stream_id
 from unified_shared.auth import Principal
 from unified_shared.catalog import ApiRegion
 from unified_shared.clock import Clock, system_clock
@@ -261,9 +261,7 @@ class MessagesHandlers:
             check_marketplace(marketplace_id, self.region, principal.marketplaces, FIELD)
             visible = [marketplace_id]
         async with self.units.query() as store:
-            rows = await store.list_threads(
-                principal.account_id, state=state, marketplace_ids=visible, after_key=after_key, limit=size + 1
-            )
+            rows = await store.list_threads(principal.account_id, ThreadQuery(state, visible, after_key, size + 1))
         page = rows[:size]
         token = None
         if len(rows) > size:

@@ -54,6 +54,16 @@ class Thread:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadQuery:
+    """A page of threads: by ``state``, in ``marketplace_ids`` (None = all), after the keyset position."""
+
+    state: str | None
+    marketplace_ids: Sequence[str] | None
+    after_key: tuple[datetime, str] | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadHead:
     """What a thread's first message fixes: where it is and what it is about."""
 
@@ -116,15 +126,7 @@ class MessagesStore(Protocol):
     async def thread_entries(self, account_id: UUID, thread_id: str) -> list[StoredEntry]: ...
     async def insert_entry(self, account_id: UUID, entry: StoredEntry) -> None: ...
     async def save_thread(self, account_id: UUID, thread: Thread) -> None: ...
-    async def list_threads(
-        self,
-        account_id: UUID,
-        *,
-        state: str | None,
-        marketplace_ids: Sequence[str] | None,
-        after_key: tuple[datetime, str] | None,
-        limit: int,
-    ) -> list[Thread]: ...
+    async def list_threads(self, account_id: UUID, query: ThreadQuery) -> list[Thread]: ...
 
 
 class PgMessagesStore:
@@ -195,16 +197,9 @@ class PgMessagesStore:
             thread.version,
         )
 
-    async def list_threads(
-        self,
-        account_id: UUID,
-        *,
-        state: str | None,
-        marketplace_ids: Sequence[str] | None,
-        after_key: tuple[datetime, str] | None,
-        limit: int,
-    ) -> list[Thread]:
+    async def list_threads(self, account_id: UUID, query: ThreadQuery) -> list[Thread]:
         """Threads in (sort_at, thread_id) order after the keyset position; ``marketplace_ids`` None = all."""
+        state, marketplace_ids, after_key = query.state, query.marketplace_ids, query.after_key
         args: list[object] = [account_id]
         where = ["account_id = $1"]
         if state is not None:
@@ -216,6 +211,6 @@ class PgMessagesStore:
         if after_key is not None:
             args += [after_key[0], after_key[1]]
             where.append(f"(sort_at, thread_id) > (${len(args) - 1}, ${len(args)})")
-        args.append(limit)
+        args.append(query.limit)
         sql = f"SELECT * FROM threads WHERE {' AND '.join(where)} ORDER BY sort_at, thread_id LIMIT ${len(args)}"
         return [_thread(r) for r in await self.conn.fetch(sql, *args)]

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
-from unified_billing import handlers, store
+from unified_billing import locks, store
 from unified_billing.domain import Fact, Period
 from unified_billing.handlers import AccountOutcome, Billing, CloseIncomplete
 from unified_shared.testing import TestIssuer
@@ -74,8 +74,8 @@ async def test_a_busy_account_answers_503_and_the_scheduler_moves_on(fresh_db: s
             try:
                 await holder.execute(
                     "SELECT pg_advisory_xact_lock($1::int, $2::int)",
-                    handlers._FACTS_LOCK_CLASS,
-                    handlers._account_lock_key(busy),
+                    locks.FACTS_LOCK_CLASS,
+                    locks.account_lock_key(busy),
                 )
                 async with svc.client(svc.owner(busy)) as client:
                     # A bound so that a close waiting for the lock fails the test instead of hanging it.

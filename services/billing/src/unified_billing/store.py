@@ -11,7 +11,6 @@ from uuid import UUID
 import asyncpg
 
 from unified_billing.domain import (
-    ChargeLine,
     Document,
     DocumentKind,
     Fact,
@@ -21,7 +20,7 @@ from unified_billing.domain import (
     Period,
     RatePublication,
 )
-from unified_shared.contracts.billing import InvoiceLine
+from unified_billing.results import HeldPeriod, PeriodStatus, StoredDocument
 
 # -- inputs ---------------------------------------------------------------------------------------------
 
@@ -284,44 +283,30 @@ async def clear_close_failure(conn: asyncpg.Connection, account_id: UUID, period
     )
 
 
-async def period_statuses(conn: asyncpg.Connection, account_id: UUID) -> list[dict[str, Any]]:
+async def period_statuses(conn: asyncpg.Connection, account_id: UUID) -> list[PeriodStatus]:
     rows = await conn.fetch(
         """SELECT period, status, reason, dirty, first_run_at, updated_at FROM billing_periods
            WHERE account_id = $1 ORDER BY period""",
         account_id,
     )
-    return [dict(r) for r in rows]
+    return [PeriodStatus(r["period"], r["status"], r["reason"], r["dirty"], r["updated_at"]) for r in rows]
 
 
-async def held_periods(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+async def held_periods(conn: asyncpg.Connection) -> list[HeldPeriod]:
     rows = await conn.fetch(
         """SELECT account_id, period, reason, updated_at FROM billing_periods
            WHERE status = 'held' ORDER BY period, account_id"""
     )
-    return [dict(r) for r in rows]
+    return [HeldPeriod(r["account_id"], r["period"], r["reason"], r["updated_at"]) for r in rows]
 
 
 async def count_held(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM billing_periods WHERE status = 'held'"))
 
 
+_DOCUMENT = "document_id, kind, account_id, period, currency, invoice_id, total, discount, reason, issued_at, lines"
+
 # -- documents ------------------------------------------------------------------------------------------
-
-
-def line_model(line: ChargeLine) -> InvoiceLine:
-    return InvoiceLine(
-        marketplace_id=line.marketplace_id,
-        currency=line.currency,
-        fee=line.fee,
-        ratio=line.ratio,
-        amount=line.amount,
-        discount=line.discount,
-        fx_rate_date=line.fx_rate_date,
-        fx_rate_source=line.fx_rate_source,
-        fx_rate_usd=line.fx_to_cap,
-        fx_rate=line.fx_rate,
-        description=line.description,
-    )
 
 
 async def issued_documents(conn: asyncpg.Connection, account_id: UUID, period: Period) -> list[IssuedDocument]:
@@ -339,7 +324,10 @@ async def issued_documents(conn: asyncpg.Connection, account_id: UUID, period: P
     return out
 
 
-async def insert_document(conn: asyncpg.Connection, doc: Document, issued_at: dt.datetime) -> None:
+async def insert_document(
+    conn: asyncpg.Connection, doc: Document, issued_at: dt.datetime, lines: list[dict[str, Any]]
+) -> None:
+    """``lines``: the document's lines in their stored (contract JSON) form."""
     await conn.execute(
         """INSERT INTO billing_documents
                (document_id, kind, account_id, period, currency, invoice_id, seq, total, discount, reason, lines,
@@ -355,37 +343,39 @@ async def insert_document(conn: asyncpg.Connection, doc: Document, issued_at: dt
         doc.total,
         doc.discount,
         doc.reason,
-        [line_model(line).model_dump(mode="json") for line in doc.lines],
+        lines,
         issued_at,
     )
 
 
 async def list_documents(
     conn: asyncpg.Connection, account_id: UUID, *, period: str | None = None, currency: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[StoredDocument]:
     rows = await conn.fetch(
-        """SELECT * FROM billing_documents
+        f"""SELECT {_DOCUMENT} FROM billing_documents
            WHERE account_id = $1 AND ($2::text IS NULL OR period = $2) AND ($3::text IS NULL OR currency = $3)
            ORDER BY period, currency, issued_at, document_id""",
         account_id,
         period,
         currency,
     )
-    return [dict(r) for r in rows]
+    return [StoredDocument(**r) for r in rows]
 
 
-async def get_document(conn: asyncpg.Connection, account_id: UUID, document_id: str) -> dict[str, Any] | None:
+async def get_document(conn: asyncpg.Connection, account_id: UUID, document_id: str) -> StoredDocument | None:
     row = await conn.fetchrow(
-        "SELECT * FROM billing_documents WHERE account_id = $1 AND document_id = $2", account_id, document_id
+        f"SELECT {_DOCUMENT} FROM billing_documents WHERE account_id = $1 AND document_id = $2",
+        account_id,
+        document_id,
     )
-    return dict(row) if row else None
+    return StoredDocument(**row) if row else None
 
 
-async def documents_referring_to(conn: asyncpg.Connection, account_id: UUID, invoice_id: str) -> list[dict[str, Any]]:
+async def documents_referring_to(conn: asyncpg.Connection, account_id: UUID, invoice_id: str) -> list[StoredDocument]:
     rows = await conn.fetch(
-        """SELECT * FROM billing_documents WHERE account_id = $1 AND invoice_id = $2 AND document_id <> $2
+        f"""SELECT {_DOCUMENT} FROM billing_documents WHERE account_id = $1 AND invoice_id = $2 AND document_id <> $2
            ORDER BY issued_at, document_id""",
         account_id,
         invoice_id,
     )
-    return [dict(r) for r in rows]
+    return [StoredDocument(**r) for r in rows]

@@ -11,11 +11,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from unified_identity import api, domain, keys, oidc
+from unified_identity import api, domain, keys, oidc, oidc_browser
 from unified_identity.handlers import Identity
+from unified_identity.problems import problem_of
 from unified_identity.settings import Settings
 from unified_shared.auth import JwksCache, TokenValidator
-from unified_shared.problems import Problem, problem_response
+from unified_shared.problems import problem_response
 from unified_shared.runtime import ServiceRuntime, create_app
 
 MIGRATIONS = [("identity", "unified_identity.migrations")]
@@ -53,14 +54,10 @@ def create_service_app(settings: Settings | None = None) -> FastAPI:
 
     async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, domain.DomainError)
-        problem = Problem(exc.status, exc.title, exc.detail, **exc.extra)
-        if isinstance(exc, domain.Unauthenticated):
-            problem.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-        if isinstance(exc, domain.TooManyRequests):
-            problem.headers["Retry-After"] = str(exc.retry_after_s)
-        return problem_response(problem, request.url.path)
+        return problem_response(problem_of(exc), request.url.path)
 
     app.add_exception_handler(domain.DomainError, on_domain_error)
     app.include_router(oidc.router)
+    app.include_router(oidc_browser.router)
     app.include_router(api.router)
     return app

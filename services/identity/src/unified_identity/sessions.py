@@ -10,11 +10,8 @@ import asyncpg
 import jwt
 
 from unified_identity import domain, keys, session_store, store
-from unified_identity.results import (
-    OAuthError,
-    SignedOut,
-    utcnow,
-)
+from unified_identity.domain import OAuthError
+from unified_identity.results import SignedOut, UserInfo, scope_of, utcnow
 from unified_identity.signin import SignInCommands
 from unified_identity.tokens import Tokens
 from unified_shared.auth import Principal
@@ -57,11 +54,11 @@ class Sessions(Tokens, SignInCommands):
             async with conn.transaction():
                 row = await session_store.refresh_for_update(conn, domain.secret_hash(token))
                 if row is not None:
-                    if row["client_id"] == client["client_id"]:
+                    if row["client_id"] == client.client_id:
                         await self._revoke_session(conn, row["session_id"], now, "revoked by client")
                 else:
                     claims = await self._verify_own(conn, token, audience=self.settings.token_audience)
-                    if claims and claims.get("client_id") == client["client_id"] and claims.get("sid"):
+                    if claims and claims.get("client_id") == client.client_id and claims.get("sid"):
                         await self._revoke_session(conn, UUID(claims["sid"]), now, "revoked by client")
         self.runtime.notify_relay()
 
@@ -144,7 +141,7 @@ class Sessions(Tokens, SignInCommands):
             return "the membership this token was issued for has ended"
         return None
 
-    async def userinfo(self, principal: Principal) -> dict[str, Any]:
+    async def userinfo(self, principal: Principal) -> UserInfo:
         async with self.pool.acquire() as conn:
             sid = principal.claims.get("sid")
             if sid:
@@ -154,14 +151,14 @@ class Sessions(Tokens, SignInCommands):
             member = await store.membership(conn, principal.account_id, principal.user_id)
         if member is None:
             raise domain.NotFound("no such user")
-        return {
-            "sub": str(principal.user_id),
-            "email": member["email"],
-            "email_verified": member["email_verified"],
-            **({"name": member["name"]} if member["name"] else {}),
-            "account_id": str(member["account_id"]),
-            "account_name": member["legal_name"],
-            "role": member["role"],
-            "permissions": domain.token_permissions(member["role"], member["permissions"]),
-            "marketplaces": member["marketplaces"],
-        }
+        return UserInfo(
+            user_id=principal.user_id,
+            email=member["email"],
+            email_verified=member["email_verified"],
+            name=member["name"],
+            account_id=member["account_id"],
+            account_name=member["legal_name"],
+            role=member["role"],
+            permissions=tuple(domain.token_permissions(member["role"], member["permissions"])),
+            marketplaces=scope_of(member["marketplaces"]),
+        )

@@ -16,11 +16,10 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from unified_identity import domain, keys, session_store, store
+from unified_identity.authorize import client_of
 from unified_identity.base import Base
-from unified_identity.results import (
-    OAuthError,
-    utcnow,
-)
+from unified_identity.domain import OAuthError
+from unified_identity.results import Client, TokenGrant, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -29,27 +28,28 @@ class Tokens(Base):
     # -- token endpoint ----------------------------------------------------------------------------------------
     async def authenticate_client(
         self, conn: asyncpg.Connection, form: dict[str, str], authorization: str | None
-    ) -> asyncpg.Record:
+    ) -> Client:
         """Public clients name themselves; confidential ones prove it (client_secret_basic or _post)."""
         client_id, secret = form.get("client_id"), form.get("client_secret")
         if authorization and authorization.lower().startswith("basic "):
             try:
                 raw = base64.b64decode(authorization[6:].strip(), validate=True).decode()
             except (binascii.Error, UnicodeDecodeError):
-                raise OAuthError("invalid_client", "malformed Basic credentials", 401) from None
+                raise OAuthError("invalid_client", "malformed Basic credentials") from None
             basic_id, _, basic_secret = raw.partition(":")
             client_id, secret = unquote(basic_id), unquote(basic_secret)
         if not client_id:
-            raise OAuthError("invalid_client", "client_id is required", 401)
-        client = await store.client(conn, client_id)
-        if client is None:
-            raise OAuthError("invalid_client", "unknown client", 401)
-        stored = client["secret_hash"]
-        if stored is not None and (not secret or not hmac.compare_digest(domain.secret_hash(secret), bytes(stored))):
-            raise OAuthError("invalid_client", "client authentication failed", 401)
+            raise OAuthError("invalid_client", "client_id is required")
+        row = await store.client(conn, client_id)
+        if row is None:
+            raise OAuthError("invalid_client", "unknown client")
+        client = client_of(row)
+        stored = client.secret_hash
+        if stored is not None and (not secret or not hmac.compare_digest(domain.secret_hash(secret), stored)):
+            raise OAuthError("invalid_client", "client authentication failed")
         return client
 
-    async def token(self, form: dict[str, str], authorization: str | None) -> dict[str, Any]:
+    async def token(self, form: dict[str, str], authorization: str | None) -> TokenGrant:
         grant_type = form.get("grant_type")
         if grant_type not in ("authorization_code", "refresh_token"):
             raise OAuthError("unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
@@ -66,8 +66,8 @@ class Tokens(Base):
         return outcome
 
     async def _exchange_code(
-        self, conn: asyncpg.Connection, client: asyncpg.Record, form: dict[str, str]
-    ) -> dict[str, Any] | OAuthError:
+        self, conn: asyncpg.Connection, client: Client, form: dict[str, str]
+    ) -> TokenGrant | OAuthError:
         code = form.get("code")
         if not code:
             return OAuthError("invalid_request", "code is required")
@@ -82,7 +82,7 @@ class Tokens(Base):
                 await self._revoke_session(conn, row["session_id"], now, "authorization code reused")
             return OAuthError("invalid_grant", "authorization code already used")
         await session_store.mark_code_used(conn, code_hash, now, None)  # burnt even if a check below fails
-        if row["client_id"] != client["client_id"]:
+        if row["client_id"] != client.client_id:
             return OAuthError("invalid_grant", "authorization code was issued to another client")
         if row["expires_at"] <= now:
             return OAuthError("invalid_grant", "authorization code expired")
@@ -117,9 +117,7 @@ class Tokens(Base):
             now=now,
         )
 
-    async def _refresh(
-        self, conn: asyncpg.Connection, client: asyncpg.Record, form: dict[str, str]
-    ) -> dict[str, Any] | OAuthError:
+    async def _refresh(self, conn: asyncpg.Connection, client: Client, form: dict[str, str]) -> TokenGrant | OAuthError:
         token = form.get("refresh_token")
         if not token:
             return OAuthError("invalid_request", "refresh_token is required")
@@ -128,7 +126,7 @@ class Tokens(Base):
         now = utcnow()
         if row is None:
             return OAuthError("invalid_grant", "unknown refresh token")
-        if row["client_id"] != client["client_id"]:
+        if row["client_id"] != client.client_id:
             return OAuthError("invalid_grant", "refresh token was issued to another client")
         if row["revoked_at"] is not None:
             return OAuthError("invalid_grant", "refresh token revoked")
@@ -164,7 +162,7 @@ class Tokens(Base):
         auth_time: datetime,
         nonce: str | None,
         now: datetime,
-    ) -> dict[str, Any] | OAuthError:
+    ) -> TokenGrant | OAuthError:
         """Access token (+ ID token for openid) from the membership as it is now, and a new refresh token."""
         member = await store.membership(conn, account_id, user_id)
         if member is None:
@@ -190,12 +188,7 @@ class Tokens(Base):
             "permissions": domain.token_permissions(member["role"], member["permissions"]),
             "marketplaces": member["marketplaces"],
         }
-        response: dict[str, Any] = {
-            "access_token": key.sign(access_claims, typ="at+jwt"),
-            "token_type": "Bearer",
-            "expires_in": s.access_token_ttl_s,
-            "scope": scope,
-        }
+        id_token: str | None = None
         if domain.scope_has(scope, "openid"):
             id_claims: dict[str, Any] = {
                 "iss": s.issuer,
@@ -211,13 +204,18 @@ class Tokens(Base):
             }
             if nonce:
                 id_claims["nonce"] = nonce
-            response["id_token"] = key.sign(id_claims)
+            id_token = key.sign(id_claims)
         refresh = domain.new_secret()
         await session_store.insert_refresh(
             conn, domain.secret_hash(refresh), session_id, now, now + timedelta(seconds=s.refresh_token_ttl_s)
         )
-        response["refresh_token"] = refresh
-        return response
+        return TokenGrant(
+            access_token=key.sign(access_claims, typ="at+jwt"),
+            expires_in=s.access_token_ttl_s,
+            scope=scope,
+            refresh_token=refresh,
+            id_token=id_token,
+        )
 
 
 async def _after_change(changed_at: datetime | None, now: datetime) -> datetime:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Any
 
 from unified_identity import domain, guard_store, mail, store
 from unified_identity.base import Base
-from unified_identity.results import utcnow
+from unified_identity.results import VerificationMail, utcnow
 from unified_shared.auth import Principal
 
 # At most this many verification mails per user within an hour (each is a mail to a third party's inbox).
@@ -17,7 +16,7 @@ MAILS_PER_HOUR = 5
 
 
 class EmailVerification(Base):
-    async def send_email_verification(self, principal: Principal) -> dict[str, Any]:
+    async def send_email_verification(self, principal: Principal) -> VerificationMail:
         """Mail a verification link to the caller's own address (nothing to do if it is verified already)."""
         now = utcnow()
         async with self.pool.acquire() as conn, conn.transaction():
@@ -25,7 +24,7 @@ class EmailVerification(Base):
             if user is None:
                 raise domain.NotFound("no such user")
             if user["email_verified"]:
-                return {"email": user["email"], "email_verified": True, "sent": False}
+                return VerificationMail(user["email"], email_verified=True, sent=False)
             sent = await guard_store.email_verifications_since(conn, user["user_id"], now - timedelta(hours=1))
             if sent >= MAILS_PER_HOUR:
                 raise domain.TooManyRequests("too many verification mails; try again later", 3600)
@@ -45,12 +44,12 @@ class EmailVerification(Base):
                 await mail.send(self.settings, message)
             except mail.MailError as exc:
                 raise domain.Unavailable(f"the verification mail could not be sent: {exc}") from None
-        return {
-            "email": user["email"],
-            "email_verified": False,
-            "sent": True,
-            "expires_in": math.floor((expires_at - now).total_seconds()),
-        }
+        return VerificationMail(
+            user["email"],
+            email_verified=False,
+            sent=True,
+            expires_in=math.floor((expires_at - now).total_seconds()),
+        )
 
     async def verify_email(self, token: str) -> str:
         """Use a verification link (once); returns the verified address."""

@@ -11,9 +11,6 @@ import asyncpg
 from unified_identity import domain, guard_store, store, streams
 from unified_identity.base import Base
 from unified_identity.passwords import common_passwords
-from unified_identity.results import (
-    utcnow,
-)
 from unified_shared import eventstore
 from unified_shared.contracts.identity import (
     AccountRegistered,
@@ -48,7 +45,7 @@ class Accounts(Base):
             await self._count_registration(address)
         password_hash = await self.passwords.hash(password)
         account_id, user_id = uuid4(), uuid4()
-        registered_at = at or utcnow()
+        registered_at = at or self.clock()
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 if await store.user_by_email(conn, email_norm) is not None:
@@ -80,7 +77,7 @@ class Accounts(Base):
 
     async def _count_registration(self, address: str) -> None:
         """Each registration costs an Argon2id hash: at most so many per source address within the window."""
-        now = utcnow()
+        now = self.clock()
         policy = self.registration_limit
         async with self.pool.acquire() as conn, conn.transaction():
             attempts = await guard_store.registrations_since(conn, address, now - policy.window)

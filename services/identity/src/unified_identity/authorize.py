@@ -14,7 +14,6 @@ from unified_identity.results import (
     AuthorizeRequest,
     Client,
     SignedIn,
-    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ class Authorize(Base):
                 nonce=request.nonce,
                 code_challenge=request.code_challenge,
                 auth_time=signed_in.auth_time,
-                expires_at=utcnow() + timedelta(seconds=self.settings.authorization_code_ttl_s),
+                expires_at=self.clock() + timedelta(seconds=self.settings.authorization_code_ttl_s),
                 browser_session_id=signed_in.browser_session_id,
             )
         return code

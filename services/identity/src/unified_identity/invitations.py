@@ -11,9 +11,6 @@ import asyncpg
 from unified_identity import domain, mail, store
 from unified_identity.base import Base
 from unified_identity.passwords import common_passwords
-from unified_identity.results import (
-    utcnow,
-)
 from unified_shared.auth import Principal
 from unified_shared.contracts.identity import (
     InvitationAccepted,
@@ -54,7 +51,7 @@ class Invitations(Base):
         email_norm = domain.normalize_email(email)
         token = domain.new_secret()
         invitation_id = uuid4()
-        now = utcnow()
+        now = self.clock()
         expires_at = now + timedelta(seconds=self.settings.invitation_ttl_s)
         async with self.pool.acquire() as conn, conn.transaction():
             account = await store.lock_account(conn, account_id)
@@ -112,7 +109,7 @@ class Invitations(Base):
         return invitation_id, expires_at
 
     async def revoke_invitation(self, principal: Principal, account_id: UUID, invitation_id: UUID) -> None:
-        now = utcnow()
+        now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             if await store.lock_account(conn, account_id) is None:
                 raise domain.NotFound("no such account")
@@ -132,7 +129,7 @@ class Invitations(Base):
         """Single use: the row is locked, checked and marked in one transaction. The inviter's authority is
         checked again, as it is now: an invitation from someone since removed, or offering more than its sender
         may grant today, is revoked (and the revocation published) instead of accepted."""
-        now = utcnow()
+        now = self.clock()
         token_hash = domain.secret_hash(token)
         lapsed: domain.DomainError | None = None
         user_id: UUID | None = None

@@ -9,7 +9,7 @@ import asyncpg
 
 from unified_identity import domain, session_store, store
 from unified_identity.invitations import Invitations, grant_of
-from unified_identity.results import Member, PendingInvitation, Team, scope_of, utcnow
+from unified_identity.results import Member, PendingInvitation, Team, scope_of
 from unified_shared.auth import Principal
 from unified_shared.contracts.identity import (
     MemberRemoved,
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 class Members(Invitations):
     async def members(self, principal: Principal, account_id: UUID) -> Team:
-        now = utcnow()
+        now = self.clock()
         async with self.pool.acquire() as conn:
             await self._actor(conn, principal, account_id)
             rows = await store.members(conn, account_id)
@@ -55,7 +55,7 @@ class Members(Invitations):
         permissions: list[str] | None,
         marketplaces: str | list[str] | None,
     ) -> Member:
-        now = utcnow()
+        now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             if await store.lock_account(conn, account_id) is None:
                 raise domain.NotFound("no such account")
@@ -111,7 +111,7 @@ class Members(Invitations):
         return member_of(updated)
 
     async def remove_member(self, principal: Principal, account_id: UUID, user_id: UUID) -> None:
-        now = utcnow()
+        now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             if await store.lock_account(conn, account_id) is None:
                 raise domain.NotFound("no such account")

@@ -11,7 +11,7 @@ import jwt
 
 from unified_identity import domain, keys, session_store, store
 from unified_identity.domain import OAuthError
-from unified_identity.results import SignedOut, UserInfo, scope_of, utcnow
+from unified_identity.results import SignedOut, UserInfo, scope_of
 from unified_identity.signin import SignInCommands
 from unified_identity.tokens import Tokens
 from unified_shared.auth import Principal
@@ -25,7 +25,7 @@ class Sessions(Tokens, SignInCommands):
         """Claims of a token this service signed (expiry not checked: it is only used to find the session)."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
-            published = await keys.jwks(conn, now=utcnow(), grace=self.key_grace)
+            published = await keys.jwks(conn, now=self.clock(), grace=self.key_grace)
             jwk = next((k for k in published["keys"] if k["kid"] == kid), None)
             if jwk is None:
                 return None
@@ -48,7 +48,7 @@ class Sessions(Tokens, SignInCommands):
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is required")
-        now = utcnow()
+        now = self.clock()
         async with self.pool.acquire() as conn:
             client = await self.authenticate_client(conn, form, authorization)
             async with conn.transaction():
@@ -78,7 +78,7 @@ class Sessions(Tokens, SignInCommands):
         session: any site can make a browser send a GET here (SameSite=Lax), so it only asks for confirmation
         (logout CSRF). A bad ``id_token_hint`` or ``client_id`` is refused before anything ends; an
         unregistered ``post_logout_redirect_uri`` is refused after the sign-out (the user asked to leave)."""
-        now = utcnow()
+        now = self.clock()
         async with self.pool.acquire() as conn:
             claims = await self._verify_own(conn, id_token_hint, audience=None) if id_token_hint else None
             if id_token_hint and claims is None:

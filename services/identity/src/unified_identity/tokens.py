@@ -17,9 +17,9 @@ import asyncpg
 
 from unified_identity import domain, keys, session_store, store
 from unified_identity.authorize import client_of
-from unified_identity.base import Base
+from unified_identity.base import Base, Clock
 from unified_identity.domain import OAuthError
-from unified_identity.results import Client, TokenGrant, utcnow
+from unified_identity.results import Client, TokenGrant
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Tokens(Base):
             return OAuthError("invalid_request", "code is required")
         code_hash = domain.secret_hash(code)
         row = await session_store.code_for_update(conn, code_hash)
-        now = utcnow()
+        now = self.clock()
         if row is None:
             return OAuthError("invalid_grant", "unknown authorization code")
         if row["used_at"] is not None:
@@ -123,7 +123,7 @@ class Tokens(Base):
             return OAuthError("invalid_request", "refresh_token is required")
         token_hash = domain.secret_hash(token)
         row = await session_store.refresh_for_update(conn, token_hash)
-        now = utcnow()
+        now = self.clock()
         if row is None:
             return OAuthError("invalid_grant", "unknown refresh token")
         if row["client_id"] != client.client_id:
@@ -170,7 +170,7 @@ class Tokens(Base):
             return OAuthError("invalid_grant", "the user is no longer a member of the account")
         s = self.settings
         key = await keys.active(conn, self.key_cipher)
-        now = await _after_change(member["access_changed_at"], now)
+        now = await _after_change(member["access_changed_at"], now, self.clock)
         iat = int(now.timestamp())
         access_claims: dict[str, Any] = {
             "iss": s.issuer,
@@ -218,7 +218,7 @@ class Tokens(Base):
         )
 
 
-async def _after_change(changed_at: datetime | None, now: datetime) -> datetime:
+async def _after_change(changed_at: datetime | None, now: datetime, clock: Clock) -> datetime:
     """A token issued in the second of a membership change counts as issued before it (``iat`` has whole
     seconds) and every service would refuse it: wait for the next second (rare, at most one second)."""
     if changed_at is None:
@@ -226,5 +226,5 @@ async def _after_change(changed_at: datetime | None, now: datetime) -> datetime:
     wait = math.ceil(changed_at.timestamp()) - now.timestamp()
     if 0 < wait <= 1:
         await asyncio.sleep(wait)
-        return utcnow()
+        return clock()
     return now

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from unified_identity import domain, guard_store, mail, store
 from unified_identity.base import Base
-from unified_identity.results import VerificationMail, utcnow
+from unified_identity.results import VerificationMail
 from unified_shared.auth import Principal
 
 # At most this many verification mails per user within an hour (each is a mail to a third party's inbox).
@@ -18,7 +18,7 @@ MAILS_PER_HOUR = 5
 class EmailVerification(Base):
     async def send_email_verification(self, principal: Principal) -> VerificationMail:
         """Mail a verification link to the caller's own address (nothing to do if it is verified already)."""
-        now = utcnow()
+        now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             user = await store.user(conn, principal.user_id)
             if user is None:
@@ -53,7 +53,7 @@ class EmailVerification(Base):
 
     async def verify_email(self, token: str) -> str:
         """Use a verification link (once); returns the verified address."""
-        now = utcnow()
+        now = self.clock()
         token_hash = domain.secret_hash(token)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await guard_store.email_verification_for_update(conn, token_hash)

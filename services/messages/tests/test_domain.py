@@ -8,17 +8,18 @@ import pytest
 
 from unified_messages.domain import (
     Entry,
-    InvalidInput,
     Urgency,
     buyer_message_id,
     check_mark,
-    check_marketplace,
     check_reply,
     mark_entry_id,
     thread_status,
     urgency,
 )
 from unified_shared.catalog import ApiRegion
+from unified_shared.errors import DomainError
+from unified_shared.problems import status_of
+from unified_shared.scope import check_marketplace
 
 from .support import DE, FR, UK, US, at
 
@@ -56,14 +57,14 @@ def test_mark_closes_the_wait_and_only_the_wait() -> None:
     t0 = at("2026-09-01T10:00:00Z")
     marked = thread_status([Entry("m1", "buyer", t0), Entry(mark_entry_id("t", t0), "mark", t0 + timedelta(hours=1))])
     assert (marked.state, marked.reply_deadline) == ("no_response_needed", None)
-    with pytest.raises(InvalidInput) as not_waiting:
+    with pytest.raises(DomainError) as not_waiting:
         check_mark(marked, t0 + timedelta(hours=2))
-    assert not_waiting.value.status == 409
+    assert status_of(not_waiting.value) == 409
     waiting = thread_status([Entry("m1", "buyer", t0)])
-    with pytest.raises(InvalidInput) as too_early:
+    with pytest.raises(DomainError) as too_early:
         check_mark(waiting, t0 - timedelta(minutes=1))
     assert too_early.value.field == "at"
-    with pytest.raises(InvalidInput) as reply_early:
+    with pytest.raises(DomainError) as reply_early:
         check_reply(waiting, t0 - timedelta(minutes=1))
     assert reply_early.value.field == "replied_at"
 
@@ -85,10 +86,10 @@ def test_derived_message_id_is_stable_and_content_bound() -> None:
 
 
 def test_marketplace_region_and_scope() -> None:
-    assert check_marketplace(DE, ApiRegion.EU, "*").code == "DE"
-    with pytest.raises(InvalidInput) as info:
-        check_marketplace(US, ApiRegion.EU, "*")
-    assert (info.value.status, info.value.extra["region"]) == (422, "NA")
-    with pytest.raises(InvalidInput) as scoped:
-        check_marketplace(UK, ApiRegion.EU, frozenset({DE, FR}))
-    assert scoped.value.status == 403
+    assert check_marketplace(DE, ApiRegion.EU, "*", "marketplace_id").code == "DE"
+    with pytest.raises(DomainError) as info:
+        check_marketplace(US, ApiRegion.EU, "*", "marketplace_id")
+    assert (status_of(info.value), info.value.extra["region"]) == (422, "NA")
+    with pytest.raises(DomainError) as scoped:
+        check_marketplace(UK, ApiRegion.EU, frozenset({DE, FR}), "marketplace_id")
+    assert status_of(scoped.value) == 403

@@ -11,7 +11,6 @@ import pytest
 from unified_orders.domain import (
     STATUSES,
     TRANSITIONS,
-    InvalidInput,
     can_transition,
     decide,
     decide_refund,
@@ -20,14 +19,16 @@ from unified_orders.domain import (
     refund_id_for,
 )
 from unified_shared.catalog import ApiRegion
+from unified_shared.errors import DomainError
+from unified_shared.problems import status_of
 
 from .support import DE, FR, UK, US, order
 
 EU = ApiRegion.EU
 
 
-def refused(raw: Any, region: ApiRegion = EU, scope: Any = "*") -> InvalidInput:
-    with pytest.raises(InvalidInput) as info:
+def refused(raw: Any, region: ApiRegion = EU, scope: Any = "*") -> DomainError:
+    with pytest.raises(DomainError) as info:
         parse_order(raw, region, scope)
     return info.value
 
@@ -63,7 +64,7 @@ def test_valid_order_is_normalized() -> None:
 def test_each_fault_names_its_field(changes: dict[str, Any], field: str) -> None:
     error = refused({**order(), **changes})
     assert error.field == field
-    assert error.status == 422
+    assert status_of(error) == 422
 
 
 def test_minor_units_follow_the_currency() -> None:
@@ -77,14 +78,14 @@ def test_minor_units_follow_the_currency() -> None:
 
 def test_another_regions_marketplace_names_the_right_region() -> None:
     error = refused(order(marketplace=US))
-    assert (error.field, error.status, error.extra["region"]) == ("MarketplaceId", 422, "NA")
+    assert (error.field, status_of(error), error.extra["region"]) == ("MarketplaceId", 422, "NA")
     assert "NA" in error.detail
 
 
 def test_scope_is_enforced() -> None:
     assert parse_order(order(marketplace=FR), EU, frozenset({DE, FR})).marketplace_id == FR
     error = refused(order(marketplace=UK), EU, frozenset({DE, FR}))
-    assert (error.field, error.status) == ("MarketplaceId", 403)
+    assert (error.field, status_of(error)) == ("MarketplaceId", 403)
 
 
 def test_state_machine() -> None:
@@ -114,23 +115,23 @@ def test_decide_new_same_newer_older() -> None:
         stored, parse_order({**raw, "LastUpdateDate": "2026-09-02T00:00:00Z", "NumberOfItemsUnshipped": 1}, EU, "*")
     )
     assert (counts.outcome, counts.status_change, counts.state.items_unshipped) == ("updated", None, 1)
-    with pytest.raises(InvalidInput) as older:
+    with pytest.raises(DomainError) as older:
         decide(newer.state, parse_order({**raw, "LastUpdateDate": "2026-09-01T12:00:00Z"}, EU, "*"))
-    assert (older.value.field, older.value.status) == ("LastUpdateDate", 409)
-    with pytest.raises(InvalidInput) as same_time_other_content:
+    assert (older.value.field, status_of(older.value)) == ("LastUpdateDate", 409)
+    with pytest.raises(DomainError) as same_time_other_content:
         decide(stored, parse_order({**raw, "OrderStatus": "Canceled"}, EU, "*"))
     assert same_time_other_content.value.field == "LastUpdateDate"
 
 
 def test_impossible_transition_and_immutable_total_are_refused() -> None:
     shipped = decide(None, parse_order(order(status="Shipped"), EU, "*")).state
-    with pytest.raises(InvalidInput) as back:
+    with pytest.raises(DomainError) as back:
         decide(
             shipped,
             parse_order(order(shipped.amazon_order_id, status="Pending", updated="2026-09-05T00:00:00Z"), EU, "*"),
         )
-    assert (back.value.field, back.value.status) == ("OrderStatus", 409)
-    with pytest.raises(InvalidInput) as total:
+    assert (back.value.field, status_of(back.value)) == ("OrderStatus", 409)
+    with pytest.raises(DomainError) as total:
         decide(
             shipped,
             parse_order(
@@ -151,19 +152,19 @@ def test_refund_rules() -> None:
     assert decide_refund(shipped, refund, refund) is False  # same RefundedAt and amount: once
     after = replace(shipped, refunded_amount=Decimal("15.00"))
     second = parse_refund({**body, "RefundAmount": {"CurrencyCode": "EUR", "Amount": "5.01"}}, after)
-    with pytest.raises(InvalidInput) as too_much:
+    with pytest.raises(DomainError) as too_much:
         decide_refund(after, second, None)
     assert too_much.value.field == "RefundAmount.Amount"
     assert decide_refund(
         after, parse_refund({**body, "RefundAmount": {"CurrencyCode": "EUR", "Amount": "5.00"}}, after), None
     )
-    with pytest.raises(InvalidInput) as currency:
+    with pytest.raises(DomainError) as currency:
         parse_refund({**body, "RefundAmount": {"CurrencyCode": "GBP", "Amount": "1.00"}}, shipped)
     assert currency.value.field == "RefundAmount.CurrencyCode"
-    with pytest.raises(InvalidInput) as zero:
+    with pytest.raises(DomainError) as zero:
         parse_refund({**body, "RefundAmount": {"CurrencyCode": "EUR", "Amount": "0.00"}}, shipped)
     assert zero.value.field == "RefundAmount.Amount"
     pending = decide(None, parse_order(order(status="Pending"), EU, "*")).state
-    with pytest.raises(InvalidInput) as nothing_charged:
+    with pytest.raises(DomainError) as nothing_charged:
         decide_refund(pending, parse_refund(body, pending), None)
     assert nothing_charged.value.field == "OrderStatus"

@@ -12,6 +12,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from unified_shared.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
 from unified_shared.outages import (
     RETRY_AFTER_S,
     UNAVAILABLE,
@@ -97,6 +107,37 @@ class Problem(Exception):
         return body
 
 
+# The one place a domain refusal becomes an HTTP status (most specific class first).
+STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
+    (RateLimited, 429),
+    (Unavailable, 503),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Invalid, 422),
+    (DomainError, 422),
+)
+
+
+def status_of(error: DomainError) -> int:
+    return next(status for cls, status in STATUS_OF if isinstance(error, cls))
+
+
+def problem_of(error: DomainError, **extra: Any) -> Problem:
+    """The problem body of a domain refusal: its status, title, detail, ``field`` and extras (plus ``extra``);
+    a retryable one also says ``retry_after`` and sets the Retry-After header."""
+    body: dict[str, Any] = {} if error.field is None else {"field": error.field}
+    body.update(error.extra)
+    body.update(extra)
+    if isinstance(error, Unavailable):
+        body["retry_after"] = error.retry_after
+    problem = Problem(status_of(error), error.title, error.detail, **body)
+    if isinstance(error, Unavailable):
+        problem.headers["Retry-After"] = str(error.retry_after)
+    return problem
+
+
 # Paths shaped like Amazon's SP-API: their error bodies also carry SP-API's ``errors`` list, the only thing
 # SP-API clients read (python-amazon-sp-api raises on it, and without it shows an error as an empty page).
 SP_API_PREFIXES = ("/orders/v0/", "/messaging/v1/", "/sellers/v1/")
@@ -167,6 +208,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, Problem)
         return problem_response(exc, request.url.path)
 
+    async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        return problem_response(problem_of(exc), request.url.path)
+
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError | ValidationError)
         return problem_response(validation_problem(exc.errors()), request.url.path)
@@ -208,6 +253,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(asyncpg.exceptions.InterfaceError, on_interface_error)
     app.add_middleware(OutageEndMiddleware, outages=outages)
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(ValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -11,10 +11,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
-from unified_shared.auth import Scope
-from unified_shared.catalog import ApiRegion, Marketplace, UnknownMarketplace, by_id
+from unified_shared.errors import Conflict, Invalid
 
 BODY_LIMIT = 10_000  # characters (Unicode code points) of a message body; longer is refused with 422
 SUBJECT_LIMIT = 250
@@ -30,53 +29,24 @@ EntryKind = Literal["buyer", "reply", "mark"]
 _KIND_ORDER = {"buyer": 0, "reply": 1, "mark": 1}
 
 
-class InvalidInput(Exception):
-    """A refused command: ``field`` names the request field at fault; ``status`` is the HTTP status."""
-
-    def __init__(self, field: str, detail: str, *, status: int = 422, **extra: Any) -> None:
-        super().__init__(detail)
-        self.field = field
-        self.detail = detail
-        self.status = status
-        self.extra = extra
-
-    @property
-    def title(self) -> str:
-        return {403: "Forbidden", 404: "Not found", 409: "Conflict"}.get(self.status, "Invalid request")
-
-
 def check_thread_id(thread_id: str) -> None:
     if not THREAD_ID_RE.match(thread_id):
-        raise InvalidInput("thread_id", "thread_id must be 1-128 characters of letters, digits, '.', '_', ':', '-'")
+        raise Invalid("thread_id", "thread_id must be 1-128 characters of letters, digits, '.', '_', ':', '-'")
 
 
 def check_order_id(amazon_order_id: str | None) -> None:
     if amazon_order_id is not None and not ORDER_ID_RE.match(amazon_order_id):
-        raise InvalidInput(
+        raise Invalid(
             "amazon_order_id", f"amazon_order_id must look like 111-1234567-1234567, got {amazon_order_id!r}"
         )
 
 
-def check_marketplace(
-    marketplace_id: str, region: ApiRegion, scope: Scope, field: str = "marketplace_id"
-) -> Marketplace:
-    """Known, of this instance's region (else 422 naming the right one), and inside the caller's scope."""
-    try:
-        marketplace = by_id(marketplace_id)
-    except UnknownMarketplace:
-        raise InvalidInput(field, f"{field} {marketplace_id!r} is not a known marketplace") from None
-    if marketplace.region != region:
-        raise InvalidInput(
-            field,
-            f"marketplace {marketplace_id} ({marketplace.code}) belongs to the {marketplace.region.value} region; "
-            f"this is the {region.value} instance: send it to the {marketplace.region.value} instance",
-            region=marketplace.region.value,
-        )
-    if scope != "*" and marketplace_id not in scope:
-        raise InvalidInput(
-            field, f"marketplace {marketplace_id} ({marketplace.code}) is outside your marketplace scope", status=403
-        )
-    return marketplace
+def check_text(value: str, field: str, limit: int, *, required: bool) -> None:
+    """Plain text of at most ``limit`` characters; never parsed, only stored and returned as it came."""
+    if required and not value.strip():
+        raise Invalid(field, f"{field} must not be empty")
+    if len(value) > limit:
+        raise Invalid(field, f"{field} is {len(value)} characters long; the limit is {limit}", limit=limit)
 
 
 def _digest(*parts: str) -> str:
@@ -155,12 +125,12 @@ def urgency(reply_deadline: datetime | None, now: datetime) -> Urgency:
 
 def check_reply(status: ThreadStatus, replied_at: datetime) -> None:
     if replied_at < status.first_at:
-        raise InvalidInput("replied_at", "replied_at is earlier than the thread's first buyer message")
+        raise Invalid("replied_at", "replied_at is earlier than the thread's first buyer message")
 
 
 def check_mark(status: ThreadStatus, at: datetime) -> None:
     """A mark closes a wait: the thread must be awaiting a reply, and the mark must not predate the wait."""
     if status.state != "awaiting_reply" or status.awaiting_since is None:
-        raise InvalidInput("thread_id", f"the thread is not awaiting a reply (it is {status.state})", status=409)
+        raise Conflict("thread_id", f"the thread is not awaiting a reply (it is {status.state})")
     if at < status.awaiting_since:
-        raise InvalidInput("at", "at is earlier than the buyer message awaiting a reply")
+        raise Invalid("at", "at is earlier than the buyer message awaiting a reply")

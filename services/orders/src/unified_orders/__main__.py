@@ -1,38 +1,21 @@
-"""CLI: ``python -m unified_orders serve|migrate`` (REGION=NA|EU|FE picks the instance)."""
+"""CLI: ``python -m unified_orders serve|migrate|settings`` (REGION=NA|EU|FE picks the instance)."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-
-from unified_orders.app import MIGRATIONS, create_service_app
+from unified_orders.bootstrap import MIGRATIONS, bootstrap
 from unified_orders.settings import Settings
-from unified_shared.db import migrate_database
-from unified_shared.runtime import serve
-
-
-async def _migrate(settings: Settings) -> list[str]:
-    return await migrate_database(settings.database_url, MIGRATIONS)
+from unified_shared.bootstrap import regional_main
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="unified_orders", description="unified-seller regional orders service")
-    parser.add_argument("command", choices=["serve", "migrate", "settings"])
-    parser.add_argument("--region", choices=["NA", "EU", "FE"], help="overrides the REGION environment variable")
-    args = parser.parse_args(argv)
-    settings = Settings(region=args.region) if args.region else Settings()
-    if args.command == "serve":
-        serve(create_service_app(settings), settings)
-    elif args.command == "migrate":
-        applied = asyncio.run(_migrate(settings))
-        print(
-            f"{settings.service_name}: {len(applied)} migrations applied"
-            + (f" ({', '.join(applied)})" if applied else "")
-        )
-    else:
-        shown = settings.model_dump(include={"region", "service_name", "http_host", "http_port", "database_url"})
-        print(json.dumps(shown, default=str, indent=2))
+    regional_main(
+        argv,
+        prog="unified_orders",
+        description="unified-seller regional orders service",
+        settings=Settings,
+        bootstrap=bootstrap,
+        migrations=MIGRATIONS,
+    )
 
 
 if __name__ == "__main__":

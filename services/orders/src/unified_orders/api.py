@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from unified_orders.domain import OrderState
-from unified_orders.handlers import MAX_PAGE, IngestResult, OrdersHandlers, OrdersParams
+from unified_orders.handlers import IngestResult, OrdersHandlers, RefundResult
 from unified_orders.models import (
     ORDER_ID_PATTERN,
     IngestOut,
@@ -22,9 +22,10 @@ from unified_orders.models import (
     RefundOut,
     RejectedOrder,
 )
+from unified_orders.paging import MAX_PAGE, OrdersParams
 from unified_shared.auth import Principal, sp_api_principal
 from unified_shared.bounds import Cursor, QueryInstant
-from unified_shared.problems import PROBLEM_JSON, validation_problem, with_sp_api_errors
+from unified_shared.problems import PROBLEM_JSON, problem_of, validation_problem, with_sp_api_errors
 
 router = APIRouter(prefix="/orders/v0", tags=["orders"])
 
@@ -80,6 +81,28 @@ def _rejected(order: RejectedOrder) -> dict[str, Any]:
     return validation_problem(order.errors, "Invalid order", AmazonOrderId=order.amazon_order_id).body()
 
 
+def result_json(result: IngestResult) -> dict[str, Any]:
+    """One order's outcome in the batch answer; a refused one carries its problem body."""
+    out: dict[str, Any] = {"AmazonOrderId": result.amazon_order_id, "outcome": result.outcome}
+    if result.events:
+        out["events"] = result.events
+    if result.error is not None:
+        out["problem"] = problem_of(result.error, AmazonOrderId=result.amazon_order_id).body()
+    return out
+
+
+def refund_json(result: RefundResult) -> dict[str, Any]:
+    refund, order = result.refund, result.order
+    return {
+        "AmazonOrderId": order.amazon_order_id,
+        "RefundId": refund.refund_id,
+        "outcome": "refunded" if result.is_new else "unchanged",
+        "RefundAmount": {"CurrencyCode": refund.currency_code, "Amount": format(refund.amount, "f")},
+        "RefundedAt": _iso(refund.refunded_at),
+        "RefundedTotal": {"CurrencyCode": order.currency_code, "Amount": format(order.refunded_amount, "f")},
+    }
+
+
 @router.post(
     "/orders",
     summary="Ingest one SP-API order or a batch {Orders: [...]} of up to 100",
@@ -95,9 +118,9 @@ async def ingest_orders(
     valid = [o.raw() for o in orders if isinstance(o, OrderIn)]
     applied = iter(await h.ingest(principal, valid) if valid else [])
     results = [
-        next(applied).to_json()
+        result_json(next(applied))
         if isinstance(o, OrderIn)
-        else IngestResult(o.amazon_order_id, "rejected").to_json() | {"problem": _rejected(o)}
+        else result_json(IngestResult(o.amazon_order_id, "rejected")) | {"problem": _rejected(o)}
         for o in orders
     ]
     if len(results) == 1 and results[0].get("problem") is not None:
@@ -124,7 +147,7 @@ async def refund_order(
     principal: Principal = Depends(sp_api_principal),
     h: OrdersHandlers = Depends(handlers),
 ) -> dict[str, Any]:
-    return await h.refund(principal, amazon_order_id, payload.raw())
+    return refund_json(await h.refund(principal, amazon_order_id, payload.raw()))
 
 
 def _text(value: datetime | None) -> str | None:

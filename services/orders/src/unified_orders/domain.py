@@ -1,7 +1,8 @@
 """Pure order rules: input validation, the status state machine, idempotent ingestion and refunds.
 
 No I/O here: the handlers load the stored order, ask these functions what to do, then write and append.
-Every refusal is an ``InvalidInput`` naming the SP-API field at fault, so a batch can report it per order.
+Every refusal is a shared domain error (``Invalid``, ``Conflict``...) naming the SP-API field at fault,
+so a batch can report it per order.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from unified_shared.auth import Scope
-from unified_shared.catalog import ApiRegion, Marketplace, UnknownMarketplace, by_id
+from unified_shared.catalog import ApiRegion
+from unified_shared.errors import Conflict, Invalid
 from unified_shared.money import minor_units, quantum
+from unified_shared.scope import check_marketplace
 
 ORDER_ID_RE = re.compile(r"^\d{3}-\d{7}-\d{7}$")
 AMOUNT_RE = re.compile(r"^[+-]?\d+(\.\d+)?$")
@@ -52,23 +55,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 NOT_REFUNDABLE = frozenset({"PendingAvailability", "Pending", "Canceled"})
 
 Outcome = Literal["placed", "updated", "unchanged"]
-
-
-class InvalidInput(Exception):
-    """A refused order or refund: ``field`` is the SP-API field at fault; ``status`` the HTTP status."""
-
-    def __init__(self, field: str, detail: str, *, status: int = 422, **extra: Any) -> None:
-        super().__init__(detail)
-        self.field = field
-        self.detail = detail
-        self.status = status
-        self.extra = extra
-
-    @property
-    def title(self) -> str:
-        return {403: "Forbidden", 404: "Not found", 409: "Conflict", 503: "Not known yet"}.get(
-            self.status, "Invalid order"
-        )
 
 
 def can_transition(from_status: str, to_status: str) -> bool:
@@ -116,33 +102,33 @@ class OrderState:
 def parse_time(value: Any, field: str) -> datetime:
     """An ISO 8601 timestamp with a UTC offset (SP-API sends ``2026-09-01T10:00:00Z``), as UTC."""
     if not isinstance(value, str):
-        raise InvalidInput(field, f"{field} must be an ISO 8601 date-time string")
+        raise Invalid(field, f"{field} must be an ISO 8601 date-time string")
     try:
         parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
     except ValueError:
-        raise InvalidInput(field, f"{field} {value!r} is not an ISO 8601 date-time") from None
+        raise Invalid(field, f"{field} {value!r} is not an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
-        raise InvalidInput(field, f"{field} {value!r} has no UTC offset")
+        raise Invalid(field, f"{field} {value!r} has no UTC offset")
     return parsed.astimezone(UTC)
 
 
 def parse_amount(value: Any, currency: str, field: str, *, allow_zero: bool = True) -> Decimal:
     """A decimal string, not negative, with at most the currency's minor units; quantized to them."""
     if not isinstance(value, str) or not AMOUNT_RE.match(value.strip()):
-        raise InvalidInput(field, f'{field} must be a decimal string such as "12.09", got {value!r}')
+        raise Invalid(field, f'{field} must be a decimal string such as "12.09", got {value!r}')
     try:
         amount = Decimal(value.strip())
     except InvalidOperation:  # pragma: no cover - the regex already refused it
-        raise InvalidInput(field, f"{field} {value!r} is not a decimal") from None
+        raise Invalid(field, f"{field} {value!r} is not a decimal") from None
     if amount < 0:
-        raise InvalidInput(field, f"{field} must not be negative, got {value}")
+        raise Invalid(field, f"{field} must not be negative, got {value}")
     if not allow_zero and amount == 0:
-        raise InvalidInput(field, f"{field} must be greater than zero")
+        raise Invalid(field, f"{field} must be greater than zero")
     digits = minor_units(currency)
     exponent = amount.as_tuple().exponent
     assert isinstance(exponent, int)
     if -exponent > digits:
-        raise InvalidInput(field, f"{field} {value} has more decimals than {currency} allows ({digits})")
+        raise Invalid(field, f"{field} {value} has more decimals than {currency} allows ({digits})")
     return amount.quantize(quantum(currency))
 
 
@@ -151,58 +137,34 @@ def _count(raw: Mapping[str, Any], field: str) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(field, f"{field} must be a non-negative integer, got {value!r}")
+        raise Invalid(field, f"{field} must be a non-negative integer, got {value!r}")
     return value
-
-
-def check_marketplace(
-    marketplace_id: Any, region: ApiRegion, scope: Scope, field: str = "MarketplaceId"
-) -> Marketplace:
-    """Known, of this instance's region (else 422 naming the right one), and inside the caller's scope."""
-    if not isinstance(marketplace_id, str) or not marketplace_id:
-        raise InvalidInput(field, f"{field} is required")
-    try:
-        marketplace = by_id(marketplace_id)
-    except UnknownMarketplace:
-        raise InvalidInput(field, f"{field} {marketplace_id!r} is not a known marketplace") from None
-    if marketplace.region != region:
-        raise InvalidInput(
-            field,
-            f"marketplace {marketplace_id} ({marketplace.code}) belongs to the {marketplace.region.value} region; "
-            f"this is the {region.value} instance: send it to the {marketplace.region.value} instance",
-            region=marketplace.region.value,
-        )
-    if scope != "*" and marketplace_id not in scope:
-        raise InvalidInput(
-            field, f"marketplace {marketplace_id} ({marketplace.code}) is outside your marketplace scope", status=403
-        )
-    return marketplace
 
 
 def parse_order(raw: Any, region: ApiRegion, scope: Scope) -> OrderInput:
     """Validate one SP-API order object; the first fault found is raised, naming its field."""
     if not isinstance(raw, Mapping):
-        raise InvalidInput("Order", "each order must be a JSON object")
+        raise Invalid("Order", "each order must be a JSON object")
     order_id = raw.get("AmazonOrderId")
     if not isinstance(order_id, str) or not ORDER_ID_RE.match(order_id):
-        raise InvalidInput("AmazonOrderId", f"AmazonOrderId must look like 111-1234567-1234567, got {order_id!r}")
-    marketplace = check_marketplace(raw.get("MarketplaceId"), region, scope)
+        raise Invalid("AmazonOrderId", f"AmazonOrderId must look like 111-1234567-1234567, got {order_id!r}")
+    marketplace = check_marketplace(raw.get("MarketplaceId"), region, scope, "MarketplaceId")
     purchase_date = parse_time(raw.get("PurchaseDate"), "PurchaseDate")
     last_update = parse_time(raw.get("LastUpdateDate"), "LastUpdateDate")
     if last_update < purchase_date:
-        raise InvalidInput("LastUpdateDate", "LastUpdateDate is earlier than PurchaseDate")
+        raise Invalid("LastUpdateDate", "LastUpdateDate is earlier than PurchaseDate")
     status = raw.get("OrderStatus")
     if status not in STATUSES:
-        raise InvalidInput("OrderStatus", f"OrderStatus must be one of {', '.join(STATUSES)}, got {status!r}")
+        raise Invalid("OrderStatus", f"OrderStatus must be one of {', '.join(STATUSES)}, got {status!r}")
     channel = raw.get("FulfillmentChannel")
     if channel not in ("MFN", "AFN"):
-        raise InvalidInput("FulfillmentChannel", f"FulfillmentChannel must be MFN or AFN, got {channel!r}")
+        raise Invalid("FulfillmentChannel", f"FulfillmentChannel must be MFN or AFN, got {channel!r}")
     total = raw.get("OrderTotal")
     if not isinstance(total, Mapping):
-        raise InvalidInput("OrderTotal", "OrderTotal {CurrencyCode, Amount} is required")
+        raise Invalid("OrderTotal", "OrderTotal {CurrencyCode, Amount} is required")
     currency = total.get("CurrencyCode")
     if currency != marketplace.currency:
-        raise InvalidInput(
+        raise Invalid(
             "OrderTotal.CurrencyCode",
             f"OrderTotal.CurrencyCode must be {marketplace.currency}, the currency of marketplace "
             f"{marketplace.code}, got {currency!r}",
@@ -253,30 +215,27 @@ def decide(current: OrderState | None, new: OrderInput) -> Decision:
         )
         return Decision("placed", state)
     if new.last_update_date < current.last_update_date:
-        raise InvalidInput(
+        raise Conflict(
             "LastUpdateDate",
             f"LastUpdateDate {new.last_update_date.isoformat()} is older than the stored "
             f"{current.last_update_date.isoformat()}",
-            status=409,
         )
     if new.last_update_date == current.last_update_date:
         if _same_content(current, new):
             return Decision("unchanged", current)
-        raise InvalidInput(
+        raise Conflict(
             "LastUpdateDate",
             "the order differs from the stored one at the same LastUpdateDate: a change needs a newer LastUpdateDate",
-            status=409,
         )
     for attr, field in _IMMUTABLE:
         if getattr(current, attr) != getattr(new, attr):
-            raise InvalidInput(field, f"{field} cannot change once the order is placed", status=409)
+            raise Conflict(field, f"{field} cannot change once the order is placed")
     change: tuple[str, str] | None = None
     if new.order_status != current.order_status:
         if not can_transition(current.order_status, new.order_status):
-            raise InvalidInput(
+            raise Conflict(
                 "OrderStatus",
                 f"an order cannot go from {current.order_status} to {new.order_status}",
-                status=409,
                 from_status=current.order_status,
             )
         change = (current.order_status, new.order_status)
@@ -306,12 +265,12 @@ def refund_id_for(refunded_at: datetime, amount: Decimal) -> str:
 
 def parse_refund(raw: Any, order: OrderState) -> RefundInput:
     if not isinstance(raw, Mapping):
-        raise InvalidInput("RefundAmount", "the body must be {RefundAmount: {CurrencyCode, Amount}, RefundedAt}")
+        raise Invalid("RefundAmount", "the body must be {RefundAmount: {CurrencyCode, Amount}, RefundedAt}")
     money = raw.get("RefundAmount")
     if not isinstance(money, Mapping):
-        raise InvalidInput("RefundAmount", "RefundAmount {CurrencyCode, Amount} is required")
+        raise Invalid("RefundAmount", "RefundAmount {CurrencyCode, Amount} is required")
     if money.get("CurrencyCode") != order.currency_code:
-        raise InvalidInput(
+        raise Invalid(
             "RefundAmount.CurrencyCode",
             f"RefundAmount.CurrencyCode must be the order's currency {order.currency_code}, "
             f"got {money.get('CurrencyCode')!r}",
@@ -319,10 +278,10 @@ def parse_refund(raw: Any, order: OrderState) -> RefundInput:
     amount = parse_amount(money.get("Amount"), order.currency_code, "RefundAmount.Amount", allow_zero=False)
     refunded_at = parse_time(raw.get("RefundedAt"), "RefundedAt")
     if refunded_at < order.purchase_date:
-        raise InvalidInput("RefundedAt", "RefundedAt is earlier than the order's PurchaseDate")
+        raise Invalid("RefundedAt", "RefundedAt is earlier than the order's PurchaseDate")
     given = raw.get("RefundId")
     if given is not None and (not isinstance(given, str) or not 1 <= len(given) <= 64):
-        raise InvalidInput("RefundId", "RefundId must be a string of 1 to 64 characters")
+        raise Invalid("RefundId", "RefundId must be a string of 1 to 64 characters")
     refund_id = given or refund_id_for(refunded_at, amount)
     return RefundInput(refund_id, order.currency_code, amount, refunded_at)
 
@@ -332,13 +291,11 @@ def decide_refund(order: OrderState, refund: RefundInput, earlier: RefundInput |
     if earlier is not None:
         if (earlier.amount, earlier.refunded_at) == (refund.amount, refund.refunded_at):
             return False
-        raise InvalidInput(
-            "RefundId", f"refund {refund.refund_id} was recorded with another amount or time", status=409
-        )
+        raise Conflict("RefundId", f"refund {refund.refund_id} was recorded with another amount or time")
     if order.order_status in NOT_REFUNDABLE:
-        raise InvalidInput("OrderStatus", f"a {order.order_status} order has nothing to refund", status=409)
+        raise Conflict("OrderStatus", f"a {order.order_status} order has nothing to refund")
     if refund.amount > order.refundable:
-        raise InvalidInput(
+        raise Invalid(
             "RefundAmount.Amount",
             f"RefundAmount.Amount {refund.amount} exceeds what is left to refund: {order.refundable} "
             f"{order.currency_code} (order total {order.amount} minus earlier refunds {order.refunded_amount})",

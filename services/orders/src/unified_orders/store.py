@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -37,119 +37,6 @@ def _state(row: asyncpg.Record) -> OrderState:
     )
 
 
-async def get_order(
-    conn: asyncpg.Connection, account_id: UUID, amazon_order_id: str, *, for_update: bool = False
-) -> OrderState | None:
-    sql = "SELECT * FROM orders WHERE account_id = $1 AND amazon_order_id = $2"
-    row = await conn.fetchrow(sql + (" FOR UPDATE" if for_update else ""), account_id, amazon_order_id)
-    return _state(row) if row else None
-
-
-async def get_orders_for_update(
-    conn: asyncpg.Connection, account_id: UUID, amazon_order_ids: Sequence[str]
-) -> dict[str, OrderState]:
-    """Lock and read many orders in one statement, in ID order (concurrent batches lock in the same order)."""
-    rows = await conn.fetch(
-        """SELECT * FROM orders WHERE account_id = $1 AND amazon_order_id = ANY($2::text[])
-           ORDER BY amazon_order_id FOR UPDATE""",
-        account_id,
-        sorted(set(amazon_order_ids)),
-    )
-    return {r["amazon_order_id"]: _state(r) for r in rows}
-
-
-async def save_orders(conn: asyncpg.Connection, account_id: UUID, states: Sequence[OrderState]) -> None:
-    """Insert or overwrite many orders in one statement, in ID order (no deadlock between two batches)."""
-    if not states:
-        return
-    ordered = sorted(states, key=lambda s: s.amazon_order_id)
-    await conn.execute(
-        """INSERT INTO orders (account_id, amazon_order_id, marketplace_id, purchase_date, last_update_date,
-                               order_status, fulfillment_channel, currency_code, amount, items_shipped,
-                               items_unshipped, refunded_amount, stream_version)
-           SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[],
-                                    $7::text[], $8::text[], $9::numeric[], $10::int[], $11::int[], $12::numeric[],
-                                    $13::int[])
-           ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET
-               last_update_date = EXCLUDED.last_update_date, order_status = EXCLUDED.order_status,
-               items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
-               refunded_amount = EXCLUDED.refunded_amount, stream_version = EXCLUDED.stream_version""",
-        account_id,
-        *(
-            [getattr(s, f) for s in ordered]
-            for f in (
-                "amazon_order_id",
-                "marketplace_id",
-                "purchase_date",
-                "last_update_date",
-                "order_status",
-                "fulfillment_channel",
-                "currency_code",
-                "amount",
-                "items_shipped",
-                "items_unshipped",
-                "refunded_amount",
-                "version",
-            )
-        ),
-    )
-
-
-async def save_order(conn: asyncpg.Connection, account_id: UUID, state: OrderState) -> None:
-    """Insert or overwrite the order's current state (the caller holds its row lock or just created it)."""
-    await conn.execute(
-        """INSERT INTO orders (account_id, amazon_order_id, marketplace_id, purchase_date, last_update_date,
-                               order_status, fulfillment_channel, currency_code, amount, items_shipped,
-                               items_unshipped, refunded_amount, stream_version)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-           ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET
-               last_update_date = EXCLUDED.last_update_date, order_status = EXCLUDED.order_status,
-               items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
-               refunded_amount = EXCLUDED.refunded_amount, stream_version = EXCLUDED.stream_version""",
-        account_id,
-        state.amazon_order_id,
-        state.marketplace_id,
-        state.purchase_date,
-        state.last_update_date,
-        state.order_status,
-        state.fulfillment_channel,
-        state.currency_code,
-        state.amount,
-        state.items_shipped,
-        state.items_unshipped,
-        state.refunded_amount,
-        state.version,
-    )
-
-
-async def get_refund(
-    conn: asyncpg.Connection, account_id: UUID, amazon_order_id: str, refund_id: str
-) -> RefundInput | None:
-    row = await conn.fetchrow(
-        """SELECT refund_id, currency_code, amount, refunded_at FROM order_refunds
-           WHERE account_id = $1 AND amazon_order_id = $2 AND refund_id = $3""",
-        account_id,
-        amazon_order_id,
-        refund_id,
-    )
-    if row is None:
-        return None
-    return RefundInput(row["refund_id"], row["currency_code"], row["amount"], row["refunded_at"])
-
-
-async def insert_refund(conn: asyncpg.Connection, account_id: UUID, amazon_order_id: str, refund: RefundInput) -> None:
-    await conn.execute(
-        """INSERT INTO order_refunds (account_id, amazon_order_id, refund_id, currency_code, amount, refunded_at)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
-        account_id,
-        amazon_order_id,
-        refund.refund_id,
-        refund.currency_code,
-        refund.amount,
-        refund.refunded_at,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class OrderQuery:
     """A getOrders page request, already validated: keyset ``after_key`` = (sort time, order ID) of the last row."""
@@ -163,20 +50,143 @@ class OrderQuery:
     after_key: tuple[datetime, str] | None = None
 
 
-async def list_orders(conn: asyncpg.Connection, account_id: UUID, query: OrderQuery) -> list[OrderState]:
-    """Orders in (sort time, order ID) order, strictly after the keyset position: stable across pages."""
-    column = "purchase_date" if query.sort == "created" else "last_update_date"
-    args: list[object] = [account_id, list(query.marketplace_ids), query.after]
-    where = ["account_id = $1", "marketplace_id = ANY($2::text[])", f"{column} >= $3"]
-    if query.before is not None:
-        args.append(query.before)
-        where.append(f"{column} < ${len(args)}")
-    if query.statuses:
-        args.append(list(query.statuses))
-        where.append(f"order_status = ANY(${len(args)}::text[])")
-    if query.after_key is not None:
-        args += [query.after_key[0], query.after_key[1]]
-        where.append(f"({column}, amazon_order_id) > (${len(args) - 1}, ${len(args)})")
-    args.append(query.limit)
-    sql = f"SELECT * FROM orders WHERE {' AND '.join(where)} ORDER BY {column}, amazon_order_id LIMIT ${len(args)}"
-    return [_state(r) for r in await conn.fetch(sql, *args)]
+class OrdersStore(Protocol):
+    """What the handlers need of the orders tables (PostgreSQL here; in memory in the unit tests)."""
+
+    async def get_order(
+        self, account_id: UUID, amazon_order_id: str, *, for_update: bool = False
+    ) -> OrderState | None: ...
+    async def get_orders_for_update(
+        self, account_id: UUID, amazon_order_ids: Sequence[str]
+    ) -> dict[str, OrderState]: ...
+    async def save_orders(self, account_id: UUID, states: Sequence[OrderState]) -> None: ...
+    async def save_order(self, account_id: UUID, state: OrderState) -> None: ...
+    async def get_refund(self, account_id: UUID, amazon_order_id: str, refund_id: str) -> RefundInput | None: ...
+    async def insert_refund(self, account_id: UUID, amazon_order_id: str, refund: RefundInput) -> None: ...
+    async def list_orders(self, account_id: UUID, query: OrderQuery) -> list[OrderState]: ...
+
+
+class PgOrdersStore:
+    """The orders tables as seen by one connection (and its transaction)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def get_order(self, account_id: UUID, amazon_order_id: str, *, for_update: bool = False) -> OrderState | None:
+        sql = "SELECT * FROM orders WHERE account_id = $1 AND amazon_order_id = $2"
+        row = await self.conn.fetchrow(sql + (" FOR UPDATE" if for_update else ""), account_id, amazon_order_id)
+        return _state(row) if row else None
+
+    async def get_orders_for_update(self, account_id: UUID, amazon_order_ids: Sequence[str]) -> dict[str, OrderState]:
+        """Lock and read many orders in one statement, in ID order (concurrent batches lock in the same order)."""
+        rows = await self.conn.fetch(
+            """SELECT * FROM orders WHERE account_id = $1 AND amazon_order_id = ANY($2::text[])
+               ORDER BY amazon_order_id FOR UPDATE""",
+            account_id,
+            sorted(set(amazon_order_ids)),
+        )
+        return {r["amazon_order_id"]: _state(r) for r in rows}
+
+    async def save_orders(self, account_id: UUID, states: Sequence[OrderState]) -> None:
+        """Insert or overwrite many orders in one statement, in ID order (no deadlock between two batches)."""
+        if not states:
+            return
+        ordered = sorted(states, key=lambda s: s.amazon_order_id)
+        await self.conn.execute(
+            """INSERT INTO orders (account_id, amazon_order_id, marketplace_id, purchase_date, last_update_date,
+                                   order_status, fulfillment_channel, currency_code, amount, items_shipped,
+                                   items_unshipped, refunded_amount, stream_version)
+               SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+                                        $7::text[], $8::text[], $9::numeric[], $10::int[], $11::int[], $12::numeric[],
+                                        $13::int[])
+               ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET
+                   last_update_date = EXCLUDED.last_update_date, order_status = EXCLUDED.order_status,
+                   items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
+                   refunded_amount = EXCLUDED.refunded_amount, stream_version = EXCLUDED.stream_version""",
+            account_id,
+            *(
+                [getattr(s, f) for s in ordered]
+                for f in (
+                    "amazon_order_id",
+                    "marketplace_id",
+                    "purchase_date",
+                    "last_update_date",
+                    "order_status",
+                    "fulfillment_channel",
+                    "currency_code",
+                    "amount",
+                    "items_shipped",
+                    "items_unshipped",
+                    "refunded_amount",
+                    "version",
+                )
+            ),
+        )
+
+    async def save_order(self, account_id: UUID, state: OrderState) -> None:
+        """Insert or overwrite the order's current state (the caller holds its row lock or just created it)."""
+        await self.conn.execute(
+            """INSERT INTO orders (account_id, amazon_order_id, marketplace_id, purchase_date, last_update_date,
+                                   order_status, fulfillment_channel, currency_code, amount, items_shipped,
+                                   items_unshipped, refunded_amount, stream_version)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET
+                   last_update_date = EXCLUDED.last_update_date, order_status = EXCLUDED.order_status,
+                   items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
+                   refunded_amount = EXCLUDED.refunded_amount, stream_version = EXCLUDED.stream_version""",
+            account_id,
+            state.amazon_order_id,
+            state.marketplace_id,
+            state.purchase_date,
+            state.last_update_date,
+            state.order_status,
+            state.fulfillment_channel,
+            state.currency_code,
+            state.amount,
+            state.items_shipped,
+            state.items_unshipped,
+            state.refunded_amount,
+            state.version,
+        )
+
+    async def get_refund(self, account_id: UUID, amazon_order_id: str, refund_id: str) -> RefundInput | None:
+        row = await self.conn.fetchrow(
+            """SELECT refund_id, currency_code, amount, refunded_at FROM order_refunds
+               WHERE account_id = $1 AND amazon_order_id = $2 AND refund_id = $3""",
+            account_id,
+            amazon_order_id,
+            refund_id,
+        )
+        if row is None:
+            return None
+        return RefundInput(row["refund_id"], row["currency_code"], row["amount"], row["refunded_at"])
+
+    async def insert_refund(self, account_id: UUID, amazon_order_id: str, refund: RefundInput) -> None:
+        await self.conn.execute(
+            """INSERT INTO order_refunds (account_id, amazon_order_id, refund_id, currency_code, amount, refunded_at)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            account_id,
+            amazon_order_id,
+            refund.refund_id,
+            refund.currency_code,
+            refund.amount,
+            refund.refunded_at,
+        )
+
+    async def list_orders(self, account_id: UUID, query: OrderQuery) -> list[OrderState]:
+        """Orders in (sort time, order ID) order, strictly after the keyset position: stable across pages."""
+        column = "purchase_date" if query.sort == "created" else "last_update_date"
+        args: list[object] = [account_id, list(query.marketplace_ids), query.after]
+        where = ["account_id = $1", "marketplace_id = ANY($2::text[])", f"{column} >= $3"]
+        if query.before is not None:
+            args.append(query.before)
+            where.append(f"{column} < ${len(args)}")
+        if query.statuses:
+            args.append(list(query.statuses))
+            where.append(f"order_status = ANY(${len(args)}::text[])")
+        if query.after_key is not None:
+            args += [query.after_key[0], query.after_key[1]]
+            where.append(f"({column}, amazon_order_id) > (${len(args) - 1}, ${len(args)})")
+        args.append(query.limit)
+        sql = f"SELECT * FROM orders WHERE {' AND '.join(where)} ORDER BY {column}, amazon_order_id LIMIT ${len(args)}"
+        return [_state(r) for r in await self.conn.fetch(sql, *args)]

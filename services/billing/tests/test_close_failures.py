@@ -65,7 +65,7 @@ async def test_a_busy_account_answers_503_and_the_scheduler_moves_on(fresh_db: s
                 close_lock_timeout_s=0.5,
             ) as svc,
         ):
-            b: Billing = svc.app.state.billing
+            b: Billing = svc.app.state.handlers
             before = failures_counted("busy")
             # The consumer's batch transaction: the account's fact lock, exclusively, held until released.
             holder = await pool.acquire()

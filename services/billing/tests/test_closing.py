@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
+from unified_billing.bootstrap import billing_over
 from unified_billing.domain import Period
 from unified_billing.handlers import Billing, PeriodNotEnded
 from unified_billing.settings import Settings
@@ -25,7 +26,7 @@ from .support import DE, JP, UK, US, Clock, feed, migrated_pool, rates, register
 
 
 def billing(pool: asyncpg.Pool, clock: Clock, **settings: object) -> Billing:
-    return Billing(Settings(**settings), lambda: pool, clock=clock)  # type: ignore[arg-type]
+    return billing_over(pool, Settings(**settings), clock=clock)  # type: ignore[arg-type]
 
 
 async def wait_until_blocked(pool: asyncpg.Pool, wait_event: str, *, unless: asyncio.Future[Any] | None) -> bool:

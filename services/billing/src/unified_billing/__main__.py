@@ -20,9 +20,8 @@ import asyncpg
 
 from unified_billing import domain
 from unified_billing.api import preview_out
-from unified_billing.bootstrap import bootstrap
-from unified_billing.handlers import Billing, CloseIncomplete, PeriodNotEnded
-from unified_billing.runtime import MIGRATIONS
+from unified_billing.bootstrap import MIGRATIONS, billing_over, bootstrap
+from unified_billing.handlers import CloseIncomplete, PeriodNotEnded
 from unified_billing.settings import Settings
 from unified_shared.catalog import UnknownMarketplace, resolve
 from unified_shared.db import create_pool, migrate_database
@@ -49,7 +48,7 @@ async def _prepared_pool(settings: Settings) -> asyncpg.Pool:
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     pool = await _prepared_pool(settings)
     try:
-        billing = Billing(settings, lambda: pool)
+        billing = billing_over(pool, settings)
         if args.command == "migrate":
             print("migrations applied")
         elif args.command == "close-period":

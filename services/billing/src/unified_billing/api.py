@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
 from unified_billing.domain import Period
-from unified_billing.handlers import AccountOutcome, Billing, CloseIncomplete, PeriodNotEnded
+from unified_billing.handlers import AccountOutcome, Billing, CloseIncomplete
 from unified_billing.issuing import line_model
 from unified_billing.results import Preview, StoredDocument
 from unified_shared.auth import Principal, current_principal
@@ -22,6 +22,7 @@ from unified_shared.bounds import IDENT_PATTERN, check_period
 from unified_shared.bounds import Period as PeriodParam
 from unified_shared.catalog import UnknownMarketplace, by_id
 from unified_shared.contracts.billing import InvoiceLine
+from unified_shared.errors import Forbidden, Invalid, NotFound
 from unified_shared.problems import Problem
 
 router = APIRouter(tags=["billing"])
@@ -136,7 +137,7 @@ class HoldsOut(BaseModel):
 
 # -- auth -----------------------------------------------------------------------------------------------
 def _billing(request: Request) -> Billing:
-    billing: Billing = request.app.state.billing
+    billing: Billing = request.app.state.handlers
     return billing
 
 
@@ -144,7 +145,7 @@ async def billing_owner(account_id: UUID, principal: Principal = Depends(current
     """The account's owner, with the billing permission in the token: nobody else sees invoices."""
     principal.require_account(account_id)
     if principal.role != "owner" or "billing" not in principal.permissions:
-        raise Problem(403, "Forbidden", "billing is visible to the account owner with the 'billing' permission only")
+        raise Forbidden(None, "billing is visible to the account owner with the 'billing' permission only")
     return principal
 
 
@@ -162,14 +163,14 @@ def _is_operator(request: Request) -> bool:
 
 async def _operator(request: Request) -> None:
     if not _is_operator(request):
-        raise Problem(403, "Forbidden", "this call needs the operator credential")
+        raise Forbidden(None, "this call needs the operator credential")
 
 
 def _period(text: str) -> Period:
     try:
         return Period.parse(text)
     except ValueError as exc:
-        raise Problem(422, "Invalid period", str(exc)) from None
+        raise Invalid("period", str(exc), title="Invalid period") from None
 
 
 # -- conversions ----------------------------------------------------------------------------------------
@@ -240,12 +241,10 @@ async def close_period(period: PeriodPath, request: Request, body: CloseRequest 
         if account_id is not None:
             principal.require_account(account_id)
         if principal.role != "owner" or "billing" not in principal.permissions:
-            raise Problem(403, "Forbidden", "closing a period needs the owner's billing permission or the operator")
+            raise Forbidden(None, "closing a period needs the owner's billing permission or the operator")
         account_id = principal.account_id
     try:
         outcomes = await billing.close_period(target, account_id)
-    except PeriodNotEnded as exc:
-        raise Problem(409, "Period not ended", str(exc)) from None
     except CloseIncomplete as exc:
         raise _incomplete_problem(billing, exc) from None
     return CloseOut(period=str(target), results=[_outcome_out(o) for o in outcomes])
@@ -356,7 +355,7 @@ async def get_invoice(
     """One invoice or credit note; an invoice comes with the adjustments issued against it."""
     found = await _billing(request).document(account_id, invoice_id)
     if found is None:
-        raise Problem(404, "Not found", f"no invoice {invoice_id}")
+        raise NotFound(None, f"no invoice {invoice_id}")
     row, related = found
     doc = _document_out(row)
     return InvoiceDetailOut(**doc.model_dump(), adjustments=[_document_out(r) for r in related])
@@ -370,10 +369,7 @@ async def preview(
     _: Principal = Depends(billing_owner),
 ) -> PreviewOut:
     """What would be charged if the open period (or ``period``) closed now."""
-    try:
-        result = await _billing(request).preview(account_id, _period(period) if period else None)
-    except PeriodNotEnded as exc:
-        raise Problem(409, "Period not started", str(exc)) from None
+    result = await _billing(request).preview(account_id, _period(period) if period else None)
     return preview_out(result)
 
 

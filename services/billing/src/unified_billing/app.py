@@ -1,8 +1,7 @@
-"""The names other packages and tests know the service by; the wiring itself is in ``bootstrap``."""
+"""Kept for callers that build the app by its old name (other services' tests): see ``bootstrap``."""
 
-from __future__ import annotations
+from unified_billing.bootstrap import CONSUMED_TOPICS, MIGRATIONS, bootstrap
 
-from unified_billing.bootstrap import bootstrap as create_service_app
-from unified_billing.runtime import CONSUMED_TOPICS, MIGRATIONS
+create_service_app = bootstrap
 
-__all__ = ["CONSUMED_TOPICS", "MIGRATIONS", "create_service_app"]
+__all__ = ["CONSUMED_TOPICS", "MIGRATIONS", "bootstrap", "create_service_app"]

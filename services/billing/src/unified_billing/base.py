@@ -12,12 +12,7 @@ import asyncpg
 from unified_billing import domain, store
 from unified_billing.domain import Cap, Period, PeriodCharges
 from unified_billing.settings import Settings
-
-Clock = Callable[[], dt.datetime]
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+from unified_shared.clock import Clock, system_clock
 
 
 class BillingBase:
@@ -26,12 +21,12 @@ class BillingBase:
         settings: Settings,
         pool: Callable[[], asyncpg.Pool],
         *,
-        clock: Clock | None = None,
+        clock: Clock = system_clock,
         notify: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self._pool = pool
-        self.clock: Clock = clock or utc_now
+        self.clock = clock
         self._notify = notify or (lambda: None)
 
     @property

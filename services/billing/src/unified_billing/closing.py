@@ -30,6 +30,7 @@ from unified_billing.domain import Held, Period
 from unified_billing.issuing import document_event, lines_json
 from unified_billing.results import AccountOutcome, CloseFailure, IssuedRef
 from unified_shared import eventstore
+from unified_shared.errors import Conflict
 from unified_shared.progress import ProgressReport
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,10 @@ CLOSE_FAILURES = Counter(
 LATE_EVENTS_REASON = "recomputed after subscription or listing events for a closed period arrived late"
 
 
-class PeriodNotEnded(Exception):
+class PeriodNotEnded(Conflict):
     """Only an ended period can be closed (the open one can be previewed)."""
+
+    title = "Period not ended"
 
 
 class AccountBusy(Exception):
@@ -122,7 +125,7 @@ class Closing(BillingBase):
         """Close ``period`` for one or all accounts, then every earlier period that is due (never closed,
         late facts, held): a late fact for a month never closed is billed by the next run too."""
         if self.clock() < period.end():
-            raise PeriodNotEnded(f"period {period} has not ended yet (it ends at {period.end().isoformat()})")
+            raise PeriodNotEnded("period", f"period {period} has not ended yet (it ends at {period.end().isoformat()})")
         if account_id is not None:
             accounts = [account_id]
         else:

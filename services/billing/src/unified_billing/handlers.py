@@ -10,7 +10,6 @@ from decimal import Decimal
 from uuid import UUID
 
 from unified_billing import domain, store
-from unified_billing.base import Clock
 from unified_billing.closing import AccountBusy, CloseIncomplete, Closing, PeriodNotEnded
 from unified_billing.consuming import apply_event, apply_facts, handler_table
 from unified_billing.domain import FeeRow, Held, Period
@@ -27,7 +26,6 @@ __all__ = [
     "AccountBusy",
     "AccountOutcome",
     "Billing",
-    "Clock",
     "CloseIncomplete",
     "PeriodNotEnded",
     "apply_event",
@@ -46,7 +44,7 @@ class Billing(Closing):
         ended = now >= period.end()
         as_of = None if ended else now.date()
         if period.first_day > now.date():
-            raise PeriodNotEnded(f"period {period} has not started yet")
+            raise PeriodNotEnded("period", f"period {period} has not started yet", title="Period not started")
         preview = Preview(
             account_id=account_id,
             period=period,

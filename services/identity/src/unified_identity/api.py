@@ -29,7 +29,7 @@ def source_address(request: Request) -> str:
 
 
 def _identity(request: Request) -> Identity:
-    identity: Identity = request.app.state.identity
+    identity: Identity = request.app.state.handlers
     return identity
 
 
@@ -225,7 +225,7 @@ async def accept_form(request: Request) -> HTMLResponse:
     except domain.Invalid as exc:
         return pages.accept_invitation(token, error=exc.detail, status=422)
     except domain.DomainError as exc:
-        return pages.error("Cannot accept the invitation", exc.detail, status=status_of(exc)[0])
+        return pages.error("Cannot accept the invitation", exc.detail, status=status_of(exc))
     return pages.invitation_accepted()
 
 
@@ -260,5 +260,5 @@ async def verify_form(request: Request) -> HTMLResponse:
     try:
         address = await _identity(request).verify_email(str(form.get("token", "")))
     except domain.DomainError as exc:
-        return pages.error("Cannot confirm the e-mail address", exc.detail, status=status_of(exc)[0])
+        return pages.error("Cannot confirm the e-mail address", exc.detail, status=status_of(exc))
     return pages.email_verified(address)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -12,20 +12,19 @@ import asyncpg
 
 from unified_identity import domain, keys, session_store, store, streams
 from unified_identity.passwords import Passwords
-from unified_identity.results import CSRF_SECRET_NAME, utcnow
+from unified_identity.results import CSRF_SECRET_NAME
 from unified_identity.settings import Settings
+from unified_shared.clock import Clock, system_clock
 from unified_shared.events import Event
 from unified_shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
-
 
 class Base:
     """The state every group of commands shares: runtime (pool, relay), settings, password hasher."""
 
-    def __init__(self, runtime: ServiceRuntime, settings: Settings, *, clock: Clock = utcnow) -> None:
+    def __init__(self, runtime: ServiceRuntime, settings: Settings, *, clock: Clock = system_clock) -> None:
         self.runtime = runtime
         self.settings = settings
         self.clock = clock

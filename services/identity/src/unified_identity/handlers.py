@@ -20,7 +20,6 @@ from unified_identity.results import (
     SignedOut,
     SignInFailed,
     SignInThrottled,
-    utcnow,
 )
 from unified_identity.sessions import Sessions
 from unified_identity.verification import EmailVerification
@@ -36,7 +35,6 @@ __all__ = [
     "SignedOut",
     "grant_of",
     "member_of",
-    "utcnow",
 ]
 
 

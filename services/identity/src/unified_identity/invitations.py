@@ -28,7 +28,7 @@ class Invitations(Base):
         principal.require_account(account_id)
         actor = await store.membership(conn, account_id, principal.user_id)
         if actor is None:
-            raise domain.NotFound("no such account")
+            raise domain.NotFound(None, "no such account")
         domain.check_can_manage(actor["role"])
         return actor
 
@@ -60,7 +60,7 @@ class Invitations(Base):
             domain.check_may_invite(grant_of(actor), domain.Grant.of(role, perms, scope))
             existing = await store.user_by_email(conn, email_norm)
             if existing is not None and await store.membership_of_user(conn, existing["user_id"]) is not None:
-                raise domain.Conflict("this email already belongs to a member of an account", field="email")
+                raise domain.Conflict("email", "this email already belongs to a member of an account")
             await store.insert_invitation(
                 conn,
                 invitation_id=invitation_id,
@@ -104,7 +104,7 @@ class Invitations(Base):
             try:
                 await mail.send(self.settings, message)
             except mail.MailError as exc:
-                raise domain.Unavailable(f"the invitation mail could not be sent: {exc}") from None
+                raise domain.MailRefused(None, f"the invitation mail could not be sent: {exc}") from None
         self.runtime.notify_relay()
         return invitation_id, expires_at
 
@@ -112,14 +112,14 @@ class Invitations(Base):
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             if await store.lock_account(conn, account_id) is None:
-                raise domain.NotFound("no such account")
+                raise domain.NotFound(None, "no such account")
             actor = await self._actor(conn, principal, account_id)
             invitation = await store.invitation(conn, account_id, invitation_id)
             if invitation is None:
-                raise domain.NotFound("no such invitation")
+                raise domain.NotFound(None, "no such invitation")
             domain.check_may_revoke_invitation(grant_of(actor), invitation["role"])
             if invitation["accepted_at"] is not None:
-                raise domain.Conflict("the invitation was already accepted; remove the member instead")
+                raise domain.Conflict(None, "the invitation was already accepted; remove the member instead")
             if invitation["revoked_at"] is not None:
                 return  # already revoked: nothing new happened
             await self._revoke_invitation_row(conn, invitation, revoked_by=principal.user_id, at=now)
@@ -137,17 +137,17 @@ class Invitations(Base):
             # The account first, then the invitation: the lock order of every team command.
             account_id = await store.invitation_account_by_token(conn, token_hash)
             if account_id is None:
-                raise domain.NotFound("no such invitation")
+                raise domain.NotFound(None, "no such invitation")
             await store.lock_account(conn, account_id)
             invitation = await store.invitation_by_token(conn, token_hash)
             if invitation is None:
-                raise domain.NotFound("no such invitation")
+                raise domain.NotFound(None, "no such invitation")
             if invitation["revoked_at"] is not None:
-                raise domain.Gone("this invitation was revoked")
+                raise domain.Gone(None, "this invitation was revoked")
             if invitation["accepted_at"] is not None:
-                raise domain.Gone("this invitation was already used")
+                raise domain.Gone(None, "this invitation was already used")
             if invitation["expires_at"] <= now:
-                raise domain.Gone("this invitation has expired")
+                raise domain.Gone(None, "this invitation has expired")
             inviter = await store.membership(conn, account_id, invitation["invited_by"])
             lapsed = domain.inviter_refusal(grant_of(inviter) if inviter else None, grant_of(invitation))
             if lapsed is not None:
@@ -170,7 +170,7 @@ class Invitations(Base):
         user = await store.user_by_email(conn, email, for_update=True)
         if user is not None:
             if await store.membership_of_user(conn, user["user_id"]) is not None:
-                raise domain.Conflict("this email already belongs to a member of an account")
+                raise domain.Conflict(None, "this email already belongs to a member of an account")
             user_id: UUID = user["user_id"]
             await store.set_password(conn, user_id, password_hash, email_verified=True)
             await store.name_user(conn, user_id, invitation["name"])

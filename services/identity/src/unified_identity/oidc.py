@@ -3,7 +3,6 @@ the OAuth endpoints follow RFC 6749 (``oidc_web``); the rest are problem+json.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -67,7 +66,7 @@ async def discovery(request: Request) -> JSONResponse:
 async def jwks(request: Request) -> JSONResponse:
     identity = identity_of(request)
     async with identity.pool.acquire() as conn:
-        body = await keys.jwks(conn, now=datetime.now(UTC), grace=identity.key_grace)
+        body = await keys.jwks(conn, now=identity.clock(), grace=identity.key_grace)
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=60"})
 
 

@@ -142,7 +142,7 @@ async def authorize_submit(request: Request) -> Response:
             email=email,
             error="Too many failed sign-in attempts. Try again later.",
             status=429,
-            headers={"Retry-After": str(exc.retry_after_s)},
+            headers={"Retry-After": str(exc.retry_after)},
         )
     except SignInFailed:
         return _sign_in_page(

@@ -18,7 +18,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def identity_of(request: Request) -> Identity:
-    identity: Identity = request.app.state.identity
+    identity: Identity = request.app.state.handlers
     return identity
 
 

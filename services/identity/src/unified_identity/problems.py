@@ -1,36 +1,26 @@
-"""The one place identity's domain errors become HTTP: each kind's status and title, and the problem+json
-answer (with ``WWW-Authenticate`` or ``Retry-After`` where the kind calls for one)."""
+"""The one place identity's domain errors become HTTP: the shared mapping (``unified_shared.problems``) plus the
+statuses of identity's own refusals (410 Gone, 502 when the mail server refused) and the Bearer challenge on a
+401."""
 
 from __future__ import annotations
 
 from unified_identity import domain
+from unified_shared import problems
 from unified_shared.problems import Problem
 
-_STATUS: list[tuple[type[domain.DomainError], int, str]] = [
-    (domain.Invalid, 422, "Invalid request"),
-    (domain.Unauthenticated, 401, "Unauthorized"),
-    (domain.Conflict, 409, "Conflict"),
-    (domain.Forbidden, 403, "Forbidden"),
-    (domain.NotFound, 404, "Not found"),
-    (domain.Gone, 410, "Gone"),
-    (domain.TooManyRequests, 429, "Too many requests"),
-    (domain.Unavailable, 502, "Bad gateway"),
-]
+_OWN: list[tuple[type[domain.DomainError], int]] = [(domain.Gone, 410), (domain.MailRefused, 502)]
 
 
-def status_of(exc: domain.DomainError) -> tuple[int, str]:
-    """(HTTP status, title) of a domain error; an unlisted kind is a bad request."""
-    for kind, status, title in _STATUS:
-        if isinstance(exc, kind):
-            return status, title
-    return 400, "Bad request"
+def status_of(exc: domain.DomainError) -> int:
+    return next((status for kind, status in _OWN if isinstance(exc, kind)), None) or problems.status_of(exc)
 
 
 def problem_of(exc: domain.DomainError) -> Problem:
-    status, title = status_of(exc)
-    problem = Problem(status, title, exc.detail, **exc.extra)
-    if isinstance(exc, domain.Unauthenticated):
+    own = next((status for kind, status in _OWN if isinstance(exc, kind)), None)
+    if own is None:
+        problem = problems.problem_of(exc)
+    else:
+        problem = Problem(own, exc.title, exc.detail, **({"field": exc.field} if exc.field else {}), **exc.extra)
+    if isinstance(exc, domain.Unauthorized):
         problem.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-    if isinstance(exc, domain.TooManyRequests):
-        problem.headers["Retry-After"] = str(exc.retry_after_s)
     return problem

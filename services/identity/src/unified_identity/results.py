@@ -5,26 +5,26 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
-from unified_identity.domain.errors import OAuthError
+from unified_identity.domain.errors import OAuthError, RateLimited, Unauthorized
 
 log = logging.getLogger(__name__)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class SignInFailed(Exception):
+class SignInFailed(Unauthorized):
     """Unknown email or wrong password: deliberately one answer for both."""
 
+    def __init__(self) -> None:
+        super().__init__("password", "incorrect email or password")
 
-class SignInThrottled(Exception):
+
+class SignInThrottled(RateLimited):
+    """Too many failed sign-ins along one of the throttle's lines: one more is allowed after ``retry_after``."""
+
     def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many failed sign-ins; retry after {retry_after_s} s")
-        self.retry_after_s = retry_after_s
+        super().__init__(None, f"too many failed sign-ins; retry after {retry_after_s} s", retry_after=retry_after_s)
 
 
 @dataclass(frozen=True, slots=True)

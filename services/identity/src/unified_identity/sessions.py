@@ -147,10 +147,10 @@ class Sessions(Tokens, SignInCommands):
             if sid:
                 session = await session_store.session(conn, UUID(str(sid)))
                 if session is None or session["revoked_at"] is not None:
-                    raise domain.Unauthenticated("the session of this token has ended")
+                    raise domain.Unauthorized(None, "the session of this token has ended")
             member = await store.membership(conn, principal.account_id, principal.user_id)
         if member is None:
-            raise domain.NotFound("no such user")
+            raise domain.NotFound(None, "no such user")
         return UserInfo(
             user_id=principal.user_id,
             email=member["email"],

@@ -1,61 +1,53 @@
-"""The identity rules' errors: what went wrong in domain terms, no HTTP. The app maps each kind to a status
-once (``app.py``); ``extra`` (e.g. ``field``) travels into the problem body."""
+"""The identity rules' errors: the shared HTTP-free hierarchy (``unified_shared.errors``) plus the two refusals
+only identity makes, ``Gone`` (a link or invitation that was used, revoked or expired) and ``MailRefused`` (the
+mail server refused the message), and ``OAuthError`` (an RFC 6749 error code). Their statuses are decided once,
+at the edge (``unified_identity.problems``; OAuth errors in ``oidc_web``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from unified_shared.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 
-
-class DomainError(Exception):
-    """A rule was broken."""
-
-    def __init__(self, detail: str, **extra: object) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra: dict[str, Any] = dict(extra)
-
-
-class Invalid(DomainError):
-    """The input breaks a rule (names ``field``)."""
-
-
-class Unauthenticated(DomainError):
-    """The caller's credential names nothing live."""
-
-
-class Conflict(DomainError):
-    """The request collides with what is stored."""
-
-
-class Forbidden(DomainError):
-    """The caller may not do this."""
-
-
-class NotFound(DomainError):
-    """No such thing (or not visible to the caller)."""
+__all__ = [
+    "Conflict",
+    "DomainError",
+    "Forbidden",
+    "Gone",
+    "Invalid",
+    "MailRefused",
+    "NotFound",
+    "OAuthError",
+    "RateLimited",
+    "Unauthorized",
+]
 
 
 class Gone(DomainError):
-    """It existed but may no longer be used (expired, revoked, used)."""
+    """It existed but may no longer be used (expired, revoked, already used)."""
+
+    title = "Gone"
 
 
-class TooManyRequests(DomainError):
-    """A throttle: one more attempt is allowed after ``retry_after_s``."""
+class MailRefused(DomainError):
+    """The mail server refused the message this command must send (nothing was kept: the caller may retry)."""
 
-    def __init__(self, detail: str, retry_after_s: int) -> None:
-        super().__init__(detail)
-        self.retry_after_s = retry_after_s
-
-
-class Unavailable(DomainError):
-    """A system this command needs (the mail server) refused."""
+    title = "Bad gateway"
 
 
 class OAuthError(DomainError):
     """An RFC 6749 / OIDC error (``error`` code and description); the token and revocation endpoints answer it
     as ``{"error": ..., "error_description": ...}``, the browser endpoints as a page or an error redirect."""
 
+    title = "OAuth error"
+
     def __init__(self, error: str, description: str) -> None:
-        super().__init__(description)
+        super().__init__(None, description)
         self.error = error
         self.description = description

@@ -106,7 +106,7 @@ def parse_prompt(value: str | None) -> frozenset[str]:
     """OIDC Core 3.1.2.1: space-separated; ``none`` stands alone. Unknown values are ignored."""
     values = frozenset((value or "").split())
     if "none" in values and len(values) > 1:
-        raise Invalid("prompt=none cannot be combined with other prompt values", field="prompt")
+        raise Invalid("prompt", "prompt=none cannot be combined with other prompt values")
     return values
 
 
@@ -115,7 +115,7 @@ def parse_max_age(value: str | None) -> int | None:
     if value is None or value == "":
         return None
     if not re.fullmatch(r"\d{1,10}", value):
-        raise Invalid("max_age must be a non-negative whole number of seconds", field="max_age")
+        raise Invalid("max_age", "max_age must be a non-negative whole number of seconds")
     return int(value)
 
 

@@ -16,7 +16,7 @@ def normalize_email(email: str) -> str:
     """Trimmed and lowercased: the one form used for uniqueness, throttling and invitations."""
     value = email.strip().lower()
     if len(value) > 254 or not _EMAIL.match(value):
-        raise Invalid("email is not a valid address", field="email")
+        raise Invalid("email", "email is not a valid address")
     return value
 
 
@@ -29,9 +29,9 @@ def person_name(value: str | None, *, field: str = "name") -> str | None:
         return None
     name = " ".join(value.split())
     if len(name) > PERSON_NAME_MAX_LENGTH:
-        raise Invalid(f"{field} must be at most {PERSON_NAME_MAX_LENGTH} characters", field=field)
+        raise Invalid(field, f"{field} must be at most {PERSON_NAME_MAX_LENGTH} characters")
     if not name.isprintable():
-        raise Invalid(f"{field} must not contain control characters", field=field)
+        raise Invalid(field, f"{field} must not contain control characters")
     return name
 
 
@@ -64,4 +64,4 @@ def password_problems(password: str, *, email: str | None, common: frozenset[str
 def check_password(password: str, *, email: str | None, common: frozenset[str]) -> None:
     problems = password_problems(password, email=email, common=common)
     if problems:
-        raise Invalid("password " + "; ".join(problems), field="password")
+        raise Invalid("password", "password " + "; ".join(problems))

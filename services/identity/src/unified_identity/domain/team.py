@@ -25,7 +25,7 @@ def resolve_marketplace(ref: str, *, field: str = "home_marketplace") -> str:
     try:
         return catalog.resolve(ref).marketplace_id
     except catalog.UnknownMarketplace:
-        raise Invalid(f"unknown marketplace {ref!r}", field=field) from None
+        raise Invalid(field, f"unknown marketplace {ref!r}") from None
 
 
 def resolve_scope(value: str | Sequence[str]) -> Scope:
@@ -33,22 +33,22 @@ def resolve_scope(value: str | Sequence[str]) -> Scope:
     if isinstance(value, str):
         if value == "*":
             return "*"
-        raise Invalid('marketplaces must be "*" or a list of marketplace codes or IDs', field="marketplaces")
+        raise Invalid("marketplaces", 'marketplaces must be "*" or a list of marketplace codes or IDs')
     if "*" in value:
         return "*"
     ids = sorted({resolve_marketplace(ref, field="marketplaces") for ref in value})
     if not ids:
-        raise Invalid('marketplaces must name at least one marketplace (or be "*")', field="marketplaces")
+        raise Invalid("marketplaces", 'marketplaces must name at least one marketplace (or be "*")')
     return ids
 
 
 def check_permissions(permissions: Iterable[str]) -> list[str]:
     perms = sorted(set(permissions))
     if BILLING in perms:
-        raise Forbidden("only the owner holds the billing permission", field="permissions")
+        raise Forbidden("permissions", "only the owner holds the billing permission")
     unknown = [p for p in perms if p not in MEMBER_PERMISSIONS]
     if unknown:
-        raise Invalid(f"unknown permissions: {', '.join(unknown)}", field="permissions")
+        raise Invalid("permissions", f"unknown permissions: {', '.join(unknown)}")
     return perms
 
 
@@ -79,18 +79,18 @@ def can_manage_users(role: str) -> bool:
 
 def check_can_manage(actor_role: str) -> None:
     if not can_manage_users(actor_role):
-        raise Forbidden("only the owner or an admin manages users")
+        raise Forbidden(None, "only the owner or an admin manages users")
 
 
 def check_invitable_role(role: str) -> None:
     if role not in INVITABLE_ROLES:
-        raise Invalid("role must be 'admin' or 'member' (an account has exactly one owner)", field="role")
+        raise Invalid("role", "role must be 'admin' or 'member' (an account has exactly one owner)")
 
 
 def check_change_target(target_role: str) -> None:
     """The owner cannot be demoted or removed: there is always exactly one."""
     if target_role == OWNER:
-        raise Forbidden("the owner cannot be removed or demoted")
+        raise Forbidden(None, "the owner cannot be removed or demoted")
 
 
 # -- who may manage whom, and grant what -------------------------------------------------------------------
@@ -152,22 +152,21 @@ def check_grant_within(actor: Grant, new: Grant, old: Grant | None = None) -> No
     missing = new.permissions - held
     if missing:
         raise Forbidden(
+            "permissions",
             f"you can grant only permissions you hold yourself; you do not hold: {', '.join(sorted(missing))}",
-            field="permissions",
         )
     scope = actor.effective_scope()
     if scope == "*":
         return
     if new.marketplaces == "*":
         raise Forbidden(
+            "marketplaces",
             'you can grant "*" (every marketplace) only if your own scope is "*"; yours is: ' + _codes(scope),
-            field="marketplaces",
         )
     outside = new.marketplaces - scope
     if outside:
         raise Forbidden(
-            f"you can grant only marketplaces within your own scope; outside it: {_codes(outside)}",
-            field="marketplaces",
+            "marketplaces", f"you can grant only marketplaces within your own scope; outside it: {_codes(outside)}"
         )
 
 
@@ -176,7 +175,7 @@ def check_may_invite(actor: Grant, invited: Grant) -> None:
     check_can_manage(actor.role)
     check_invitable_role(invited.role)
     if invited.role == ADMIN and actor.role != OWNER:
-        raise Forbidden("only the owner invites admins", field="role")
+        raise Forbidden("role", "only the owner invites admins")
     check_grant_within(actor, invited)
 
 
@@ -185,13 +184,16 @@ def inviter_refusal(inviter: Grant | None, invited: Grant) -> DomainError | None
     rule applied again to the inviter's membership as it is now. An invitation carries its sender's authority;
     once the sender is gone, or no longer may grant what it offers, neither may the invitation."""
     if inviter is None:
-        return Gone("the person who sent this invitation is no longer a member of the team; the invitation was revoked")
+        return Gone(
+            None, "the person who sent this invitation is no longer a member of the team; the invitation was revoked"
+        )
     try:
         check_may_invite(inviter, invited)
     except DomainError as exc:
         return Forbidden(
+            None,
             f"the person who sent this invitation may no longer grant what it offers ({exc.detail}); "
-            "the invitation was revoked"
+            "the invitation was revoked",
         )
     return None
 
@@ -202,13 +204,13 @@ def check_may_change(actor: Grant, target: Grant, new: Grant, *, is_self: bool) 
     check_can_manage(actor.role)
     check_change_target(target.role)
     if is_self:
-        raise Forbidden("nobody changes their own role, permissions or marketplace scope")
+        raise Forbidden(None, "nobody changes their own role, permissions or marketplace scope")
     check_invitable_role(new.role)
     if actor.role != OWNER:
         if target.role != MEMBER:
-            raise Forbidden("an admin manages only members; only the owner changes an admin")
+            raise Forbidden(None, "an admin manages only members; only the owner changes an admin")
         if new.role == ADMIN:
-            raise Forbidden("only the owner makes someone an admin", field="role")
+            raise Forbidden("role", "only the owner makes someone an admin")
     check_grant_within(actor, new, target)
 
 
@@ -217,13 +219,13 @@ def check_may_remove(actor: Grant, target_role: str, *, is_self: bool) -> None:
     check_can_manage(actor.role)
     check_change_target(target_role)
     if is_self:
-        raise Forbidden("nobody removes themselves from the account; the owner can remove you")
+        raise Forbidden(None, "nobody removes themselves from the account; the owner can remove you")
     if actor.role != OWNER and target_role != MEMBER:
-        raise Forbidden("an admin removes only members; only the owner removes an admin")
+        raise Forbidden(None, "an admin removes only members; only the owner removes an admin")
 
 
 def check_may_revoke_invitation(actor: Grant, invited_role: str) -> None:
     """An admin manages only members, so it revokes only invitations of members (the owner revokes any)."""
     check_can_manage(actor.role)
     if actor.role != OWNER and invited_role != MEMBER:
-        raise Forbidden("an admin revokes only invitations of members; only the owner revokes an admin's")
+        raise Forbidden(None, "an admin revokes only invitations of members; only the owner revokes an admin's")

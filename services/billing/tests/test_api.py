@@ -10,7 +10,20 @@ from typing import Any
 from unified_billing.domain import Period, invoice_id
 from unified_shared.testing import TestIssuer
 
-from .support import DE, JP, OPERATOR_TOKEN, US, Clock, feed, migrated_pool, rates, registered, running_billing, selling
+from .support import (
+    DE,
+    JP,
+    OPERATOR_TOKEN,
+    US,
+    Clock,
+    feed,
+    migrated_pool,
+    rates,
+    registered,
+    running_billing,
+    selling,
+    start_offsets_for_billing,
+)
 
 
 async def test_billing_api(fresh_db: str, kafka_bootstrap: str) -> None:
@@ -35,7 +48,14 @@ async def test_billing_api(fresh_db: str, kafka_bootstrap: str) -> None:
     async with (
         issuer.serve() as jwks_url,
         running_billing(
-            fresh_db, kafka_bootstrap, issuer, jwks_url, clock=clock, group=f"billing-api-{uuid.uuid4().hex[:8]}"
+            fresh_db,
+            kafka_bootstrap,
+            issuer,
+            jwks_url,
+            clock=clock,
+            group=f"billing-api-{uuid.uuid4().hex[:8]}",
+            # after what the shared topics hold already: another test's FX rates must not settle this one's periods
+            start_offsets=await start_offsets_for_billing(kafka_bootstrap),
         ) as svc,
     ):
         owner = svc.owner(account)

@@ -32,6 +32,19 @@ class Invitations(Base):
         domain.check_can_manage(actor["role"])
         return actor
 
+    async def _locked_actor(self, conn: asyncpg.Connection, principal: Principal, account_id: UUID) -> asyncpg.Record:
+        """The account locked first (the lock order of every team command), then the caller as ``_actor``."""
+        if await store.lock_account(conn, account_id) is None:
+            raise domain.NotFound(None, "no such account")
+        return await self._actor(conn, principal, account_id)
+
+    @staticmethod
+    async def _member(conn: asyncpg.Connection, account_id: UUID, user_id: UUID) -> asyncpg.Record:
+        member = await store.membership(conn, account_id, user_id)
+        if member is None:
+            raise domain.NotFound(None, "no such member")
+        return member
+
     async def invite(
         self,
         principal: Principal,
@@ -111,9 +124,7 @@ class Invitations(Base):
     async def revoke_invitation(self, principal: Principal, account_id: UUID, invitation_id: UUID) -> None:
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
-            if await store.lock_account(conn, account_id) is None:
-                raise domain.NotFound(None, "no such account")
-            actor = await self._actor(conn, principal, account_id)
+            actor = await self._locked_actor(conn, principal, account_id)
             invitation = await store.invitation(conn, account_id, invitation_id)
             if invitation is None:
                 raise domain.NotFound(None, "no such invitation")

@@ -57,12 +57,8 @@ class Members(Invitations):
     ) -> Member:
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
-            if await store.lock_account(conn, account_id) is None:
-                raise domain.NotFound(None, "no such account")
-            actor = await self._actor(conn, principal, account_id)
-            target = await store.membership(conn, account_id, user_id)
-            if target is None:
-                raise domain.NotFound(None, "no such member")
+            actor = await self._locked_actor(conn, principal, account_id)
+            target = await self._member(conn, account_id, user_id)
             domain.check_change_target(target["role"])
             new_role = target["role"] if role is None else role
             domain.check_invitable_role(new_role)
@@ -113,12 +109,8 @@ class Members(Invitations):
     async def remove_member(self, principal: Principal, account_id: UUID, user_id: UUID) -> None:
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
-            if await store.lock_account(conn, account_id) is None:
-                raise domain.NotFound(None, "no such account")
-            actor = await self._actor(conn, principal, account_id)
-            target = await store.membership(conn, account_id, user_id)
-            if target is None:
-                raise domain.NotFound(None, "no such member")
+            actor = await self._locked_actor(conn, principal, account_id)
+            target = await self._member(conn, account_id, user_id)
             domain.check_may_remove(grant_of(actor), target["role"], is_self=user_id == principal.user_id)
             await store.delete_membership(conn, account_id, user_id)
             await session_store.revoke_user_sessions(conn, user_id, now, "removed from the account")

@@ -22,6 +22,7 @@ from unified_identity.oidc_web import (
     code_redirect,
     cookie_name,
     error_redirect,
+    form_page,
     identity_of,
     set_cookie,
     single_values,
@@ -56,23 +57,19 @@ def _sign_in_page(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """The sign-in form with a CSRF token bound to the browser's CSRF cookie (set here if it has none)."""
-    browser = request.cookies.get(cookie_name(identity, CSRF_COOKIE))
-    fresh = not domain.looks_like_secret(browser)
-    if fresh:
-        browser = domain.new_secret()
-    assert browser is not None
-    response = pages.sign_in(
-        params,
-        client_name=client.name,
-        csrf_token=identity.csrf_token(browser),
-        email=email,
-        error=error,
-        status=status,
-        headers=headers,
+    return form_page(
+        identity,
+        request,
+        lambda csrf_token: pages.sign_in(
+            params,
+            client_name=client.name,
+            csrf_token=csrf_token,
+            email=email,
+            error=error,
+            status=status,
+            headers=headers,
+        ),
     )
-    if fresh:
-        set_cookie(response, identity, CSRF_COOKIE, browser)
-    return response
 
 
 @router.get("/authorize", response_class=Response)
@@ -169,21 +166,14 @@ def _sign_out_page(
 ) -> Response:
     """The "Sign out?" page, whose form POSTs to /end-session with a CSRF token bound to the browser's CSRF cookie
     (the sign-in form's mechanism, with its own purpose); the cookie is set here if the browser has none."""
-    browser = request.cookies.get(cookie_name(identity, CSRF_COOKIE))
-    fresh = not domain.looks_like_secret(browser)
-    if fresh:
-        browser = domain.new_secret()
-    assert browser is not None
-    response = pages.confirm_sign_out(
-        params,
-        csrf_token=identity.csrf_token(browser, purpose=domain.SIGN_OUT_FORM),
-        email=email,
-        error=error,
-        status=status,
+    return form_page(
+        identity,
+        request,
+        lambda csrf_token: pages.confirm_sign_out(
+            params, csrf_token=csrf_token, email=email, error=error, status=status
+        ),
+        purpose=domain.SIGN_OUT_FORM,
     )
-    if fresh:
-        set_cookie(response, identity, CSRF_COOKIE, browser)
-    return response
 
 
 async def _end_session(request: Request, params: dict[str, str], *, confirmed: bool) -> Response:

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, QueryParams
 
+from unified_identity import domain
 from unified_identity.domain import OAuthError
 from unified_identity.handlers import AuthorizeRequest, Identity
 from unified_shared.bounds import check_line
@@ -106,3 +107,23 @@ def clear_cookie(response: Response, identity: Identity, base: str) -> None:
     response.delete_cookie(
         cookie_name(identity, base), path="/", secure=identity.settings.cookies_secure, httponly=True, samesite="lax"
     )
+
+
+def form_page(
+    identity: Identity,
+    request: Request,
+    render: Callable[[str], Response],
+    *,
+    purpose: bytes = domain.SIGN_IN_FORM,
+) -> Response:
+    """A page whose form carries a CSRF token (``render(token)``) bound to the browser's CSRF cookie, which is set
+    here if the browser has none."""
+    browser = request.cookies.get(cookie_name(identity, CSRF_COOKIE))
+    fresh = not domain.looks_like_secret(browser)
+    if fresh:
+        browser = domain.new_secret()
+    assert browser is not None
+    response = render(identity.csrf_token(browser, purpose=purpose))
+    if fresh:
+        set_cookie(response, identity, CSRF_COOKIE, browser)
+    return response

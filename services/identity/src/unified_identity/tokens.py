@@ -95,27 +95,10 @@ class Tokens(Base):
             return OAuthError("invalid_grant", "the user signed out after this code was issued")
         session_id = uuid4()
         await session_store.insert_session(
-            conn,
-            session_id=session_id,
-            user_id=row["user_id"],
-            account_id=row["account_id"],
-            client_id=row["client_id"],
-            scope=row["scope"],
-            auth_time=row["auth_time"],
-            browser_session_id=row["browser_session_id"],
+            conn, session_id=session_id, browser_session_id=row["browser_session_id"], **_granted(row)
         )
         await session_store.mark_code_used(conn, code_hash, now, session_id)
-        return await self._issue(
-            conn,
-            session_id=session_id,
-            user_id=row["user_id"],
-            account_id=row["account_id"],
-            client_id=row["client_id"],
-            scope=row["scope"],
-            auth_time=row["auth_time"],
-            nonce=row["nonce"],
-            now=now,
-        )
+        return await self._issue(conn, session_id=session_id, nonce=row["nonce"], now=now, **_granted(row))
 
     async def _refresh(self, conn: asyncpg.Connection, client: Client, form: dict[str, str]) -> TokenGrant | OAuthError:
         token = form.get("refresh_token")
@@ -138,17 +121,7 @@ class Tokens(Base):
         if row["expires_at"] <= now:
             return OAuthError("invalid_grant", "refresh token expired")
         await session_store.mark_refresh_used(conn, token_hash, now)
-        return await self._issue(
-            conn,
-            session_id=row["session_id"],
-            user_id=row["user_id"],
-            account_id=row["account_id"],
-            client_id=row["client_id"],
-            scope=row["scope"],
-            auth_time=row["auth_time"],
-            nonce=None,
-            now=now,
-        )
+        return await self._issue(conn, session_id=row["session_id"], nonce=None, now=now, **_granted(row))
 
     async def _issue(
         self,
@@ -228,3 +201,8 @@ async def _after_change(changed_at: datetime | None, now: datetime, clock: Clock
         await asyncio.sleep(wait)
         return clock()
     return now
+
+
+def _granted(row: asyncpg.Record) -> dict[str, Any]:
+    """What a code or refresh token grants: the user, account, client, scope and sign-in time it carries."""
+    return {k: row[k] for k in ("user_id", "account_id", "client_id", "scope", "auth_time")}

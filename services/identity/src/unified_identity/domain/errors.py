@@ -5,15 +5,7 @@ at the edge (``unified_identity.problems``; OAuth errors in ``oidc_web``)."""
 
 from __future__ import annotations
 
-from unified_shared.errors import (
-    Conflict,
-    DomainError,
-    Forbidden,
-    Invalid,
-    NotFound,
-    RateLimited,
-    Unauthorized,
-)
+from unified_shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 
 __all__ = [
     "Conflict",

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from unified_messages.app import create_service_app
-from unified_messages.handlers import utc_now
+from unified_messages.bootstrap import bootstrap
 from unified_messages.settings import Settings
+from unified_shared.clock import system_clock
 from unified_shared.testing import TestIssuer, serve_app
 
 
@@ -28,7 +28,7 @@ async def start_messages(
     async with contextlib.AsyncExitStack() as stack:
 
         async def start(
-            region: str = "EU", clock: Any = utc_now, *, participation_required: bool = False, **overrides: Any
+            region: str = "EU", clock: Any = system_clock, *, participation_required: bool = False, **overrides: Any
         ) -> str:
             # The gate on opened marketplaces has its own test (test_participation_gate.py); the other tests use
             # accounts that never went through regions.
@@ -43,7 +43,7 @@ async def start_messages(
                 identity_jwks_url=jwks_url,
                 relay_poll_interval_s=0.05,
             )
-            base: str = await stack.enter_async_context(serve_app(create_service_app(settings, clock=clock)))
+            base: str = await stack.enter_async_context(serve_app(bootstrap(settings, clock=clock)))
             return base
 
         yield start

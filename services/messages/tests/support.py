@@ -1,4 +1,4 @@
-"""Helpers for the messages tests: a settable clock, message bodies, events read back."""
+"""Helpers for the messages tests: instants, message bodies, events read back."""
 
 from __future__ import annotations
 
@@ -12,19 +12,6 @@ from unified_shared.testing import SeenRecord, TopicWatcher
 
 DE, FR, UK, US = "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1F83G8C2ARO7P", "ATVPDKIKX0DER"
 SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"
-
-
-class Clock:
-    """The service's "now", moved by the test."""
-
-    def __init__(self, now: str = "2026-09-04T12:00:00Z") -> None:
-        self.now = at(now)
-
-    def set(self, value: str) -> None:
-        self.now = at(value)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def at(value: str) -> datetime:

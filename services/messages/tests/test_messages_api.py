@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 import jsonschema
 
+from unified_shared.clock import FixedClock
 from unified_shared.testing import TestIssuer, TopicWatcher
 from unified_shared.topics import BUYER_MESSAGES
 
-from .support import DE, FR, UK, US, Clock, auth, events_until_marker, message, schema_for
+from .support import DE, FR, UK, US, auth, events_until_marker, message, schema_for
 
 Start = Callable[..., Awaitable[str]]
 Issuer = tuple[TestIssuer, str]
@@ -69,7 +70,7 @@ async def test_the_same_message_reply_and_mark_twice_publish_once(
 async def test_thread_state_and_deadline_across_a_reply_and_a_mark(
     start_messages: Start, issuer: Issuer, kafka_bootstrap: str
 ) -> None:
-    clock = Clock("2026-09-04T18:00:00Z")
+    clock = FixedClock("2026-09-04T18:00:00Z")
     base = await start_messages("EU", clock=clock)
     account = uuid.uuid4()
     token = issuer[0].mint(account_id=account)

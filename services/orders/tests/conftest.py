@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from unified_orders.app import create_service_app
+from unified_orders.bootstrap import bootstrap
 from unified_orders.settings import Settings
 from unified_shared.testing import TestIssuer, serve_app
 
@@ -40,7 +40,7 @@ async def start_orders(
                 identity_jwks_url=jwks_url,
                 relay_poll_interval_s=0.05,
             )
-            base: str = await stack.enter_async_context(serve_app(create_service_app(settings)))
+            base: str = await stack.enter_async_context(serve_app(bootstrap(settings)))
             return base
 
         yield start

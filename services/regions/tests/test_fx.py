@@ -17,8 +17,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from unified_regions import ecb, handlers, store
-from unified_regions.app import MIGRATIONS
+from unified_regions import ecb
+from unified_regions.bootstrap import MIGRATIONS, fx_imports_over
+from unified_regions.store import PgRegionsStore
 from unified_regions.testing import OPERATOR_TOKEN, Running, running_service
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.testing import TopicWatcher
@@ -58,15 +59,15 @@ async def counts(pool: asyncpg.Pool) -> tuple[int, int, list[tuple[str, int]]]:
 
 async def test_real_ecb_history_loads_and_reimport_publishes_nothing(pool: asyncpg.Pool) -> None:
     data, origin = ecb.default_source_bytes()
-    report = await handlers.import_fx(pool, data, filename=ecb.DEFAULT_FILE, origin=origin)
+    report = await fx_imports_over(pool).import_fx(data, filename=ecb.DEFAULT_FILE, origin=origin)
     assert report.published == report.days_in_file == 7126 and report.corrected == 0
     events, days, _ = await counts(pool)
     assert events == days == 7126
     async with pool.acquire() as conn:
-        day = await store.get_day(conn, LAST)
-        first = await store.get_day(conn, dt.date(1999, 1, 4))
-        saturday = await store.get_day(conn, dt.date(2026, 10, 31))
-        friday = await store.get_day(conn, dt.date(2026, 10, 31), on_or_before=True)
+        day = await PgRegionsStore(conn).get_day(LAST)
+        first = await PgRegionsStore(conn).get_day(dt.date(1999, 1, 4))
+        saturday = await PgRegionsStore(conn).get_day(dt.date(2026, 10, 31))
+        friday = await PgRegionsStore(conn).get_day(dt.date(2026, 10, 31), on_or_before=True)
         stored = await conn.fetchrow(
             "SELECT stream_id, version, payload, partition_key FROM event_store WHERE stream_id = $1", f"fx-{LAST}"
         )
@@ -81,17 +82,17 @@ async def test_real_ecb_history_loads_and_reimport_publishes_nothing(pool: async
     assert stored["payload"]["rates"]["USD"] == "1.1172" and stored["payload"]["revision"] == 1
     assert "BGN" not in stored["payload"]["rates"]
 
-    again = await handlers.import_fx(pool, data, filename=ecb.DEFAULT_FILE, origin=origin)
+    again = await fx_imports_over(pool).import_fx(data, filename=ecb.DEFAULT_FILE, origin=origin)
     assert (again.published, again.corrected, again.unchanged) == (0, 0, 7126)
     assert (await counts(pool))[:2] == (7126, 7126)
 
 
 async def test_a_changed_day_publishes_a_correction_with_the_next_revision(pool: asyncpg.Pool) -> None:
     original = recent_csv(3)
-    await handlers.import_fx(pool, original, filename="recent.csv")
+    await fx_imports_over(pool).import_fx(original, filename="recent.csv")
     corrected = original.replace(b"2026-10-29,", b"2026-10-29,9", 1)  # USD 1.xxx -> 91.xxx on one day
     assert corrected != original
-    report = await handlers.import_fx(pool, corrected, filename="corrected.csv")
+    report = await fx_imports_over(pool).import_fx(corrected, filename="corrected.csv")
     assert (report.published, report.corrected, report.unchanged) == (0, 1, 2)
     assert report.corrected_dates == [dt.date(2026, 10, 29)]
     async with pool.acquire() as conn:
@@ -106,7 +107,7 @@ async def test_a_changed_day_publishes_a_correction_with_the_next_revision(pool:
 
 async def test_a_malformed_or_truncated_file_changes_nothing(pool: asyncpg.Pool) -> None:
     good = recent_csv(5)
-    await handlers.import_fx(pool, good, filename="recent.csv")
+    await fx_imports_over(pool).import_fx(good, filename="recent.csv")
     before = await counts(pool)
     newer = recent_csv(8)  # three more days, valid
     bad_late_row = newer.rsplit(b"\n", 2)[0] + b"\n2026-10-19,1.16,oops,\n"
@@ -119,7 +120,7 @@ async def test_a_malformed_or_truncated_file_changes_nothing(pool: asyncpg.Pool)
         ("changed-then-bad.csv", good.replace(b"2026-10-29,", b"2026-10-29,9", 1) + b"2026-10-20,x,\n"),
     ]:
         with pytest.raises(ecb.FxFileError) as error:
-            await handlers.import_fx(pool, content, filename=name)
+            await fx_imports_over(pool).import_fx(content, filename=name)
         assert name in str(error.value)
         assert await counts(pool) == before, name
 

@@ -25,11 +25,19 @@ def system_clock() -> datetime:
 utc_now = system_clock
 
 
-class FixedClock:
-    """A clock for tests: it says ``at`` until moved with ``advance`` or ``set``."""
+def _instant(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError("a clock tells timezone-aware instants")
+    return value.astimezone(UTC)
 
-    def __init__(self, at: datetime | None = None) -> None:
-        self.at = (at or datetime(2026, 9, 1, tzinfo=UTC)).astimezone(UTC)
+
+class FixedClock:
+    """A clock for tests: it says ``at`` (a datetime or ISO 8601 text) until moved with ``advance`` or ``set``."""
+
+    def __init__(self, at: datetime | str = "2026-09-01T00:00:00Z") -> None:
+        self.at = _instant(at)
 
     def __call__(self) -> datetime:
         return self.at
@@ -38,6 +46,6 @@ class FixedClock:
         self.at += by
         return self.at
 
-    def set(self, at: datetime) -> datetime:
-        self.at = at.astimezone(UTC)
+    def set(self, at: datetime | str) -> datetime:
+        self.at = _instant(at)
         return self.at

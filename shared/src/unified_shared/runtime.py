@@ -9,7 +9,7 @@ import contextlib
 import importlib.metadata
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -72,7 +72,18 @@ class ServiceRuntime:
         self.revocations = RevocationSet()
         self.revocation_reader: RevocationReader | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: list[tuple[str, Callable[[], Coroutine[object, object, None]]]] = []
+        self._readiness_details: list[Callable[[], dict[str, object]]] = []
         self.started = False
+
+    def run_in_background(self, name: str, run: Callable[[], Coroutine[object, object, None]]) -> None:
+        """A service's own long-running task (a scheduled import): started with the runtime, watched by
+        liveness, cancelled at stop. Declared by the service's bootstrap."""
+        self._background.append((name, run))
+
+    def report_in_readiness(self, detail: Callable[[], dict[str, object]]) -> None:
+        """Facts added to /health/ready (informative: they never make the instance unready)."""
+        self._readiness_details.append(detail)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -137,6 +148,8 @@ class ServiceRuntime:
             ),
         )
         self._tasks.append(asyncio.create_task(self.revocation_reader.run(), name="revocation-reader"))
+        for name, run in self._background:
+            self._tasks.append(asyncio.create_task(run(), name=name))
         self.started = True
 
     async def stop(self) -> None:
@@ -203,6 +216,8 @@ class ServiceRuntime:
         detail["degraded"] = bool(degraded)
         if self.consumer is not None:
             detail["consumer_last_fetch_age_s"] = round(self.consumer.last_fetch_age_s(), 1)
+        for more in self._readiness_details:
+            detail.update(more())
         return ok, detail
 
     def degraded(self) -> dict[str, str]:

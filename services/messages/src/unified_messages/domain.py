@@ -36,9 +36,7 @@ def check_thread_id(thread_id: str) -> None:
 
 def check_order_id(amazon_order_id: str | None) -> None:
     if amazon_order_id is not None and not ORDER_ID_RE.match(amazon_order_id):
-        raise Invalid(
-            "amazon_order_id", f"amazon_order_id must look like 111-1234567-1234567, got {amazon_order_id!r}"
-        )
+        raise Invalid("amazon_order_id", f"amazon_order_id must look like 111-1234567-1234567, got {amazon_order_id!r}")
 
 
 def check_text(value: str, field: str, limit: int, *, required: bool) -> None:

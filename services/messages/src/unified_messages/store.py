@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 import asyncpg
@@ -78,108 +79,139 @@ def _entry(row: asyncpg.Record) -> StoredEntry:
     )
 
 
-async def get_thread(
-    conn: asyncpg.Connection, account_id: UUID, thread_id: str, *, for_update: bool = False
-) -> Thread | None:
-    sql = "SELECT * FROM threads WHERE account_id = $1 AND thread_id = $2"
-    row = await conn.fetchrow(sql + (" FOR UPDATE" if for_update else ""), account_id, thread_id)
-    return _thread(row) if row else None
+class MessagesStore(Protocol):
+    """What the handlers need of the threads tables (PostgreSQL here; in memory in the unit tests)."""
+
+    async def get_thread(self, account_id: UUID, thread_id: str, *, for_update: bool = False) -> Thread | None: ...
+    async def get_entry(self, account_id: UUID, entry_id: str) -> StoredEntry | None: ...
+    async def thread_entries(self, account_id: UUID, thread_id: str) -> list[StoredEntry]: ...
+    async def insert_entry(self, account_id: UUID, entry: StoredEntry) -> None: ...
+    async def save_thread(
+        self,
+        account_id: UUID,
+        *,
+        thread_id: str,
+        marketplace_id: str,
+        amazon_order_id: str | None,
+        subject: str,
+        status: ThreadStatus,
+        buyer_messages: int,
+        replies: int,
+        version: int,
+    ) -> None: ...
+    async def list_threads(
+        self,
+        account_id: UUID,
+        *,
+        state: str | None,
+        marketplace_ids: Sequence[str] | None,
+        after_key: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Thread]: ...
 
 
-async def get_entry(conn: asyncpg.Connection, account_id: UUID, entry_id: str) -> StoredEntry | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM thread_entries WHERE account_id = $1 AND entry_id = $2", account_id, entry_id
-    )
-    return _entry(row) if row else None
+class PgMessagesStore:
+    """The threads tables as seen by one connection (and its transaction)."""
 
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
 
-async def thread_entries(conn: asyncpg.Connection, account_id: UUID, thread_id: str) -> list[StoredEntry]:
-    rows = await conn.fetch(
-        "SELECT * FROM thread_entries WHERE account_id = $1 AND thread_id = $2 ORDER BY at, recorded_at, entry_id",
-        account_id,
-        thread_id,
-    )
-    return [_entry(r) for r in rows]
+    async def get_thread(self, account_id: UUID, thread_id: str, *, for_update: bool = False) -> Thread | None:
+        sql = "SELECT * FROM threads WHERE account_id = $1 AND thread_id = $2"
+        row = await self.conn.fetchrow(sql + (" FOR UPDATE" if for_update else ""), account_id, thread_id)
+        return _thread(row) if row else None
 
+    async def get_entry(self, account_id: UUID, entry_id: str) -> StoredEntry | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM thread_entries WHERE account_id = $1 AND entry_id = $2", account_id, entry_id
+        )
+        return _entry(row) if row else None
 
-async def insert_entry(conn: asyncpg.Connection, account_id: UUID, entry: StoredEntry) -> None:
-    await conn.execute(
-        """INSERT INTO thread_entries (account_id, entry_id, thread_id, kind, at, subject, body, amazon_order_id, actor)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        account_id,
-        entry.entry_id,
-        entry.thread_id,
-        entry.kind,
-        entry.at,
-        entry.subject,
-        entry.body,
-        entry.amazon_order_id,
-        entry.actor,
-    )
+    async def thread_entries(self, account_id: UUID, thread_id: str) -> list[StoredEntry]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM thread_entries WHERE account_id = $1 AND thread_id = $2 ORDER BY at, recorded_at, entry_id",
+            account_id,
+            thread_id,
+        )
+        return [_entry(r) for r in rows]
 
+    async def insert_entry(self, account_id: UUID, entry: StoredEntry) -> None:
+        await self.conn.execute(
+            """INSERT INTO thread_entries (account_id, entry_id, thread_id, kind, at, subject, body,
+                                          amazon_order_id, actor)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            account_id,
+            entry.entry_id,
+            entry.thread_id,
+            entry.kind,
+            entry.at,
+            entry.subject,
+            entry.body,
+            entry.amazon_order_id,
+            entry.actor,
+        )
 
-async def save_thread(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    thread_id: str,
-    marketplace_id: str,
-    amazon_order_id: str | None,
-    subject: str,
-    status: ThreadStatus,
-    buyer_messages: int,
-    replies: int,
-    version: int,
-) -> None:
-    deadline = status.reply_deadline
-    await conn.execute(
-        """INSERT INTO threads (account_id, thread_id, marketplace_id, amazon_order_id, subject, state,
-                                awaiting_since, reply_deadline, last_activity_at, sort_at, buyer_messages,
-                                replies, stream_version)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-           ON CONFLICT (account_id, thread_id) DO UPDATE SET
-               amazon_order_id = EXCLUDED.amazon_order_id, state = EXCLUDED.state,
-               awaiting_since = EXCLUDED.awaiting_since, reply_deadline = EXCLUDED.reply_deadline,
-               last_activity_at = EXCLUDED.last_activity_at, sort_at = EXCLUDED.sort_at,
-               buyer_messages = EXCLUDED.buyer_messages, replies = EXCLUDED.replies,
-               stream_version = EXCLUDED.stream_version""",
-        account_id,
-        thread_id,
-        marketplace_id,
-        amazon_order_id,
-        subject,
-        status.state,
-        status.awaiting_since,
-        deadline,
-        status.last_at,
-        deadline or status.last_at,
-        buyer_messages,
-        replies,
-        version,
-    )
+    async def save_thread(
+        self,
+        account_id: UUID,
+        *,
+        thread_id: str,
+        marketplace_id: str,
+        amazon_order_id: str | None,
+        subject: str,
+        status: ThreadStatus,
+        buyer_messages: int,
+        replies: int,
+        version: int,
+    ) -> None:
+        deadline = status.reply_deadline
+        await self.conn.execute(
+            """INSERT INTO threads (account_id, thread_id, marketplace_id, amazon_order_id, subject, state,
+                                    awaiting_since, reply_deadline, last_activity_at, sort_at, buyer_messages,
+                                    replies, stream_version)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               ON CONFLICT (account_id, thread_id) DO UPDATE SET
+                   amazon_order_id = EXCLUDED.amazon_order_id, state = EXCLUDED.state,
+                   awaiting_since = EXCLUDED.awaiting_since, reply_deadline = EXCLUDED.reply_deadline,
+                   last_activity_at = EXCLUDED.last_activity_at, sort_at = EXCLUDED.sort_at,
+                   buyer_messages = EXCLUDED.buyer_messages, replies = EXCLUDED.replies,
+                   stream_version = EXCLUDED.stream_version""",
+            account_id,
+            thread_id,
+            marketplace_id,
+            amazon_order_id,
+            subject,
+            status.state,
+            status.awaiting_since,
+            deadline,
+            status.last_at,
+            deadline or status.last_at,
+            buyer_messages,
+            replies,
+            version,
+        )
 
-
-async def list_threads(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    state: str | None,
-    marketplace_ids: Sequence[str] | None,
-    after_key: tuple[datetime, str] | None,
-    limit: int,
-) -> list[Thread]:
-    """Threads in (sort_at, thread_id) order after the keyset position; ``marketplace_ids`` None = all."""
-    args: list[object] = [account_id]
-    where = ["account_id = $1"]
-    if state is not None:
-        args.append(state)
-        where.append(f"state = ${len(args)}")
-    if marketplace_ids is not None:
-        args.append(list(marketplace_ids))
-        where.append(f"marketplace_id = ANY(${len(args)}::text[])")
-    if after_key is not None:
-        args += [after_key[0], after_key[1]]
-        where.append(f"(sort_at, thread_id) > (${len(args) - 1}, ${len(args)})")
-    args.append(limit)
-    sql = f"SELECT * FROM threads WHERE {' AND '.join(where)} ORDER BY sort_at, thread_id LIMIT ${len(args)}"
-    return [_thread(r) for r in await conn.fetch(sql, *args)]
+    async def list_threads(
+        self,
+        account_id: UUID,
+        *,
+        state: str | None,
+        marketplace_ids: Sequence[str] | None,
+        after_key: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Thread]:
+        """Threads in (sort_at, thread_id) order after the keyset position; ``marketplace_ids`` None = all."""
+        args: list[object] = [account_id]
+        where = ["account_id = $1"]
+        if state is not None:
+            args.append(state)
+            where.append(f"state = ${len(args)}")
+        if marketplace_ids is not None:
+            args.append(list(marketplace_ids))
+            where.append(f"marketplace_id = ANY(${len(args)}::text[])")
+        if after_key is not None:
+            args += [after_key[0], after_key[1]]
+            where.append(f"(sort_at, thread_id) > (${len(args) - 1}, ${len(args)})")
+        args.append(limit)
+        sql = f"SELECT * FROM threads WHERE {' AND '.join(where)} ORDER BY sort_at, thread_id LIMIT ${len(args)}"
+        return [_thread(r) for r in await self.conn.fetch(sql, *args)]

@@ -9,8 +9,9 @@ import json
 import sys
 from pathlib import Path
 
-from unified_regions import ecb, handlers
-from unified_regions.app import MIGRATIONS, create_service_app
+from unified_regions import ecb
+from unified_regions.bootstrap import MIGRATIONS, bootstrap, fx_imports_over
+from unified_regions.fx_imports import ImportReport
 from unified_regions.settings import Settings
 from unified_shared.db import create_pool, ensure_database_of, migrate_database
 from unified_shared.logs import configure_logging
@@ -23,11 +24,11 @@ async def _migrate(settings: Settings) -> list[str]:
 
 async def _import_fx(
     settings: Settings, data: bytes, *, filename: str, origin: str, since: dt.date | None
-) -> handlers.ImportReport:
+) -> ImportReport:
     await _migrate(settings)
     pool = await create_pool(settings.database_url, max_size=2)
     try:
-        return await handlers.import_fx(pool, data, filename=filename, origin=origin, since=since)
+        return await fx_imports_over(pool).import_fx(data, filename=filename, origin=origin, since=since)
     finally:
         await pool.close()
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     if args.command == "serve":
         asyncio.run(ensure_database_of(settings.database_url))
-        serve(create_service_app(settings), settings)
+        serve(bootstrap(settings), settings)
         return 0
     configure_logging(settings.service_name, settings.log_level)
     if args.command == "migrate":

@@ -1,34 +1,35 @@
-"""HTTP API of the regions service: catalog, participations, the SP-API-shaped read, FX rates."""
+"""HTTP API of the regions service: catalog, participations and the SP-API-shaped read (FX rates: fx_api)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hmac
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, Field
-from starlette.datastructures import UploadFile
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, Field
 
-from unified_regions import domain, ecb, handlers, store
+from unified_regions import domain
 from unified_regions.domain import Action
+from unified_regions.handlers import CommandResult, RegionsHandlers
 from unified_regions.settings import Settings
 from unified_shared import catalog
 from unified_shared.auth import Principal, current_principal, sp_api_principal
-from unified_shared.bounds import InstantAssumeUtc, LineStr, QueryDate, TextStr, check_line, check_query_date
-from unified_shared.problems import Problem
-from unified_shared.runtime import ServiceRuntime
+from unified_shared.bounds import InstantAssumeUtc, TextStr
+from unified_shared.errors import Invalid, NotFound
 
 router = APIRouter()
 
-CHANGE_ROLES = ("owner", "admin")
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
+def _handlers(request: Request) -> RegionsHandlers:
+    h: RegionsHandlers = request.app.state.handlers
+    return h
+
+
+HandlersDep = Annotated[RegionsHandlers, Depends(_handlers)]
 
 
 # -- catalog ----------------------------------------------------------------------------------------
@@ -72,7 +73,7 @@ async def get_marketplace(ref: MarketplaceRefPath) -> MarketplaceOut:
     try:
         return _marketplace_out(catalog.resolve(ref))
     except catalog.UnknownMarketplace as exc:
-        raise Problem(404, "Not found", str(exc)) from None
+        raise NotFound(None, str(exc)) from None
 
 
 # -- participations ---------------------------------------------------------------------------------
@@ -136,73 +137,36 @@ def _participation_out(
     )
 
 
-def _effective(request: Request, at: dt.datetime | None) -> dt.datetime:
-    """The change's effective time: now by default; a past time within the grace window; an older one only
-    for the operator (history brought over), since billing may have invoiced that time already."""
-    now = dt.datetime.now(dt.UTC)
-    if at is None:
-        return now
-    at = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+def _is_operator(request: Request) -> bool:
+    """The caller presents the operator credential (X-Operator-Token), which only the operator holds."""
     settings: Settings = request.app.state.settings
-    if at > now + dt.timedelta(seconds=settings.future_skew_s):
-        raise Problem(422, "Effective time in the future", f"at {at.isoformat()} is in the future", field="at")
-    if at < now - dt.timedelta(seconds=settings.backdate_grace_s):
-        token = request.headers.get("x-operator-token")
-        if (
-            not settings.operator_token
-            or token is None
-            or not hmac.compare_digest(token.encode(), settings.operator_token.encode())
-        ):
-            raise Problem(
-                403,
-                "Backdating needs the operator",
-                f"an effective time more than {settings.backdate_grace_s // 3600} h in the past needs the operator "
-                "credential (X-Operator-Token)",
-                field="at",
-            )
-    return at
-
-
-def _authorize_change(principal: Principal, account_id: UUID, marketplace_id: str) -> None:
-    principal.require_account(account_id)
-    principal.require_role(*CHANGE_ROLES)
-    principal.require_marketplace(marketplace_id)
-
-
-async def _run(
-    request: Request,
-    account_id: UUID,
-    marketplace_id: str,
-    action: Action,
-    *,
-    at: dt.datetime | None,
-    reason: str | None,
-) -> ParticipationOut:
-    runtime = _runtime(request)
-    result = await handlers.execute(
-        runtime.pool,
-        account_id,
-        marketplace_id,
-        action,
-        at=_effective(request, at),
-        reason=reason,
-        notify=runtime.notify_relay,
+    token = request.headers.get("x-operator-token")
+    return bool(
+        settings.operator_token
+        and token is not None
+        and hmac.compare_digest(token.encode(), settings.operator_token.encode())
     )
+
+
+def _out(account_id: UUID, result: CommandResult) -> ParticipationOut:
     return _participation_out(account_id, result.marketplace_id, result.state, result.version, result.event_type)
 
 
 @router.post("/v1/accounts/{account_id}/participations", status_code=201, tags=["participations"])
 async def open_participation(
-    account_id: UUID, body: OpenIn, request: Request, principal: PrincipalDep
+    account_id: UUID, body: OpenIn, request: Request, principal: PrincipalDep, h: HandlersDep
 ) -> ParticipationOut:
     """Open (or re-open after closing) the account's participation in a marketplace."""
     principal.require_account(account_id)
     try:
         marketplace = catalog.resolve(body.marketplace)
     except catalog.UnknownMarketplace as exc:
-        raise Problem(422, "Unknown marketplace", str(exc), field="marketplace") from None
-    _authorize_change(principal, account_id, marketplace.marketplace_id)
-    return await _run(request, account_id, marketplace.marketplace_id, Action.OPEN, at=body.at, reason=None)
+        raise Invalid("marketplace", str(exc), title="Unknown marketplace") from None
+    operator = _is_operator(request)
+    result = await h.change(
+        principal, account_id, marketplace.marketplace_id, Action.OPEN, at=body.at, reason=None, operator=operator
+    )
+    return _out(account_id, result)
 
 
 @router.post("/v1/accounts/{account_id}/participations/{marketplace}/{action}", tags=["participations"])
@@ -213,6 +177,7 @@ async def participation_action(
     *,
     request: Request,
     principal: PrincipalDep,
+    h: HandlersDep,
     body: ActionIn | None = None,
 ) -> ParticipationOut:
     """suspend, reinstate, close, start-subscription, end-subscription, activate-listings, deactivate-listings."""
@@ -223,31 +188,25 @@ async def participation_action(
         command = None
     if command is None or command is Action.OPEN:
         allowed = ", ".join(a.value for a in Action if a is not Action.OPEN)
-        raise Problem(404, "Not found", f"no action {action!r}; one of: {allowed}")
+        raise NotFound(None, f"no action {action!r}; one of: {allowed}")
     try:
         marketplace_id = catalog.resolve(marketplace).marketplace_id
     except catalog.UnknownMarketplace as exc:
-        raise Problem(404, "Not found", str(exc)) from None
-    _authorize_change(principal, account_id, marketplace_id)
+        raise NotFound(None, str(exc)) from None
     body = body or ActionIn(at=None, reason=None)
-    return await _run(request, account_id, marketplace_id, command, at=body.at, reason=body.reason)
+    result = await h.change(
+        principal, account_id, marketplace_id, command, at=body.at, reason=body.reason, operator=_is_operator(request)
+    )
+    return _out(account_id, result)
 
 
 @router.get("/v1/accounts/{account_id}/participations", tags=["participations"])
-async def list_account_participations(account_id: UUID, request: Request, principal: PrincipalDep) -> ParticipationsOut:
+async def list_account_participations(account_id: UUID, principal: PrincipalDep, h: HandlersDep) -> ParticipationsOut:
     """Every member may read; only the marketplaces of the caller's scope are shown."""
-    principal.require_account(account_id)
-    async with _runtime(request).pool.acquire() as conn:
-        if await store.get_account(conn, account_id) is None:
-            raise Problem(404, "Not found", "no such account (not registered, or not known to regions yet)")
-        rows = await store.list_participations(conn, account_id)
+    rows = await h.participations(principal, account_id)
     return ParticipationsOut(
         account_id=account_id,
-        participations=[
-            _participation_out(account_id, r.marketplace_id, r.state, r.version)
-            for r in rows
-            if principal.covers(r.marketplace_id)
-        ],
+        participations=[_participation_out(account_id, r.marketplace_id, r.state, r.version) for r in rows],
     )
 
 
@@ -278,16 +237,12 @@ class SpGetMarketplaceParticipationsResponse(BaseModel):
 
 @router.get("/sellers/v1/marketplaceParticipations", tags=["sp-api"])
 async def get_marketplace_participations(
-    request: Request, principal: Annotated[Principal, Depends(sp_api_principal)]
+    principal: Annotated[Principal, Depends(sp_api_principal)], h: HandlersDep
 ) -> SpGetMarketplaceParticipationsResponse:
     """Amazon's Sellers API ``getMarketplaceParticipations`` for the signed-in account."""
-    async with _runtime(request).pool.acquire() as conn:
-        account = await store.get_account(conn, principal.account_id)
-        rows = await store.list_participations(conn, principal.account_id) if account else []
+    account, rows = await h.own_participations(principal)
     payload = []
     for r in rows:
-        if not principal.covers(r.marketplace_id):
-            continue
         m = catalog.by_id(r.marketplace_id)
         assert account is not None
         payload.append(
@@ -305,117 +260,3 @@ async def get_marketplace_participations(
             )
         )
     return SpGetMarketplaceParticipationsResponse(payload=payload)
-
-
-# -- FX rates ---------------------------------------------------------------------------------------
-class FxDayOut(BaseModel):
-    date: dt.date
-    requested_date: dt.date
-    base: str = "EUR"
-    rates: dict[str, str] = Field(description="units of each currency per 1 EUR, decimal strings")
-    derived: dict[str, str]
-    source: str
-    revision: int
-
-
-class FxSummaryOut(BaseModel):
-    days: int
-    first_date: dt.date | None
-    last_date: dt.date | None
-
-
-@router.get("/v1/fx-rates", tags=["fx"])
-async def fx_rates_summary(request: Request, principal: PrincipalDep) -> FxSummaryOut:
-    async with _runtime(request).pool.acquire() as conn:
-        return FxSummaryOut(**await store.fx_summary(conn))
-
-
-@router.get("/v1/fx-rates/{date}", tags=["fx"])
-async def fx_rates_of_day(
-    date: Annotated[dt.date, Path(description="YYYY-MM-DD, 1970 .. 2100"), AfterValidator(check_query_date)],
-    request: Request,
-    principal: PrincipalDep,
-    on_or_before: Annotated[bool, Query(description="else the last published day before it")] = False,
-) -> FxDayOut:
-    """The rates ECB published for ``date``. A currency without a rate that day is absent, never zero."""
-    async with _runtime(request).pool.acquire() as conn:
-        day = await store.get_day(conn, date, on_or_before=on_or_before)
-    if day is None:
-        hint = "" if on_or_before else " (ECB publishes none at weekends and holidays; try ?on_or_before=true)"
-        raise Problem(404, "Not found", f"no FX rates for {date}{hint}")
-    return FxDayOut(
-        date=day.date,
-        requested_date=date,
-        rates={c: format(r, "f") for c, r in sorted(day.rates.items())},
-        derived=day.derived,
-        source=day.source,
-        revision=day.revision,
-    )
-
-
-def _require_operator(settings: Settings, token: str | None) -> None:
-    if not settings.operator_token:
-        raise Problem(503, "FX import disabled", "OPERATOR_TOKEN is not configured on this service")
-    if token is None or not hmac.compare_digest(token.encode(), settings.operator_token.encode()):
-        raise Problem(401, "Unauthorized", "a valid X-Operator-Token header is required")
-
-
-async def _upload(request: Request, limit: int) -> tuple[bytes, str]:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, "File too large", f"at most {limit} bytes")
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise Problem(422, "Invalid request", "multipart upload needs a 'file' field", field="file")
-        data = await upload.read()
-        name = upload.filename or "upload"
-        try:
-            check_line(name)
-        except ValueError as exc:
-            raise Problem(422, "Invalid request", f"file name {exc}", field="file") from None
-    else:
-        data = await request.body()
-        name = request.query_params.get("filename") or "upload"
-    if len(data) > limit:
-        raise Problem(413, "File too large", f"at most {limit} bytes")
-    if not data:
-        raise Problem(422, "Invalid request", "the request carries no file")
-    return data, name
-
-
-class FxImportOut(BaseModel):
-    days_in_file: int
-    days_considered: int
-    published: int
-    corrected: int
-    unchanged: int
-    first_date: dt.date | None
-    last_date: dt.date | None
-    corrected_dates: list[dt.date]
-
-
-@router.post("/v1/admin/fx-rates/import", tags=["fx"])
-async def import_fx_rates(
-    request: Request,
-    response: Response,
-    x_operator_token: Annotated[str | None, Header()] = None,
-    since: Annotated[QueryDate | None, Query(description="import only days on or after this date")] = None,
-    filename: Annotated[LineStr | None, Query(max_length=200, description="names a raw-body upload")] = None,
-) -> FxImportOut:
-    """Import an ECB file (eurofxref-hist CSV/ZIP or eurofxref-daily XML): multipart field ``file`` or the
-    raw body (``?filename=`` names it). All or nothing: a malformed file is rejected with its line."""
-    settings: Settings = request.app.state.settings
-    _require_operator(settings, x_operator_token)
-    data, name = await _upload(request, settings.fx_max_upload_bytes)
-    runtime = _runtime(request)
-    try:
-        report = await handlers.import_fx(
-            runtime.pool, data, filename=name, origin=f"uploaded {name}", since=since, notify=runtime.notify_relay
-        )
-    except ecb.FxFileError as exc:
-        raise Problem(422, "Malformed rates file", str(exc), line=exc.line, part=exc.part, reason=exc.reason) from None
-    result: dict[str, Any] = report.as_dict()
-    return FxImportOut(**result)

@@ -24,6 +24,7 @@ from unified_shared.contracts.regions import (
     SubscriptionEnded,
     SubscriptionStarted,
 )
+from unified_shared.errors import Conflict, Forbidden, Invalid
 from unified_shared.events import Event
 
 SubscriptionEvent = (
@@ -67,13 +68,35 @@ class Participation:
     suspension_reason: str | None = None
 
 
-class Rejected(Exception):
-    """The command does not fit the current state (HTTP 409); ``reason`` says why."""
+class Rejected(Conflict):
+    """The command does not fit the current state (a conflict); ``reason`` says why, ``code`` names the rule."""
+
+    title = "Transition not allowed"
 
     def __init__(self, reason: str, *, code: str = "invalid_transition") -> None:
-        super().__init__(reason)
+        super().__init__(None, reason, code=code)
         self.reason = reason
         self.code = code
+
+
+def effective_time(
+    at: dt.datetime | None, now: dt.datetime, *, future_skew_s: float, backdate_grace_s: int, operator: bool
+) -> dt.datetime:
+    """A change's effective time: now by default; a past time within the grace window; an older one only for
+    the operator (history brought over), since billing may have invoiced that time already."""
+    if at is None:
+        return now
+    at = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+    if at > now + dt.timedelta(seconds=future_skew_s):
+        raise Invalid("at", f"at {at.isoformat()} is in the future", title="Effective time in the future")
+    if at < now - dt.timedelta(seconds=backdate_grace_s) and not operator:
+        raise Forbidden(
+            "at",
+            f"an effective time more than {backdate_grace_s // 3600} h in the past needs the operator credential"
+            " (X-Operator-Token)",
+            title="Backdating needs the operator",
+        )
+    return at
 
 
 def stream_id(account_id: UUID, marketplace_id: str) -> str:

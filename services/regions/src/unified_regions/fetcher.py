@@ -13,14 +13,14 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import asyncpg
 import httpx
 from prometheus_client import Counter, Gauge
 
-from unified_regions import ecb, handlers
+from unified_regions import ecb
+from unified_regions.fx_imports import FxImports, ImportReport
+from unified_shared.clock import Clock, system_clock
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class FetchStatus:
     last_date: dt.date | None = None
     last_error: str | None = None
     attempts: int = 0
-    reports: list[handlers.ImportReport] = field(default_factory=list)
+    reports: list[ImportReport] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -50,19 +50,19 @@ class FxFetcher:
 
     def __init__(
         self,
-        pool: Callable[[], asyncpg.Pool],
+        imports: FxImports,
         *,
         url: str,
         extra_sources: dict[str, str],
-        notify: Callable[[], None] | None = None,
+        clock: Clock = system_clock,
         attempts: int = 5,
         backoff_base_s: float = 2.0,
         timeout_s: float = 30.0,
     ) -> None:
-        self._pool = pool
+        self.imports = imports
         self.url = url
         self.extra_sources = {c.upper(): u for c, u in extra_sources.items()}
-        self.notify = notify
+        self.clock = clock
         self.attempts = attempts
         self.backoff_base_s = backoff_base_s
         self.timeout_s = timeout_s
@@ -92,7 +92,7 @@ class FxFetcher:
                 delay *= 2
         raise AssertionError("unreachable")
 
-    async def run_once(self) -> handlers.ImportReport:
+    async def run_once(self) -> ImportReport:
         """One scheduled import: the main file, each configured second source, then publish what is new."""
         async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=True) as client:
             days = await self._fetch_with_retries(client, self.url, "ecb")
@@ -110,10 +110,8 @@ class FxFetcher:
                     if rate is not None:
                         day.rates[currency] = rate
                 extra_derived[currency] = f"{currency} from a second source ({url}), not ECB"
-        report = await handlers.import_days(
-            self._pool(), days, origin=f"fetched {self.url}", notify=self.notify, extra_derived=extra_derived
-        )
-        now = dt.datetime.now(dt.UTC)
+        report = await self.imports.import_days(days, origin=f"fetched {self.url}", extra_derived=extra_derived)
+        now = self.clock()
         self.status.last_success = now
         self.status.last_date = max(d.date for d in days)
         self.status.last_error = None

@@ -15,8 +15,9 @@ import httpx
 from aiokafka import TopicPartition
 from fastapi import FastAPI
 
+from unified_regions import bootstrap as composition
 from unified_regions import handlers
-from unified_regions.app import MIGRATIONS, create_service_app
+from unified_regions.bootstrap import MIGRATIONS
 from unified_regions.settings import Settings
 from unified_shared.contracts.identity import AccountRegistered
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
@@ -88,7 +89,7 @@ async def running_service(dsn: str, bootstrap: str, **overrides: object) -> Asyn
             relay_poll_interval_s=0.1,
             **{"fx_fetch_enabled": False, **overrides},  # type: ignore[arg-type]
         )
-        app = create_service_app(settings)
+        app = composition.bootstrap(settings)
         async with serve_app(app) as base:
             yield Running(base, app, settings, issuer, dsn)
 

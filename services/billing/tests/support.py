@@ -20,6 +20,7 @@ from unified_billing.app import CONSUMED_TOPICS, MIGRATIONS, create_service_app
 from unified_billing.handlers import apply_event
 from unified_billing.settings import Settings
 from unified_shared import testing_consumers
+from unified_shared.clock import FixedClock
 from unified_shared.contracts.identity import AccountRegistered
 from unified_shared.contracts.regions import (
     FxRatesPublished,
@@ -38,17 +39,7 @@ def utc(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
 
 
-class Clock:
-    """An injectable clock the test moves by hand."""
-
-    def __init__(self, now: str) -> None:
-        self.now = utc(now)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def set(self, now: str) -> None:
-        self.now = utc(now)
+Clock = FixedClock  # a clock the test moves by hand
 
 
 async def migrated_pool(dsn: str) -> asyncpg.Pool:

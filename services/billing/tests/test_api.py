@@ -44,7 +44,7 @@ async def test_billing_api(fresh_db: str, kafka_bootstrap: str) -> None:
     finally:
         await pool.close()
     issuer = TestIssuer()
-    clock = Clock("2026-10-21T12:00:00")
+    clock = Clock("2026-10-21T12:00:00Z")
     async with (
         issuer.serve() as jwks_url,
         running_billing(
@@ -133,7 +133,7 @@ async def test_billing_api(fresh_db: str, kafka_bootstrap: str) -> None:
         # The operator closes October for every account: both need October 30's rates (a Friday; only the 20th's
         # are in), so both are held, with the reason in the API and in the metrics. The other account's
         # September (its first period, never closed) is closed by the same run.
-        clock.set("2026-11-01T06:00:00")
+        clock.set("2026-11-01T06:00:00Z")
         async with svc.client(OPERATOR_TOKEN) as client:
             response = await client.post("/v1/billing/periods/2026-10/close")
             assert response.status_code == 200, response.text

@@ -59,7 +59,7 @@ async def test_a_busy_account_answers_503_and_the_scheduler_moves_on(fresh_db: s
                 kafka_bootstrap,
                 issuer,
                 jwks_url,
-                clock=Clock("2026-10-02T06:00:00"),
+                clock=Clock("2026-10-02T06:00:00Z"),
                 group=f"billing-busy-{uuid.uuid4().hex[:8]}",
                 start_offsets=await start_offsets_for_billing(kafka_bootstrap),
                 close_lock_timeout_s=0.5,
@@ -119,7 +119,7 @@ async def test_a_failing_close_is_recorded_and_tried_after_the_others(
             return await real_load_facts(conn, account_id)
 
         monkeypatch.setattr(store, "load_facts", load_facts)
-        b = billing(pool, Clock("2026-11-02T06:00:00"), scheduler_max_closes_per_tick=2)
+        b = billing(pool, Clock("2026-11-02T06:00:00Z"), scheduler_max_closes_per_tick=2)
         before = failures_counted("error")
         ticks: list[list[tuple[Any, str]]] = []
         for _ in range(3):

@@ -143,7 +143,7 @@ async def test_two_months_three_currencies_replay_and_a_late_event(make_db: Any,
     regions_dsn, billing_dsn, identity_dsn = await make_db(), await make_db(), await make_db()
     account = uuid.uuid4()
     issuer = TestIssuer()
-    clock = Clock("2026-11-02T06:00:00")
+    clock = Clock("2026-11-02T06:00:00Z")
     billing_group = f"billing-e2e-{uuid.uuid4().hex[:8]}"
     regions_group = f"regions-for-billing-e2e-{uuid.uuid4().hex[:8]}"
     start = await start_offsets_for_billing(kafka_bootstrap)

@@ -30,7 +30,7 @@ def bootstrap(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     runtime.on_start(billing.refresh_gauge)
     if settings.scheduler_enabled:
         interval = settings.scheduler_interval_s
-        runtime.background(
+        runtime.run_in_background(
             "scheduler", lambda: run_scheduler(billing, interval_s=interval, caught_up=lambda: caught_up(runtime))
         )
     app = create_app(runtime, title="unified-seller billing")

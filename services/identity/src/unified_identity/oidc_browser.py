@@ -72,14 +72,21 @@ def _sign_in_page(
     )
 
 
+async def _params(request: Request, *, form: bool, title: str) -> dict[str, str] | Response:
+    """The request's parameters, each given once (else an error page titled ``title``)."""
+    try:
+        return single_values(await request.form() if form else request.query_params)
+    except OAuthError as exc:
+        return pages.error(title, exc.description)
+
+
 @router.get("/authorize", response_class=Response)
 async def authorize_form(request: Request) -> Response:
     """The sign-in form, or (single sign-on) a code at once when the browser's session may be used."""
     identity = identity_of(request)
-    try:
-        params = single_values(request.query_params)
-    except OAuthError as exc:
-        return pages.error("Cannot sign in", exc.description)
+    params = await _params(request, form=False, title="Cannot sign in")
+    if isinstance(params, Response):
+        return params
     checked, failure, params = await _authorize_checked(identity, params)
     if failure is not None:
         return failure
@@ -105,10 +112,9 @@ async def authorize_form(request: Request) -> Response:
 @router.post("/authorize", response_class=Response)
 async def authorize_submit(request: Request) -> Response:
     identity = identity_of(request)
-    try:
-        params = single_values(await request.form())
-    except OAuthError as exc:
-        return pages.error("Cannot sign in", exc.description)
+    params = await _params(request, form=True, title="Cannot sign in")
+    if isinstance(params, Response):
+        return params
     checked, failure, params = await _authorize_checked(identity, params)
     if failure is not None:
         return failure
@@ -207,10 +213,9 @@ async def _end_session(request: Request, params: dict[str, str], *, confirmed: b
 async def end_session(request: Request) -> Response:
     """With an ``id_token_hint`` of the cookie's user (or no live session): signs out at once. Otherwise asks
     first: a GET is what any other site can make this browser send."""
-    try:
-        params = single_values(request.query_params)
-    except OAuthError as exc:
-        return pages.error("Cannot sign out", exc.description)
+    params = await _params(request, form=False, title="Cannot sign out")
+    if isinstance(params, Response):
+        return params
     return await _end_session(request, params, confirmed=False)
 
 
@@ -218,10 +223,9 @@ async def end_session(request: Request) -> Response:
 async def end_session_confirmed(request: Request) -> Response:
     """The sign-out page's form: ends the browser's session only with the CSRF token made for this browser."""
     identity = identity_of(request)
-    try:
-        params = single_values(await request.form())
-    except OAuthError as exc:
-        return pages.error("Cannot sign out", exc.description)
+    params = await _params(request, form=True, title="Cannot sign out")
+    if isinstance(params, Response):
+        return params
     csrf_cookie = request.cookies.get(cookie_name(identity, CSRF_COOKIE))
     if not identity.csrf_ok(csrf_cookie, params.get(pages.CSRF_FIELD), purpose=domain.SIGN_OUT_FORM):
         session = await identity.browser_session(request.cookies.get(cookie_name(identity, SESSION_COOKIE)))

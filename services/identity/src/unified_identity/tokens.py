@@ -8,6 +8,7 @@ import binascii
 import hmac
 import logging
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -95,10 +96,12 @@ class Tokens(Base):
             return OAuthError("invalid_grant", "the user signed out after this code was issued")
         session_id = uuid4()
         await session_store.insert_session(
-            conn, session_id=session_id, browser_session_id=row["browser_session_id"], **_granted(row)
+            conn, session_id=session_id, browser_session_id=row["browser_session_id"], **_grant_fields(row)
         )
         await session_store.mark_code_used(conn, code_hash, now, session_id)
-        return await self._issue(conn, session_id=session_id, nonce=row["nonce"], now=now, **_granted(row))
+        return await self._issue(
+            conn, session_id=session_id, granted=Granted(**_grant_fields(row)), nonce=row["nonce"], now=now
+        )
 
     async def _refresh(self, conn: asyncpg.Connection, client: Client, form: dict[str, str]) -> TokenGrant | OAuthError:
         token = form.get("refresh_token")
@@ -121,22 +124,22 @@ class Tokens(Base):
         if row["expires_at"] <= now:
             return OAuthError("invalid_grant", "refresh token expired")
         await session_store.mark_refresh_used(conn, token_hash, now)
-        return await self._issue(conn, session_id=row["session_id"], nonce=None, now=now, **_granted(row))
+        return await self._issue(
+            conn, session_id=row["session_id"], granted=Granted(**_grant_fields(row)), nonce=None, now=now
+        )
 
     async def _issue(
         self,
         conn: asyncpg.Connection,
         *,
         session_id: UUID,
-        user_id: UUID,
-        account_id: UUID,
-        client_id: str,
-        scope: str,
-        auth_time: datetime,
+        granted: Granted,
         nonce: str | None,
         now: datetime,
     ) -> TokenGrant | OAuthError:
         """Access token (+ ID token for openid) from the membership as it is now, and a new refresh token."""
+        user_id, account_id, client_id = granted.user_id, granted.account_id, granted.client_id
+        scope, auth_time = granted.scope, granted.auth_time
         member = await store.membership(conn, account_id, user_id)
         if member is None:
             await self._revoke_session(conn, session_id, now, "membership ended")
@@ -203,6 +206,16 @@ async def _after_change(changed_at: datetime | None, now: datetime, clock: Clock
     return now
 
 
-def _granted(row: asyncpg.Record) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Granted:
     """What a code or refresh token grants: the user, account, client, scope and sign-in time it carries."""
+
+    user_id: UUID
+    account_id: UUID
+    client_id: str
+    scope: str
+    auth_time: datetime
+
+
+def _grant_fields(row: asyncpg.Record) -> dict[str, Any]:
     return {k: row[k] for k in ("user_id", "account_id", "client_id", "scope", "auth_time")}

@@ -4,6 +4,7 @@ string in the marketplace's currency; a bad field is a 422 problem naming it."""
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -11,8 +12,9 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 
 from unified_listings.handlers import LinkInput, Listings, OfferInput
 from unified_listings.pricing import ENDINGS, InvalidRule, Rule, check_rule
+from unified_listings.results import Link, Offer
 from unified_shared.auth import Principal, current_principal
-from unified_shared.catalog import UnknownMarketplace, resolve
+from unified_shared.catalog import UnknownMarketplace, by_id, resolve
 from unified_shared.contracts.listings import TargetRule
 from unified_shared.errors import Invalid
 from unified_shared.money import minor_units
@@ -84,7 +86,7 @@ async def put_offer(
     if status not in ("Active", "Inactive"):
         raise Invalid("status", "status must be Active or Inactive")
     offer = OfferInput(sku, marketplace_id, price, quantity, status)
-    return await _listings(request).upsert_offer(principal, offer)
+    return asdict(await _listings(request).upsert_offer(principal, offer))
 
 
 def target_of(raw: Any, n: int) -> TargetRule:
@@ -162,12 +164,12 @@ async def put_link(
         if target.marketplace_id in seen:
             raise Invalid(f"targets[{n}].marketplace", "each target marketplace once")
         seen.add(target.marketplace_id)
-    return await _listings(request).set_link(principal, LinkInput(source_id, sku, targets))
+    return asdict(await _listings(request).set_link(principal, LinkInput(source_id, sku, targets)))
 
 
 @router.get("/links", summary="The account's international links")
 async def get_links(principal: PrincipalDep, request: Request) -> dict[str, Any]:
-    return {"links": await _listings(request).links(principal)}
+    return {"links": [link_body(link) for link in await _listings(request).links(principal)]}
 
 
 @router.get("/offers", summary="Offers, own and linked, by marketplace and SKU")
@@ -178,10 +180,46 @@ async def get_offers(
     sku: str | None = Query(None),
 ) -> dict[str, Any]:
     marketplace_ids = [marketplace_of(m, "marketplace") for m in marketplace] if marketplace else None
-    return {"offers": await _listings(request).offers(principal, marketplace_ids, sku_of(sku) if sku else None)}
+    offers = await _listings(request).offers(principal, marketplace_ids, sku_of(sku) if sku else None)
+    return {"offers": [offer_body(o) for o in offers]}
 
 
 @router.get("/offers/{marketplace}/{sku}/history", summary="An offer's price history: its event stream")
 async def get_history(marketplace: str, sku: str, principal: PrincipalDep, request: Request) -> dict[str, Any]:
     marketplace_id = marketplace_of(marketplace, "marketplace")
-    return {"events": await _listings(request).history(principal, marketplace_id, sku_of(sku))}
+    events = await _listings(request).history(principal, marketplace_id, sku_of(sku))
+    return {"events": [{"type": e.event_type, "version": e.version, **e.payload} for e in events]}
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def offer_body(o: Offer) -> dict[str, Any]:
+    return {
+        "sku": o.sku,
+        "marketplace_id": o.marketplace_id,
+        "marketplace": by_id(o.marketplace_id).code,
+        "kind": o.kind,
+        "currency": o.currency,
+        "price": _text(o.price),
+        "quantity": o.quantity,
+        "status": o.status,
+        "source_marketplace_id": o.source_marketplace_id,
+        "source_price": _text(o.source_price),
+        "fx_rate": _text(o.fx_rate),
+        "fx_rate_date": o.fx_rate_date.isoformat() if o.fx_rate_date else None,
+        "clamped": o.clamped,
+        "stop_reason": o.stop_reason,
+        "rule": o.rule,
+        "version": o.version,
+    }
+
+
+def link_body(link: Link) -> dict[str, Any]:
+    return {
+        "source_marketplace_id": link.source_marketplace_id,
+        "sku": link.sku,
+        "targets": [t.model_dump(mode="json") for t in link.targets],
+        "version": link.version,
+    }

@@ -10,12 +10,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 
 from unified_listings import repricing, store
 from unified_listings.domain import SourceOffer
+from unified_listings.results import Link, LinkSaved, Offer, OfferEvent, OfferRecorded
 from unified_shared import eventstore
 from unified_shared.auth import Principal
 from unified_shared.catalog import by_id
@@ -53,7 +53,7 @@ class Listings:
         self._notify = notify
         self.clock = clock
 
-    async def upsert_offer(self, principal: Principal, offer: OfferInput) -> dict[str, Any]:
+    async def upsert_offer(self, principal: Principal, offer: OfferInput) -> OfferRecorded:
         """Record the seller's own offer; the targets linked to it follow in the same transaction."""
         principal.require("listings")
         principal.require_marketplace(offer.marketplace_id)
@@ -100,15 +100,15 @@ class Listings:
                 await store.save_own_offer(conn, principal.account_id, source, version + 1)
                 outcome = await repricing.reprice(conn, [principal.account_id], "source_price", now=now)
         self._notify()
-        return {
-            "sku": offer.sku,
-            "marketplace_id": offer.marketplace_id,
-            "outcome": "unchanged" if unchanged else "recorded",
-            "targets_repriced": outcome.priced if outcome else 0,
-            "targets_stopped": outcome.stopped if outcome else 0,
-        }
+        return OfferRecorded(
+            sku=offer.sku,
+            marketplace_id=offer.marketplace_id,
+            outcome="unchanged" if unchanged else "recorded",
+            targets_repriced=outcome.priced if outcome else 0,
+            targets_stopped=outcome.stopped if outcome else 0,
+        )
 
-    async def set_link(self, principal: Principal, link: LinkInput) -> dict[str, Any]:
+    async def set_link(self, principal: Principal, link: LinkInput) -> LinkSaved:
         """Replace the link of (source, SKU or '*'); every target must be open with active listings."""
         principal.require("listings")
         for marketplace_id in (link.source_marketplace_id, *(t.marketplace_id for t in link.targets)):
@@ -147,32 +147,30 @@ class Listings:
             )
             outcome = await repricing.reprice(conn, [principal.account_id], "rule", now=now)
         self._notify()
-        return {"targets_repriced": outcome.priced, "targets_stopped": outcome.stopped, "version": version + 1}
+        return LinkSaved(targets_repriced=outcome.priced, targets_stopped=outcome.stopped, version=version + 1)
 
-    async def offers(
-        self, principal: Principal, marketplace_ids: list[str] | None, sku: str | None
-    ) -> list[dict[str, Any]]:
+    async def offers(self, principal: Principal, marketplace_ids: list[str] | None, sku: str | None) -> list[Offer]:
         principal.require("listings")
         async with self._pool().acquire() as conn:
             rows = await store.list_offers(conn, principal.account_id, marketplace_ids, sku)
-        return [offer_json(r) for r in rows if principal.covers(r["marketplace_id"])]
+        return [offer_of(r) for r in rows if principal.covers(r["marketplace_id"])]
 
-    async def links(self, principal: Principal) -> list[dict[str, Any]]:
+    async def links(self, principal: Principal) -> list[Link]:
         principal.require("listings")
         async with self._pool().acquire() as conn:
             found = await store.links(conn, [principal.account_id])
         return [
-            {
-                "source_marketplace_id": link.source_marketplace_id,
-                "sku": link.sku,
-                "targets": [t.model_dump(mode="json") for t in link.targets if principal.covers(t.marketplace_id)],
-                "version": link.version,
-            }
+            Link(
+                source_marketplace_id=link.source_marketplace_id,
+                sku=link.sku,
+                targets=tuple(t for t in link.targets if principal.covers(t.marketplace_id)),
+                version=link.version,
+            )
             for link in found
             if principal.covers(link.source_marketplace_id)
         ]
 
-    async def history(self, principal: Principal, marketplace_id: str, sku: str) -> list[dict[str, Any]]:
+    async def history(self, principal: Principal, marketplace_id: str, sku: str) -> list[OfferEvent]:
         """The offer's event stream: its price history."""
         principal.require("listings")
         if not principal.covers(marketplace_id):
@@ -181,31 +179,11 @@ class Listings:
             stored = await eventstore.read_stream(conn, store.offer_stream(principal.account_id, marketplace_id, sku))
         if not stored:
             raise NotFound("sku", f"no offer {sku} in {marketplace_id}")
-        return [{"type": s.event_type, "version": s.version, **s.payload} for s in stored]
+        return [OfferEvent(s.event_type, s.version, s.payload) for s in stored]
 
 
-def offer_json(row: asyncpg.Record) -> dict[str, Any]:
-    def text(value: Any) -> str | None:
-        return None if value is None else format(value, "f")
-
-    return {
-        "sku": row["sku"],
-        "marketplace_id": row["marketplace_id"],
-        "marketplace": by_id(row["marketplace_id"]).code,
-        "kind": row["kind"],
-        "currency": row["currency"],
-        "price": text(row["price"]),
-        "quantity": row["quantity"],
-        "status": row["status"],
-        "source_marketplace_id": row["source_marketplace_id"],
-        "source_price": text(row["source_price"]),
-        "fx_rate": text(row["fx_rate"]),
-        "fx_rate_date": row["fx_rate_date"].isoformat() if row["fx_rate_date"] else None,
-        "clamped": row["clamped"],
-        "stop_reason": row["stop_reason"],
-        "rule": row["rule"],
-        "version": row["version"],
-    }
+def offer_of(row: asyncpg.Record) -> Offer:
+    return Offer(**{name: row[name] for name in Offer.__dataclass_fields__})
 
 
 def event_handler(clock: Clock = system_clock) -> Callable[[asyncpg.Connection, ReceivedEvent], Awaitable[None]]:

@@ -159,7 +159,7 @@ async def test_poison_message_goes_to_dlq_with_its_reason_and_the_next_is_proces
             await consumer.consumer.stop()
     assert await totals(pool, account) == (4, 1)
     assert len(dead) == 2
-    by_error = sorted(dead, key=lambda r: r.headers["dlq_original_offset"])
+    by_error = sorted(dead, key=lambda r: int(r.headers["dlq_original_offset"]))  # 99 < 100
     schema_error, handler_error = by_error
     assert schema_error.headers["dlq_original_topic"] == TEST_TOPIC
     assert "amount" in schema_error.headers["dlq_error"]

@@ -151,6 +151,9 @@ class IdempotentConsumer:
         self._started = time.monotonic()
         self._last_fetch_ms: int | None = None
         self._failures = 0  # consecutive failed polls (logged on the first and on recovery)
+        # Set by a failed poll, cleared only by a rewind that succeeded: until then the fetch position may be
+        # past records that were never applied, so nothing is polled.
+        self._rewind_pending = False
         self._letters_pending = True  # dead letters recorded but maybe unsent (a crash, a failed send)
         CONSUMER_LAST_FETCH_AGE.labels(name).set_function(self.last_fetch_age_s)
 
@@ -204,9 +207,16 @@ class IdempotentConsumer:
         by_partition: dict[tuple[str, int], list[ConsumerRecord[Any, Any]]] = {}
         for r in records:
             by_partition.setdefault((r.topic, r.partition), []).append(r)
-        results = await asyncio.gather(*(self._process_partition(recs) for recs in by_partition.values()))
+        # Every partition's task ends before a failure is raised: a rewind must never race a commit.
+        results = await asyncio.gather(
+            *(self._process_partition(recs) for recs in by_partition.values()), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         outcomes: dict[str, int] = {}
         for result in results:
+            assert not isinstance(result, BaseException)
             for outcome, count in result.items():
                 outcomes[outcome] = outcomes.get(outcome, 0) + count
         return outcomes
@@ -399,6 +409,9 @@ class IdempotentConsumer:
         backoff = 0.5
         while True:
             try:
+                if self._rewind_pending:
+                    await self.rewind()
+                    self._rewind_pending = False
                 if self._letters_pending:
                     await self._flush_dead_letters()
                 await self.poll_once()
@@ -410,7 +423,7 @@ class IdempotentConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # Nothing of the failed batch was committed: rewind to the stored offsets and try again.
+                # The failed batch may not be committed: rewind to the stored offsets and try again.
                 # Logged once per streak (state change), not once per attempt.
                 self.last_error = repr(exc)
                 if self._failures == 0:
@@ -419,12 +432,9 @@ class IdempotentConsumer:
                         extra={"consumer": self.name, "error": repr(exc)},
                     )
                 self._failures += 1
+                self._rewind_pending = True  # the next attempt starts with a rewind (repeated until it works)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
-                try:
-                    await self.rewind()
-                except Exception as rewind_exc:  # database still down: try again after the next sleep
-                    log.debug("rewind failed", extra={"consumer": self.name, "error": repr(rewind_exc)})
 
     async def rewind(self) -> None:
         assignment = list(self.consumer.assignment())

@@ -1,49 +1,9 @@
-from __future__ import annotations
-
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
-
-import pytest
+"""``issuer`` (a test token issuer) and ``start_messages(region, *, clock, **settings)`` (an instance on a
+fresh database; ``clock`` decides "now" for default times and overdue flags)."""
 
 from unified_messages.bootstrap import bootstrap
 from unified_messages.settings import Settings
-from unified_shared.clock import system_clock
-from unified_shared.testing import TestIssuer, serve_app
+from unified_shared.testing import issuer_fixture, regional_fixture
 
-
-@pytest.fixture
-async def issuer() -> AsyncIterator[tuple[TestIssuer, str]]:
-    test_issuer = TestIssuer()
-    async with test_issuer.serve() as jwks_url:
-        yield test_issuer, jwks_url
-
-
-@pytest.fixture
-async def start_messages(
-    issuer: tuple[TestIssuer, str], make_db: Any, kafka_bootstrap: str
-) -> AsyncIterator[Callable[..., Awaitable[str]]]:
-    """Start a regional messages instance on a fresh database (optionally with a test clock); its base URL."""
-    test_issuer, jwks_url = issuer
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def start(
-            region: str = "EU", clock: Any = system_clock, *, participation_required: bool = False, **overrides: Any
-        ) -> str:
-            # The gate on opened marketplaces has its own test (test_participation_gate.py); the other tests use
-            # accounts that never went through regions.
-            settings = Settings(
-                participation_required=participation_required,
-                **overrides,
-                region=region,
-                database_url=await make_db(),
-                kafka_bootstrap_servers=kafka_bootstrap,
-                http_port=0,
-                identity_issuer=test_issuer.issuer,
-                identity_jwks_url=jwks_url,
-                relay_poll_interval_s=0.05,
-            )
-            base: str = await stack.enter_async_context(serve_app(bootstrap(settings, clock=clock)))
-            return base
-
-        yield start
+issuer = issuer_fixture()
+start_messages = regional_fixture("start_messages", bootstrap, Settings)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
 from uuid import UUID
 
-from unified_messages.domain import ThreadStatus
-from unified_messages.store import StoredEntry, Thread
+from unified_messages.store import StoredEntry, Thread, ThreadQuery
 
 
 class FakeMessagesStore:
@@ -32,52 +29,19 @@ class FakeMessagesStore:
         assert (account_id, entry.entry_id) not in self.entries, "primary key violated"
         self.entries[(account_id, entry.entry_id)] = (len(self.entries), entry)
 
-    async def save_thread(
-        self,
-        account_id: UUID,
-        *,
-        thread_id: str,
-        marketplace_id: str,
-        amazon_order_id: str | None,
-        subject: str,
-        status: ThreadStatus,
-        buyer_messages: int,
-        replies: int,
-        version: int,
-    ) -> None:
-        self.threads[(account_id, thread_id)] = Thread(
-            thread_id=thread_id,
-            marketplace_id=marketplace_id,
-            amazon_order_id=amazon_order_id,
-            subject=subject,
-            state=status.state,
-            awaiting_since=status.awaiting_since,
-            reply_deadline=status.reply_deadline,
-            last_activity_at=status.last_at,
-            sort_at=status.reply_deadline or status.last_at,
-            buyer_messages=buyer_messages,
-            replies=replies,
-            version=version,
-        )
+    async def save_thread(self, account_id: UUID, thread: Thread) -> None:
+        self.threads[(account_id, thread.thread_id)] = thread
 
-    async def list_threads(
-        self,
-        account_id: UUID,
-        *,
-        state: str | None,
-        marketplace_ids: Sequence[str] | None,
-        after_key: tuple[datetime, str] | None,
-        limit: int,
-    ) -> list[Thread]:
+    async def list_threads(self, account_id: UUID, query: ThreadQuery) -> list[Thread]:
         rows = sorted(
             (
                 t
                 for (a, _), t in self.threads.items()
                 if a == account_id
-                and (state is None or t.state == state)
-                and (marketplace_ids is None or t.marketplace_id in marketplace_ids)
-                and (after_key is None or (t.sort_at, t.thread_id) > after_key)
+                and (query.state is None or t.state == query.state)
+                and (query.marketplace_ids is None or t.marketplace_id in query.marketplace_ids)
+                and (query.after_key is None or (t.sort_at, t.thread_id) > query.after_key)
             ),
             key=lambda t: (t.sort_at, t.thread_id),
         )
-        return rows[:limit]
+        return rows[: query.limit]

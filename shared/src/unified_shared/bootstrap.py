@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import json
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import asyncpg
 from fastapi import FastAPI
@@ -21,6 +21,7 @@ from unified_shared.config import ServiceSettings
 from unified_shared.consumer import ReceivedEvent
 from unified_shared.db import migrate_database
 from unified_shared.participations import PARTICIPATIONS_MIGRATIONS, Gate, apply_subscription_event
+from unified_shared.regional import RegionalSettings
 from unified_shared.runtime import ConsumerSpec, ServiceRuntime, serve
 from unified_shared.topics import REGIONS_SUBSCRIPTIONS
 from unified_shared.uow import PgUnits
@@ -29,12 +30,6 @@ S = TypeVar("S")
 Cfg = TypeVar("Cfg", bound=ServiceSettings)
 
 __all__ = ["PARTICIPATIONS_MIGRATIONS", "participation_gate", "participations_consumer", "pg_units", "regional_main"]
-
-
-class GatedSettings(Protocol):
-    participation_required: bool
-    participation_settle_s: float
-    participation_wait_s: float
 
 
 def pg_units(runtime: ServiceRuntime, store: Callable[[asyncpg.Connection], S]) -> PgUnits[S]:
@@ -52,7 +47,7 @@ def participations_consumer(name: str) -> ConsumerSpec:
     return ConsumerSpec(name, [REGIONS_SUBSCRIPTIONS], learn_participation)
 
 
-def participation_gate(runtime: ServiceRuntime, settings: GatedSettings) -> Gate | None:
+def participation_gate(runtime: ServiceRuntime, settings: RegionalSettings) -> Gate | None:
     """The gate over what the runtime's consumer learned, or None where the settings switch it off."""
     if not settings.participation_required:
         return None

@@ -252,3 +252,71 @@ async def publish_events(bootstrap: str, *events: Any, source: str = "/services/
             )
     finally:
         await producer.stop()
+
+
+@contextlib.asynccontextmanager
+async def regional_instances(
+    bootstrap: Callable[..., FastAPI],
+    settings: Callable[..., Any],
+    *,
+    issuer: TestIssuer,
+    jwks_url: str,
+    make_db: Callable[[], Awaitable[str]],
+    kafka_bootstrap: str,
+) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """``start(region="EU", *, clock=..., participation_required=False, **settings)``: one instance of a regional
+    service (built by its ``bootstrap``) on a fresh database and a real socket, trusting ``issuer``; its URL.
+
+    The gate on opened marketplaces is off unless asked for: suites that test it say so, the others use accounts
+    that never went through regions. Everything started stops when the block ends."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(
+            region: str = "EU", *, clock: Any = None, participation_required: bool = False, **overrides: Any
+        ) -> str:
+            config = settings(
+                participation_required=participation_required,
+                **overrides,
+                region=region,
+                database_url=await make_db(),
+                kafka_bootstrap_servers=kafka_bootstrap,
+                http_port=0,
+                identity_issuer=issuer.issuer,
+                identity_jwks_url=jwks_url,
+                relay_poll_interval_s=0.05,
+            )
+            app = bootstrap(config) if clock is None else bootstrap(config, clock=clock)
+            base: str = await stack.enter_async_context(serve_app(app))
+            return base
+
+        yield start
+
+
+def issuer_fixture() -> Any:
+    """The ``issuer`` fixture of a service's conftest: a ``TestIssuer`` serving its JWKS, and the JWKS URL."""
+    import pytest  # only tests import this module's fixtures; the library does not depend on pytest
+
+    @pytest.fixture(name="issuer")
+    async def issuer() -> AsyncIterator[tuple[TestIssuer, str]]:
+        test_issuer = TestIssuer()
+        async with test_issuer.serve() as jwks_url:
+            yield test_issuer, jwks_url
+
+    return issuer
+
+
+def regional_fixture(name: str, bootstrap: Callable[..., FastAPI], settings: Callable[..., Any]) -> Any:
+    """A fixture ``name`` giving ``start`` of ``regional_instances`` (needs the ``issuer`` fixture)."""
+    import pytest
+
+    @pytest.fixture(name=name)
+    async def start(
+        issuer: tuple[TestIssuer, str], make_db: Any, kafka_bootstrap: str
+    ) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+        test_issuer, jwks_url = issuer
+        async with regional_instances(
+            bootstrap, settings, issuer=test_issuer, jwks_url=jwks_url, make_db=make_db, kafka_bootstrap=kafka_bootstrap
+        ) as started:
+            yield started
+
+    return start

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,14 +36,20 @@ S = TypeVar("S")
 S_co = TypeVar("S_co", covariant=True)
 
 
-class UnitOfWork(Protocol[S_co]):
+class UnitOfWork(ABC, Generic[S_co]):
     """What a command sees: its store, a per-key lock, and the event-store append."""
 
     @property
+    @abstractmethod
     def store(self) -> S_co: ...
 
+    @abstractmethod
     async def lock(self, key: str) -> None:
         """Serialize the commands of one key (e.g. one thread) until the commit; other keys run side by side."""
+
+    @abstractmethod
+    async def append_streams(self, appends: Sequence[StreamAppend]) -> None:
+        """Append to many streams, each at its expected version (``ConcurrencyError`` if one moved on)."""
 
     async def append(
         self,
@@ -51,9 +58,8 @@ class UnitOfWork(Protocol[S_co]):
         events: Sequence[Event],
         *,
         occurred_at: datetime | None = None,
-    ) -> None: ...
-
-    async def append_streams(self, appends: Sequence[StreamAppend]) -> None: ...
+    ) -> None:
+        await self.append_streams([StreamAppend(stream_id, expected_version, events, occurred_at)])
 
 
 class Units(Protocol[S_co]):
@@ -67,7 +73,7 @@ class Units(Protocol[S_co]):
 # -- PostgreSQL ---------------------------------------------------------------------------------------
 
 
-class PgUnitOfWork(Generic[S]):
+class PgUnitOfWork(UnitOfWork[S]):
     def __init__(self, conn: asyncpg.Connection, store: S) -> None:
         self.conn = conn
         self._store = store
@@ -79,16 +85,6 @@ class PgUnitOfWork(Generic[S]):
 
     async def lock(self, key: str) -> None:
         await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
-
-    async def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Event],
-        *,
-        occurred_at: datetime | None = None,
-    ) -> None:
-        await self.append_streams([StreamAppend(stream_id, expected_version, events, occurred_at)])
 
     async def append_streams(self, appends: Sequence[StreamAppend]) -> None:
         await eventstore.append_streams(self.conn, appends)
@@ -134,7 +130,7 @@ class Appended:
     occurred_at: datetime | None
 
 
-class FakeUnitOfWork(Generic[S]):
+class FakeUnitOfWork(UnitOfWork[S]):
     def __init__(self, units: FakeUnits[S]) -> None:
         self.units = units
         self.pending: list[Appended] = []
@@ -146,16 +142,6 @@ class FakeUnitOfWork(Generic[S]):
 
     async def lock(self, key: str) -> None:
         self.locks.append(key)
-
-    async def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Event],
-        *,
-        occurred_at: datetime | None = None,
-    ) -> None:
-        await self.append_streams([StreamAppend(stream_id, expected_version, events, occurred_at)])
 
     async def append_streams(self, appends: Sequence[StreamAppend]) -> None:
         for a in appends:

@@ -28,7 +28,7 @@ from unified_messages.domain import (
     reply_message_id,
     thread_status,
 )
-from unified_messages.store import MessagesStore, StoredEntry, Thread, stream_id
+from unified_messages.store import MessagesStore, StoredEntry, Thread, ThreadHead, ThreadQuery, stream_id
 from unified_shared.auth import Principal
 from unified_shared.catalog import ApiRegion
 from unified_shared.clock import Clock, system_clock
@@ -98,34 +98,20 @@ class MessagesHandlers:
         self,
         uow: UnitOfWork[MessagesStore],
         principal: Principal,
-        thread: Thread | None,
+        head: Thread | ThreadHead,
         entry: StoredEntry,
         make_event: Callable[[ThreadStatus], Event],
         *,
-        marketplace_id: str,
-        subject: str,
-        amazon_order_id: str | None,
+        version: int,
     ) -> Thread:
-        """Insert the entry, recompute the thread, append its event and save the thread."""
+        """Insert the entry, recompute the thread from its timeline, append its event and save the thread."""
         account = principal.account_id
         await uow.store.insert_entry(account, entry)
         entries = await uow.store.thread_entries(account, entry.thread_id)
         status = thread_status(e.entry() for e in entries)
-        version = thread.version if thread else 0
         await uow.append(stream_id(account, entry.thread_id), version, [make_event(status)], occurred_at=entry.at)
-        await uow.store.save_thread(
-            account,
-            thread_id=entry.thread_id,
-            marketplace_id=marketplace_id,
-            amazon_order_id=amazon_order_id,
-            subject=subject,
-            status=status,
-            buyer_messages=sum(1 for e in entries if e.kind == "buyer"),
-            replies=sum(1 for e in entries if e.kind == "reply"),
-            version=version + 1,
-        )
-        saved = await uow.store.get_thread(account, entry.thread_id)
-        assert saved is not None
+        saved = Thread.of(head, status, entries, version + 1)
+        await uow.store.save_thread(account, saved)
         return saved
 
     async def _lock(self, uow: UnitOfWork[MessagesStore], principal: Principal, thread_id: str) -> None:
@@ -171,16 +157,13 @@ class MessagesHandlers:
                     body=msg.body,
                 )
 
-            saved = await self._record(
-                uow,
-                principal,
-                thread,
-                entry,
-                event,
-                marketplace_id=msg.marketplace_id,
-                subject=thread.subject if thread else msg.subject,
-                amazon_order_id=(thread.amazon_order_id if thread else None) or msg.amazon_order_id,
+            head = ThreadHead(
+                msg.thread_id,
+                msg.marketplace_id,
+                (thread.amazon_order_id if thread else None) or msg.amazon_order_id,
+                thread.subject if thread else msg.subject,
             )
+            saved = await self._record(uow, principal, head, entry, event, version=thread.version if thread else 0)
         return CommandResult("received", message_id, saved)
 
     async def _thread_for_command(self, uow: UnitOfWork[MessagesStore], principal: Principal, thread_id: str) -> Thread:
@@ -224,16 +207,7 @@ class MessagesHandlers:
                     replied_by=principal.user_id,
                 )
 
-            saved = await self._record(
-                uow,
-                principal,
-                thread,
-                entry,
-                event,
-                marketplace_id=thread.marketplace_id,
-                subject=thread.subject,
-                amazon_order_id=thread.amazon_order_id,
-            )
+            saved = await self._record(uow, principal, thread, entry, event, version=thread.version)
         return CommandResult("replied", message_id, saved)
 
     async def mark_no_response_needed(self, principal: Principal, thread_id: str, at: datetime | None) -> CommandResult:
@@ -258,16 +232,7 @@ class MessagesHandlers:
                     marked_by=principal.user_id,
                 )
 
-            saved = await self._record(
-                uow,
-                principal,
-                thread,
-                entry,
-                event,
-                marketplace_id=thread.marketplace_id,
-                subject=thread.subject,
-                amazon_order_id=thread.amazon_order_id,
-            )
+            saved = await self._record(uow, principal, thread, entry, event, version=thread.version)
         return CommandResult("marked", entry_id, saved)
 
     # -- reads ----------------------------------------------------------------------------------------
@@ -296,9 +261,7 @@ class MessagesHandlers:
             check_marketplace(marketplace_id, self.region, principal.marketplaces, FIELD)
             visible = [marketplace_id]
         async with self.units.query() as store:
-            rows = await store.list_threads(
-                principal.account_id, state=state, marketplace_ids=visible, after_key=after_key, limit=size + 1
-            )
+            rows = await store.list_threads(principal.account_id, ThreadQuery(state, visible, after_key, size + 1))
         page = rows[:size]
         token = None
         if len(rows) > size:

@@ -33,6 +33,45 @@ class Thread:
     replies: int
     version: int
 
+    @staticmethod
+    def of(head: Thread | ThreadHead, status: ThreadStatus, entries: Sequence[StoredEntry], version: int) -> Thread:
+        """The thread after a command: its head (ID, marketplace, order, subject), its status recomputed from
+        its whole timeline, its counts, and its stream version. Listed by reply deadline, else last activity."""
+        return Thread(
+            thread_id=head.thread_id,
+            marketplace_id=head.marketplace_id,
+            amazon_order_id=head.amazon_order_id,
+            subject=head.subject,
+            state=status.state,
+            awaiting_since=status.awaiting_since,
+            reply_deadline=status.reply_deadline,
+            last_activity_at=status.last_at,
+            sort_at=status.reply_deadline or status.last_at,
+            buyer_messages=sum(1 for e in entries if e.kind == "buyer"),
+            replies=sum(1 for e in entries if e.kind == "reply"),
+            version=version,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadQuery:
+    """A page of threads: by ``state``, in ``marketplace_ids`` (None = all), after the keyset position."""
+
+    state: str | None
+    marketplace_ids: Sequence[str] | None
+    after_key: tuple[datetime, str] | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadHead:
+    """What a thread's first message fixes: where it is and what it is about."""
+
+    thread_id: str
+    marketplace_id: str
+    amazon_order_id: str | None
+    subject: str
+
 
 @dataclass(frozen=True, slots=True)
 class StoredEntry:
@@ -86,28 +125,8 @@ class MessagesStore(Protocol):
     async def get_entry(self, account_id: UUID, entry_id: str) -> StoredEntry | None: ...
     async def thread_entries(self, account_id: UUID, thread_id: str) -> list[StoredEntry]: ...
     async def insert_entry(self, account_id: UUID, entry: StoredEntry) -> None: ...
-    async def save_thread(
-        self,
-        account_id: UUID,
-        *,
-        thread_id: str,
-        marketplace_id: str,
-        amazon_order_id: str | None,
-        subject: str,
-        status: ThreadStatus,
-        buyer_messages: int,
-        replies: int,
-        version: int,
-    ) -> None: ...
-    async def list_threads(
-        self,
-        account_id: UUID,
-        *,
-        state: str | None,
-        marketplace_ids: Sequence[str] | None,
-        after_key: tuple[datetime, str] | None,
-        limit: int,
-    ) -> list[Thread]: ...
+    async def save_thread(self, account_id: UUID, thread: Thread) -> None: ...
+    async def list_threads(self, account_id: UUID, query: ThreadQuery) -> list[Thread]: ...
 
 
 class PgMessagesStore:
@@ -151,20 +170,7 @@ class PgMessagesStore:
             entry.actor,
         )
 
-    async def save_thread(
-        self,
-        account_id: UUID,
-        *,
-        thread_id: str,
-        marketplace_id: str,
-        amazon_order_id: str | None,
-        subject: str,
-        status: ThreadStatus,
-        buyer_messages: int,
-        replies: int,
-        version: int,
-    ) -> None:
-        deadline = status.reply_deadline
+    async def save_thread(self, account_id: UUID, thread: Thread) -> None:
         await self.conn.execute(
             """INSERT INTO threads (account_id, thread_id, marketplace_id, amazon_order_id, subject, state,
                                     awaiting_since, reply_deadline, last_activity_at, sort_at, buyer_messages,
@@ -177,30 +183,23 @@ class PgMessagesStore:
                    buyer_messages = EXCLUDED.buyer_messages, replies = EXCLUDED.replies,
                    stream_version = EXCLUDED.stream_version""",
             account_id,
-            thread_id,
-            marketplace_id,
-            amazon_order_id,
-            subject,
-            status.state,
-            status.awaiting_since,
-            deadline,
-            status.last_at,
-            deadline or status.last_at,
-            buyer_messages,
-            replies,
-            version,
+            thread.thread_id,
+            thread.marketplace_id,
+            thread.amazon_order_id,
+            thread.subject,
+            thread.state,
+            thread.awaiting_since,
+            thread.reply_deadline,
+            thread.last_activity_at,
+            thread.sort_at,
+            thread.buyer_messages,
+            thread.replies,
+            thread.version,
         )
 
-    async def list_threads(
-        self,
-        account_id: UUID,
-        *,
-        state: str | None,
-        marketplace_ids: Sequence[str] | None,
-        after_key: tuple[datetime, str] | None,
-        limit: int,
-    ) -> list[Thread]:
+    async def list_threads(self, account_id: UUID, query: ThreadQuery) -> list[Thread]:
         """Threads in (sort_at, thread_id) order after the keyset position; ``marketplace_ids`` None = all."""
+        state, marketplace_ids, after_key = query.state, query.marketplace_ids, query.after_key
         args: list[object] = [account_id]
         where = ["account_id = $1"]
         if state is not None:
@@ -212,6 +211,6 @@ class PgMessagesStore:
         if after_key is not None:
             args += [after_key[0], after_key[1]]
             where.append(f"(sort_at, thread_id) > (${len(args) - 1}, ${len(args)})")
-        args.append(limit)
+        args.append(query.limit)
         sql = f"SELECT * FROM threads WHERE {' AND '.join(where)} ORDER BY sort_at, thread_id LIMIT ${len(args)}"
         return [_thread(r) for r in await self.conn.fetch(sql, *args)]

@@ -78,19 +78,9 @@ class OrderInput:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderState:
+class OrderState(OrderInput):
     """The stored order: its last accepted input plus what refunds took, and its stream version."""
 
-    amazon_order_id: str
-    marketplace_id: str
-    purchase_date: datetime
-    last_update_date: datetime
-    order_status: str
-    fulfillment_channel: str
-    currency_code: str
-    amount: Decimal
-    items_shipped: int
-    items_unshipped: int
     refunded_amount: Decimal
     version: int
 

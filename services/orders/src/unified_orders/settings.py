@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import model_validator
+from typing import ClassVar
 
 from unified_shared.catalog import ApiRegion
-from unified_shared.config import ServiceSettings
-
-DEFAULT_PORTS = {ApiRegion.NA: 8011, ApiRegion.EU: 8012, ApiRegion.FE: 8013}
-DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:55432/orders_{region}"
+from unified_shared.regional import RegionalSettings
 
 
-class Settings(ServiceSettings):
-    """``REGION`` (NA|EU|FE) picks the defaults; ``HTTP_PORT`` and ``DATABASE_URL`` still override them."""
+class Settings(RegionalSettings):
+    """``REGION`` (NA|EU|FE) picks the defaults (see ``RegionalSettings``); a new order needs an opened
+    marketplace (``PARTICIPATION_*``)."""
 
-    region: ApiRegion = ApiRegion.NA
+    SERVICE: ClassVar[str] = "orders"
+    DEFAULT_PORTS: ClassVar[dict[ApiRegion, int]] = {ApiRegion.NA: 8011, ApiRegion.EU: 8012, ApiRegion.FE: 8013}
     service_name: str = "orders-na"
-    # A new order needs the marketplace opened by the account (learned from regions.subscriptions.v1). An
-    # unknown one is waited for at most PARTICIPATION_WAIT_S; it counts as never opened only once the consumer
-    # has caught up PARTICIPATION_SETTLE_S after the request arrived; else 503 with Retry-After.
-    participation_required: bool = True
-    participation_wait_s: float = 2.0
-    participation_settle_s: float = 0.5
-
-    @model_validator(mode="after")
-    def _regional_defaults(self) -> Settings:
-        explicit = self.model_fields_set
-        region = self.region.value.lower()
-        if "service_name" not in explicit:
-            self.service_name = f"orders-{region}"
-        if "http_port" not in explicit:
-            self.http_port = DEFAULT_PORTS[self.region]
-        if "database_url" not in explicit:
-            self.database_url = DEFAULT_DATABASE.format(region=region)
-        return self

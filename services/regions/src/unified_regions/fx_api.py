@@ -11,16 +11,14 @@ from pydantic import AfterValidator, BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from unified_regions import ecb
+from unified_regions.api import PrincipalDep
 from unified_regions.fx_imports import FxImports
 from unified_regions.settings import Settings
-from unified_shared.auth import Principal, current_principal
 from unified_shared.bounds import LineStr, QueryDate, check_line, check_query_date
 from unified_shared.errors import Invalid, Unauthorized
 from unified_shared.problems import Problem
 
 router = APIRouter()
-
-PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
 def _fx(request: Request) -> FxImports:

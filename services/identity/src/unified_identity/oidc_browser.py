@@ -5,7 +5,6 @@ user's own ID token). Errors are pages or redirects back to the client, never JS
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -13,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from unified_identity import domain, pages
 from unified_identity.api import source_address
 from unified_identity.domain import OAuthError
-from unified_identity.handlers import Identity, SignInFailed, SignInThrottled
+from unified_identity.handlers import AuthorizeRequest, Identity, SignInFailed, SignInThrottled
 from unified_identity.oidc_web import (
     CSRF_COOKIE,
     NO_STORE,
@@ -28,28 +27,36 @@ from unified_identity.oidc_web import (
     single_values,
     with_query,
 )
+from unified_identity.results import Client
 
 router = APIRouter(tags=["openid-connect"])
 
 
-async def _authorize_checked(identity: Identity, params: dict[str, str]) -> tuple[Any, Response | None, dict[str, str]]:
-    """Validate an authorization request; returns (request, error response to send instead, params)."""
+async def _authorize_request(
+    request: Request, *, form: bool
+) -> Response | tuple[dict[str, str], Client, AuthorizeRequest]:
+    """Read and validate an authorization request: (params, client, request), or the answer to send instead (an
+    error page where the redirect URI cannot be trusted, RFC 6749 4.1.2.1; else an error redirect)."""
+    identity = identity_of(request)
+    params = await _params(request, form=form, title="Cannot sign in")
+    if isinstance(params, Response):
+        return params
     try:
         client = await identity.check_client_redirect(params.get("client_id"), params.get("redirect_uri"))
     except OAuthError as exc:
-        return None, pages.error("Cannot sign in", f"{exc.error}: {exc.description}", status=400), params
+        return pages.error("Cannot sign in", f"{exc.error}: {exc.description}", status=400)
     try:
         auth_request = identity.check_authorize_params(params)
     except OAuthError as exc:
-        return None, error_redirect(identity, params["redirect_uri"], params.get("state"), exc), params
-    return (client, auth_request), None, params
+        return error_redirect(identity, params["redirect_uri"], params.get("state"), exc)
+    return params, client, auth_request
 
 
 def _sign_in_page(
     identity: Identity,
     request: Request,
     params: Mapping[str, str],
-    client: Any,
+    client: Client,
     *,
     email: str,
     error: str | None = None,
@@ -84,13 +91,10 @@ async def _params(request: Request, *, form: bool, title: str) -> dict[str, str]
 async def authorize_form(request: Request) -> Response:
     """The sign-in form, or (single sign-on) a code at once when the browser's session may be used."""
     identity = identity_of(request)
-    params = await _params(request, form=False, title="Cannot sign in")
-    if isinstance(params, Response):
-        return params
-    checked, failure, params = await _authorize_checked(identity, params)
-    if failure is not None:
-        return failure
-    client, auth_request = checked
+    checked = await _authorize_request(request, form=False)
+    if isinstance(checked, Response):
+        return checked
+    params, client, auth_request = checked
     session_cookie = request.cookies.get(cookie_name(identity, SESSION_COOKIE))
     session = await identity.browser_session(session_cookie)
     outcome = identity.sso_outcome(auth_request, session)
@@ -112,13 +116,10 @@ async def authorize_form(request: Request) -> Response:
 @router.post("/authorize", response_class=Response)
 async def authorize_submit(request: Request) -> Response:
     identity = identity_of(request)
-    params = await _params(request, form=True, title="Cannot sign in")
-    if isinstance(params, Response):
-        return params
-    checked, failure, params = await _authorize_checked(identity, params)
-    if failure is not None:
-        return failure
-    client, auth_request = checked
+    checked = await _authorize_request(request, form=True)
+    if isinstance(checked, Response):
+        return checked
+    params, client, auth_request = checked
     email = params.get("email", "")
     # Login CSRF: only a form this server gave to this browser may sign the browser in. Checked before the
     # password, so a forged post neither signs in nor counts towards the throttle.

@@ -24,7 +24,7 @@ from uuid import UUID
 
 from prometheus_client import Counter, Gauge
 
-from unified_billing import domain, locks, store
+from unified_billing import document_store, domain, locks, store
 from unified_billing.base import BillingBase
 from unified_billing.domain import Held, Period
 from unified_billing.issuing import document_event, lines_json
@@ -103,13 +103,13 @@ class Closing(BillingBase):
                     extra={"account_id": str(account_id), "period": str(period), "reason": held.reason},
                 )
                 return outcome
-            issued = await store.issued_documents(conn, account_id, period)
+            issued = await document_store.issued_documents(conn, account_id, period)
             docs = domain.plan_documents(account_id, charges, issued, reason=LATE_EVENTS_REASON)
             if docs:
                 stream = stream_id(account_id, period)
                 version = await eventstore.stream_version(conn, stream)
                 for doc in docs:
-                    await store.insert_document(conn, doc, now, lines_json(doc.lines))
+                    await document_store.insert_document(conn, doc, now, lines_json(doc.lines))
                 await eventstore.append(conn, stream, version, [document_event(d, now) for d in docs], occurred_at=now)
             await store.set_period_status(conn, account_id, period, "closed", None)
             await store.advance_closed_through(conn, account_id, period)

@@ -9,7 +9,7 @@ from dataclasses import replace
 from decimal import Decimal
 from uuid import UUID
 
-from unified_billing import domain, store
+from unified_billing import document_store, domain, store
 from unified_billing.closing import AccountBusy, CloseIncomplete, Closing, PeriodNotEnded
 from unified_billing.consuming import apply_event, apply_facts, handler_table
 from unified_billing.domain import FeeRow, Held, Period
@@ -77,15 +77,19 @@ class Billing(Closing):
         self, account_id: UUID, *, period: str | None = None, currency: str | None = None
     ) -> list[StoredDocument]:
         async with self.pool.acquire() as conn:
-            return await store.list_documents(conn, account_id, period=period, currency=currency)
+            return await document_store.list_documents(conn, account_id, period=period, currency=currency)
 
     async def document(self, account_id: UUID, document_id: str) -> tuple[StoredDocument, list[StoredDocument]] | None:
         """One document and, for an invoice, the adjustments issued against it (None: no such document)."""
         async with self.pool.acquire() as conn:
-            doc = await store.get_document(conn, account_id, document_id)
+            doc = await document_store.get_document(conn, account_id, document_id)
             if doc is None:
                 return None
-            related = await store.documents_referring_to(conn, account_id, document_id) if doc.kind == "invoice" else []
+            related = (
+                await document_store.documents_referring_to(conn, account_id, document_id)
+                if doc.kind == "invoice"
+                else []
+            )
         return doc, related
 
     async def period_statuses(self, account_id: UUID) -> list[PeriodStatus]:

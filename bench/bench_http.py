@@ -14,10 +14,16 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 
+import asyncpg
 import httpx
 
 from bench.harness import Context, Figure, Target, benchmark
+from bench.load import DE
+from unified_shared.contracts.regions import ParticipationOpened
+from unified_shared.participations import apply_subscription_event
 from unified_shared.testing import TestIssuer
 
 PY = sys.executable
@@ -30,7 +36,7 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def _process(args: list[str], env: dict[str, str], ready_url: str) -> AsyncIterator[None]:
+async def _process(args: list[str], env: dict[str, str], ready_url: str) -> AsyncIterator[int]:
     proc = await asyncio.create_subprocess_exec(
         *args, env={**os.environ, **env}, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
     )
@@ -47,7 +53,7 @@ async def _process(args: list[str], env: dict[str, str], ready_url: str) -> Asyn
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{args} not ready in 60 s")
                 await asyncio.sleep(0.2)
-        yield
+        yield proc.pid
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -58,7 +64,45 @@ async def _process(args: list[str], env: dict[str, str], ready_url: str) -> Asyn
                 await proc.wait()
 
 
-async def _load(url: str, clients: int, seconds: float, token: str = "", batch: int = 0) -> dict[str, float]:
+def _process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _database_cpu_s(database: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving ``database`` (Linux /proc)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if title.startswith("postgres:") and f" {database} " in title:
+                total += _process_cpu_s(int(proc.name))
+    return total
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU jiffies of the whole machine, every core and every process (Linux /proc)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return float(sum(values) - idle), float(sum(values))
+
+
+async def _load(
+    url: str,
+    clients: int,
+    seconds: float,
+    token: str = "",
+    batch: int = 0,
+    server: int | None = None,
+    database: str = "",
+) -> dict[str, float]:
+    """Run the load generator; with ``server`` (a pid), also how much CPU that process used per request and
+    how busy the whole machine was (the figures are only as good as the cores left to the server)."""
+    cpu0, db0 = _process_cpu_s(server) if server else 0.0, _database_cpu_s(database) if database else 0.0
+    (busy0, total0), t0 = _machine_busy(), time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
         PY, "-m", "bench.load", url, "--clients", str(clients), "--seconds", str(seconds),
         "--token", token, "--batch", str(batch),
@@ -66,20 +110,50 @@ async def _load(url: str, clients: int, seconds: float, token: str = "", batch: 
     )  # fmt: skip
     out, _ = await proc.communicate()
     result: dict[str, float] = json.loads(out.decode().strip().splitlines()[-1])
+    wall = time.perf_counter() - t0
+    busy1, total1 = _machine_busy()
+    result["machine busy %"] = 100 * (busy1 - busy0) / max(1.0, total1 - total0)
+    if server:
+        cpu = _process_cpu_s(server) - cpu0
+        result["server CPU %"] = 100 * cpu / wall
+        result["server CPU ms per request"] = 1000 * cpu / max(1.0, result["requests"])
+    if database:
+        result["database CPU ms per request"] = 1000 * (_database_cpu_s(database) - db0) / max(1.0, result["requests"])
     if result["errors"]:
         print(f"#   {url}: {result['errors']:.0f} of {result['requests']:.0f} requests failed", file=sys.stderr)
+    if result["errors"] > result["requests"] / 100:  # a figure of refusals is no figure
+        raise RuntimeError(f"{url}: {result['errors']:.0f} of {result['requests']:.0f} requests failed")
     return result
+
+
+async def _open_marketplace(database_url: str, account_id: uuid.UUID) -> None:
+    """The bench account has opened DE, as regions would have told the instance: without it every new order
+    is refused by the participation gate (after waiting for it), and the figures measure refusals."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await apply_subscription_event(
+            conn, ParticipationOpened(account_id=account_id, marketplace_id=DE, at=datetime.now(UTC))
+        )
+    finally:
+        await conn.close()
+
+
+def _cpu(result: dict[str, float], prefix: str = "") -> dict[str, float]:
+    keys = ("server CPU %", "server CPU ms per request", "database CPU ms per request", "machine busy %")
+    return {prefix + k: result[k] for k in keys if k in result}
 
 
 @benchmark("http", "POST one order (1 and 32 clients) vs FastAPI hello, same uvicorn; batch ingest orders/s")
 async def http_bench(ctx: Context) -> list[Figure]:
     issuer = TestIssuer()
-    token = issuer.mint(account_id=uuid.uuid4(), permissions=["orders"], ttl_s=3600)
+    account_id = uuid.uuid4()
+    token = issuer.mint(account_id=account_id, permissions=["orders"], ttl_s=3600)
     orders_port, hello_port = _free_port(), _free_port()
     async with issuer.serve() as jwks_url:
+        database_url = await ctx.database("bench_orders")
         env = {
             "REGION": "EU",
-            "DATABASE_URL": await ctx.database("bench_orders"),
+            "DATABASE_URL": database_url,
             "HTTP_PORT": str(orders_port),
             "KAFKA_BOOTSTRAP_SERVERS": ctx.kafka,
             "IDENTITY_ISSUER": issuer.issuer,
@@ -89,24 +163,29 @@ async def http_bench(ctx: Context) -> list[Figure]:
         base = f"http://127.0.0.1:{orders_port}"
         hello = f"http://127.0.0.1:{hello_port}"
         async with (
-            _process([PY, "-m", "unified_orders", "serve"], env, f"{base}/health/ready"),
-            _process([PY, "-m", "bench.hello", str(hello_port)], {}, f"{hello}/health/ready"),
+            _process([PY, "-m", "unified_orders", "serve"], env, f"{base}/health/ready") as orders,
+            _process([PY, "-m", "bench.hello", str(hello_port)], {}, f"{hello}/health/ready") as hello_pid,
         ):
+            await _open_marketplace(database_url, account_id)  # migrated once the instance is ready
             await _load(f"{base}/orders/v0/orders", 4, 1.0, token)  # warm up (JWKS, plans, pools)
             await _load(f"{hello}/hello", 4, 1.0)
-            one = await _load(f"{base}/orders/v0/orders", 1, ctx.seconds, token)
-            hello_one = await _load(f"{hello}/hello", 1, ctx.seconds)
-            many = await _load(f"{base}/orders/v0/orders", 32, ctx.seconds, token)
-            hello_many = await _load(f"{hello}/hello", 32, ctx.seconds)
-            batch = await _load(f"{base}/orders/v0/orders", 4, ctx.seconds, token, batch=100)
+            db = database_url.rsplit("/", 1)[1]
+            one = await _load(f"{base}/orders/v0/orders", 1, ctx.seconds, token, server=orders, database=db)
+            hello_one = await _load(f"{hello}/hello", 1, ctx.seconds, server=hello_pid)
+            many = await _load(f"{base}/orders/v0/orders", 32, ctx.seconds, token, server=orders, database=db)
+            hello_many = await _load(f"{hello}/hello", 32, ctx.seconds, server=hello_pid)
+            batch = await _load(
+                f"{base}/orders/v0/orders", 4, ctx.seconds, token, batch=100, server=orders, database=db
+            )
     return [
         Figure(
             "POST one order, 1 client", "rq/s", one["rps"], hello_one["rps"], "FastAPI hello, 1 client",
-            extra={"p50 ms": one["p50_ms"], "p99 ms": one["p99_ms"]},
+            extra={"p50 ms": one["p50_ms"], "p99 ms": one["p99_ms"], **_cpu(one), **_cpu(hello_one, "hello ")},
         ),
         Figure(
             "POST one order, 32 clients", "rq/s", many["rps"], hello_many["rps"], "FastAPI hello, 32 clients",
-            Target(ratio=0.3), extra={"p50 ms": many["p50_ms"], "p99 ms": many["p99_ms"]},
+            Target(ratio=0.3),
+            extra={"p50 ms": many["p50_ms"], "p99 ms": many["p99_ms"], **_cpu(many), **_cpu(hello_many, "hello ")},
         ),
         Figure(
             "POST one order, 32 clients / 1 client", "x", many["rps"] / one["rps"],
@@ -114,6 +193,6 @@ async def http_bench(ctx: Context) -> list[Figure]:
         ),
         Figure(
             "batch ingest, 100-order batches, 4 clients", "or/s", batch["rps"] * 100, None, "",
-            Target(value=3000), extra={"p50 ms per batch": batch["p50_ms"]},
+            Target(value=3000), extra={"p50 ms per batch": batch["p50_ms"], **_cpu(batch)},
         ),
     ]  # fmt: skip

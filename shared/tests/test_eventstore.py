@@ -1,4 +1,5 @@
 import asyncio
+from datetime import UTC, datetime, timedelta, timezone
 from uuid import uuid4
 
 import pytest
@@ -205,3 +206,31 @@ async def test_a_streams_next_version_from_an_older_transaction_is_refused(fresh
     finally:
         await early.close()
         await other.close()
+
+
+async def test_an_append_returns_the_rows_exactly_as_stored(fresh_db: str) -> None:
+    """append_streams builds its result from what it sent (only position and txid come back)."""
+    await migrated(fresh_db)
+    account = uuid4()
+    instants = [
+        datetime(2026, 9, 1, 10, 0, 0, 120, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2026, 9, 2, tzinfo=UTC),
+    ]
+    conn = await connect(fresh_db)
+    try:
+        async with conn.transaction():
+            returned = await eventstore.append_streams(
+                conn,
+                [
+                    eventstore.StreamAppend(
+                        "r-1", 0, [AmountAdded(account_id=account, amount=n) for n in (1, 2)], instants
+                    ),
+                    eventstore.StreamAppend("r-2", 0, [AmountAdded(account_id=account, amount=3)]),
+                ],
+                traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            )
+        stored = await eventstore.read_stream(conn, "r-1") + await eventstore.read_stream(conn, "r-2")
+        assert returned == stored
+        assert [s.occurred_at.utcoffset() for s in returned] == [timedelta(0)] * 3
+    finally:
+        await conn.close()

@@ -92,9 +92,13 @@ def check_query_instant(value: datetime) -> datetime:
     return value
 
 
+_HUGE_YEAR = re.compile(r"^\s*[+-]?\d{5,}")  # compiled once: these checks run for every field of every order
+_DECIMAL = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
 def _no_huge_year(value: Any) -> Any:
     """Refuse years the parser would turn into an overflow before our range check sees them."""
-    if isinstance(value, str) and re.match(r"^\s*[+-]?\d{5,}", value):
+    if isinstance(value, str) and _HUGE_YEAR.match(value):
         raise ValueError("the year must have four digits")
     return value
 
@@ -154,7 +158,7 @@ def check_amount(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError('must be a decimal string such as "12.09"')
     text = value.strip()
-    if not re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
+    if not _DECIMAL.fullmatch(text):
         raise ValueError(f'must be a decimal string such as "12.09", got {value[:40]!r}')
     if text.startswith("-") and Decimal(text) != 0:
         raise ValueError("must not be negative")

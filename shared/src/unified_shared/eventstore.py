@@ -139,7 +139,7 @@ SELECT new.event_id, new.stream_id, new.version, new.event_type, new.topic, new.
 FROM new CROSS JOIN lock
 WHERE NOT EXISTS (SELECT 1 FROM behind)
 ORDER BY new.n
-RETURNING *
+RETURNING position, txid
 """
 
 
@@ -171,7 +171,7 @@ async def append_streams(
                     event.ce_type(),
                     event.TOPIC,
                     event.partition_key(),
-                    json.dumps(event.model_dump(mode="json")),
+                    event.model_dump_json(),
                     a.occurred(offset - 1, now),
                 ),
                 strict=True,
@@ -199,7 +199,16 @@ async def append_streams(
             if actual != a.expected_version:
                 raise ConcurrencyError(a.stream_id, a.expected_version, actual)
         raise ConcurrencyError(checked[0].stream_id, checked[0].expected_version, -1)
-    return [row_to_stored(r) for r in rows]
+    # The rows as stored, from what was sent (only position and txid come back: no payload round trip).
+    return [
+        StoredEvent(
+            position, event_id, stream_id, version, event_type, topic, key, json.loads(payload),
+            occurred_at.astimezone(UTC), traceparent, int(txid),
+        )
+        for (position, txid), event_id, stream_id, version, event_type, topic, key, payload, occurred_at in zip(
+            rows, *cols, strict=True
+        )
+    ]  # fmt: skip
 
 
 def _stream_of(exc: asyncpg.UniqueViolationError, appends: Sequence[StreamAppend]) -> StreamAppend:

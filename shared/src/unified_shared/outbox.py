@@ -30,9 +30,17 @@ from aiokafka.errors import OutOfOrderSequenceNumber, ProducerFenced
 
 from unified_shared import outbox_quarantine as quarantine
 from unified_shared.envelope import Envelope
-from unified_shared.eventstore import StoredEvent, row_to_stored
+from unified_shared.eventstore import StoredEvent
 from unified_shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED, OUTBOX_QUARANTINED
-from unified_shared.outbox_send import ROW_FAULTS, Batches, Cursor, InFlight, RelayStatus, json_bytes
+from unified_shared.outbox_send import (
+    OUTGOING_COLUMNS,
+    ROW_FAULTS,
+    Batches,
+    Cursor,
+    InFlight,
+    Outgoing,
+    RelayStatus,
+)
 from unified_shared.tracing import handed_on
 
 log = logging.getLogger(__name__)
@@ -67,6 +75,7 @@ class OutboxRelay:
         self.producer_factory = producer_factory
         self._own_producer = False
         self.source = source
+        self._source = source.encode()
         self.name = name
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
@@ -148,7 +157,7 @@ class OutboxRelay:
         return (await self.status()).backlog
 
     # -- publishing -----------------------------------------------------------------------------------
-    def envelope(self, stored: StoredEvent) -> Envelope:
+    def envelope(self, stored: StoredEvent | Outgoing) -> Envelope:
         return Envelope(
             id=stored.event_id,
             source=self.source,
@@ -160,27 +169,34 @@ class OutboxRelay:
             traceparent=handed_on(stored.traceparent, f"publish {stored.event_type}", service=self.source),
         )
 
-    async def _send(self, stored: StoredEvent) -> asyncio.Future[Any]:
-        headers = self.envelope(stored).to_headers()  # raises for a row that has no valid envelope
+    def _headers(self, stored: Outgoing) -> list[tuple[str, bytes]]:
+        """``envelope(stored).to_headers()``, without building the envelope (raises for a row that has none)."""
+        trace = stored.traceparent
+        if trace:
+            trace = handed_on(trace, f"publish {stored.event_type}", service=self.source)
+        return stored.headers(self._source, trace)
+
+    async def _send(self, stored: Outgoing) -> asyncio.Future[Any]:
+        headers = self._headers(stored)  # raises for a row that has no valid envelope
         future: asyncio.Future[Any] = await self.producer.send(
-            stored.topic, value=json_bytes(stored), key=stored.partition_key.encode(), headers=headers
+            stored.topic, value=stored.value, key=stored.partition_key.encode(), headers=headers
         )
         return future
 
-    async def _read(self, conn: asyncpg.Connection, after: Cursor) -> tuple[list[StoredEvent], Cursor]:
+    async def _read(self, conn: asyncpg.Connection, after: Cursor) -> tuple[list[Outgoing], Cursor]:
         """The next rows after ``after``, of finished transactions only; and the cursor of the last one."""
         rows = await conn.fetch(
-            """SELECT * FROM event_store
+            f"""SELECT {OUTGOING_COLUMNS} FROM event_store
                WHERE (txid, position) > ($1::xid8, $2::bigint) AND txid < pg_snapshot_xmin(pg_current_snapshot())
                ORDER BY txid, position LIMIT $3""",
             after[0],
             after[1],
             self.batch_size,
         )
-        batch = [row_to_stored(r) for r in rows]
+        batch = [Outgoing.of_row(r) for r in rows]
         return batch, ((batch[-1].txid, batch[-1].position) if batch else after)
 
-    async def _quarantine(self, conn: asyncpg.Connection, stored: StoredEvent, reason: str) -> None:
+    async def _quarantine(self, conn: asyncpg.Connection, stored: Outgoing, reason: str) -> None:
         await quarantine.put(conn, self.name, stored, "failed", reason)
         self._blocked.add(stored.partition_key)
         self._attempts.pop(stored.position, None)
@@ -197,7 +213,7 @@ class OutboxRelay:
             },
         )
 
-    async def _dispatch(self, conn: asyncpg.Connection, batch: list[StoredEvent], start: Cursor, last: Cursor) -> None:
+    async def _dispatch(self, conn: asyncpg.Connection, batch: list[Outgoing], start: Cursor, last: Cursor) -> None:
         """Send a batch without waiting for acknowledgements; rows of blocked keys join the quarantine."""
         flight = InFlight(last)
         batches = Batches(self.producer)
@@ -210,7 +226,7 @@ class OutboxRelay:
                 await self._quarantine(conn, stored, reason)
                 continue
             try:
-                headers = self.envelope(stored).to_headers()  # raises for a row that has no valid envelope
+                headers = self._headers(stored)  # raises for a row that has no valid envelope
                 await batches.add(stored, headers, flight)
             except ROW_FAULTS as exc:
                 self._attempts[stored.position] = (attempts + 1, repr(exc))
@@ -265,7 +281,7 @@ class OutboxRelay:
                 if q.status == "failed":
                     break
                 try:
-                    sent.append((q.stored, await self._send(q.stored)))
+                    sent.append((q.stored, await self._send(Outgoing.of(q.stored))))
                 except ROW_FAULTS as exc:
                     await quarantine.mark(conn, self.name, q.position, "failed", repr(exc))
                     break

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import asyncpg
 
@@ -41,7 +41,14 @@ class Quarantined:
         }
 
 
-async def put(conn: asyncpg.Connection, relay: str, stored: StoredEvent, status: Status, reason: str) -> None:
+class _Row(Protocol):
+    @property
+    def position(self) -> int: ...
+    @property
+    def partition_key(self) -> str: ...
+
+
+async def put(conn: asyncpg.Connection, relay: str, stored: _Row, status: Status, reason: str) -> None:
     """Record a row (idempotent: a row already quarantined keeps its state, so a restart changes nothing)."""
     await conn.execute(
         """INSERT INTO outbox_quarantine (relay, position, partition_key, status, reason)

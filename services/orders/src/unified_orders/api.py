@@ -46,7 +46,7 @@ EXAMPLE_ORDER = {
 }
 
 
-def handlers(request: Request) -> OrdersHandlers:
+async def handlers(request: Request) -> OrdersHandlers:
     h: OrdersHandlers = request.app.state.handlers
     return h
 

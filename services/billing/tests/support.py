@@ -14,23 +14,21 @@ from uuid import UUID
 
 import asyncpg
 import httpx
-from aiokafka import TopicPartition
 from fastapi import FastAPI
 
 from unified_billing.app import CONSUMED_TOPICS, MIGRATIONS, create_service_app
 from unified_billing.handlers import apply_event
 from unified_billing.settings import Settings
-from unified_shared.consumer import ReceivedEvent
+from unified_shared import testing_consumers
+from unified_shared.clock import FixedClock
 from unified_shared.contracts.identity import AccountRegistered
 from unified_shared.contracts.regions import (
     FxRatesPublished,
     ListingsActivated,
     SubscriptionStarted,
 )
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
-from unified_shared.envelope import Envelope
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.events import Event
-from unified_shared.kafka import make_reader
 from unified_shared.testing import TestIssuer, serve_app
 
 OPERATOR_TOKEN = secrets.token_urlsafe(32)
@@ -41,17 +39,7 @@ def utc(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
 
 
-class Clock:
-    """An injectable clock the test moves by hand."""
-
-    def __init__(self, now: str) -> None:
-        self.now = utc(now)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def set(self, now: str) -> None:
-        self.now = utc(now)
+Clock = FixedClock  # a clock the test moves by hand
 
 
 async def migrated_pool(dsn: str) -> asyncpg.Pool:
@@ -63,18 +51,7 @@ async def migrated_pool(dsn: str) -> asyncpg.Pool:
 
 async def feed(pool: asyncpg.Pool, *events: Event) -> None:
     """Apply events exactly as the consumer does (its handler, inside a transaction)."""
-    async with pool.acquire() as conn:
-        for n, event in enumerate(events):
-            envelope = Envelope(
-                id=uuid.uuid4(),
-                source="/services/test",
-                type=event.ce_type(),
-                time=dt.datetime.now(dt.UTC),
-                subject="test",
-                partitionkey=event.partition_key(),
-            )
-            async with conn.transaction():
-                await apply_event(conn, ReceivedEvent(envelope, event, event.TOPIC, 0, n))
+    await testing_consumers.feed(pool, apply_event, *events)
 
 
 def registered(account: UUID, home: str = US, at: str = "2026-09-01T08:00") -> AccountRegistered:
@@ -104,36 +81,11 @@ def rates(day: str, usd: str = "1.2320", jpy: str = "136.64", revision: int = 1)
     )
 
 
-async def topic_ends(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
-    probe = make_reader(bootstrap, client_id="billing-test-probe")
-    await probe.start()
-    try:
-        await probe._client.force_metadata_update()  # a fresh client knows no topic until it asks
-        parts = [TopicPartition(t, p) for t in topics for p in sorted(probe.partitions_for_topic(t) or [])]
-        assert parts, f"no partitions found for {topics}"
-        ends = await probe.end_offsets(parts)
-        return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
-    finally:
-        await probe.stop()
+topic_ends = testing_consumers.topic_ends
 
 
 async def set_consumer_offsets(dsn: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
-    """Topics are shared and keep history: the service's consumer starts where these offsets say (it seeks to
-    the offsets stored in its own database), so a test sees only the events published after them."""
-    conn = await connect(dsn)
-    try:
-        await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
-        for (topic, partition), offset in offsets.items():
-            await conn.execute(
-                """INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
-                   ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset""",
-                group,
-                topic,
-                partition,
-                offset,
-            )
-    finally:
-        await conn.close()
+    await testing_consumers.set_consumer_offsets(dsn, group, offsets, MIGRATIONS)
 
 
 @dataclass

@@ -10,7 +10,20 @@ from typing import Any
 from unified_billing.domain import Period, invoice_id
 from unified_shared.testing import TestIssuer
 
-from .support import DE, JP, OPERATOR_TOKEN, US, Clock, feed, migrated_pool, rates, registered, running_billing, selling
+from .support import (
+    DE,
+    JP,
+    OPERATOR_TOKEN,
+    US,
+    Clock,
+    feed,
+    migrated_pool,
+    rates,
+    registered,
+    running_billing,
+    selling,
+    start_offsets_for_billing,
+)
 
 
 async def test_billing_api(fresh_db: str, kafka_bootstrap: str) -> None:
@@ -31,11 +44,18 @@ async def test_billing_api(fresh_db: str, kafka_bootstrap: str) -> None:
     finally:
         await pool.close()
     issuer = TestIssuer()
-    clock = Clock("2026-10-21T12:00:00")
+    clock = Clock("2026-10-21T12:00:00Z")
     async with (
         issuer.serve() as jwks_url,
         running_billing(
-            fresh_db, kafka_bootstrap, issuer, jwks_url, clock=clock, group=f"billing-api-{uuid.uuid4().hex[:8]}"
+            fresh_db,
+            kafka_bootstrap,
+            issuer,
+            jwks_url,
+            clock=clock,
+            group=f"billing-api-{uuid.uuid4().hex[:8]}",
+            # after what the shared topics hold already: another test's FX rates must not settle this one's periods
+            start_offsets=await start_offsets_for_billing(kafka_bootstrap),
         ) as svc,
     ):
         owner = svc.owner(account)
@@ -113,7 +133,7 @@ async def test_billing_api(fresh_db: str, kafka_bootstrap: str) -> None:
         # The operator closes October for every account: both need October 30's rates (a Friday; only the 20th's
         # are in), so both are held, with the reason in the API and in the metrics. The other account's
         # September (its first period, never closed) is closed by the same run.
-        clock.set("2026-11-01T06:00:00")
+        clock.set("2026-11-01T06:00:00Z")
         async with svc.client(OPERATOR_TOKEN) as client:
             response = await client.post("/v1/billing/periods/2026-10/close")
             assert response.status_code == 200, response.text

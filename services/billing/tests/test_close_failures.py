@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
-from unified_billing import handlers, store
+from unified_billing import locks, store
 from unified_billing.domain import Fact, Period
 from unified_billing.handlers import AccountOutcome, Billing, CloseIncomplete
 from unified_shared.testing import TestIssuer
@@ -59,13 +59,13 @@ async def test_a_busy_account_answers_503_and_the_scheduler_moves_on(fresh_db: s
                 kafka_bootstrap,
                 issuer,
                 jwks_url,
-                clock=Clock("2026-10-02T06:00:00"),
+                clock=Clock("2026-10-02T06:00:00Z"),
                 group=f"billing-busy-{uuid.uuid4().hex[:8]}",
                 start_offsets=await start_offsets_for_billing(kafka_bootstrap),
                 close_lock_timeout_s=0.5,
             ) as svc,
         ):
-            b: Billing = svc.app.state.billing
+            b: Billing = svc.app.state.handlers
             before = failures_counted("busy")
             # The consumer's batch transaction: the account's fact lock, exclusively, held until released.
             holder = await pool.acquire()
@@ -74,8 +74,8 @@ async def test_a_busy_account_answers_503_and_the_scheduler_moves_on(fresh_db: s
             try:
                 await holder.execute(
                     "SELECT pg_advisory_xact_lock($1::int, $2::int)",
-                    handlers._FACTS_LOCK_CLASS,
-                    handlers._account_lock_key(busy),
+                    locks.FACTS_LOCK_CLASS,
+                    locks.account_lock_key(busy),
                 )
                 async with svc.client(svc.owner(busy)) as client:
                     # A bound so that a close waiting for the lock fails the test instead of hanging it.
@@ -119,7 +119,7 @@ async def test_a_failing_close_is_recorded_and_tried_after_the_others(
             return await real_load_facts(conn, account_id)
 
         monkeypatch.setattr(store, "load_facts", load_facts)
-        b = billing(pool, Clock("2026-11-02T06:00:00"), scheduler_max_closes_per_tick=2)
+        b = billing(pool, Clock("2026-11-02T06:00:00Z"), scheduler_max_closes_per_tick=2)
         before = failures_counted("error")
         ticks: list[list[tuple[Any, str]]] = []
         for _ in range(3):

@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
+from unified_billing.bootstrap import billing_over
 from unified_billing.domain import Period
 from unified_billing.handlers import Billing, PeriodNotEnded
 from unified_billing.settings import Settings
@@ -25,7 +26,7 @@ from .support import DE, JP, UK, US, Clock, feed, migrated_pool, rates, register
 
 
 def billing(pool: asyncpg.Pool, clock: Clock, **settings: object) -> Billing:
-    return Billing(Settings(**settings), lambda: pool, clock=clock)  # type: ignore[arg-type]
+    return billing_over(pool, Settings(**settings), clock=clock)  # type: ignore[arg-type]
 
 
 async def wait_until_blocked(pool: asyncpg.Pool, wait_event: str, *, unless: asyncio.Future[Any] | None) -> bool:
@@ -80,7 +81,7 @@ async def test_two_instances_closing_at_once_issue_each_invoice_once(fresh_db: s
     pools = [await migrated_pool(fresh_db), await migrated_pool(fresh_db)]
     try:
         account = await amazon_example_account(pools[0])
-        clock = Clock("2026-10-02T06:00:00")
+        clock = Clock("2026-10-02T06:00:00Z")
         instances = [billing(pools[0], clock), billing(pools[1], clock)]
         for _ in range(3):  # the same period closed concurrently, several times over
             await asyncio.gather(*(b.close_period(Period(2026, 9)) for b in instances for _ in range(2)))
@@ -113,7 +114,7 @@ async def test_first_period_then_capped_period(fresh_db: str) -> None:
             rates("2026-08-31"),
             rates("2026-09-30"),
         )
-        b = billing(pool, Clock("2026-10-01T00:00:00"))
+        b = billing(pool, Clock("2026-10-01T00:00:00Z"))
         await b.close_period(Period(2026, 8))
         await b.close_period(Period(2026, 9))
         docs = await documents(pool, account)
@@ -132,7 +133,7 @@ async def test_an_open_period_cannot_be_closed(fresh_db: str) -> None:
     pool = await migrated_pool(fresh_db)
     try:
         with pytest.raises(PeriodNotEnded):
-            await billing(pool, Clock("2026-09-30T23:59:59")).close_period(Period(2026, 9))
+            await billing(pool, Clock("2026-09-30T23:59:59Z")).close_period(Period(2026, 9))
     finally:
         await pool.close()
 
@@ -148,7 +149,7 @@ async def test_missing_fx_rate_holds_the_period_until_the_rate_arrives(fresh_db:
             *selling(account, JP, "2026-09-20T09:00"),
             rates("2026-10-28"),  # Wednesday; the 29th and 30th (weekdays) are not in yet
         )
-        clock = Clock("2026-11-02T06:00:00")
+        clock = Clock("2026-11-02T06:00:00Z")
         b = billing(pool, clock)
         await b.close_period(Period(2026, 9), account)  # the first period: home US only, no rate needed
         (outcome,) = await b.close_period(Period(2026, 10), account)
@@ -182,11 +183,11 @@ async def test_scheduler_closes_the_previous_month_only_once_it_has_ended(fresh_
             rates("2026-09-30"),
             rates("2026-10-30"),
         )
-        clock = Clock("2026-10-31T23:59:59")
+        clock = Clock("2026-10-31T23:59:59Z")
         b = billing(pool, clock)
         await b.scheduler_tick()
         assert [(d["period"], d["currency"]) for d in await documents(pool, account)] == [("2026-09", "USD")]
-        clock.set("2026-11-01T00:00:01")
+        clock.set("2026-11-01T00:00:01Z")
         await b.scheduler_tick()
         await b.scheduler_tick()  # nothing twice
         docs = await documents(pool, account)
@@ -204,7 +205,7 @@ async def test_late_events_for_a_closed_period_give_a_credit_note_and_never_edit
     pool = await migrated_pool(fresh_db)
     try:
         account = await amazon_example_account(pool)
-        clock = Clock("2026-10-02T06:00:00")
+        clock = Clock("2026-10-02T06:00:00Z")
         b = billing(pool, clock)
         await b.close_period(Period(2026, 9))
         before = await documents(pool, account)
@@ -214,7 +215,7 @@ async def test_late_events_for_a_closed_period_give_a_credit_note_and_never_edit
             ListingsDeactivated(account_id=account, marketplace_id=JP, at=utc("2026-08-31T12:00")),
             SubscriptionEnded(account_id=account, marketplace_id=JP, at=utc("2026-08-31T12:00")),
         )
-        clock.set("2026-10-03T06:00:00")
+        clock.set("2026-10-03T06:00:00Z")
         await b.scheduler_tick()
         docs = await documents(pool, account)
         assert [tuple(d) for d in before] == [tuple(d) for d in docs if d["kind"] == "invoice"]  # unchanged
@@ -239,7 +240,7 @@ async def test_a_fact_committed_while_a_close_runs_is_never_lost(fresh_db: str) 
     try:
         account = uuid.uuid4()
         await feed(pool, registered(account, US), *selling(account, US, "2026-08-03T09:00"), rates("2026-09-30"))
-        b = billing(pool, Clock("2026-10-02T06:00:00"))
+        b = billing(pool, Clock("2026-10-02T06:00:00Z"))
         await b.close_period(Period(2026, 8))
         # A barrier: an uncommitted September row makes the close wait at its own upsert, i.e. after it has
         # read the facts and before it commits.
@@ -282,7 +283,7 @@ async def test_a_late_fact_in_a_month_never_closed_is_billed_by_the_next_run(fre
     try:
         account = uuid.uuid4()
         await feed(pool, registered(account, US), *selling(account, US, "2026-09-03T09:00"))
-        b = billing(pool, Clock("2026-11-02T06:00:00"))
+        b = billing(pool, Clock("2026-11-02T06:00:00Z"))
         await b.close_period(Period(2026, 9))
         await b.close_period(Period(2026, 10))
         assert [(d["period"], d["total"]) for d in await documents(pool, account)] == [
@@ -322,7 +323,7 @@ async def test_scheduler_closes_every_month_missed_while_down_oldest_first_bound
             *selling(late, US, "2026-10-03T09:00"),
         )
         # Billing was down from August to December 2nd: nothing was ever closed.
-        b = billing(pool, Clock("2026-12-02T06:00:00"), scheduler_max_closes_per_tick=3)
+        b = billing(pool, Clock("2026-12-02T06:00:00Z"), scheduler_max_closes_per_tick=3)
         ticks = [[(o.account_id, o.period) for o in await b.scheduler_tick()] for _ in range(3)]
         assert ticks == [
             [(early, "2026-08"), (early, "2026-09"), (early, "2026-10")],
@@ -347,7 +348,7 @@ async def test_held_periods_are_retried_after_due_ones_and_in_turn(fresh_db: str
         # arrive in this test, so they stay held.
         await feed(pool, registered(account, US), *selling(account, US, "2026-09-03T09:00"))
         await feed(pool, *selling(account, JP, "2026-09-20T09:00"))
-        b = billing(pool, Clock("2026-12-02T06:00:00"), scheduler_max_closes_per_tick=1)
+        b = billing(pool, Clock("2026-12-02T06:00:00Z"), scheduler_max_closes_per_tick=1)
         ticks = [[(o.period, o.status) for o in await b.scheduler_tick()] for _ in range(5)]
         assert ticks == [
             [("2026-09", "closed")],
@@ -369,7 +370,7 @@ async def test_closed_through_marker_skips_clean_months_and_a_late_fact_moves_it
     try:
         account = uuid.uuid4()
         await feed(pool, registered(account, US), *selling(account, US, "2026-08-03T09:00"))
-        b = billing(pool, Clock("2026-11-02T06:00:00"))
+        b = billing(pool, Clock("2026-11-02T06:00:00Z"))
         for month in (8, 9, 10):
             await b.close_period(Period(2026, month))
 

@@ -24,8 +24,8 @@ from unified_billing.domain import Period, invoice_id
 from unified_regions.app import MIGRATIONS as REGIONS_MIGRATIONS
 from unified_regions.app import create_service_app as create_regions_app
 from unified_regions.settings import Settings as RegionsSettings
-from unified_shared import eventstore
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
+from unified_shared import eventstore, testing_consumers
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.kafka import make_producer
 from unified_shared.outbox import OutboxRelay
 from unified_shared.testing import TestIssuer, TopicWatcher, serve_app
@@ -78,19 +78,8 @@ async def publish_as_identity(dsn: str, bootstrap: str, account: uuid.UUID) -> N
 
 
 async def regions_starts_at_end(dsn: str, group: str, bootstrap: str) -> None:
-    conn = await connect(dsn)
-    try:
-        await apply_migrations(conn, [SHARED_COMPONENT, *REGIONS_MIGRATIONS])
-        for (topic, partition), offset in (await topic_ends(bootstrap, [IDENTITY_ACCOUNTS])).items():
-            await conn.execute(
-                "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)",
-                group,
-                topic,
-                partition,
-                offset,
-            )
-    finally:
-        await conn.close()
+    ends = await topic_ends(bootstrap, [IDENTITY_ACCOUNTS])
+    await testing_consumers.set_consumer_offsets(dsn, group, ends, REGIONS_MIGRATIONS)
 
 
 async def act(client: httpx.AsyncClient, account: uuid.UUID, market: str, action: str, at: str) -> None:
@@ -143,7 +132,7 @@ async def test_two_months_three_currencies_replay_and_a_late_event(make_db: Any,
     regions_dsn, billing_dsn, identity_dsn = await make_db(), await make_db(), await make_db()
     account = uuid.uuid4()
     issuer = TestIssuer()
-    clock = Clock("2026-11-02T06:00:00")
+    clock = Clock("2026-11-02T06:00:00Z")
     billing_group = f"billing-e2e-{uuid.uuid4().hex[:8]}"
     regions_group = f"regions-for-billing-e2e-{uuid.uuid4().hex[:8]}"
     start = await start_offsets_for_billing(kafka_bootstrap)

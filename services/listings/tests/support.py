@@ -14,23 +14,19 @@ from uuid import UUID
 
 import asyncpg
 import httpx
-from aiokafka import TopicPartition
 from fastapi import FastAPI
 from unified_listings.app import CONSUMED_TOPICS, MIGRATIONS, create_service_app
 from unified_listings.handlers import apply_event
 from unified_listings.settings import Settings
 
-from unified_shared.consumer import ReceivedEvent
+from unified_shared import testing_consumers
 from unified_shared.contracts.regions import (
     FxRatesPublished,
     ListingsActivated,
     ParticipationClosed,
     ParticipationOpened,
 )
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
-from unified_shared.envelope import Envelope
 from unified_shared.events import Event
-from unified_shared.kafka import make_reader
 from unified_shared.testing import TestIssuer, serve_app
 
 US, CA, DE, FR, JP, UK, EG = (
@@ -70,43 +66,13 @@ def rates(day: str, usd: str = "1.1000", jpy: str = "160.00", revision: int = 1)
 
 async def feed(pool: asyncpg.Pool, *events: Event) -> None:
     """Apply events exactly as the consumer does (its handler, inside a transaction)."""
-    async with pool.acquire() as conn:
-        for n, event in enumerate(events):
-            envelope = Envelope(
-                id=uuid.uuid4(),
-                source="/services/test",
-                type=event.ce_type(),
-                time=dt.datetime.now(dt.UTC),
-                subject="test",
-                partitionkey=event.partition_key(),
-            )
-            async with conn.transaction():
-                await apply_event(conn, ReceivedEvent(envelope, event, event.TOPIC, 0, n))
+    await testing_consumers.feed(pool, apply_event, *events)
 
 
 async def start_at_topic_ends(dsn: str, bootstrap: str, group: str) -> None:
     """Topics keep every earlier test's events: the consumer starts after them (offsets stored in its DB)."""
-    probe = make_reader(bootstrap, client_id=f"{group}-probe")
-    await probe.start()
-    try:
-        await probe._client.force_metadata_update()
-        parts = [TopicPartition(t, p) for t in CONSUMED_TOPICS for p in sorted(probe.partitions_for_topic(t) or [])]
-        ends = await probe.end_offsets(parts)
-    finally:
-        await probe.stop()
-    conn = await connect(dsn)
-    try:
-        await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
-        for tp, offset in ends.items():
-            await conn.execute(
-                "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)",
-                group,
-                tp.topic,
-                tp.partition,
-                offset,
-            )
-    finally:
-        await conn.close()
+    ends = await testing_consumers.topic_ends(bootstrap, CONSUMED_TOPICS)
+    await testing_consumers.set_consumer_offsets(dsn, group, ends, MIGRATIONS)
 
 
 @dataclass

@@ -18,9 +18,10 @@ from uuid import UUID
 
 import asyncpg
 
-from unified_billing import domain, store
-from unified_billing.app import MIGRATIONS, create_service_app
-from unified_billing.handlers import Billing, CloseIncomplete, PeriodNotEnded
+from unified_billing import domain
+from unified_billing.api import preview_out
+from unified_billing.bootstrap import MIGRATIONS, billing_over, bootstrap
+from unified_billing.handlers import CloseIncomplete, PeriodNotEnded
 from unified_billing.settings import Settings
 from unified_shared.catalog import UnknownMarketplace, resolve
 from unified_shared.db import create_pool, migrate_database
@@ -47,7 +48,7 @@ async def _prepared_pool(settings: Settings) -> asyncpg.Pool:
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     pool = await _prepared_pool(settings)
     try:
-        billing = Billing(settings, lambda: pool)
+        billing = billing_over(pool, settings)
         if args.command == "migrate":
             print("migrations applied")
         elif args.command == "close-period":
@@ -68,32 +69,22 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             _print({"period": args.period, "results": [dataclasses.asdict(o) for o in outcomes]})
         elif args.command == "preview":
             period = domain.Period.parse(args.period) if args.period else None
-            _print(await billing.preview(args.account, period))
+            _print(preview_out(await billing.preview(args.account, period)).model_dump(mode="json"))
         elif args.command == "add-fee":
             market = resolve(args.marketplace)
-            async with pool.acquire() as conn:
-                row = await store.add_fee(
-                    conn,
-                    marketplace_id=market.marketplace_id,
-                    currency=market.currency,
-                    fee=args.fee,
-                    effective_from=args.effective_from,
-                    note=args.note,
-                )
+            row = await billing.add_fee(
+                marketplace_id=market.marketplace_id,
+                currency=market.currency,
+                fee=args.fee,
+                effective_from=args.effective_from,
+                note=args.note,
+            )
             _print(dataclasses.asdict(row))
         elif args.command == "fees":
-            async with pool.acquire() as conn:
-                schedule = await store.load_schedule(conn)
-            in_force = domain.fees_in_force(schedule, args.on)
-            _print(
-                {
-                    "on": args.on,
-                    "fees": [dataclasses.asdict(r) for r in sorted(in_force.values(), key=lambda r: r.marketplace_id)],
-                }
-            )
+            in_force = await billing.fees_in_force(args.on)
+            _print({"on": args.on, "fees": [dataclasses.asdict(r) for r in in_force]})
         elif args.command == "holds":
-            async with pool.acquire() as conn:
-                _print(await store.held_periods(conn))
+            _print([dataclasses.asdict(h) for h in await billing.holds()])
         return 0
     finally:
         await pool.close()
@@ -138,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
-        serve(create_service_app(settings), settings)
+        serve(bootstrap(settings), settings)
         return 0
     return asyncio.run(_run(args, settings))
 

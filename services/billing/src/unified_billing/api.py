@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hmac
 import io
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 
-from unified_billing import store
+from unified_billing.api_models import (
+    AccountResultOut,
+    CapOut,
+    CloseOut,
+    CloseRequest,
+    DocumentOut,
+    HoldOut,
+    HoldsOut,
+    InvoiceDetailOut,
+    InvoicesOut,
+    IssuedOut,
+    PeriodsOut,
+    PeriodStatusOut,
+    PreviewInvoice,
+    PreviewOut,
+)
 from unified_billing.domain import Period
-from unified_billing.handlers import AccountOutcome, Billing, CloseIncomplete, PeriodNotEnded
+from unified_billing.handlers import AccountOutcome, Billing, CloseIncomplete
+from unified_billing.issuing import line_model
+from unified_billing.results import Preview, StoredDocument
 from unified_shared.auth import Principal, current_principal
 from unified_shared.bounds import IDENT_PATTERN, check_period
 from unified_shared.bounds import Period as PeriodParam
 from unified_shared.catalog import UnknownMarketplace, by_id
 from unified_shared.contracts.billing import InvoiceLine
+from unified_shared.errors import Forbidden, Invalid, NotFound
 from unified_shared.problems import Problem
 
 router = APIRouter(tags=["billing"])
@@ -33,109 +50,9 @@ CurrencyParam = Annotated[str, Field(pattern="^[A-Za-z]{3}$")]
 DocumentIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=IDENT_PATTERN)]
 
 
-# -- models ---------------------------------------------------------------------------------------------
-class DocumentOut(BaseModel):
-    document_id: str
-    document_type: Literal["invoice", "credit_note"]
-    kind: Literal["invoice", "supplementary", "credit_note"]
-    account_id: UUID
-    period: str
-    currency: str
-    invoice_id: str  # the period's invoice in this currency (itself for an invoice)
-    total: str
-    discount: str
-    reason: str
-    issued_at: dt.datetime
-    lines: list[InvoiceLine]
-
-
-class InvoicesOut(BaseModel):
-    account_id: UUID
-    invoices: list[DocumentOut]
-    credit_notes: list[DocumentOut]
-
-
-class InvoiceDetailOut(DocumentOut):
-    adjustments: list[DocumentOut]  # supplementary invoices and credit notes issued against this invoice
-
-
-class PreviewInvoice(BaseModel):
-    currency: str
-    invoice_id: str
-    total: str
-    discount: str
-    lines: list[InvoiceLine]
-
-
-class CapOut(BaseModel):
-    amount: str
-    currency: str
-
-
-class PreviewOut(BaseModel):
-    account_id: UUID
-    period: str
-    as_of: dt.date
-    final: bool
-    status: Literal["preview", "held"]
-    held_reason: str | None
-    first_period: bool
-    billable_marketplaces: list[str]
-    cap: CapOut
-    invoices: list[PreviewInvoice]
-
-
-class CloseRequest(BaseModel):
-    account_id: UUID | None = None
-
-
-class IssuedOut(BaseModel):
-    document_id: str
-    kind: str
-    currency: str
-    total: str
-
-
-class AccountResultOut(BaseModel):
-    account_id: UUID
-    period: str
-    status: Literal["closed", "held"]
-    reason: str | None
-    issued: list[IssuedOut]
-
-
-class CloseOut(BaseModel):
-    period: str
-    results: list[AccountResultOut]
-
-
-class PeriodStatusOut(BaseModel):
-    period: str
-    status: Literal["closed", "held"]
-    reason: str | None
-    dirty: bool  # late events arrived since it was closed: the next run recomputes it
-    updated_at: dt.datetime
-
-
-class PeriodsOut(BaseModel):
-    account_id: UUID
-    periods: list[PeriodStatusOut]
-
-
-class HoldOut(BaseModel):
-    account_id: UUID
-    period: str
-    reason: str | None
-    updated_at: dt.datetime
-
-
-class HoldsOut(BaseModel):
-    holds: list[HoldOut]
-
-
 # -- auth -----------------------------------------------------------------------------------------------
 def _billing(request: Request) -> Billing:
-    billing: Billing = request.app.state.billing
+    billing: Billing = request.app.state.handlers
     return billing
 
 
@@ -143,7 +60,7 @@ async def billing_owner(account_id: UUID, principal: Principal = Depends(current
     """The account's owner, with the billing permission in the token: nobody else sees invoices."""
     principal.require_account(account_id)
     if principal.role != "owner" or "billing" not in principal.permissions:
-        raise Problem(403, "Forbidden", "billing is visible to the account owner with the 'billing' permission only")
+        raise Forbidden(None, "billing is visible to the account owner with the 'billing' permission only")
     return principal
 
 
@@ -161,32 +78,56 @@ def _is_operator(request: Request) -> bool:
 
 async def _operator(request: Request) -> None:
     if not _is_operator(request):
-        raise Problem(403, "Forbidden", "this call needs the operator credential")
+        raise Forbidden(None, "this call needs the operator credential")
 
 
 def _period(text: str) -> Period:
     try:
         return Period.parse(text)
     except ValueError as exc:
-        raise Problem(422, "Invalid period", str(exc)) from None
+        raise Invalid("period", str(exc), title="Invalid period") from None
 
 
 # -- conversions ----------------------------------------------------------------------------------------
-def _document_out(row: dict[str, Any]) -> DocumentOut:
-    kind = row["kind"]
+def _document_out(doc: StoredDocument) -> DocumentOut:
+    kind = doc.kind
     return DocumentOut(
-        document_id=row["document_id"],
+        document_id=doc.document_id,
         document_type="credit_note" if kind == "credit_note" else "invoice",
-        kind=kind,
-        account_id=row["account_id"],
-        period=row["period"],
-        currency=row["currency"],
-        invoice_id=row["invoice_id"],
-        total=format(row["total"], "f"),
-        discount=format(row["discount"], "f"),
-        reason=row["reason"],
-        issued_at=row["issued_at"],
-        lines=[InvoiceLine.model_validate(line) for line in row["lines"]],
+        kind=kind,  # type: ignore[arg-type]
+        account_id=doc.account_id,
+        period=doc.period,
+        currency=doc.currency,
+        invoice_id=doc.invoice_id,
+        total=format(doc.total, "f"),
+        discount=format(doc.discount, "f"),
+        reason=doc.reason,
+        issued_at=doc.issued_at,
+        lines=[InvoiceLine.model_validate(line) for line in doc.lines],
+    )
+
+
+def preview_out(p: Preview) -> PreviewOut:
+    return PreviewOut(
+        account_id=p.account_id,
+        period=str(p.period),
+        as_of=p.as_of,
+        final=p.final,
+        status="held" if p.status == "held" else "preview",
+        held_reason=p.held_reason,
+        first_period=p.first_period,
+        billable_marketplaces=list(p.billable_marketplaces),
+        cap=CapOut(amount=format(p.cap_amount, "f"), currency=p.cap_currency),
+        invoices=[
+            PreviewInvoice(
+                currency=i.currency,
+                invoice_id=i.invoice_id,
+                total=format(i.total, "f"),
+                discount=format(i.discount, "f"),
+                lines=[line_model(line) for line in i.lines],
+            )
+            for i in p.invoices
+        ],
     )
 
 
@@ -215,12 +156,10 @@ async def close_period(period: PeriodPath, request: Request, body: CloseRequest 
         if account_id is not None:
             principal.require_account(account_id)
         if principal.role != "owner" or "billing" not in principal.permissions:
-            raise Problem(403, "Forbidden", "closing a period needs the owner's billing permission or the operator")
+            raise Forbidden(None, "closing a period needs the owner's billing permission or the operator")
         account_id = principal.account_id
     try:
         outcomes = await billing.close_period(target, account_id)
-    except PeriodNotEnded as exc:
-        raise Problem(409, "Period not ended", str(exc)) from None
     except CloseIncomplete as exc:
         raise _incomplete_problem(billing, exc) from None
     return CloseOut(period=str(target), results=[_outcome_out(o) for o in outcomes])
@@ -256,9 +195,12 @@ def _incomplete_problem(billing: Billing, exc: CloseIncomplete) -> Problem:
 @router.get("/v1/billing/holds", response_model=HoldsOut, dependencies=[Depends(_operator)])
 async def holds(request: Request) -> HoldsOut:
     """Every held account period and why (operator)."""
-    async with _billing(request).pool.acquire() as conn:
-        rows = await store.held_periods(conn)
-    return HoldsOut(holds=[HoldOut(**r) for r in rows])
+    held = await _billing(request).holds()
+    return HoldsOut(
+        holds=[
+            HoldOut(account_id=h.account_id, period=h.period, reason=h.reason, updated_at=h.updated_at) for h in held
+        ]
+    )
 
 
 @router.get("/v1/accounts/{account_id}/invoices", response_model=InvoicesOut)
@@ -269,10 +211,7 @@ async def list_invoices(
     currency: CurrencyParam | None = Query(None),
     _: Principal = Depends(billing_owner),
 ) -> InvoicesOut:
-    async with _billing(request).pool.acquire() as conn:
-        rows = await store.list_documents(
-            conn, account_id, period=period, currency=currency.upper() if currency else None
-        )
+    rows = await _billing(request).documents(account_id, period=period, currency=currency.upper() if currency else None)
     docs = [_document_out(r) for r in rows]
     return InvoicesOut(
         account_id=account_id,
@@ -290,10 +229,7 @@ async def export_csv(
     _: Principal = Depends(billing_owner),
 ) -> Response:
     """One row per document line; credit-note amounts are negative so that a column sums to the net."""
-    async with _billing(request).pool.acquire() as conn:
-        rows = await store.list_documents(
-            conn, account_id, period=period, currency=currency.upper() if currency else None
-        )
+    rows = await _billing(request).documents(account_id, period=period, currency=currency.upper() if currency else None)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
@@ -304,19 +240,19 @@ async def export_csv(
         ]
     )  # fmt: skip
     for row in rows:
-        sign = Decimal(-1) if row["kind"] == "credit_note" else Decimal(1)
-        for line in row["lines"]:
+        sign = Decimal(-1) if row.kind == "credit_note" else Decimal(1)
+        for line in row.lines:
             try:
                 code = by_id(line["marketplace_id"]).code
             except UnknownMarketplace:
                 code = ""
             writer.writerow(
                 [
-                    row["document_id"], "credit_note" if row["kind"] == "credit_note" else "invoice", row["kind"],
-                    row["invoice_id"], row["period"], row["currency"], line["marketplace_id"], code, line["fee"],
+                    row.document_id, "credit_note" if row.kind == "credit_note" else "invoice", row.kind,
+                    row.invoice_id, row.period, row.currency, line["marketplace_id"], code, line["fee"],
                     line["ratio"], format(sign * Decimal(line["amount"]), "f"), line["discount"],
                     line.get("fx_rate") or "", line.get("fx_rate_date") or "", line.get("fx_rate_source") or "",
-                    line.get("fx_rate_usd") or "", row["issued_at"].isoformat(), line.get("description", ""),
+                    line.get("fx_rate_usd") or "", row.issued_at.isoformat(), line.get("description", ""),
                 ]
             )  # fmt: skip
     filename = f"invoices-{account_id}{'-' + period if period else ''}.csv"
@@ -332,11 +268,10 @@ async def get_invoice(
     account_id: UUID, invoice_id: DocumentIdPath, request: Request, _: Principal = Depends(billing_owner)
 ) -> InvoiceDetailOut:
     """One invoice or credit note; an invoice comes with the adjustments issued against it."""
-    async with _billing(request).pool.acquire() as conn:
-        row = await store.get_document(conn, account_id, invoice_id)
-        if row is None:
-            raise Problem(404, "Not found", f"no invoice {invoice_id}")
-        related = await store.documents_referring_to(conn, account_id, invoice_id) if row["kind"] == "invoice" else []
+    found = await _billing(request).document(account_id, invoice_id)
+    if found is None:
+        raise NotFound(None, f"no invoice {invoice_id}")
+    row, related = found
     doc = _document_out(row)
     return InvoiceDetailOut(**doc.model_dump(), adjustments=[_document_out(r) for r in related])
 
@@ -349,23 +284,23 @@ async def preview(
     _: Principal = Depends(billing_owner),
 ) -> PreviewOut:
     """What would be charged if the open period (or ``period``) closed now."""
-    try:
-        result = await _billing(request).preview(account_id, _period(period) if period else None)
-    except PeriodNotEnded as exc:
-        raise Problem(409, "Period not started", str(exc)) from None
-    return PreviewOut.model_validate(result)
+    result = await _billing(request).preview(account_id, _period(period) if period else None)
+    return preview_out(result)
 
 
 @router.get("/v1/accounts/{account_id}/billing/periods", response_model=PeriodsOut)
 async def periods(account_id: UUID, request: Request, _: Principal = Depends(billing_owner)) -> PeriodsOut:
     """Each period's state: closed, or held with the reason (missing FX rate, unknown home marketplace...)."""
-    async with _billing(request).pool.acquire() as conn:
-        rows = await store.period_statuses(conn, account_id)
+    rows = await _billing(request).period_statuses(account_id)
     return PeriodsOut(
         account_id=account_id,
         periods=[
             PeriodStatusOut(
-                period=r["period"], status=r["status"], reason=r["reason"], dirty=r["dirty"], updated_at=r["updated_at"]
+                period=r.period,
+                status="held" if r.status == "held" else "closed",
+                reason=r.reason,
+                dirty=r.dirty,
+                updated_at=r.updated_at,
             )
             for r in rows
         ],

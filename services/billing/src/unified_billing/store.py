@@ -5,23 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from unified_billing.domain import (
-    ChargeLine,
-    Document,
-    DocumentKind,
     Fact,
     FactKind,
     FeeRow,
-    IssuedDocument,
     Period,
     RatePublication,
 )
-from unified_shared.contracts.billing import InvoiceLine
+from unified_billing.results import HeldPeriod, PeriodStatus
 
 # -- inputs ---------------------------------------------------------------------------------------------
 
@@ -284,108 +279,22 @@ async def clear_close_failure(conn: asyncpg.Connection, account_id: UUID, period
     )
 
 
-async def period_statuses(conn: asyncpg.Connection, account_id: UUID) -> list[dict[str, Any]]:
+async def period_statuses(conn: asyncpg.Connection, account_id: UUID) -> list[PeriodStatus]:
     rows = await conn.fetch(
         """SELECT period, status, reason, dirty, first_run_at, updated_at FROM billing_periods
            WHERE account_id = $1 ORDER BY period""",
         account_id,
     )
-    return [dict(r) for r in rows]
+    return [PeriodStatus(r["period"], r["status"], r["reason"], r["dirty"], r["updated_at"]) for r in rows]
 
 
-async def held_periods(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+async def held_periods(conn: asyncpg.Connection) -> list[HeldPeriod]:
     rows = await conn.fetch(
         """SELECT account_id, period, reason, updated_at FROM billing_periods
            WHERE status = 'held' ORDER BY period, account_id"""
     )
-    return [dict(r) for r in rows]
+    return [HeldPeriod(r["account_id"], r["period"], r["reason"], r["updated_at"]) for r in rows]
 
 
 async def count_held(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM billing_periods WHERE status = 'held'"))
-
-
-# -- documents ------------------------------------------------------------------------------------------
-
-
-def line_model(line: ChargeLine) -> InvoiceLine:
-    return InvoiceLine(
-        marketplace_id=line.marketplace_id,
-        currency=line.currency,
-        fee=line.fee,
-        ratio=line.ratio,
-        amount=line.amount,
-        discount=line.discount,
-        fx_rate_date=line.fx_rate_date,
-        fx_rate_source=line.fx_rate_source,
-        fx_rate_usd=line.fx_to_cap,
-        fx_rate=line.fx_rate,
-        description=line.description,
-    )
-
-
-async def issued_documents(conn: asyncpg.Connection, account_id: UUID, period: Period) -> list[IssuedDocument]:
-    rows = await conn.fetch(
-        "SELECT document_id, kind, currency, lines FROM billing_documents WHERE account_id = $1 AND period = $2",
-        account_id,
-        str(period),
-    )
-    out = []
-    for r in rows:
-        amounts: dict[str, Decimal] = {}
-        for line in r["lines"]:
-            amounts[line["marketplace_id"]] = amounts.get(line["marketplace_id"], Decimal(0)) + Decimal(line["amount"])
-        out.append(IssuedDocument(r["document_id"], DocumentKind(r["kind"]), r["currency"], amounts))
-    return out
-
-
-async def insert_document(conn: asyncpg.Connection, doc: Document, issued_at: dt.datetime) -> None:
-    await conn.execute(
-        """INSERT INTO billing_documents
-               (document_id, kind, account_id, period, currency, invoice_id, seq, total, discount, reason, lines,
-                issued_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)""",
-        doc.document_id,
-        str(doc.kind),
-        doc.account_id,
-        str(doc.period),
-        doc.currency,
-        doc.invoice_id,
-        doc.seq,
-        doc.total,
-        doc.discount,
-        doc.reason,
-        [line_model(line).model_dump(mode="json") for line in doc.lines],
-        issued_at,
-    )
-
-
-async def list_documents(
-    conn: asyncpg.Connection, account_id: UUID, *, period: str | None = None, currency: str | None = None
-) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        """SELECT * FROM billing_documents
-           WHERE account_id = $1 AND ($2::text IS NULL OR period = $2) AND ($3::text IS NULL OR currency = $3)
-           ORDER BY period, currency, issued_at, document_id""",
-        account_id,
-        period,
-        currency,
-    )
-    return [dict(r) for r in rows]
-
-
-async def get_document(conn: asyncpg.Connection, account_id: UUID, document_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM billing_documents WHERE account_id = $1 AND document_id = $2", account_id, document_id
-    )
-    return dict(row) if row else None
-
-
-async def documents_referring_to(conn: asyncpg.Connection, account_id: UUID, invoice_id: str) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        """SELECT * FROM billing_documents WHERE account_id = $1 AND invoice_id = $2 AND document_id <> $2
-           ORDER BY issued_at, document_id""",
-        account_id,
-        invoice_id,
-    )
-    return [dict(r) for r in rows]

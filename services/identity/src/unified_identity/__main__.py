@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from unified_identity import domain, keys, store
-from unified_identity.app import MIGRATIONS
+from unified_identity.bootstrap import MIGRATIONS
 from unified_identity.settings import Settings
 from unified_shared.db import connect, migrate_database
 
@@ -99,10 +99,10 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = Settings()
     if args.command == "serve":
-        from unified_identity.app import create_service_app
+        from unified_identity.bootstrap import bootstrap
         from unified_shared.runtime import serve
 
-        serve(create_service_app(settings), settings)
+        serve(bootstrap(settings), settings)
     elif args.command == "migrate":
         applied = asyncio.run(_migrate(settings))
         print(f"{len(applied)} migrations applied" + (f": {', '.join(applied)}" if applied else ""))

@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 
 from unified_identity import domain, pages
 from unified_identity.handlers import Identity
+from unified_identity.problems import status_of
+from unified_identity.results import Member, PendingInvitation
 from unified_shared.auth import Principal, current_principal
 from unified_shared.bounds import Instant, LineStr, check_line
 from unified_shared.problems import Problem
@@ -27,7 +29,7 @@ def source_address(request: Request) -> str:
 
 
 def _identity(request: Request) -> Identity:
-    identity: Identity = request.app.state.identity
+    identity: Identity = request.app.state.handlers
     return identity
 
 
@@ -39,6 +41,37 @@ Role = Annotated[str, Field(max_length=32, json_schema_extra={"enum": list(domai
 Permission = Annotated[str, Field(max_length=32, json_schema_extra={"enum": list(domain.MEMBER_PERMISSIONS)})]
 ScopeRef = Annotated[str, Field(min_length=1, max_length=32, pattern="^([*]|[A-Za-z0-9]+)$")]
 Scope = Annotated[Literal["*"] | list[ScopeRef], Field(max_length=50)]
+
+
+def _scope(value: str | tuple[str, ...]) -> str | list[str]:
+    return value if isinstance(value, str) else list(value)
+
+
+def member_body(m: Member) -> dict[str, Any]:
+    return {
+        "user_id": str(m.user_id),
+        "email": m.email,
+        "name": m.name,
+        "email_verified": m.email_verified,
+        "role": m.role,
+        "permissions": list(m.permissions),
+        "marketplaces": _scope(m.marketplaces),
+        "joined_at": m.joined_at.isoformat(),
+    }
+
+
+def invitation_body(i: PendingInvitation) -> dict[str, Any]:
+    return {
+        "invitation_id": str(i.invitation_id),
+        "email": i.email,
+        "name": i.name,
+        "role": i.role,
+        "permissions": list(i.permissions),
+        "marketplaces": _scope(i.marketplaces),
+        "invited_by": str(i.invited_by),
+        "created_at": i.created_at.isoformat(),
+        "expires_at": i.expires_at.isoformat(),
+    }
 
 
 class RegisterAccount(BaseModel):
@@ -134,7 +167,12 @@ async def revoke_invitation(
 async def list_members(
     account_id: UUID, request: Request, principal: Principal = Depends(current_principal)
 ) -> dict[str, Any]:
-    return await _identity(request).members(principal, account_id)
+    team = await _identity(request).members(principal, account_id)
+    return {
+        "account_id": str(team.account_id),
+        "members": [member_body(m) for m in team.members],
+        "invitations": [invitation_body(i) for i in team.invitations],
+    }
 
 
 @router.patch("/v1/accounts/{account_id}/members/{user_id}", tags=["team"])
@@ -145,9 +183,10 @@ async def change_member(
     request: Request,
     principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
-    return await _identity(request).change_member(
+    member = await _identity(request).change_member(
         principal, account_id, user_id, role=body.role, permissions=body.permissions, marketplaces=body.marketplaces
     )
+    return member_body(member)
 
 
 @router.delete("/v1/accounts/{account_id}/members/{user_id}", status_code=204, tags=["team"])
@@ -186,7 +225,7 @@ async def accept_form(request: Request) -> HTMLResponse:
     except domain.Invalid as exc:
         return pages.accept_invitation(token, error=exc.detail, status=422)
     except domain.DomainError as exc:
-        return pages.error("Cannot accept the invitation", exc.detail, status=exc.status)
+        return pages.error("Cannot accept the invitation", exc.detail, status=status_of(exc))
     return pages.invitation_accepted()
 
 
@@ -195,7 +234,10 @@ async def accept_form(request: Request) -> HTMLResponse:
 async def send_email_verification(request: Request, principal: Principal = Depends(current_principal)) -> JSONResponse:
     """Mail a verification link to the caller's own address (200 without a mail if it is verified already)."""
     outcome = await _identity(request).send_email_verification(principal)
-    return JSONResponse(outcome, status_code=202 if outcome["sent"] else 200)
+    body: dict[str, Any] = {"email": outcome.email, "email_verified": outcome.email_verified, "sent": outcome.sent}
+    if outcome.expires_in is not None:
+        body["expires_in"] = outcome.expires_in
+    return JSONResponse(body, status_code=202 if outcome.sent else 200)
 
 
 @router.post("/v1/email-verification/confirm", tags=["accounts"])
@@ -218,5 +260,5 @@ async def verify_form(request: Request) -> HTMLResponse:
     try:
         address = await _identity(request).verify_email(str(form.get("token", "")))
     except domain.DomainError as exc:
-        return pages.error("Cannot confirm the e-mail address", exc.detail, status=exc.status)
+        return pages.error("Cannot confirm the e-mail address", exc.detail, status=status_of(exc))
     return pages.email_verified(address)

@@ -1,66 +1,7 @@
-"""The identity service's FastAPI app: shared runtime (pool, migrations, outbox relay, health, metrics)
-plus the OIDC provider and the accounts/team API."""
+"""Kept for callers that build the app by its old name (other services' tests): see ``bootstrap``."""
 
-from __future__ import annotations
+from unified_identity.bootstrap import MIGRATIONS, bootstrap
 
-import contextlib
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import Any
+create_service_app = bootstrap
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-
-from unified_identity import api, domain, keys, oidc
-from unified_identity.handlers import Identity
-from unified_identity.settings import Settings
-from unified_shared.auth import JwksCache, TokenValidator
-from unified_shared.problems import Problem, problem_response
-from unified_shared.runtime import ServiceRuntime, create_app
-
-MIGRATIONS = [("identity", "unified_identity.migrations")]
-
-
-def create_service_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, publishes=True)
-    identity = Identity(runtime, settings)
-    app = create_app(runtime, title="unified-seller identity")
-    app.state.identity = identity
-
-    runtime_lifespan = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
-        async with runtime_lifespan(app_) as state:
-            await identity.start()
-            yield state
-
-    app.router.lifespan_context = lifespan
-
-    # This service validates bearer tokens against its own keys, read from its database (no HTTP to itself;
-    # a local query needs no refetch rate limit, so a key rotated by another process is seen at once).
-    async def fetch_jwks() -> dict[str, Any]:
-        async with runtime.pool.acquire() as conn:
-            return await keys.jwks(conn, now=datetime.now(UTC), grace=identity.key_grace)
-
-    app.state.token_validator = TokenValidator(
-        JwksCache(fetch_jwks, ttl_s=30.0, min_refetch_interval_s=0.0),
-        issuer=settings.issuer,
-        audience=settings.token_audience,
-        check=identity.session_refusal,  # the database, not the topic: a revoked session is refused at once
-    )
-
-    async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, domain.DomainError)
-        problem = Problem(exc.status, exc.title, exc.detail, **exc.extra)
-        if isinstance(exc, domain.Unauthenticated):
-            problem.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-        if isinstance(exc, domain.TooManyRequests):
-            problem.headers["Retry-After"] = str(exc.retry_after_s)
-        return problem_response(problem, request.url.path)
-
-    app.add_exception_handler(domain.DomainError, on_domain_error)
-    app.include_router(oidc.router)
-    app.include_router(api.router)
-    return app
+__all__ = ["MIGRATIONS", "bootstrap", "create_service_app"]

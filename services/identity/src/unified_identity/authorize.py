@@ -9,11 +9,11 @@ import asyncpg
 
 from unified_identity import domain, session_store, store
 from unified_identity.base import Base
+from unified_identity.domain import OAuthError
 from unified_identity.results import (
     AuthorizeRequest,
-    OAuthError,
+    Client,
     SignedIn,
-    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -21,20 +21,21 @@ log = logging.getLogger(__name__)
 
 class Authorize(Base):
     # -- authorization endpoint --------------------------------------------------------------------------------
-    async def client(self, client_id: str | None) -> asyncpg.Record | None:
+    async def client(self, client_id: str | None) -> Client | None:
         if not client_id:
             return None
         async with self.pool.acquire() as conn:
-            return await store.client(conn, client_id)
+            row = await store.client(conn, client_id)
+        return client_of(row) if row is not None else None
 
-    async def check_client_redirect(self, client_id: str | None, redirect_uri: str | None) -> asyncpg.Record:
+    async def check_client_redirect(self, client_id: str | None, redirect_uri: str | None) -> Client:
         """Errors here must not redirect (RFC 6749 4.1.2.1): the redirect target itself is untrusted."""
         client = await self.client(client_id)
         if client is None:
             raise OAuthError("invalid_client", "unknown client_id")
         if not redirect_uri:
             raise OAuthError("invalid_request", "redirect_uri is required")
-        if not domain.redirect_uri_registered(redirect_uri, client["redirect_uris"]):
+        if not domain.redirect_uri_registered(redirect_uri, client.redirect_uris):
             raise OAuthError("invalid_request", "redirect_uri does not match a registered redirect URI")
         return client
 
@@ -82,7 +83,19 @@ class Authorize(Base):
                 nonce=request.nonce,
                 code_challenge=request.code_challenge,
                 auth_time=signed_in.auth_time,
-                expires_at=utcnow() + timedelta(seconds=self.settings.authorization_code_ttl_s),
+                expires_at=self.clock() + timedelta(seconds=self.settings.authorization_code_ttl_s),
                 browser_session_id=signed_in.browser_session_id,
             )
         return code
+
+
+def client_of(row: asyncpg.Record) -> Client:
+    """A stored client row as the result type the commands hand upward."""
+    stored = row["secret_hash"]
+    return Client(
+        client_id=row["client_id"],
+        name=row["name"],
+        redirect_uris=tuple(row["redirect_uris"]),
+        post_logout_redirect_uris=tuple(row["post_logout_redirect_uris"]),
+        secret_hash=bytes(stored) if stored is not None else None,
+    )

@@ -12,10 +12,9 @@ import asyncpg
 
 from unified_identity import domain, keys, session_store, store, streams
 from unified_identity.passwords import Passwords
-from unified_identity.results import (
-    CSRF_SECRET_NAME,
-)
+from unified_identity.results import CSRF_SECRET_NAME
 from unified_identity.settings import Settings
+from unified_shared.clock import Clock, system_clock
 from unified_shared.events import Event
 from unified_shared.runtime import ServiceRuntime
 
@@ -25,9 +24,10 @@ log = logging.getLogger(__name__)
 class Base:
     """The state every group of commands shares: runtime (pool, relay), settings, password hasher."""
 
-    def __init__(self, runtime: ServiceRuntime, settings: Settings) -> None:
+    def __init__(self, runtime: ServiceRuntime, settings: Settings, *, clock: Clock = system_clock) -> None:
         self.runtime = runtime
         self.settings = settings
+        self.clock = clock
         self.passwords = Passwords(
             time_cost=settings.argon2_time_cost,
             memory_kib=settings.argon2_memory_kib,

@@ -11,17 +11,15 @@ from __future__ import annotations
 from unified_identity.accounts import Accounts
 from unified_identity.authorize import Authorize
 from unified_identity.invitations import grant_of
-from unified_identity.members import Members, member_view
+from unified_identity.members import Members, member_of
 from unified_identity.results import (
     CSRF_SECRET_NAME,
     AuthorizeRequest,
     BrowserSession,
-    OAuthError,
     SignedIn,
     SignedOut,
     SignInFailed,
     SignInThrottled,
-    utcnow,
 )
 from unified_identity.sessions import Sessions
 from unified_identity.verification import EmailVerification
@@ -31,14 +29,12 @@ __all__ = [
     "AuthorizeRequest",
     "BrowserSession",
     "Identity",
-    "OAuthError",
     "SignInFailed",
     "SignInThrottled",
     "SignedIn",
     "SignedOut",
     "grant_of",
-    "member_view",
-    "utcnow",
+    "member_of",
 ]
 
 

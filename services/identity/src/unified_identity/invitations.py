@@ -11,9 +11,6 @@ import asyncpg
 from unified_identity import domain, mail, store
 from unified_identity.base import Base
 from unified_identity.passwords import common_passwords
-from unified_identity.results import (
-    utcnow,
-)
 from unified_shared.auth import Principal
 from unified_shared.contracts.identity import (
     InvitationAccepted,
@@ -31,9 +28,22 @@ class Invitations(Base):
         principal.require_account(account_id)
         actor = await store.membership(conn, account_id, principal.user_id)
         if actor is None:
-            raise domain.NotFound("no such account")
+            raise domain.NotFound(None, "no such account")
         domain.check_can_manage(actor["role"])
         return actor
+
+    async def _locked_actor(self, conn: asyncpg.Connection, principal: Principal, account_id: UUID) -> asyncpg.Record:
+        """The account locked first (the lock order of every team command), then the caller as ``_actor``."""
+        if await store.lock_account(conn, account_id) is None:
+            raise domain.NotFound(None, "no such account")
+        return await self._actor(conn, principal, account_id)
+
+    @staticmethod
+    async def _member(conn: asyncpg.Connection, account_id: UUID, user_id: UUID) -> asyncpg.Record:
+        member = await store.membership(conn, account_id, user_id)
+        if member is None:
+            raise domain.NotFound(None, "no such member")
+        return member
 
     async def invite(
         self,
@@ -54,7 +64,7 @@ class Invitations(Base):
         email_norm = domain.normalize_email(email)
         token = domain.new_secret()
         invitation_id = uuid4()
-        now = utcnow()
+        now = self.clock()
         expires_at = now + timedelta(seconds=self.settings.invitation_ttl_s)
         async with self.pool.acquire() as conn, conn.transaction():
             account = await store.lock_account(conn, account_id)
@@ -63,7 +73,7 @@ class Invitations(Base):
             domain.check_may_invite(grant_of(actor), domain.Grant.of(role, perms, scope))
             existing = await store.user_by_email(conn, email_norm)
             if existing is not None and await store.membership_of_user(conn, existing["user_id"]) is not None:
-                raise domain.Conflict("this email already belongs to a member of an account", field="email")
+                raise domain.Conflict("email", "this email already belongs to a member of an account")
             await store.insert_invitation(
                 conn,
                 invitation_id=invitation_id,
@@ -107,22 +117,20 @@ class Invitations(Base):
             try:
                 await mail.send(self.settings, message)
             except mail.MailError as exc:
-                raise domain.Unavailable(f"the invitation mail could not be sent: {exc}") from None
+                raise domain.MailRefused(None, f"the invitation mail could not be sent: {exc}") from None
         self.runtime.notify_relay()
         return invitation_id, expires_at
 
     async def revoke_invitation(self, principal: Principal, account_id: UUID, invitation_id: UUID) -> None:
-        now = utcnow()
+        now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
-            if await store.lock_account(conn, account_id) is None:
-                raise domain.NotFound("no such account")
-            actor = await self._actor(conn, principal, account_id)
+            actor = await self._locked_actor(conn, principal, account_id)
             invitation = await store.invitation(conn, account_id, invitation_id)
             if invitation is None:
-                raise domain.NotFound("no such invitation")
+                raise domain.NotFound(None, "no such invitation")
             domain.check_may_revoke_invitation(grant_of(actor), invitation["role"])
             if invitation["accepted_at"] is not None:
-                raise domain.Conflict("the invitation was already accepted; remove the member instead")
+                raise domain.Conflict(None, "the invitation was already accepted; remove the member instead")
             if invitation["revoked_at"] is not None:
                 return  # already revoked: nothing new happened
             await self._revoke_invitation_row(conn, invitation, revoked_by=principal.user_id, at=now)
@@ -132,7 +140,7 @@ class Invitations(Base):
         """Single use: the row is locked, checked and marked in one transaction. The inviter's authority is
         checked again, as it is now: an invitation from someone since removed, or offering more than its sender
         may grant today, is revoked (and the revocation published) instead of accepted."""
-        now = utcnow()
+        now = self.clock()
         token_hash = domain.secret_hash(token)
         lapsed: domain.DomainError | None = None
         user_id: UUID | None = None
@@ -140,17 +148,17 @@ class Invitations(Base):
             # The account first, then the invitation: the lock order of every team command.
             account_id = await store.invitation_account_by_token(conn, token_hash)
             if account_id is None:
-                raise domain.NotFound("no such invitation")
+                raise domain.NotFound(None, "no such invitation")
             await store.lock_account(conn, account_id)
             invitation = await store.invitation_by_token(conn, token_hash)
             if invitation is None:
-                raise domain.NotFound("no such invitation")
+                raise domain.NotFound(None, "no such invitation")
             if invitation["revoked_at"] is not None:
-                raise domain.Gone("this invitation was revoked")
+                raise domain.Gone(None, "this invitation was revoked")
             if invitation["accepted_at"] is not None:
-                raise domain.Gone("this invitation was already used")
+                raise domain.Gone(None, "this invitation was already used")
             if invitation["expires_at"] <= now:
-                raise domain.Gone("this invitation has expired")
+                raise domain.Gone(None, "this invitation has expired")
             inviter = await store.membership(conn, account_id, invitation["invited_by"])
             lapsed = domain.inviter_refusal(grant_of(inviter) if inviter else None, grant_of(invitation))
             if lapsed is not None:
@@ -173,7 +181,7 @@ class Invitations(Base):
         user = await store.user_by_email(conn, email, for_update=True)
         if user is not None:
             if await store.membership_of_user(conn, user["user_id"]) is not None:
-                raise domain.Conflict("this email already belongs to a member of an account")
+                raise domain.Conflict(None, "this email already belongs to a member of an account")
             user_id: UUID = user["user_id"]
             await store.set_password(conn, user_id, password_hash, email_verified=True)
             await store.name_user(conn, user_id, invitation["name"])

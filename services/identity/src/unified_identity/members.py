@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from unified_identity import domain, session_store, store
 from unified_identity.invitations import Invitations, grant_of
-from unified_identity.results import (
-    utcnow,
-)
+from unified_identity.results import Member, PendingInvitation, Team, scope_of
 from unified_shared.auth import Principal
 from unified_shared.contracts.identity import (
     MemberRemoved,
@@ -23,30 +20,30 @@ log = logging.getLogger(__name__)
 
 
 class Members(Invitations):
-    async def members(self, principal: Principal, account_id: UUID) -> dict[str, Any]:
-        now = utcnow()
+    async def members(self, principal: Principal, account_id: UUID) -> Team:
+        now = self.clock()
         async with self.pool.acquire() as conn:
             await self._actor(conn, principal, account_id)
             rows = await store.members(conn, account_id)
             pending = await store.pending_invitations(conn, account_id, now)
-        return {
-            "account_id": str(account_id),
-            "members": [member_view(r) for r in rows],
-            "invitations": [
-                {
-                    "invitation_id": str(i["invitation_id"]),
-                    "email": i["email"],
-                    "name": i["name"],
-                    "role": i["role"],
-                    "permissions": list(i["permissions"]),
-                    "marketplaces": i["marketplaces"],
-                    "invited_by": str(i["invited_by"]),
-                    "created_at": i["created_at"].isoformat(),
-                    "expires_at": i["expires_at"].isoformat(),
-                }
+        return Team(
+            account_id=account_id,
+            members=tuple(member_of(r) for r in rows),
+            invitations=tuple(
+                PendingInvitation(
+                    invitation_id=i["invitation_id"],
+                    email=i["email"],
+                    name=i["name"],
+                    role=i["role"],
+                    permissions=tuple(i["permissions"]),
+                    marketplaces=scope_of(i["marketplaces"]),
+                    invited_by=i["invited_by"],
+                    created_at=i["created_at"],
+                    expires_at=i["expires_at"],
+                )
                 for i in pending
-            ],
-        }
+            ),
+        )
 
     async def change_member(
         self,
@@ -57,15 +54,11 @@ class Members(Invitations):
         role: str | None,
         permissions: list[str] | None,
         marketplaces: str | list[str] | None,
-    ) -> dict[str, Any]:
-        now = utcnow()
+    ) -> Member:
+        now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
-            if await store.lock_account(conn, account_id) is None:
-                raise domain.NotFound("no such account")
-            actor = await self._actor(conn, principal, account_id)
-            target = await store.membership(conn, account_id, user_id)
-            if target is None:
-                raise domain.NotFound("no such member")
+            actor = await self._locked_actor(conn, principal, account_id)
+            target = await self._member(conn, account_id, user_id)
             domain.check_change_target(target["role"])
             new_role = target["role"] if role is None else role
             domain.check_invitable_role(new_role)
@@ -111,17 +104,13 @@ class Members(Invitations):
             updated = await store.membership(conn, account_id, user_id)
         self.runtime.notify_relay()
         assert updated is not None
-        return member_view(updated)
+        return member_of(updated)
 
     async def remove_member(self, principal: Principal, account_id: UUID, user_id: UUID) -> None:
-        now = utcnow()
+        now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
-            if await store.lock_account(conn, account_id) is None:
-                raise domain.NotFound("no such account")
-            actor = await self._actor(conn, principal, account_id)
-            target = await store.membership(conn, account_id, user_id)
-            if target is None:
-                raise domain.NotFound("no such member")
+            actor = await self._locked_actor(conn, principal, account_id)
+            target = await self._member(conn, account_id, user_id)
             domain.check_may_remove(grant_of(actor), target["role"], is_self=user_id == principal.user_id)
             await store.delete_membership(conn, account_id, user_id)
             await session_store.revoke_user_sessions(conn, user_id, now, "removed from the account")
@@ -137,14 +126,15 @@ class Members(Invitations):
         self.runtime.notify_relay()
 
 
-def member_view(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "user_id": str(row["user_id"]),
-        "email": row["email"],
-        "name": row["name"],
-        "email_verified": row["email_verified"],
-        "role": row["role"],
-        "permissions": domain.token_permissions(row["role"], row["permissions"]),
-        "marketplaces": row["marketplaces"],
-        "joined_at": row["joined_at"].isoformat(),
-    }
+def member_of(row: asyncpg.Record) -> Member:
+    """A membership row as the result type (permissions as the token would say them)."""
+    return Member(
+        user_id=row["user_id"],
+        email=row["email"],
+        name=row["name"],
+        email_verified=row["email_verified"],
+        role=row["role"],
+        permissions=tuple(domain.token_permissions(row["role"], row["permissions"])),
+        marketplaces=scope_of(row["marketplaces"]),
+        joined_at=row["joined_at"],
+    )

@@ -1,37 +1,30 @@
-"""What the commands return or raise: OAuth errors, sign-in outcomes, sessions, sign-out."""
+"""What the commands return or raise (typed results, never wire dicts or database rows): sign-in outcomes,
+sessions, sign-out, clients, tokens, user info, the team."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
+
+from unified_identity.domain.errors import OAuthError, RateLimited, Unauthorized
 
 log = logging.getLogger(__name__)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class OAuthError(Exception):
-    """An RFC 6749 / OIDC error: ``{"error": ..., "error_description": ...}``."""
-
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(f"{error}: {description}")
-        self.error = error
-        self.description = description
-        self.status = status
-
-
-class SignInFailed(Exception):
+class SignInFailed(Unauthorized):
     """Unknown email or wrong password: deliberately one answer for both."""
 
+    def __init__(self) -> None:
+        super().__init__("password", "incorrect email or password")
 
-class SignInThrottled(Exception):
+
+class SignInThrottled(RateLimited):
+    """Too many failed sign-ins along one of the throttle's lines: one more is allowed after ``retry_after``."""
+
     def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many failed sign-ins; retry after {retry_after_s} s")
-        self.retry_after_s = retry_after_s
+        super().__init__(None, f"too many failed sign-ins; retry after {retry_after_s} s", retry_after=retry_after_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +78,88 @@ class SignedOut:
 
 
 CSRF_SECRET_NAME = "sign-in-form-csrf"
+
+
+def scope_of(stored: str | list[str]) -> str | tuple[str, ...]:
+    """A stored marketplace scope (``"*"`` or a list of IDs) as a result carries it."""
+    return stored if isinstance(stored, str) else tuple(stored)
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A registered OAuth client (``secret_hash`` None: a public client, PKCE only)."""
+
+    client_id: str
+    name: str
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    secret_hash: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What the token endpoint issues: an access token, a refresh token and, for ``openid``, an ID token."""
+
+    access_token: str
+    expires_in: int
+    scope: str
+    refresh_token: str
+    id_token: str | None = None
+    token_type: str = "Bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """The signed-in user as userinfo tells it: the membership as it is now."""
+
+    user_id: UUID
+    email: str
+    email_verified: bool
+    name: str | None
+    account_id: UUID
+    account_name: str
+    role: str
+    permissions: tuple[str, ...]
+    marketplaces: str | tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user_id: UUID
+    email: str
+    name: str | None
+    email_verified: bool
+    role: str
+    permissions: tuple[str, ...]
+    marketplaces: str | tuple[str, ...]
+    joined_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInvitation:
+    invitation_id: UUID
+    email: str
+    name: str | None
+    role: str
+    permissions: tuple[str, ...]
+    marketplaces: str | tuple[str, ...]
+    invited_by: UUID
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    account_id: UUID
+    members: tuple[Member, ...]
+    invitations: tuple[PendingInvitation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationMail:
+    """The outcome of asking for a verification mail (``sent`` False: the address was verified already)."""
+
+    email: str
+    email_verified: bool
+    sent: bool
+    expires_in: int | None = None

@@ -10,11 +10,8 @@ import asyncpg
 import jwt
 
 from unified_identity import domain, keys, session_store, store
-from unified_identity.results import (
-    OAuthError,
-    SignedOut,
-    utcnow,
-)
+from unified_identity.domain import OAuthError
+from unified_identity.results import SignedOut, UserInfo, scope_of
 from unified_identity.signin import SignInCommands
 from unified_identity.tokens import Tokens
 from unified_shared.auth import Principal
@@ -28,7 +25,7 @@ class Sessions(Tokens, SignInCommands):
         """Claims of a token this service signed (expiry not checked: it is only used to find the session)."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
-            published = await keys.jwks(conn, now=utcnow(), grace=self.key_grace)
+            published = await keys.jwks(conn, now=self.clock(), grace=self.key_grace)
             jwk = next((k for k in published["keys"] if k["kid"] == kid), None)
             if jwk is None:
                 return None
@@ -51,17 +48,17 @@ class Sessions(Tokens, SignInCommands):
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is required")
-        now = utcnow()
+        now = self.clock()
         async with self.pool.acquire() as conn:
             client = await self.authenticate_client(conn, form, authorization)
             async with conn.transaction():
                 row = await session_store.refresh_for_update(conn, domain.secret_hash(token))
                 if row is not None:
-                    if row["client_id"] == client["client_id"]:
+                    if row["client_id"] == client.client_id:
                         await self._revoke_session(conn, row["session_id"], now, "revoked by client")
                 else:
                     claims = await self._verify_own(conn, token, audience=self.settings.token_audience)
-                    if claims and claims.get("client_id") == client["client_id"] and claims.get("sid"):
+                    if claims and claims.get("client_id") == client.client_id and claims.get("sid"):
                         await self._revoke_session(conn, UUID(claims["sid"]), now, "revoked by client")
         self.runtime.notify_relay()
 
@@ -81,7 +78,7 @@ class Sessions(Tokens, SignInCommands):
         session: any site can make a browser send a GET here (SameSite=Lax), so it only asks for confirmation
         (logout CSRF). A bad ``id_token_hint`` or ``client_id`` is refused before anything ends; an
         unregistered ``post_logout_redirect_uri`` is refused after the sign-out (the user asked to leave)."""
-        now = utcnow()
+        now = self.clock()
         async with self.pool.acquire() as conn:
             claims = await self._verify_own(conn, id_token_hint, audience=None) if id_token_hint else None
             if id_token_hint and claims is None:
@@ -144,24 +141,24 @@ class Sessions(Tokens, SignInCommands):
             return "the membership this token was issued for has ended"
         return None
 
-    async def userinfo(self, principal: Principal) -> dict[str, Any]:
+    async def userinfo(self, principal: Principal) -> UserInfo:
         async with self.pool.acquire() as conn:
             sid = principal.claims.get("sid")
             if sid:
                 session = await session_store.session(conn, UUID(str(sid)))
                 if session is None or session["revoked_at"] is not None:
-                    raise domain.Unauthenticated("the session of this token has ended")
+                    raise domain.Unauthorized(None, "the session of this token has ended")
             member = await store.membership(conn, principal.account_id, principal.user_id)
         if member is None:
-            raise domain.NotFound("no such user")
-        return {
-            "sub": str(principal.user_id),
-            "email": member["email"],
-            "email_verified": member["email_verified"],
-            **({"name": member["name"]} if member["name"] else {}),
-            "account_id": str(member["account_id"]),
-            "account_name": member["legal_name"],
-            "role": member["role"],
-            "permissions": domain.token_permissions(member["role"], member["permissions"]),
-            "marketplaces": member["marketplaces"],
-        }
+            raise domain.NotFound(None, "no such user")
+        return UserInfo(
+            user_id=principal.user_id,
+            email=member["email"],
+            email_verified=member["email_verified"],
+            name=member["name"],
+            account_id=member["account_id"],
+            account_name=member["legal_name"],
+            role=member["role"],
+            permissions=tuple(domain.token_permissions(member["role"], member["permissions"])),
+            marketplaces=scope_of(member["marketplaces"]),
+        )

@@ -14,7 +14,6 @@ from unified_identity.results import (
     SignedIn,
     SignInFailed,
     SignInThrottled,
-    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ class SignInCommands(Base):
         """Check the password, throttled per e-mail and address, per address, per e-mail and per client across
         every process (failures live in PostgreSQL). ``address``: where the attempt comes from."""
         key = email.strip().lower()[:320]
-        now = utcnow()
+        now = self.clock()
         limits = self.signin_limits
         outcome: SignedIn | Exception
         async with self.pool.acquire() as conn, conn.transaction():
@@ -70,14 +69,14 @@ class SignInCommands(Base):
         return self._csrf_key
 
     def csrf_token(self, browser_cookie: str, *, purpose: bytes = domain.SIGN_IN_FORM) -> str:
-        return domain.csrf_token(self.csrf_key, browser_cookie, int(utcnow().timestamp()), purpose=purpose)
+        return domain.csrf_token(self.csrf_key, browser_cookie, int(self.clock().timestamp()), purpose=purpose)
 
     def csrf_ok(self, browser_cookie: str | None, token: str | None, *, purpose: bytes = domain.SIGN_IN_FORM) -> bool:
         return domain.csrf_token_ok(
             self.csrf_key,
             browser_cookie,
             token,
-            now=int(utcnow().timestamp()),
+            now=int(self.clock().timestamp()),
             ttl_s=self.settings.csrf_token_ttl_s,
             purpose=purpose,
         )
@@ -89,7 +88,7 @@ class SignInCommands(Base):
             return None
         assert cookie is not None
         async with self.pool.acquire() as conn:
-            row = await session_store.live_browser_session(conn, domain.secret_hash(cookie), utcnow())
+            row = await session_store.live_browser_session(conn, domain.secret_hash(cookie), self.clock())
         if row is None:
             return None
         return BrowserSession(
@@ -101,15 +100,14 @@ class SignInCommands(Base):
             expires_at=row["expires_at"],
         )
 
-    @staticmethod
-    def sso_outcome(request: AuthorizeRequest, session: BrowserSession | None) -> domain.SsoOutcome:
+    def sso_outcome(self, request: AuthorizeRequest, session: BrowserSession | None) -> domain.SsoOutcome:
         return domain.sso_outcome(
             prompt=request.prompt,
             max_age=request.max_age,
             login_hint=request.login_hint,
             session_auth_time=session.auth_time if session else None,
             session_email=session.email if session else None,
-            now=utcnow(),
+            now=self.clock(),
         )
 
     async def open_browser_session(self, signed_in: SignedIn, *, replacing: str | None) -> tuple[str, SignedIn]:
@@ -117,7 +115,7 @@ class SignInCommands(Base):
         fixation); the one the browser had before, whoever it belonged to, ends. Returns (cookie, signed_in)."""
         cookie = domain.new_secret()
         browser_session_id = uuid4()
-        now = utcnow()
+        now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             if domain.looks_like_secret(replacing):
                 assert replacing is not None

@@ -8,6 +8,7 @@ import binascii
 import hmac
 import logging
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -16,11 +17,10 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from unified_identity import domain, keys, session_store, store
-from unified_identity.base import Base
-from unified_identity.results import (
-    OAuthError,
-    utcnow,
-)
+from unified_identity.authorize import client_of
+from unified_identity.base import Base, Clock
+from unified_identity.domain import OAuthError
+from unified_identity.results import Client, TokenGrant
 
 log = logging.getLogger(__name__)
 
@@ -29,27 +29,28 @@ class Tokens(Base):
     # -- token endpoint ----------------------------------------------------------------------------------------
     async def authenticate_client(
         self, conn: asyncpg.Connection, form: dict[str, str], authorization: str | None
-    ) -> asyncpg.Record:
+    ) -> Client:
         """Public clients name themselves; confidential ones prove it (client_secret_basic or _post)."""
         client_id, secret = form.get("client_id"), form.get("client_secret")
         if authorization and authorization.lower().startswith("basic "):
             try:
                 raw = base64.b64decode(authorization[6:].strip(), validate=True).decode()
             except (binascii.Error, UnicodeDecodeError):
-                raise OAuthError("invalid_client", "malformed Basic credentials", 401) from None
+                raise OAuthError("invalid_client", "malformed Basic credentials") from None
             basic_id, _, basic_secret = raw.partition(":")
             client_id, secret = unquote(basic_id), unquote(basic_secret)
         if not client_id:
-            raise OAuthError("invalid_client", "client_id is required", 401)
-        client = await store.client(conn, client_id)
-        if client is None:
-            raise OAuthError("invalid_client", "unknown client", 401)
-        stored = client["secret_hash"]
-        if stored is not None and (not secret or not hmac.compare_digest(domain.secret_hash(secret), bytes(stored))):
-            raise OAuthError("invalid_client", "client authentication failed", 401)
+            raise OAuthError("invalid_client", "client_id is required")
+        row = await store.client(conn, client_id)
+        if row is None:
+            raise OAuthError("invalid_client", "unknown client")
+        client = client_of(row)
+        stored = client.secret_hash
+        if stored is not None and (not secret or not hmac.compare_digest(domain.secret_hash(secret), stored)):
+            raise OAuthError("invalid_client", "client authentication failed")
         return client
 
-    async def token(self, form: dict[str, str], authorization: str | None) -> dict[str, Any]:
+    async def token(self, form: dict[str, str], authorization: str | None) -> TokenGrant:
         grant_type = form.get("grant_type")
         if grant_type not in ("authorization_code", "refresh_token"):
             raise OAuthError("unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
@@ -66,14 +67,14 @@ class Tokens(Base):
         return outcome
 
     async def _exchange_code(
-        self, conn: asyncpg.Connection, client: asyncpg.Record, form: dict[str, str]
-    ) -> dict[str, Any] | OAuthError:
+        self, conn: asyncpg.Connection, client: Client, form: dict[str, str]
+    ) -> TokenGrant | OAuthError:
         code = form.get("code")
         if not code:
             return OAuthError("invalid_request", "code is required")
         code_hash = domain.secret_hash(code)
         row = await session_store.code_for_update(conn, code_hash)
-        now = utcnow()
+        now = self.clock()
         if row is None:
             return OAuthError("invalid_grant", "unknown authorization code")
         if row["used_at"] is not None:
@@ -82,7 +83,7 @@ class Tokens(Base):
                 await self._revoke_session(conn, row["session_id"], now, "authorization code reused")
             return OAuthError("invalid_grant", "authorization code already used")
         await session_store.mark_code_used(conn, code_hash, now, None)  # burnt even if a check below fails
-        if row["client_id"] != client["client_id"]:
+        if row["client_id"] != client.client_id:
             return OAuthError("invalid_grant", "authorization code was issued to another client")
         if row["expires_at"] <= now:
             return OAuthError("invalid_grant", "authorization code expired")
@@ -95,40 +96,23 @@ class Tokens(Base):
             return OAuthError("invalid_grant", "the user signed out after this code was issued")
         session_id = uuid4()
         await session_store.insert_session(
-            conn,
-            session_id=session_id,
-            user_id=row["user_id"],
-            account_id=row["account_id"],
-            client_id=row["client_id"],
-            scope=row["scope"],
-            auth_time=row["auth_time"],
-            browser_session_id=row["browser_session_id"],
+            conn, session_id=session_id, browser_session_id=row["browser_session_id"], **_grant_fields(row)
         )
         await session_store.mark_code_used(conn, code_hash, now, session_id)
         return await self._issue(
-            conn,
-            session_id=session_id,
-            user_id=row["user_id"],
-            account_id=row["account_id"],
-            client_id=row["client_id"],
-            scope=row["scope"],
-            auth_time=row["auth_time"],
-            nonce=row["nonce"],
-            now=now,
+            conn, session_id=session_id, granted=Granted(**_grant_fields(row)), nonce=row["nonce"], now=now
         )
 
-    async def _refresh(
-        self, conn: asyncpg.Connection, client: asyncpg.Record, form: dict[str, str]
-    ) -> dict[str, Any] | OAuthError:
+    async def _refresh(self, conn: asyncpg.Connection, client: Client, form: dict[str, str]) -> TokenGrant | OAuthError:
         token = form.get("refresh_token")
         if not token:
             return OAuthError("invalid_request", "refresh_token is required")
         token_hash = domain.secret_hash(token)
         row = await session_store.refresh_for_update(conn, token_hash)
-        now = utcnow()
+        now = self.clock()
         if row is None:
             return OAuthError("invalid_grant", "unknown refresh token")
-        if row["client_id"] != client["client_id"]:
+        if row["client_id"] != client.client_id:
             return OAuthError("invalid_grant", "refresh token was issued to another client")
         if row["revoked_at"] is not None:
             return OAuthError("invalid_grant", "refresh token revoked")
@@ -141,15 +125,7 @@ class Tokens(Base):
             return OAuthError("invalid_grant", "refresh token expired")
         await session_store.mark_refresh_used(conn, token_hash, now)
         return await self._issue(
-            conn,
-            session_id=row["session_id"],
-            user_id=row["user_id"],
-            account_id=row["account_id"],
-            client_id=row["client_id"],
-            scope=row["scope"],
-            auth_time=row["auth_time"],
-            nonce=None,
-            now=now,
+            conn, session_id=row["session_id"], granted=Granted(**_grant_fields(row)), nonce=None, now=now
         )
 
     async def _issue(
@@ -157,22 +133,20 @@ class Tokens(Base):
         conn: asyncpg.Connection,
         *,
         session_id: UUID,
-        user_id: UUID,
-        account_id: UUID,
-        client_id: str,
-        scope: str,
-        auth_time: datetime,
+        granted: Granted,
         nonce: str | None,
         now: datetime,
-    ) -> dict[str, Any] | OAuthError:
+    ) -> TokenGrant | OAuthError:
         """Access token (+ ID token for openid) from the membership as it is now, and a new refresh token."""
+        user_id, account_id, client_id = granted.user_id, granted.account_id, granted.client_id
+        scope, auth_time = granted.scope, granted.auth_time
         member = await store.membership(conn, account_id, user_id)
         if member is None:
             await self._revoke_session(conn, session_id, now, "membership ended")
             return OAuthError("invalid_grant", "the user is no longer a member of the account")
         s = self.settings
         key = await keys.active(conn, self.key_cipher)
-        now = await _after_change(member["access_changed_at"], now)
+        now = await _after_change(member["access_changed_at"], now, self.clock)
         iat = int(now.timestamp())
         access_claims: dict[str, Any] = {
             "iss": s.issuer,
@@ -190,12 +164,7 @@ class Tokens(Base):
             "permissions": domain.token_permissions(member["role"], member["permissions"]),
             "marketplaces": member["marketplaces"],
         }
-        response: dict[str, Any] = {
-            "access_token": key.sign(access_claims, typ="at+jwt"),
-            "token_type": "Bearer",
-            "expires_in": s.access_token_ttl_s,
-            "scope": scope,
-        }
+        id_token: str | None = None
         if domain.scope_has(scope, "openid"):
             id_claims: dict[str, Any] = {
                 "iss": s.issuer,
@@ -211,16 +180,21 @@ class Tokens(Base):
             }
             if nonce:
                 id_claims["nonce"] = nonce
-            response["id_token"] = key.sign(id_claims)
+            id_token = key.sign(id_claims)
         refresh = domain.new_secret()
         await session_store.insert_refresh(
             conn, domain.secret_hash(refresh), session_id, now, now + timedelta(seconds=s.refresh_token_ttl_s)
         )
-        response["refresh_token"] = refresh
-        return response
+        return TokenGrant(
+            access_token=key.sign(access_claims, typ="at+jwt"),
+            expires_in=s.access_token_ttl_s,
+            scope=scope,
+            refresh_token=refresh,
+            id_token=id_token,
+        )
 
 
-async def _after_change(changed_at: datetime | None, now: datetime) -> datetime:
+async def _after_change(changed_at: datetime | None, now: datetime, clock: Clock) -> datetime:
     """A token issued in the second of a membership change counts as issued before it (``iat`` has whole
     seconds) and every service would refuse it: wait for the next second (rare, at most one second)."""
     if changed_at is None:
@@ -228,5 +202,20 @@ async def _after_change(changed_at: datetime | None, now: datetime) -> datetime:
     wait = math.ceil(changed_at.timestamp()) - now.timestamp()
     if 0 < wait <= 1:
         await asyncio.sleep(wait)
-        return utcnow()
+        return clock()
     return now
+
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """What a code or refresh token grants: the user, account, client, scope and sign-in time it carries."""
+
+    user_id: UUID
+    account_id: UUID
+    client_id: str
+    scope: str
+    auth_time: datetime
+
+
+def _grant_fields(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: row[k] for k in ("user_id", "account_id", "client_id", "scope", "auth_time")}

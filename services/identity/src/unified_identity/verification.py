@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Any
 
 from unified_identity import domain, guard_store, mail, store
 from unified_identity.base import Base
-from unified_identity.results import utcnow
+from unified_identity.results import VerificationMail
 from unified_shared.auth import Principal
 
 # At most this many verification mails per user within an hour (each is a mail to a third party's inbox).
@@ -17,18 +16,18 @@ MAILS_PER_HOUR = 5
 
 
 class EmailVerification(Base):
-    async def send_email_verification(self, principal: Principal) -> dict[str, Any]:
+    async def send_email_verification(self, principal: Principal) -> VerificationMail:
         """Mail a verification link to the caller's own address (nothing to do if it is verified already)."""
-        now = utcnow()
+        now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             user = await store.user(conn, principal.user_id)
             if user is None:
-                raise domain.NotFound("no such user")
+                raise domain.NotFound(None, "no such user")
             if user["email_verified"]:
-                return {"email": user["email"], "email_verified": True, "sent": False}
+                return VerificationMail(user["email"], email_verified=True, sent=False)
             sent = await guard_store.email_verifications_since(conn, user["user_id"], now - timedelta(hours=1))
             if sent >= MAILS_PER_HOUR:
-                raise domain.TooManyRequests("too many verification mails; try again later", 3600)
+                raise domain.RateLimited(None, "too many verification mails; try again later", retry_after=3600)
             token = domain.new_secret()
             expires_at = now + timedelta(seconds=self.settings.email_verification_ttl_s)
             await guard_store.insert_email_verification(
@@ -44,27 +43,27 @@ class EmailVerification(Base):
             try:
                 await mail.send(self.settings, message)
             except mail.MailError as exc:
-                raise domain.Unavailable(f"the verification mail could not be sent: {exc}") from None
-        return {
-            "email": user["email"],
-            "email_verified": False,
-            "sent": True,
-            "expires_in": math.floor((expires_at - now).total_seconds()),
-        }
+                raise domain.MailRefused(None, f"the verification mail could not be sent: {exc}") from None
+        return VerificationMail(
+            user["email"],
+            email_verified=False,
+            sent=True,
+            expires_in=math.floor((expires_at - now).total_seconds()),
+        )
 
     async def verify_email(self, token: str) -> str:
         """Use a verification link (once); returns the verified address."""
-        now = utcnow()
+        now = self.clock()
         token_hash = domain.secret_hash(token)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await guard_store.email_verification_for_update(conn, token_hash)
             if row is None:
-                raise domain.NotFound("no such verification link")
+                raise domain.NotFound(None, "no such verification link")
             if row["used_at"] is not None:
-                raise domain.Gone("this verification link was already used")
+                raise domain.Gone(None, "this verification link was already used")
             if row["expires_at"] <= now:
-                raise domain.Gone("this verification link has expired")
+                raise domain.Gone(None, "this verification link has expired")
             await guard_store.mark_email_verification_used(conn, token_hash, now)
             if not await guard_store.mark_email_verified(conn, row["user_id"], row["email"]):
-                raise domain.Gone("the address changed after this link was sent")
+                raise domain.Gone(None, "the address changed after this link was sent")
         return str(row["email"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from unified_listings.app import MIGRATIONS, create_service_app
+from unified_listings.bootstrap import MIGRATIONS, bootstrap
 from unified_listings.settings import Settings
 from unified_shared.db import migrate_database
 from unified_shared.runtime import serve
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
-        serve(create_service_app(settings), settings)
+        serve(bootstrap(settings), settings)
     else:
         applied = asyncio.run(migrate_database(settings.database_url, MIGRATIONS))
         print(

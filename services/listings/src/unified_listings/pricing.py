@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from unified_shared.contracts.listings import Clamp, Ending
+from unified_shared.errors import Invalid
 from unified_shared.money import minor_units, quantum
 
 FX_PLACES = Decimal("1e-10")  # a published conversion factor has 10 decimals: the price is reproducible from it
@@ -18,13 +19,10 @@ HUNDRED = Decimal(100)
 ENDINGS: tuple[Ending, ...] = ("none", ".99", ".95", "whole", "tens")
 
 
-class InvalidRule(ValueError):
+class InvalidRule(Invalid):
     """A rule that cannot price: ``field`` names what is wrong."""
 
-    def __init__(self, field: str, detail: str) -> None:
-        super().__init__(detail)
-        self.field = field
-        self.detail = detail
+    field: str
 
 
 @dataclass(frozen=True, slots=True)

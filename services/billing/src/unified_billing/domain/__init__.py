@@ -1,0 +1,101 @@
+"""The capped-fee rule (DESIGN section 7) as pure functions: no I/O, Decimal in and out (the capped shares
+are computed as exact rationals of those Decimals, so the only rounding is the final one down). One module per
+job: periods, timeline (facts -> billable marketplaces), rates (fee schedule, FX), charges, documents."""
+
+from __future__ import annotations
+
+from unified_billing.domain.charges import (
+    Cap,
+    ChargeLine,
+    FeeAt,
+    PeriodCharges,
+    capped_charges,
+    compute_period,
+    currency_of,
+    first_period_charge,
+)
+from unified_billing.domain.documents import (
+    Document,
+    DocumentKind,
+    IssuedDocument,
+    credit_note_id,
+    invoice_id,
+    issued_net,
+    plan_documents,
+    supplementary_id,
+)
+from unified_billing.domain.periods import (
+    FX_BASE,
+    ONE,
+    RATIO_PLACES,
+    ZERO,
+    Held,
+    Period,
+    as_utc,
+)
+from unified_billing.domain.rates import (
+    FeeRow,
+    RatePublication,
+    RateSnapshot,
+    conversion_factor,
+    fee_in_force,
+    fees_in_force,
+    select_rates,
+)
+from unified_billing.domain.timeline import (
+    LISTINGS_OFF,
+    LISTINGS_ON,
+    SUBSCRIPTION_OFF,
+    SUBSCRIPTION_ON,
+    DayRange,
+    Fact,
+    FactKind,
+    active_intervals,
+    billable_marketplaces,
+    day_ranges,
+    first_subscription_period,
+)
+
+__all__ = [
+    "FX_BASE",
+    "LISTINGS_OFF",
+    "LISTINGS_ON",
+    "ONE",
+    "RATIO_PLACES",
+    "SUBSCRIPTION_OFF",
+    "SUBSCRIPTION_ON",
+    "ZERO",
+    "Cap",
+    "ChargeLine",
+    "DayRange",
+    "Document",
+    "DocumentKind",
+    "Fact",
+    "FactKind",
+    "FeeAt",
+    "FeeRow",
+    "Held",
+    "IssuedDocument",
+    "Period",
+    "PeriodCharges",
+    "RatePublication",
+    "RateSnapshot",
+    "active_intervals",
+    "as_utc",
+    "billable_marketplaces",
+    "capped_charges",
+    "compute_period",
+    "conversion_factor",
+    "credit_note_id",
+    "currency_of",
+    "day_ranges",
+    "fee_in_force",
+    "fees_in_force",
+    "first_period_charge",
+    "first_subscription_period",
+    "invoice_id",
+    "issued_net",
+    "plan_documents",
+    "select_rates",
+    "supplementary_id",
+]

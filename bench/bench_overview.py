@@ -1,10 +1,13 @@
-"""Time the seller view's overview for one account with many orders: the Python reference (every order
-loaded and converted in Python) against the SQL aggregation the endpoint uses.
+"""Time the seller view's overview for one account with many orders: the endpoint (reading the day
+summaries) beside a plain SQL aggregate over the same orders and the per-order SQL it replaced.
 
 Run with PostgreSQL up (``make infra-up``): ``.venv/bin/python bench/bench_overview.py [N ...]``
-(default 20000 100000 orders). Builds a scratch database with the read model of one generation, another
-account's orders around it, ~12 % of orders refunded, a year of daily rates; drops it afterwards.
-Prints figures; asserts nothing (it does check that both ways give the same JSON, and says so).
+(default 10000 100000 1000000 orders). Builds a scratch database with the read model of one generation,
+another account's orders around it, ~12 % of orders refunded, a year of daily rates; drops it afterwards.
+Orders are loaded with COPY and their summaries with the consumer's own set-based statement
+(summaries.refresh_days) over all of the account's days at once, not event by event: loading 1M orders
+through Kafka would take too long here. Prints figures; asserts nothing (it does check that the summaries
+give the JSON of the Python reference (up to 100k orders) and of the per-order SQL, and says so).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from unified_seller_view import queries
+from unified_seller_view import queries, summaries
 from unified_seller_view.generations import readmodel_ddl
 from unified_shared.db import connect
 
@@ -92,17 +95,50 @@ async def _orders(conn: asyncpg.Connection, account: uuid.UUID, n: int, seed: in
     await conn.copy_records_to_table("order_refunds", records=refunds, schema_name=SCHEMA)
 
 
-async def _time(conn: asyncpg.Connection, account: uuid.UUID, in_python: bool, runs: int) -> tuple[float, Any]:
+async def _time(
+    conn: asyncpg.Connection, account: uuid.UUID, runs: int, *, in_python: bool = False, per_order: bool = False
+) -> tuple[list[float], Any]:
     times, out = [], None
     for _ in range(runs):
         async with conn.transaction(readonly=True, isolation="repeatable_read"):
             await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
             t0 = time.perf_counter()
             out = await queries.overview(
-                conn, account, marketplaces=None, reporting_currency="USD", in_python=in_python
+                conn, account, marketplaces=None, reporting_currency="USD", in_python=in_python, per_order=per_order
             )
             times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+    return times, out
+
+
+async def _plain(conn: asyncpg.Connection, account: uuid.UUID, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        await conn.fetch(
+            f"""SELECT marketplace_id, status, currency, count(*), sum(number_of_items), sum(amount)
+                FROM {SCHEMA}.orders WHERE account_id = $1 GROUP BY 1, 2, 3""",
+            account,
+        )
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _ms(times: list[float], q: float) -> float:
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def _summarize(conn: asyncpg.Connection, account: uuid.UUID) -> float:
+    t0 = time.perf_counter()
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
+        days = await conn.fetch(
+            "SELECT DISTINCT (purchase_date AT TIME ZONE 'UTC')::date AS d FROM orders WHERE account_id = $1", account
+        )
+        keys = sorted((account, r["d"]) for r in days)
+        for i in range(0, len(keys), 30):  # a month of days per statement
+            await summaries.refresh_days(conn, keys[i : i + 30])
+    return time.perf_counter() - t0
 
 
 async def main(sizes: list[int]) -> None:
@@ -118,19 +154,35 @@ async def main(sizes: list[int]) -> None:
         await conn.execute(readmodel_ddl())
         await conn.execute("RESET search_path")
         await _rates(conn)
-        await _orders(conn, uuid.uuid4(), 50_000, seed=0)  # a neighbour: its rows interleave with ours
-        print(f"PostgreSQL {conn.get_server_version().major}, reporting currency USD, median of runs")
-        print(f"{'orders':>8} {'python (before)':>16} {'sql (after)':>12} {'speed-up':>9}  same JSON")
+        neighbour = uuid.uuid4()
+        await _orders(conn, neighbour, 50_000, seed=0)  # a neighbour: its rows interleave with ours
+        await _summarize(conn, neighbour)
+        print(
+            f"PostgreSQL {conn.get_server_version().major}, reporting currency USD, "
+            f"{len(summaries.REPORTING_CURRENCIES)} reporting currencies summarized"
+        )
+        print(
+            f"{'orders':>8} {'summarize':>10} {'overview p50':>13} {'p99':>8} {'plain SQL agg':>14} "
+            f"{'per-order SQL':>14}  same JSON"
+        )
         for i, n in enumerate(sizes, start=1):
             account = uuid.uuid4()
             await _orders(conn, account, n, seed=i)
-            await conn.execute(f"VACUUM ANALYZE {SCHEMA}.orders")
-            await conn.execute(f"VACUUM ANALYZE {SCHEMA}.order_refunds")
-            await _time(conn, account, False, 1)  # warm the cache
-            before, ref = await _time(conn, account, True, 3)
-            after, got = await _time(conn, account, False, 5)
-            same = json.dumps(ref, sort_keys=True) == json.dumps(got, sort_keys=True)
-            print(f"{n:>8} {before * 1000:>13.0f} ms {after * 1000:>9.0f} ms {before / after:>8.1f}x  {same}")
+            load = await _summarize(conn, account)
+            for table in ("orders", "order_refunds", "order_day_summaries"):
+                await conn.execute(f"VACUUM ANALYZE {SCHEMA}.{table}")
+            await _time(conn, account, 3)  # warm the cache
+            fast, got = await _time(conn, account, 100)
+            plain = await _plain(conn, account, 5)
+            slow, old = await _time(conn, account, 3, per_order=True)
+            same = json.dumps(old, sort_keys=True) == json.dumps(got, sort_keys=True)
+            if n <= 100_000:
+                _, ref = await _time(conn, account, 1, in_python=True)
+                same = same and json.dumps(ref, sort_keys=True) == json.dumps(got, sort_keys=True)
+            print(
+                f"{n:>8} {load:>8.1f} s {_ms(fast, 0.5):>10.1f} ms {_ms(fast, 0.99):>5.1f} ms "
+                f"{statistics.median(plain) * 1000:>11.0f} ms {statistics.median(slow) * 1000:>11.0f} ms  {same}"
+            )
     finally:
         await conn.close()
         c = await asyncpg.connect(admin)
@@ -139,4 +191,4 @@ async def main(sizes: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main([int(a) for a in sys.argv[1:]] or [20_000, 100_000]))
+    asyncio.run(main([int(a) for a in sys.argv[1:]] or [10_000, 100_000, 1_000_000]))

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from unified_seller_view import domain, order_batches, store
+from unified_seller_view import domain, order_batches, store, summaries
 from unified_seller_view.generations import use_schema
 from unified_shared.consumer import Apply, Handler, HandlerTable, ReceivedEvent
 from unified_shared.contracts import billing, identity, messages, orders, regions
@@ -171,10 +171,14 @@ async def apply_event(
         await _apply_participation(conn, event, event_id, sequence)
     elif isinstance(event, regions.FxRatesPublished):
         await _apply_fx(conn, event)
-    elif isinstance(event, orders.OrderPlaced):
-        await _apply_order_placed(conn, event)
-    elif isinstance(event, orders.OrderStatusChanged | orders.OrderRefunded):
-        await _apply_order_change(conn, event, event_id, sequence)
+    elif isinstance(event, orders.OrderPlaced | orders.OrderStatusChanged | orders.OrderRefunded):
+        key = [(event.account_id, event.amazon_order_id)]
+        days = await summaries.order_days(conn, key)  # before: a newer snapshot may move the purchase day
+        if isinstance(event, orders.OrderPlaced):
+            await _apply_order_placed(conn, event)
+        else:
+            await _apply_order_change(conn, event, event_id, sequence)
+        await summaries.refresh_orders(conn, key, days)
     elif isinstance(event, messages.BuyerMessageReceived):
         await _apply_buyer_message(conn, event, timeline)
     elif isinstance(event, messages.SellerReplied):
@@ -241,6 +245,7 @@ async def _apply_fx(conn: asyncpg.Connection, event: regions.FxRatesPublished) -
         derived=dict(event.derived),
         rates=dict(event.rates),
     )
+    await summaries.refresh_for_fx_day(conn, event.date)  # the days this rate decides
 
 
 def _order_row(event: orders.OrderPlaced) -> dict[str, Any]:

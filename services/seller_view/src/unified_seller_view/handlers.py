@@ -237,6 +237,7 @@ async def _apply_fx(conn: asyncpg.Connection, event: regions.FxRatesPublished) -
     known = await store.fx_day_revision(conn, event.date)
     if known is not None and known >= event.revision:
         return  # the same or an older revision of a day we have: the latest revision wins
+    replaced = await store.fx_day_currencies(conn, event.date)
     await store.replace_fx_day(
         conn,
         event.date,
@@ -245,7 +246,8 @@ async def _apply_fx(conn: asyncpg.Connection, event: regions.FxRatesPublished) -
         derived=dict(event.derived),
         rates=dict(event.rates),
     )
-    await summaries.refresh_for_fx_day(conn, event.date)  # the days this rate decides
+    currencies = replaced | {c.upper() for c in event.rates}
+    await summaries.refresh_for_fx_day(conn, event.date, currencies)  # the days these rates decide
 
 
 def _order_row(event: orders.OrderPlaced) -> dict[str, Any]:

@@ -198,13 +198,24 @@ async def refresh_orders(conn: asyncpg.Connection, keys: Iterable[tuple[UUID, st
     await refresh_days(conn, before | await order_days(conn, keys))
 
 
-async def refresh_for_fx_day(conn: asyncpg.Connection, day: date) -> None:
-    """An FX day was published (late, revised or new): it is the rate of every day from it up to the next
-    published day, and it may end the provisional state of those days. Recompute the days with orders."""
+async def refresh_for_fx_day(conn: asyncpg.Connection, day: date, currencies: Iterable[str]) -> None:
+    """An FX day was published (late, revised or new) with rates of ``currencies`` (this revision's and the
+    replaced one's): for each, the day decides the rate of every day up to the next day that publishes that
+    currency. Recompute the days with orders in that span (the day's publication alone only moves the newest
+    rate day, which the provisional counts read at query time)."""
+    wanted = sorted(set(currencies))
+    if not wanted:
+        return
     # Exclusive against every transaction refreshing days (they hold it shared until they commit): the days
     # are read and recomputed only after those orders are committed, and later refreshes see this rate.
     await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", _LOCK)
-    upto = await conn.fetchval("SELECT min(date) FROM fx_days WHERE date > $1", day)
+    upto = await conn.fetchval(
+        """SELECT CASE WHEN bool_and(nx IS NOT NULL) THEN max(nx) END
+           FROM (SELECT (SELECT min(date) FROM fx_rates WHERE currency = c AND date > $1) AS nx
+                 FROM unnest($2::text[]) AS c) s""",
+        day,
+        wanted,
+    )
     # every day with an order has summary rows: they say which (account, day) pairs exist
     rows = await conn.fetch(
         """SELECT DISTINCT account_id, day FROM order_day_summaries

@@ -77,11 +77,14 @@ async def test_summaries_through_the_consumer_follow_late_and_revised_rates(make
         before = await view.json(accounts[0], "overview", currency="USD")
         used = next(r for r in before["fx_rates_used"] if r["currency"] == "USD")
         day = date.fromisoformat(used["rate_date"])
+        latest = max(
+            (e for e in events if isinstance(e, regions.FxRatesPublished) and e.date == day), key=lambda e: e.revision
+        )
         corrected = regions.FxRatesPublished(
             date=day,
-            rates={"USD": Decimal(used["rate"]) * 3, "GBP": Decimal("0.7")},
+            rates={**latest.rates, "USD": latest.rates["USD"] * 3},
             source="test",
-            revision=used["revision"] + 1,
+            revision=latest.revision + 1,
         )
         await pub.publish((_stream(corrected), corrected))
         await view.caught_up()

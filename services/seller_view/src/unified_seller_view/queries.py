@@ -196,16 +196,22 @@ async def overview_in_sql(
     )
     per_market: dict[str, domain.Figures] = {}
     used_pairs: set[tuple[str, Any]] = set()
+    found: dict[tuple[str, Any], domain.Rate] = {}
     for r in rows:
         if r["kind"] == "rate":
-            used_pairs.add((r["currency"], r["day"]))
+            if "rate_date" in r:  # the summaries say which rate served the pair
+                found[(r["currency"], r["day"])] = domain.Rate(
+                    r["currency"], r["rate_date"], r["rate"], r["revision"], r["source"]
+                )
+            else:
+                used_pairs.add((r["currency"], r["day"]))
             continue
         absorb_sum_row(per_market.setdefault(r["marketplace_id"], domain.Figures()), r, reporting_currency, unit)
     total = domain.Figures()
     for fig in per_market.values():
         total.absorb(fig)
     # the rates of the (currency, purchase day) pairs the reference would have recorded, read in this snapshot
-    used = await store.rates_on_or_before(conn, used_pairs)
+    used = found | await store.rates_on_or_before(conn, used_pairs)
     return domain.Overview(reporting_currency, per_market, total, used)
 
 

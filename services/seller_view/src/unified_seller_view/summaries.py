@@ -273,13 +273,19 @@ WHERE account_id = $1 AND reporting_currency = $2 AND ($3::text[] IS NULL OR mar
 GROUP BY kind, marketplace_id, status, currency, bucket
 """
 
+# The rates the reference would record (pairs of a looked-up currency and the reporting one, per day), each
+# with the rate that served it, so the read needs no second round trip.
 _RATES_SQL = """
-SELECT DISTINCT 'rate' AS kind, c.currency, u.day
-FROM (SELECT DISTINCT currency, day FROM order_day_summaries
-      WHERE account_id = $1 AND reporting_currency = $2 AND ($3::text[] IS NULL OR marketplace_id = ANY($3))
-        AND ($4::date IS NULL OR day >= $4) AND ($5::date IS NULL OR day < $5) AND n_rate_lookups > 0) u
-CROSS JOIN LATERAL (VALUES (u.currency), ($2::text)) AS c(currency)
-WHERE c.currency <> 'EUR'
+SELECT 'rate' AS kind, p.currency, p.day, r.date AS rate_date, r.rate, d.revision, d.source
+FROM (SELECT DISTINCT c.currency, u.day
+      FROM (SELECT DISTINCT currency, day FROM order_day_summaries
+            WHERE account_id = $1 AND reporting_currency = $2 AND ($3::text[] IS NULL OR marketplace_id = ANY($3))
+              AND ($4::date IS NULL OR day >= $4) AND ($5::date IS NULL OR day < $5) AND n_rate_lookups > 0) u
+      CROSS JOIN LATERAL (VALUES (u.currency), ($2::text)) AS c(currency)
+      WHERE c.currency <> 'EUR') p
+JOIN LATERAL (SELECT date, rate FROM fx_rates WHERE currency = p.currency AND date <= p.day
+              ORDER BY date DESC LIMIT 1) r ON true
+JOIN fx_days d ON d.date = r.date
 """
 
 

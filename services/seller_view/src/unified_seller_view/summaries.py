@@ -46,14 +46,16 @@ rep AS (SELECT rc, mf FROM unnest($3::text[], $4::numeric[]) AS r(rc, mf)),
 o AS MATERIALIZED (
     SELECT o.account_id, o.amazon_order_id, o.marketplace_id, o.status, o.currency, o.amount, o.number_of_items,
            k.d AS day
-    FROM k JOIN orders o ON o.account_id = k.a
-        AND o.purchase_date >= (k.d::timestamp AT TIME ZONE 'UTC')
-        AND o.purchase_date < ((k.d + 1)::timestamp AT TIME ZONE 'UTC')
+    FROM k CROSS JOIN LATERAL (
+        SELECT * FROM orders WHERE account_id = k.a AND purchase_date >= (k.d::timestamp AT TIME ZONE 'UTC')
+           AND purchase_date < ((k.d + 1)::timestamp AT TIME ZONE 'UTC') OFFSET 0) o  -- by index, not a scan
 ),
 refunds AS MATERIALIZED (
     SELECT o.account_id, o.amazon_order_id, o.marketplace_id, o.day, r.event_id::text COLLATE "C" AS refund_key,
            r.currency, r.amount, o.currency AS order_currency
-    FROM o JOIN order_refunds r ON r.account_id = o.account_id AND r.amazon_order_id = o.amazon_order_id
+    FROM o CROSS JOIN LATERAL (
+        SELECT * FROM order_refunds WHERE account_id = o.account_id AND amazon_order_id = o.amazon_order_id
+        OFFSET 0) r
     WHERE o.status <> 'Canceled'
 ),
 pairs AS (SELECT currency, day FROM o UNION SELECT currency, day FROM refunds),
@@ -156,12 +158,21 @@ FROM refund_rows GROUP BY account_id, rc, day, marketplace_id, currency
 """
 
 
-async def refresh_days(conn: asyncpg.Connection, keys: Iterable[DayKey]) -> None:
-    """Recompute the summaries of these (account, day) pairs from their orders (none left: rows deleted)."""
+async def refresh_days(
+    conn: asyncpg.Connection, keys: Iterable[DayKey], currencies: Sequence[str] = REPORTING_CURRENCIES
+) -> None:
+    """Recompute the summaries of these (account, day) pairs from their orders (none left: rows deleted).
+    ``currencies``: the reporting currencies to keep (all of them, except in the bench)."""
     pairs = sorted(set(keys))
     if not pairs:
         return
-    await conn.execute("SELECT pg_advisory_xact_lock_shared($1, hashtext(current_schema()))", _LOCK)
+    # JIT would compile this statement for seconds (its row estimates are far too high) to run it for ms;
+    # the planner's guess of millions of rows also favours sort-merge plans over hashes: off until the end.
+    await conn.execute(
+        """SELECT pg_advisory_xact_lock_shared($1, hashtext(current_schema())), set_config('jit', 'off', true),
+                  set_config('enable_mergejoin', 'off', true)""",
+        _LOCK,
+    )
     accounts, days = [a for a, _ in pairs], [d for _, d in pairs]
     await conn.execute(
         """DELETE FROM order_day_summaries s USING unnest($1::uuid[], $2::date[]) AS k(a, d)
@@ -173,8 +184,11 @@ async def refresh_days(conn: asyncpg.Connection, keys: Iterable[DayKey]) -> None
         _REFRESH_SQL,
         accounts,
         days,
-        list(REPORTING_CURRENCIES),
-        [_factor(c) for c in REPORTING_CURRENCIES],
+        list(currencies),
+        [_factor(c) for c in currencies],
+    )
+    await conn.execute(
+        """SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN ('jit', 'enable_mergejoin')"""
     )
 
 

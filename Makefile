@@ -8,28 +8,59 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-SERVICES := identity regions orders messages billing seller_view web
+SERVICES := identity regions orders messages billing seller_view listings web
 SERVICE_DIRS := $(wildcard $(addprefix services/,$(SERVICES)))
 EXAMPLES := $(wildcard examples/downstream-consumer)
 PKG_FILES := shared/pyproject.toml $(wildcard services/*/pyproject.toml demo/pyproject.toml examples/*/pyproject.toml) requirements-dev.txt constraints.txt
-LINT_PATHS := $(wildcard shared services tests bench demo examples) conftest.py
+LINT_PATHS := $(wildcard shared services tests bench demo examples deploy contracts) conftest.py
+DEPLOY_SCRIPTS := deploy/servicetable.py deploy/images/build.py deploy/k8s/render.py deploy/k8s/local.py
 export US_STATE_DIR ?= /var/tmp/unified-seller
-export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
+export KAFKA_PORT ?= 9092
+export KAFKA_CONTROLLER_PORT ?= 9093
+export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
 export PG_PORT ?= 55432
 export TEST_PG_ADMIN_DSN ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/postgres
 
-.PHONY: help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status
+# `make test` runs on a Kafka and a PostgreSQL of its own (state folder and ports below), so that a running
+# platform (`make demo`) never consumes the tests' records and its topics hold only its own events.
+# TEST_INFRA=shared: run the tests on the infrastructure above instead.
+TEST_INFRA ?= own
+TEST_STATE_DIR ?= $(US_STATE_DIR)-test
+TEST_KAFKA_PORT ?= $(shell echo $$(($(KAFKA_PORT) + 100)))
+TEST_KAFKA_CONTROLLER_PORT ?= $(shell echo $$(($(KAFKA_CONTROLLER_PORT) + 100)))
+TEST_PG_PORT ?= $(shell echo $$(($(PG_PORT) + 100)))
+TEST_KAFKA_HEAP ?= 768m
+ifeq ($(TEST_INFRA),own)
+TEST_ENV := US_STATE_DIR=$(TEST_STATE_DIR) KAFKA_PORT=$(TEST_KAFKA_PORT) \
+	KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT) PG_PORT=$(TEST_PG_PORT) \
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(TEST_KAFKA_PORT) \
+	TEST_PG_ADMIN_DSN=postgresql://postgres@127.0.0.1:$(TEST_PG_PORT)/postgres \
+	KAFKA_LIB_DIR=$(US_STATE_DIR)/kafka/lib-3.9.1 KAFKA_HEAP=$(TEST_KAFKA_HEAP)
+else
+TEST_ENV :=
+endif
+
+.PHONY: images manifests deploy-local deploy-down test-deploy fuzz bench help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status test-infra-up test-infra-down test-run
 
 help:
 	@echo "make demo          start everything and drive a realistic seller through it (ONCE=1: stop after the report;"
 	@echo "                   SEED=7 DAYS=61 ORDERS_PER_DAY=24)"
 	@echo "make down          stop every service and the infrastructure"
-	@echo "make test          lint, contract check and every test (starts Kafka and PostgreSQL if needed)"
+	@echo "make test          lint, contract check and every test, on a Kafka and PostgreSQL of its own"
+	@echo "                   (state $(TEST_STATE_DIR), Kafka port $(TEST_KAFKA_PORT); TEST_INFRA=shared: the ones below)"
+	@echo "make test-infra-down  stop the tests' Kafka and PostgreSQL"
 	@echo "make install       Python environment in $(VENV) with every package and tool (pinned)"
 	@echo "make infra-up      start Kafka (KRaft) and PostgreSQL locally, create databases and topics"
 	@echo "make infra-down    stop them;  make infra-status: what runs; logs in $(US_STATE_DIR)/logs"
 	@echo "make migrate       apply every service's SQL migrations"
 	@echo "make contracts     regenerate docs/schemas;  make contracts-check: refuse breaking changes"
+	@echo "make fuzz          schemathesis over every service's OpenAPI, 200 examples per operation (EXAMPLES=n)"
+	@echo "make bench         write-path benchmarks beside raw baselines, medians of 3 (ARGS='relay --runs 1');"
+	@echo "                   JSON in bench/results/"
+	@echo "make images        one OCI image per service (podman, Debian base cached in the state folder)"
+	@echo "make manifests     re-render deploy/k8s/production from deploy/services.toml and topics.py"
+	@echo "make deploy-local  run the local manifests with podman kube play (DEPLOY_BASE_PORT, default 8000)"
+	@echo "make deploy-down   remove them;  make test-deploy: the container tests (images, kube play, testcontainers)"
 
 $(VENV)/.installed: $(PKG_FILES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,7 +72,6 @@ install: $(VENV)/.installed
 
 infra-up: install
 	deploy/infra.sh up
-	$(PY) -m unified_shared.topics --bootstrap $(KAFKA_BOOTSTRAP_SERVERS)
 
 infra-down:
 	deploy/infra.sh down
@@ -50,7 +80,7 @@ infra-status:
 	deploy/infra.sh status
 
 topics: install
-	$(PY) -m unified_shared.topics --bootstrap $(KAFKA_BOOTSTRAP_SERVERS)
+	deploy/infra.sh kafka-setup
 
 migrate: infra-up
 	$(PY) -m unified_identity migrate
@@ -59,6 +89,7 @@ migrate: infra-up
 	$(PY) -m unified_seller_view migrate
 	$(PY) -m unified_billing migrate
 	$(PY) -m unified_web migrate
+	$(PY) -m unified_listings migrate
 
 demo: infra-up
 	deploy/demo.sh $(if $(SEED),--seed $(SEED)) $(if $(DAYS),--days $(DAYS)) $(if $(ORDERS_PER_DAY),--orders-per-day $(ORDERS_PER_DAY)) $(if $(ONCE),--once)
@@ -75,10 +106,12 @@ platform-status:
 down:
 	deploy/platform.sh down
 	deploy/infra.sh down
+	-@test ! -d "$(TEST_STATE_DIR)" || $(MAKE) --no-print-directory test-infra-down
 
 lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	MYPYPATH=deploy:deploy/k8s $(VENV)/bin/mypy $(DEPLOY_SCRIPTS)
 	MYPYPATH=$(subst $(space),:,$(strip shared/src $(addsuffix /src,$(SERVICE_DIRS) $(wildcard demo) $(EXAMPLES)))) $(VENV)/bin/mypy -p unified_shared $(addprefix -p unified_,$(notdir $(SERVICE_DIRS))) $(if $(wildcard demo),-p unified_demo) $(if $(EXAMPLES),-p downstream_consumer)
 
 contracts: install
@@ -88,11 +121,50 @@ contracts: install
 contracts-check: install
 	$(PY) -m unified_shared.schemas check --dir docs/schemas
 
-test: infra-up lint contracts-check
+test:
+	$(MAKE) --no-print-directory test-run $(TEST_ENV)
+
+test-run: infra-up lint contracts-check
 	$(VENV)/bin/pytest --timeout=600 -p no:cacheprovider
 
+# The bounded run is part of `make test` (tests/test_fuzz.py, 8 examples per operation); this is the long one.
+fuzz: infra-up
+	FUZZ_MAX_EXAMPLES=$(or $(EXAMPLES),200) FUZZ_PHASES=coverage,fuzzing,stateful \
+		$(VENV)/bin/pytest --timeout=7200 -p no:cacheprovider -q tests/test_fuzz.py
+
+bench: infra-up
+	$(PY) -m bench $(ARGS)
+
+# Selected tests (ARGS=...) on the tests' infrastructure, started if needed.
 test-fast: install
-	$(VENV)/bin/pytest --timeout=600 -x -q $(ARGS)
+	$(MAKE) --no-print-directory infra-up $(TEST_ENV)
+	$(TEST_ENV) $(VENV)/bin/pytest --timeout=600 -x -q $(ARGS)
+
+test-infra-up: install
+	$(MAKE) --no-print-directory infra-up $(TEST_ENV)
+
+test-infra-down:
+	$(TEST_ENV) deploy/infra.sh down
 
 lock: install
 	$(PIP) freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+# --- images and deployment (deploy/services.toml is the per-service table) --------------------------------
+images: install
+	deploy/images/tools.sh
+	$(PY) deploy/images/build.py $(SERVICES_ONLY)
+
+manifests: install
+	$(PY) deploy/k8s/render.py production
+
+deploy-local: infra-up images
+	$(PY) deploy/k8s/local.py up
+
+deploy-down:
+	$(PY) deploy/k8s/local.py down
+
+# The container tests: the demo story against the images under podman kube play, and the shared library's
+# integration tests against Kafka and PostgreSQL started by testcontainers through podman's Docker API.
+test-deploy: infra-up images
+	$(VENV)/bin/pytest --timeout=900 -p no:cacheprovider -m containers tests/test_deploy_local.py
+	deploy/images/testcontainers.sh $(VENV)/bin/pytest --timeout=900 -p no:cacheprovider -x -q shared/tests

@@ -1,10 +1,11 @@
 """Time the seller view's overview for one account with many orders: the endpoint (reading the day
 summaries) beside a plain SQL aggregate over the same orders and the per-order SQL it replaced.
 
-Run with PostgreSQL up (``make infra-up``): ``.venv/bin/python bench/bench_overview.py [N ...]``
-(default 10000 100000 1000000 orders). Builds a scratch database with the read model of one generation,
-another account's orders around it, ~12 % of orders refunded, a year of daily rates; drops it afterwards.
-Orders are loaded with COPY and their summaries with the consumer's own set-based statement
+Part of ``make bench`` (benchmark ``overview``: one size, the overview's p99 beside the plain aggregate);
+alone, with PostgreSQL up: ``.venv/bin/python -m bench.bench_overview [N ...]`` (default 10000 100000
+1000000: flat is the goal, p99 < 50 ms at 1M). Builds a scratch database with the read model of one
+generation, another account's orders around it, ~12 % of orders refunded, a year of daily rates; drops it
+afterwards. Orders are loaded with COPY and their summaries with the consumer's own set-based statement
 (summaries.refresh_days, a month of days per statement), not event by event, and for the one reporting
 currency measured (USD) rather than all 15 the consumer keeps: loading 1M orders through Kafka, or
 summarizing them 15 times, would take too long here. The read touches only its reporting currency's rows
@@ -16,6 +17,7 @@ Prints figures; asserts nothing (it does check that the summaries give the JSON 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -23,12 +25,14 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
+from bench.harness import Context, Figure, Target, benchmark
 from unified_seller_view import queries, summaries
 from unified_seller_view.generations import readmodel_ddl
 from unified_shared.db import connect
@@ -144,8 +148,9 @@ async def _summarize(conn: asyncpg.Connection, account: uuid.UUID) -> float:
     return time.perf_counter() - t0
 
 
-async def main(sizes: list[int]) -> None:
-    admin = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55432/postgres")
+@contextlib.asynccontextmanager
+async def _scratch(admin: str) -> AsyncIterator[asyncpg.Connection]:
+    """A scratch database with the read model of one generation, a year of rates and a neighbour's orders."""
     db = f"bench_overview_{uuid.uuid4().hex[:8]}"
     c = await asyncpg.connect(admin)
     await c.execute(f'CREATE DATABASE "{db}"')
@@ -160,34 +165,73 @@ async def main(sizes: list[int]) -> None:
         neighbour = uuid.uuid4()
         await _orders(conn, neighbour, 50_000, seed=0)  # a neighbour: its rows interleave with ours
         await _summarize(conn, neighbour)
+        yield conn
+    finally:
+        await conn.close()
+        c = await asyncpg.connect(admin)
+        await c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        await c.close()
+
+
+async def _measure(conn: asyncpg.Connection, n: int, seed: int, runs: int = 100) -> dict[str, Any]:
+    """Figures for an account with ``n`` orders: load seconds, overview p50/p99, plain aggregate, per-order SQL
+    (all ms) and whether the summaries gave the reference's JSON."""
+    account = uuid.uuid4()
+    await _orders(conn, account, n, seed=seed)
+    load = await _summarize(conn, account)
+    for table in ("orders", "order_refunds", "order_day_summaries"):
+        await conn.execute(f"VACUUM ANALYZE {SCHEMA}.{table}")
+    await _time(conn, account, 3)  # warm the cache
+    fast, got = await _time(conn, account, runs)
+    plain = await _plain(conn, account, 5)
+    slow, old = await _time(conn, account, 3, per_order=True)
+    same = json.dumps(old, sort_keys=True) == json.dumps(got, sort_keys=True)
+    if n <= 100_000:
+        _, ref = await _time(conn, account, 1, in_python=True)
+        same = same and json.dumps(ref, sort_keys=True) == json.dumps(got, sort_keys=True)
+    return {
+        "load_s": load,
+        "p50": _ms(fast, 0.5),
+        "p99": _ms(fast, 0.99),
+        "plain": statistics.median(plain) * 1000,
+        "per_order": statistics.median(slow) * 1000,
+        "same": same,
+    }
+
+
+@benchmark("overview", "seller_view overview for one account: day summaries vs a plain SQL aggregate of orders")
+async def overview_bench(ctx: Context) -> list[Figure]:
+    n = 10_000 if ctx.quick else 100_000
+    async with _scratch(ctx.pg_admin_dsn) as conn:
+        f = await _measure(conn, n, seed=1, runs=30 if ctx.quick else 100)
+    return [
+        Figure(
+            f"seller_view overview, {n:,} orders{'' if f['same'] else ' (JSON DIFFERS)'}",
+            "q/s (1/p99)",
+            1000 / f["p99"],
+            1000 / f["plain"],
+            "plain SQL aggregate (median)",
+            Target(value=20),  # p99 < 50 ms
+            extra={"p50 ms": f["p50"], "p99 ms": f["p99"], "per-order SQL ms": f["per_order"]},
+        )
+    ]
+
+
+async def main(sizes: list[int]) -> None:
+    admin = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55432/postgres")
+    async with _scratch(admin) as conn:
         print(f"PostgreSQL {conn.get_server_version().major}, reporting currency USD, summaries loaded for USD only")
         print(
             f"{'orders':>8} {'summarize':>10} {'overview p50':>13} {'p99':>8} {'plain SQL agg':>14} "
             f"{'per-order SQL':>14}  same JSON"
         )
         for i, n in enumerate(sizes, start=1):
-            account = uuid.uuid4()
-            await _orders(conn, account, n, seed=i)
-            load = await _summarize(conn, account)
-            for table in ("orders", "order_refunds", "order_day_summaries"):
-                await conn.execute(f"VACUUM ANALYZE {SCHEMA}.{table}")
-            await _time(conn, account, 3)  # warm the cache
-            fast, got = await _time(conn, account, 100)
-            plain = await _plain(conn, account, 5)
-            slow, old = await _time(conn, account, 3, per_order=True)
-            same = json.dumps(old, sort_keys=True) == json.dumps(got, sort_keys=True)
-            if n <= 100_000:
-                _, ref = await _time(conn, account, 1, in_python=True)
-                same = same and json.dumps(ref, sort_keys=True) == json.dumps(got, sort_keys=True)
+            f = await _measure(conn, n, seed=i)
             print(
-                f"{n:>8} {load:>8.1f} s {_ms(fast, 0.5):>10.1f} ms {_ms(fast, 0.99):>5.1f} ms "
-                f"{statistics.median(plain) * 1000:>11.0f} ms {statistics.median(slow) * 1000:>11.0f} ms  {same}"
+                f"{n:>8} {f['load_s']:>8.1f} s {f['p50']:>10.1f} ms {f['p99']:>5.1f} ms "
+                f"{f['plain']:>11.0f} ms {f['per_order']:>11.0f} ms  {f['same']}",
+                flush=True,
             )
-    finally:
-        await conn.close()
-        c = await asyncpg.connect(admin)
-        await c.execute(f'DROP DATABASE IF EXISTS "{db}"')
-        await c.close()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ STATE="${US_STATE_DIR:-/var/tmp/unified-seller}"
 LOGS="$STATE/logs"
 PIDFILE="$STATE/platform.pid"
 VENV="${VENV:-$ROOT/.venv}"
-READY_URLS="${READY_URLS:-http://127.0.0.1:8001 http://127.0.0.1:8002 http://127.0.0.1:8011 http://127.0.0.1:8012 http://127.0.0.1:8013 http://127.0.0.1:8021 http://127.0.0.1:8022 http://127.0.0.1:8023 http://127.0.0.1:8030 http://127.0.0.1:8040 http://127.0.0.1:8050}"
+READY_URLS="${READY_URLS:-http://127.0.0.1:8001 http://127.0.0.1:8002 http://127.0.0.1:8011 http://127.0.0.1:8012 http://127.0.0.1:8013 http://127.0.0.1:8021 http://127.0.0.1:8022 http://127.0.0.1:8023 http://127.0.0.1:8030 http://127.0.0.1:8040 http://127.0.0.1:8050 http://127.0.0.1:8060}"
 
 say() { printf '[platform] %s\n' "$*" || true; }
 die() { printf '[platform] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -40,6 +40,8 @@ cmd_up() {
       (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && die "port $port is held by another process"
     done
     say "starting every service under honcho; log: $LOGS/platform.log"
+    export PG="${PG:-postgresql://postgres@127.0.0.1:${PG_PORT:-55432}}"
+    export SMTP_SINK_DIR="${SMTP_SINK_DIR:-$STATE/mail}"  # where the demo reads the invitation mail
     cd "$ROOT"
     # setsid: honcho leads its own session, so `down` can stop every process it started at once.
     PATH="$VENV/bin:$PATH" setsid nohup "$VENV/bin/honcho" -f "$HERE/Procfile" -e "$HERE/platform.env" -d "$ROOT" \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -13,6 +14,10 @@ from pathlib import Path
 
 import httpx
 from cryptography.fernet import Fernet
+
+from unified_shared.testing import service_process_env
+
+KAFKA_LOGIN = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SSL_CAFILE")
 
 
 @dataclass(slots=True)
@@ -40,7 +45,7 @@ class Platform:
     base_port: int = field(default_factory=lambda: int(os.environ.get("E2E_BASE_PORT", "18000")))
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     services: dict[str, ServiceProcess] = field(default_factory=dict)
-    operator_token: str = "e2e-operator-token"
+    operator_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     key_encryption_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
 
     def dsn(self, database: str) -> str:
@@ -62,6 +67,7 @@ class Platform:
             "SMTP_HOST": "127.0.0.1",
             "SMTP_SINK_DIR": str(mail_dir),
             "LOG_LEVEL": "INFO",
+            "FX_FETCH_ENABLED": "false",  # rates come from the shipped ECB file, never from the network
             "HTTP_HOST": "127.0.0.1",
         }
         rows: list[tuple[str, str, int, str | None, dict[str, str]]] = [
@@ -92,7 +98,9 @@ class Platform:
                 )
             )
         for name, module, port, db, extra in rows:
-            env = {**common, **extra, "HTTP_PORT": str(port)}
+            # Each process logs in to Kafka as its own service's principal (ACLs apply as in production).
+            own = service_process_env(name.split("-")[0]) if name != "smtp" else {}
+            env = {**own, **common, **extra, "HTTP_PORT": str(port)}
             database = None
             if db is not None:
                 database = f"e2e_{self.run}_{db.lower()}"
@@ -177,7 +185,9 @@ class Platform:
         if name == "web":
             self.register_web_client()
         module, *args = svc.module.split()
-        env = {**os.environ, **svc.env}
+        # Not the test's own (admin) Kafka login: a service has only its own (svc.env).
+        inherited = {k: v for k, v in os.environ.items() if k not in KAFKA_LOGIN and not k.startswith("KAFKA_SASL_")}
+        env = inherited | svc.env
         log = svc.log_path.open("ab")
         svc.process = subprocess.Popen(
             [sys.executable, "-m", module, *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -169,6 +169,13 @@ async def test_the_whole_platform_end_to_end(platform: Platform) -> None:
             await http.get(f"{ep.billing}/v1/accounts/{session.account_id}/invoices", headers=session.owner.auth)
         ).json()
 
+    check_story_outcome(scenario, overview, member_overview, member_orders, invoices)
+
+
+def check_story_outcome(scenario: Any, overview: Any, member_overview: Any, member_orders: Any, invoices: Any) -> None:
+    """What a seller relies on after the story, whatever runs the services (processes here, containers in
+    tests/test_deploy_local.py): the overview equals what was ingested, the member sees DE and FR only, and
+    the invoices follow DESIGN section 7, each exactly once."""
     # -- the overview equals what was ingested ------------------------------------------------------
     final = scenario.final_orders()
     rates = ecb_rates()

@@ -92,3 +92,116 @@ async def test_migrate_database_creates_a_missing_database_and_reruns_as_a_no_op
         conn = await asyncpg.connect(infra.pg_admin_dsn)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()
+
+
+async def test_an_expected_version_ahead_of_the_stream_appends_nothing(fresh_db: str) -> None:
+    """The unique constraint catches a stream that moved on; the guard catches one that is behind."""
+    await migrated(fresh_db)
+    account = uuid4()
+    conn = await connect(fresh_db)
+    try:
+        with pytest.raises(ConcurrencyError) as raised:
+            async with conn.transaction():
+                await eventstore.append(conn, "s-ahead", 3, [AmountAdded(account_id=account, amount=1)])
+        assert (raised.value.expected, raised.value.actual) == (3, 0)
+        assert await eventstore.read_stream(conn, "s-ahead") == []
+    finally:
+        await conn.close()
+
+
+async def test_one_append_writes_many_streams_in_the_order_given(fresh_db: str) -> None:
+    await migrated(fresh_db)
+    account = uuid4()
+    conn = await connect(fresh_db)
+    try:
+        async with conn.transaction():
+            await eventstore.append(conn, "m-2", 0, [AmountAdded(account_id=account, amount=0)])
+        async with conn.transaction():
+            stored = await eventstore.append_streams(
+                conn,
+                [
+                    eventstore.StreamAppend("m-1", 0, [AmountAdded(account_id=account, amount=n) for n in (1, 2)]),
+                    eventstore.StreamAppend("m-2", 1, [AmountAdded(account_id=account, amount=3)]),
+                ],
+            )
+        assert [(s.stream_id, s.version, s.payload["amount"]) for s in stored] == [
+            ("m-1", 1, 1),
+            ("m-1", 2, 2),
+            ("m-2", 2, 3),
+        ]
+        assert [s.position for s in stored] == sorted(s.position for s in stored)
+        with pytest.raises(ConcurrencyError) as raised:
+            async with conn.transaction():
+                await eventstore.append_streams(
+                    conn,
+                    [
+                        eventstore.StreamAppend("m-3", 0, [AmountAdded(account_id=account, amount=4)]),
+                        eventstore.StreamAppend("m-2", 1, [AmountAdded(account_id=account, amount=5)]),
+                    ],
+                )
+        assert raised.value.stream_id == "m-2"
+        assert await eventstore.read_stream(conn, "m-3") == []  # all or nothing
+    finally:
+        await conn.close()
+
+
+async def test_a_command_that_has_not_appended_yet_blocks_no_other_append(fresh_db: str) -> None:
+    """Commands run side by side: the append lock is taken by the insert, not by the command's start."""
+    await migrated(fresh_db)
+    account = uuid4()
+    first, second = await connect(fresh_db), await connect(fresh_db)
+    try:
+        tx = first.transaction()
+        await tx.start()
+        await first.fetchval("SELECT count(*) FROM event_store")  # a command that reads and decides
+        async with second.transaction():
+            await asyncio.wait_for(
+                eventstore.append(second, "side-by-side", 0, [AmountAdded(account_id=account, amount=1)]), 10
+            )
+        await eventstore.append(first, "side-by-side-2", 0, [AmountAdded(account_id=account, amount=2)])
+        await tx.commit()
+        assert len(await eventstore.read_stream(second, "side-by-side")) == 1
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_an_instant_postgresql_would_store_as_infinity_never_enters_the_store(fresh_db: str) -> None:
+    """Issue 11's root cause: year 1 became -infinity and stalled the relay. Refused at append."""
+    from datetime import UTC, datetime
+
+    await migrated(fresh_db)
+    conn = await connect(fresh_db)
+    try:
+        for when in (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC), datetime(2026, 9, 1)):
+            with pytest.raises(ValueError, match="occurred_at"):
+                async with conn.transaction():
+                    await eventstore.append(
+                        conn, "s-inf", 0, [AmountAdded(account_id=uuid4(), amount=1)], occurred_at=when
+                    )
+        assert await eventstore.read_stream(conn, "s-inf") == []
+    finally:
+        await conn.close()
+
+
+async def test_a_streams_next_version_from_an_older_transaction_is_refused(fresh_db: str) -> None:
+    """The relay publishes in transaction order, so version 2 of a stream must not come from a transaction
+    older than version 1's: such an append is a ConcurrencyError (a retry, in a new transaction, works)."""
+    await migrated(fresh_db)
+    account = uuid4()
+    early, other = await connect(fresh_db), await connect(fresh_db)
+    try:
+        tx = early.transaction()
+        await tx.start()
+        await early.execute("SELECT pg_current_xact_id()")  # it wrote something before reading the stream
+        async with other.transaction():
+            await eventstore.append(other, "ordered", 0, [AmountAdded(account_id=account, amount=1)])
+        with pytest.raises(ConcurrencyError):
+            await eventstore.append(early, "ordered", 1, [AmountAdded(account_id=account, amount=2)])
+        await tx.rollback()
+        async with early.transaction():
+            await eventstore.append(early, "ordered", 1, [AmountAdded(account_id=account, amount=2)])
+        assert [s.version for s in await eventstore.read_stream(early, "ordered")] == [1, 2]
+    finally:
+        await early.close()
+        await other.close()

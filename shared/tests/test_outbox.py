@@ -1,4 +1,3 @@
-import asyncio
 from collections.abc import AsyncIterator
 from uuid import uuid4
 
@@ -36,12 +35,6 @@ async def pool(fresh_db: str, kafka_bootstrap: str) -> AsyncIterator[asyncpg.Poo
     await pool.close()
 
 
-async def waiting_for_advisory_lock(pool: asyncpg.Pool, conn: asyncpg.Connection) -> bool:
-    pid = conn.get_server_pid()
-    row = await pool.fetchrow("SELECT wait_event_type, wait_event FROM pg_stat_activity WHERE pid = $1", pid)
-    return row is not None and row["wait_event_type"] == "Lock" and row["wait_event"] == "advisory"
-
-
 async def published_amounts(bootstrap: str, account: str, count: int) -> list[int]:
     async with TopicWatcher(bootstrap, [TEST_TOPIC], from_beginning=True) as watcher:
         seen = await watcher.collect(lambda r: r.key == account, count=count, timeout_s=15, settle_s=0.5)
@@ -49,47 +42,34 @@ async def published_amounts(bootstrap: str, account: str, count: int) -> list[in
     return [r.value["amount"] for r in seen]
 
 
-async def test_concurrent_transactions_are_all_published_in_commit_order(
+async def test_a_transaction_that_commits_late_is_never_skipped(
     pool: asyncpg.Pool, fresh_db: str, kafka_bootstrap: str
 ) -> None:
-    """The first transaction takes a position and stays open while a second one tries to commit after it.
+    """The first transaction appends and stays open while a second one appends and commits after it.
 
-    Appends serialize on a lock held to commit, so the second cannot overtake: a relay pass in between
-    publishes nothing, and afterwards both rows go out in commit order. Without the lock the second
-    commits first, the relay publishes it and moves past the first row, which is then lost (this test
-    fails that way when the lock is removed).
+    The relay reads only rows of transactions older than every running one: a pass in between publishes
+    nothing (the second's row waits behind the open first), and afterwards both go out in transaction
+    order. Reading by position (or by txid without the pg_snapshot_xmin bound) publishes the second,
+    moves past the first's row and loses it: this test fails that way when the bound is removed.
     """
     producer = make_producer(kafka_bootstrap, client_id="test-relay")
     await producer.start()
     relay = OutboxRelay(pool, producer, source="/services/test", name="test")
     account = uuid4()
     first, second = await connect(fresh_db), await connect(fresh_db)
-    commit_order: list[int] = []
     try:
         tx1 = first.transaction()
         await tx1.start()
         await eventstore.append(first, "stream-a", 0, [AmountAdded(account_id=account, amount=1)])
-
-        async def later_transaction() -> None:
-            async with second.transaction():
-                await eventstore.append(second, "stream-b", 0, [AmountAdded(account_id=account, amount=2)])
-            commit_order.append(2)
-
-        other = asyncio.create_task(later_transaction())
-        # Wait until the second transaction has either committed (no lock) or is waiting for the append lock.
-        deadline = asyncio.get_running_loop().time() + 15
-        while not other.done() and not await waiting_for_advisory_lock(pool, second):
-            assert asyncio.get_running_loop().time() < deadline, "second transaction neither waits nor commits"
-            await asyncio.sleep(0.02)
-        await relay.publish_once()  # a relay pass in between must not move past the open transaction
+        async with second.transaction():  # commands run side by side: nothing waits for the open first
+            await eventstore.append(second, "stream-b", 0, [AmountAdded(account_id=account, amount=2)])
+        assert await relay.publish_once(wait_s=0.5) == 0  # must not move past the open transaction
         await tx1.commit()
-        commit_order.append(1)
-        await other
         while await relay.publish_once():
             pass
         amounts = await published_amounts(kafka_bootstrap, str(account), 2)
-        assert sorted(amounts) == [1, 2], "a row was skipped"
-        assert amounts == commit_order
+        assert amounts == [1, 2], "a row was skipped or the order is not transaction order"
+        assert await relay.backlog() == 0
     finally:
         await first.close()
         await second.close()
@@ -123,3 +103,30 @@ async def test_relay_killed_between_publishing_and_saving_loses_nothing(
     amounts = await published_amounts(kafka_bootstrap, str(account), 8)
     assert sorted(set(amounts)) == [1, 2, 3, 4, 5]  # nothing lost
     assert amounts == [1, 2, 3, 1, 2, 3, 4, 5]  # the unsaved batch went out again: duplicates, in order
+
+
+async def test_health_turns_degraded_when_the_oldest_unpublished_event_ages(
+    pool: asyncpg.Pool, kafka_bootstrap: str
+) -> None:
+    """Degraded follows the age of the oldest unpublished event, not only the last error (which a relay
+    waiting inside the producer's retries never sets): here no relay runs at all."""
+    from unified_shared.testing import eventually
+
+    producer = make_producer(kafka_bootstrap, client_id="test-relay-degraded")
+    await producer.start()
+    relay = OutboxRelay(pool, producer, source="/services/test", name="aging", degraded_after_s=0.5)
+    try:
+        assert not (await relay.status()).degraded
+        async with pool.acquire() as conn, conn.transaction():
+            await eventstore.append(conn, "aging-1", 0, [AmountAdded(account_id=uuid4(), amount=1)])
+
+        async def degraded() -> bool:
+            return (await relay.status()).degraded
+
+        await eventually(degraded, "degraded once the unpublished event is older than 0.5 s", timeout_s=30)
+        assert relay.last_error is None
+        assert await relay.publish_once() == 1
+        status = await relay.status()
+        assert (status.degraded, status.backlog, status.oldest_unpublished_age_s) == (False, 0, 0.0)
+    finally:
+        await producer.stop()

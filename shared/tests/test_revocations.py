@@ -17,6 +17,7 @@ from unified_shared.auth import JwksCache, TokenValidator
 from unified_shared.contracts.identity import MemberRemoved, SessionRevoked
 from unified_shared.envelope import Envelope
 from unified_shared.events import Event
+from unified_shared.kafka import make_producer
 from unified_shared.problems import Problem
 from unified_shared.revocations import MEMBER_ROLE_CHANGED, RevocationReader, RevocationSet
 from unified_shared.testing import TestIssuer
@@ -87,7 +88,7 @@ async def test_the_reader_feeds_the_validator_from_every_partition_within_its_lo
     account, user, removed_user = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     old_sid, new_sid = uuid.uuid4(), uuid.uuid4()
     now = datetime.now(UTC)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer = make_producer(kafka_bootstrap, client_id="test-revocations")  # the broker login from the environment
     await producer.start()
     try:
         # Revoked long before the look-back: every token of that session has expired, the reader skips it.

@@ -21,6 +21,7 @@ from rich.rule import Rule
 from unified_demo import expected, report
 from unified_demo.driver import DemoError, Driver, Operations, Session
 from unified_demo.endpoints import Endpoints
+from unified_demo.listings import InternationalOffers, ListingsOutcome, offers_table, rules_line
 from unified_demo.scenario import Scenario, ScenarioConfig, build
 
 LATEST_STORY_END = date(2026, 11, 1)
@@ -37,6 +38,7 @@ class DemoOutcome:
     messages: dict[str, Any]
     invoices: dict[str, Any]
     orders: list[dict[str, Any]]
+    listings: ListingsOutcome | None = None
 
 
 async def run(config: ScenarioConfig, endpoints: Endpoints, console: Console, run_id: str | None = None) -> DemoOutcome:
@@ -69,6 +71,9 @@ async def run(config: ScenarioConfig, endpoints: Endpoints, console: Console, ru
             status.update("waiting for the unified view to catch up")
             await ops.wait_for_view(session, len(scenario.final_orders()), invoices_expected)
             outcome = await _collect(http, endpoints, scenario, session)
+            status.update("linking the US offers to six marketplaces, then a new FX day")
+            offers = InternationalOffers(http, endpoints.listings, endpoints.regions, endpoints.operator_token, step)
+            outcome.listings = await offers.run(session)
     return outcome
 
 
@@ -155,7 +160,10 @@ def print_report(console: Console, outcome: DemoOutcome, endpoints: Endpoints) -
     console.print(report.invoices_table(outcome.invoices))
     for line in report.cap_lines(outcome.invoices):
         console.print(line)
-    report.print_where(console, endpoints.all_services())
+    if outcome.listings is not None:
+        console.print(offers_table(outcome.listings))
+        console.print(rules_line())
+    report.print_where(console, {**endpoints.all_services(), "listings": endpoints.listings})
     report.print_web(console, endpoints.web, outcome.session.owner_email, outcome.session.password)
 
 

@@ -161,8 +161,13 @@ async def test_story_applied_exactly_once_in_effect_with_own_dlq(kafka_bootstrap
     finally:
         await producer.stop()
 
-    settings = Settings(
-        bootstrap_servers=kafka_bootstrap, group_id=f"kit-{run}", topics=(topic,), dlq_topic=dlq, database_url=fresh_db
+    settings = dataclasses.replace(  # the broker login from the environment, as the kit itself reads it
+        Settings.from_env(),
+        bootstrap_servers=kafka_bootstrap,
+        group_id=f"kit-{run}",
+        topics=(topic,),
+        dlq_topic=dlq,
+        database_url=fresh_db,
     )
     first = Counters()
     total = len(records) + len(records[::5]) + 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from fastapi import FastAPI
 
 from unified_billing.app import CONSUMED_TOPICS, MIGRATIONS, create_service_app
@@ -29,9 +30,10 @@ from unified_shared.contracts.regions import (
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
 from unified_shared.envelope import Envelope
 from unified_shared.events import Event
+from unified_shared.kafka import make_reader
 from unified_shared.testing import TestIssuer, serve_app
 
-OPERATOR_TOKEN = "billing-test-operator"
+OPERATOR_TOKEN = secrets.token_urlsafe(32)
 US, DE, FR, JP, UK = "ATVPDKIKX0DER", "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1VC38T7YXB528", "A1F83G8C2ARO7P"
 
 
@@ -103,7 +105,7 @@ def rates(day: str, usd: str = "1.2320", jpy: str = "136.64", revision: int = 1)
 
 
 async def topic_ends(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    probe = make_reader(bootstrap, client_id="billing-test-probe")
     await probe.start()
     try:
         await probe._client.force_metadata_update()  # a fresh client knows no topic until it asks

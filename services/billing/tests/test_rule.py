@@ -239,6 +239,26 @@ def test_missing_currency_holds_the_period() -> None:
         )
 
 
+def test_egp_without_a_rate_source_holds_the_egypt_line_with_its_reason() -> None:
+    """ECB publishes no EGP rate: with no second source the EG line (and so S) is unknown, never guessed."""
+    with pytest.raises(Held, match=r"EG line \(800.00 EGP\) held: no EGP rate"):
+        domain.capped_charges(
+            [FeeAt(US, "USD", D("39.99")), FeeAt("ARBP9OOSHTCHU", "EGP", D("800.00"))],
+            CAP,
+            RateSnapshot(dt.date(2026, 9, 30), "ECB", {**AMAZON_RATES, "ZAR": D("20.1")}),
+        )
+    (za,) = [
+        line
+        for line in domain.capped_charges(
+            [FeeAt(US, "USD", D("39.99")), FeeAt("AE08WJ6YKNBMC", "ZAR", D("400.00"))],
+            CAP,
+            RateSnapshot(dt.date(2026, 9, 30), "ECB", {**AMAZON_RATES, "ZAR": D("20.1")}),
+        )
+        if line.currency == "ZAR"
+    ]
+    assert za.amount < D("400.00")
+
+
 def test_only_cap_currency_lines_need_no_rates() -> None:
     (line,) = domain.capped_charges([FeeAt(US, "USD", D("39.99"))], CAP, None)
     assert line.amount == D("39.99")

@@ -1,5 +1,6 @@
 """Only the platform operator may register an account with an effective time in the past."""
 
+import secrets
 import uuid
 
 STRONG = "correct horse battery staple 42"
@@ -16,8 +17,9 @@ async def test_backdating_a_registration_needs_the_operator_token(service, http,
     refused = await http.post(f"{service.base}/v1/accounts", json=body)
     assert refused.status_code == 403
     assert refused.headers["content-type"].startswith("application/problem+json")
-    async with other_instance(operator_token="op-secret") as base:
+    operator = secrets.token_urlsafe(32)
+    async with other_instance(operator_token=operator) as base:
         wrong = await http.post(f"{base}/v1/accounts", json=body, headers={"X-Operator-Token": "nope"})
         assert wrong.status_code == 403
-        accepted = await http.post(f"{base}/v1/accounts", json=body, headers={"X-Operator-Token": "op-secret"})
+        accepted = await http.post(f"{base}/v1/accounts", json=body, headers={"X-Operator-Token": operator})
         assert accepted.status_code == 201, accepted.text

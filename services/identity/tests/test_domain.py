@@ -72,8 +72,14 @@ def test_scope_accepts_codes_and_ids_and_star() -> None:
 
 
 def test_permissions_billing_is_only_the_owners() -> None:
-    assert domain.token_permissions("owner", []) == ["orders", "messages", "reports", "billing"]
+    assert domain.token_permissions("owner", []) == ["orders", "messages", "reports", "listings", "billing"]
     assert domain.token_permissions("member", ["orders", "billing"]) == ["orders"]
+    assert domain.check_permissions(["listings", "orders"]) == ["listings", "orders"]
+    # v1 identity events keep their enum: a newer permission travels in extra_permissions
+    assert domain.event_permissions(["listings", "orders"]) == {
+        "permissions": ["orders"],
+        "extra_permissions": ["listings"],
+    }
     with pytest.raises(domain.Forbidden):
         domain.check_permissions(["orders", "billing"])
     with pytest.raises(domain.Invalid):

@@ -69,7 +69,7 @@ async def test_full_sign_in_with_a_real_oauth_client(service, http, sign_in) -> 
     )
     assert claims["sub"] == user_id and claims["account_id"] == account_id
     assert claims["role"] == "owner" and claims["marketplaces"] == "*"
-    assert sorted(claims["permissions"]) == ["billing", "messages", "orders", "reports"]
+    assert sorted(claims["permissions"]) == ["billing", "listings", "messages", "orders", "reports"]
     assert 0 < claims["exp"] - claims["iat"] <= 600 and claims["jti"]
     assert token["token_type"].lower() == "bearer" and token["expires_in"] <= 600
 

@@ -27,8 +27,14 @@ async def start_messages(
     test_issuer, jwks_url = issuer
     async with contextlib.AsyncExitStack() as stack:
 
-        async def start(region: str = "EU", clock: Any = utc_now) -> str:
+        async def start(
+            region: str = "EU", clock: Any = utc_now, *, participation_required: bool = False, **overrides: Any
+        ) -> str:
+            # The gate on opened marketplaces has its own test (test_participation_gate.py); the other tests use
+            # accounts that never went through regions.
             settings = Settings(
+                participation_required=participation_required,
+                **overrides,
                 region=region,
                 database_url=await make_db(),
                 kafka_bootstrap_servers=kafka_bootstrap,

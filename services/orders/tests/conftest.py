@@ -26,8 +26,12 @@ async def start_orders(
     test_issuer, jwks_url = issuer
     async with contextlib.AsyncExitStack() as stack:
 
-        async def start(region: str = "EU") -> str:
+        async def start(region: str = "EU", *, participation_required: bool = False, **overrides: Any) -> str:
+            # The gate on opened marketplaces has its own tests (test_participation_gate.py); the other suites
+            # use accounts that never went through regions.
             settings = Settings(
+                participation_required=participation_required,
+                **overrides,
                 region=region,
                 database_url=await make_db(),
                 kafka_bootstrap_servers=kafka_bootstrap,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -34,7 +35,7 @@ from unified_shared.topics import IDENTITY_ACCOUNTS, REGIONS_FX_RATES, REGIONS_S
 from .scenario import CURRENCY, PlacedOrder, order_id
 from .support import DE, FR, US, RateBook, running_view, start_at_end, utc, wait_caught_up
 
-OPERATOR = "seller-view-test-operator"
+OPERATOR = secrets.token_urlsafe(32)
 BILLING_TOPICS = (REGIONS_SUBSCRIPTIONS, REGIONS_FX_RATES, IDENTITY_ACCOUNTS)
 T0 = utc(2026, 10, 20, 9)
 
@@ -82,7 +83,11 @@ async def write_services(make_db: Any, bootstrap: str, issuer: Any, jwks_url: st
             serve_app(
                 regions_app(
                     RegionsSettings(
-                        database_url=regions_db, consumer_group=regions_group, operator_token=OPERATOR, **common
+                        database_url=regions_db,
+                        consumer_group=regions_group,
+                        operator_token=OPERATOR,
+                        fx_fetch_enabled=False,  # rates from the shipped file, never the network
+                        **common,
                     )
                 )
             )

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
 from unified_seller_view import generations as gens
 from unified_seller_view import store
@@ -20,7 +20,7 @@ from unified_seller_view.handlers import apply_event, handler_for
 from unified_seller_view.runtime import MIGRATIONS
 from unified_shared.consumer import IdempotentConsumer
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
-from unified_shared.kafka import make_consumer, make_producer
+from unified_shared.kafka import make_consumer, make_producer, make_reader
 
 from .scenario import base_scenario, fx_events
 from .support import DE, US, View, publisher, running_view, utc
@@ -52,7 +52,7 @@ async def read_range(
     bootstrap: str, start: dict[tuple[str, int], int], end: dict[tuple[str, int], int]
 ) -> list[ConsumerRecord[Any, Any]]:
     """Every record between two sets of offsets, partition by partition (the order a consumer sees)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = make_reader(bootstrap, client_id="seller-view-test-reader")
     await consumer.start()
     out: list[ConsumerRecord[Any, Any]] = []
     try:

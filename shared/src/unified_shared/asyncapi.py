@@ -10,6 +10,7 @@ running platform's topics).
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any, Union
@@ -60,6 +61,14 @@ def _union(models: list[type[Event]]) -> Any:
     return Union[tuple(models)] if len(models) > 1 else models[0]  # noqa: UP007
 
 
+def service_version(service: str) -> str:
+    """The service package's own version (unified-<service>), which its AsyncAPI document carries."""
+    try:
+        return importlib.metadata.version(f"unified-{service.replace('_', '-')}")
+    except importlib.metadata.PackageNotFoundError:
+        return DEFAULT_VERSION
+
+
 def _channels(service: str) -> tuple[list[str], list[str]]:
     access = topics.access_of(service)
     # A topic without contract models yet (a service still being built) has nothing to document.
@@ -92,7 +101,9 @@ def _message(model: type[Event], source: str | None, examples: dict[str, Any]) -
     return message
 
 
-def document(service: str, *, version: str = DEFAULT_VERSION, examples: dict[str, Any] | None = None) -> dict[str, Any]:
+def document(service: str, *, version: str | None = None, examples: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``version`` defaults to the service package's own (see CHANGELOG.md of the service)."""
+    version = version or service_version(service)
     examples = examples or {}
     publishes, consumes = _channels(service)
     broker = KafkaBroker("127.0.0.1:9092")
@@ -198,6 +209,9 @@ def main() -> None:
     if args.command == "capture":
         import asyncio
 
+        from unified_shared.local_secrets import use_local_admin_login
+
+        use_local_admin_login()  # the local broker wants SASL/SCRAM over TLS
         count = asyncio.run(capture(args.bootstrap, args.dir))
         print(f"{count} event types have a recorded example in {args.dir / EXAMPLES_FILE}")
     examples = load_examples(args.dir)

@@ -256,6 +256,29 @@ async def current_principal(request: Request) -> Principal:
     return await validator.validate(bearer_token(request))
 
 
+SP_API_TOKEN_HEADER = "x-amz-access-token"
+
+
+async def sp_api_principal(request: Request) -> Principal:
+    """FastAPI dependency for SP-API-shaped paths: the bearer header, or the token where SP-API clients send it.
+
+    SP-API clients (e.g. python-amazon-sp-api) put the access token in ``x-amz-access-token`` and send no
+    ``Authorization: Bearer``; both are accepted here, validated the same way. Should both be present they must
+    carry the same token: two different credentials in one request are refused rather than one picked.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, bearer = header.partition(" ")
+    bearer = bearer.strip() if scheme.lower() == "bearer" else ""
+    amz = request.headers.get(SP_API_TOKEN_HEADER, "").strip()
+    if bearer and amz and bearer != amz:
+        raise _unauthorized(f"Authorization and {SP_API_TOKEN_HEADER} carry different tokens")
+    token = bearer or amz
+    if not token:
+        raise _unauthorized(f"missing bearer token (Authorization: Bearer or {SP_API_TOKEN_HEADER})")
+    validator: TokenValidator = request.app.state.token_validator
+    return await validator.validate(token)
+
+
 def requires(*permissions: str) -> Callable[[Request], Awaitable[Principal]]:
     """FastAPI dependency factory: the verified caller, who must hold every one of ``permissions`` (else 403)."""
 

@@ -46,6 +46,8 @@ _ROWS: tuple[Marketplace, ...] = (
     Marketplace("AE", "A2VIGQ35RCS4UG", "AE", "AED", ApiRegion.EU, "Amazon.ae", "www.amazon.ae", "ar_AE"),
     Marketplace("SA", "A17E79C6D8DWNP", "SA", "SAR", ApiRegion.EU, "Amazon.sa", "www.amazon.sa", "ar_SA"),
     Marketplace("IN", "A21TJRUUN4KGV", "IN", "INR", ApiRegion.EU, "Amazon.in", "www.amazon.in", "en_IN"),
+    Marketplace("ZA", "AE08WJ6YKNBMC", "ZA", "ZAR", ApiRegion.EU, "Amazon.co.za", "www.amazon.co.za", "en_ZA"),
+    Marketplace("EG", "ARBP9OOSHTCHU", "EG", "EGP", ApiRegion.EU, "Amazon.eg", "www.amazon.eg", "ar_EG"),
     Marketplace("JP", "A1VC38T7YXB528", "JP", "JPY", ApiRegion.FE, "Amazon.co.jp", "www.amazon.co.jp", "ja_JP"),
     Marketplace("AU", "A39IBJ37TRP1C6", "AU", "AUD", ApiRegion.FE, "Amazon.com.au", "www.amazon.com.au", "en_AU"),
     Marketplace("SG", "A19VAU5U5O7RUS", "SG", "SGD", ApiRegion.FE, "Amazon.sg", "www.amazon.sg", "en_SG"),

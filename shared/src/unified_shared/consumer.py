@@ -30,6 +30,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from unified_shared import dead_letters
@@ -46,6 +47,7 @@ from unified_shared.dead_letters import DeadLetter, dlq_topic
 from unified_shared.envelope import Envelope, EnvelopeError
 from unified_shared.events import model_for
 from unified_shared.metrics import CONSUMER_APPLIED, CONSUMER_LAG, CONSUMER_LAST_FETCH_AGE, CONSUMER_RETRIES
+from unified_shared.tracing import record_spans
 
 __all__ = [
     "Apply",
@@ -142,6 +144,8 @@ class IdempotentConsumer:
         self.last_error: str | None = None
         self.lag: dict[tuple[str, int], int] = {}
         self.applied_batches = 0
+        # Monotonic start of the last poll that ended with no lag: everything published before it is applied.
+        self.caught_up_as_of: float | None = None
         self.applied_events = 0
         self._slots = asyncio.Semaphore(max_concurrency)  # partitions applied at once (pool connections)
         self._started = time.monotonic()
@@ -212,6 +216,7 @@ class IdempotentConsumer:
             return await self._apply_partition(records)
 
     async def _apply_partition(self, records: Sequence[ConsumerRecord[Any, Any]]) -> dict[str, int]:
+        started_ns = time.time_ns()
         parsed = [self.parse(r) for r in records]
         outcomes: dict[str, int] = {}
         letters: list[DeadLetter] = []
@@ -244,6 +249,13 @@ class IdempotentConsumer:
                 )
             new_letters = await dead_letters.record(conn, self.dead_letter_scope, self.name, letters)
             await self._save_offsets(conn, parsed)
+        record_spans(
+            ((f"consume {item.envelope.type}", item.envelope.traceparent) for item in parsed if item.envelope),
+            service=self.name,
+            kind=SpanKind.CONSUMER,
+            start_ns=started_ns,
+            end_ns=time.time_ns(),
+        )
         for outcome, count in outcomes.items():
             CONSUMER_APPLIED.labels(self.name, outcome).inc(count)
         self.applied_batches += 1
@@ -341,6 +353,7 @@ class IdempotentConsumer:
 
     # -- the loop -----------------------------------------------------------------------------------
     async def poll_once(self) -> int:
+        started = time.monotonic()
         batches = await self.consumer.getmany(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
         self.last_poll_monotonic = time.monotonic()
         self._note_fetch()
@@ -349,6 +362,9 @@ class IdempotentConsumer:
             await self.process(records)
             await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items() if recs})
         await self._update_lag()
+        assignment = self.consumer.assignment()
+        if assignment and all(self.lag.get((tp.topic, tp.partition)) == 0 for tp in assignment):
+            self.caught_up_as_of = started
         return len(records)
 
     def _note_fetch(self) -> None:

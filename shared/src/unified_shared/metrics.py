@@ -10,6 +10,12 @@ CONSUMER_LAG = Gauge("consumer_lag_records", "Records behind the partition end",
 CONSUMER_APPLIED = Counter("consumer_events_total", "Events seen by a consumer, by outcome", ["consumer", "outcome"])
 CONSUMER_DLQ = Counter("consumer_dead_lettered_total", "Records sent to a dead-letter topic", ["consumer", "topic"])
 CONSUMER_RETRIES = Counter("consumer_retries_total", "Retried attempts after transient errors", ["consumer"])
+OUTBOX_QUARANTINED = Counter(
+    "outbox_quarantined_total", "Event-store rows the relay could not publish, set aside", ["relay"]
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "outbox_oldest_unpublished_age_seconds", "Age of the oldest committed event not yet published", ["relay"]
+)
 CONSUMER_LAST_FETCH_AGE = Gauge(
     "consumer_last_fetch_age_seconds",
     "Seconds since the consumer last had a fetch answered by the broker (grows while the broker is unreachable)",

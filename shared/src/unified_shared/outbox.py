@@ -1,25 +1,45 @@
-"""Outbox relay: publishes event-store rows to Kafka in commit (= position) order.
+"""Outbox relay: publishes event-store rows to Kafka in transaction order.
 
-Loop: read rows after the saved position, send each with key = account_id and CloudEvents headers, wait
-for every acknowledgement, then save the new position. A crash between sending and saving republishes the
-same rows on restart (duplicates, never loss); consumers deduplicate on ``ce_id``.
+Rows are read in (txid, position) order and only from transactions older than every transaction still
+running (``pg_snapshot_xmin``): a transaction that commits late can never have a row behind the cursor,
+so nothing is skipped, and a stream's versions go out in order (see eventstore). Pipelined: while one
+read batch waits for its acknowledgements the next is read and sent (up to ``max_in_flight``); records go
+out with ``send_batch``, one record batch per partition, in order; the cursor is saved in order, each time
+after a whole read batch is acknowledged. A key always maps to one partition, so per-key order holds.
+A crash between sending and saving republishes rows on restart (duplicates, never loss); consumers
+deduplicate on ``ce_id``.
+
+A row that cannot be published (no valid envelope, too large, topic refused) is retried a bounded number
+of times, then quarantined (``outbox_quarantine``): later rows of its partition key wait behind it, every
+other key goes on. ``python -m unified_shared.outbox`` lists, repairs and releases quarantined rows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import time
+from collections import deque
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from unified_shared import outbox_quarantine as quarantine
 from unified_shared.envelope import Envelope
-from unified_shared.eventstore import StoredEvent, _row_to_stored
-from unified_shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
+from unified_shared.eventstore import StoredEvent, row_to_stored
+from unified_shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED, OUTBOX_QUARANTINED
+from unified_shared.outbox_send import ROW_FAULTS, Batches, Cursor, InFlight, RelayStatus, json_bytes
+from unified_shared.tracing import handed_on
 
 log = logging.getLogger(__name__)
+
+RELEASE_CHECK_S = 1.0  # how often a relay with quarantined keys looks for an operator's release
+
+
+class _RowRetry(Exception):
+    """A row failed and has attempts left: restart from the saved position after a pause."""
 
 
 class OutboxRelay:
@@ -32,6 +52,9 @@ class OutboxRelay:
         name: str = "default",
         batch_size: int = 500,
         poll_interval_s: float = 0.2,
+        max_in_flight: int = 4,
+        max_row_attempts: int = 3,
+        degraded_after_s: float = 30.0,
     ) -> None:
         self.pool = pool
         self.producer = producer
@@ -39,32 +62,84 @@ class OutboxRelay:
         self.name = name
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
+        self.max_in_flight = max_in_flight
+        self.max_row_attempts = max_row_attempts
+        self.degraded_after_s = degraded_after_s
         self.last_error: str | None = None
+        self.degraded = False
         self._wakeup = asyncio.Event()
+        self._attempts: dict[int, tuple[int, str]] = {}  # position -> (failed attempts, last reason)
+        self._blocked: set[str] = set()
+        self._blocked_loaded = False
+        self._release_checked = 0.0
+        self._in_flight: deque[InFlight] = deque()
+        self._failures = 0
+        self._failing_since: float | None = None
 
     def notify(self) -> None:
         """Wake the relay now (after a command committed events) instead of waiting for the next poll."""
         self._wakeup.set()
 
-    async def position(self, conn: asyncpg.Connection) -> int:
-        value = await conn.fetchval("SELECT position FROM outbox_position WHERE relay = $1", self.name)
-        return int(value or 0)
+    async def cursor(self, conn: asyncpg.Connection) -> Cursor:
+        row = await conn.fetchrow("SELECT txid, position FROM outbox_position WHERE relay = $1", self.name)
+        return (int(row["txid"]), int(row["position"])) if row else (0, 0)
 
-    async def save_position(self, conn: asyncpg.Connection, position: int) -> None:
+    async def position(self, conn: asyncpg.Connection) -> int:
+        return (await self.cursor(conn))[1]
+
+    async def save_position(self, conn: asyncpg.Connection, cursor: Cursor) -> None:
         await conn.execute(
-            """INSERT INTO outbox_position (relay, position) VALUES ($1, $2)
-               ON CONFLICT (relay) DO UPDATE SET position = EXCLUDED.position, updated_at = now()""",
+            """INSERT INTO outbox_position (relay, txid, position) VALUES ($1, $2::xid8, $3)
+               ON CONFLICT (relay) DO UPDATE
+               SET txid = EXCLUDED.txid, position = EXCLUDED.position, updated_at = now()""",
             self.name,
-            position,
+            cursor[0],
+            cursor[1],
+        )
+
+    # -- status ---------------------------------------------------------------------------------------
+    async def status(self) -> RelayStatus:
+        """Backlog, age of the oldest unpublished event and the quarantine, from the database (the truth
+        even while the relay waits inside the producer's retries); updates the metrics and ``degraded``."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """WITH saved AS (
+                       SELECT coalesce(max(txid), '0'::xid8) AS t, coalesce(max(position), 0) AS p
+                       FROM outbox_position WHERE relay = $1)
+                   SELECT (SELECT count(*) FROM event_store e WHERE (e.txid, e.position) > (saved.t, saved.p))
+                              AS backlog,
+                          (SELECT extract(epoch FROM clock_timestamp() - e.recorded_at) FROM event_store e
+                           WHERE (e.txid, e.position) > (saved.t, saved.p) ORDER BY e.txid, e.position LIMIT 1)
+                              AS age
+                   FROM saved""",
+                self.name,
+            )
+            held = await quarantine.counts(conn, self.name)
+        age = float(row["age"] or 0.0)
+        OUTBOX_BACKLOG.labels(self.name).set(max(0, int(row["backlog"])))
+        OUTBOX_OLDEST_AGE.labels(self.name).set(age)
+        degraded = age > self.degraded_after_s
+        if degraded != self.degraded:
+            self.degraded = degraded
+            if degraded:
+                log.warning(
+                    "outbox relay degraded: events are not flowing",
+                    extra={"relay": self.name, "oldest_unpublished_age_s": round(age, 1), "error": self.last_error},
+                )
+            else:
+                log.info("outbox relay no longer degraded", extra={"relay": self.name})
+        return RelayStatus(
+            max(0, int(row["backlog"])),
+            age,
+            held.get("failed", 0),
+            held.get("held", 0) + held.get("released", 0),
+            degraded,
         )
 
     async def backlog(self) -> int:
-        async with self.pool.acquire() as conn:
-            head = await conn.fetchval("SELECT coalesce(max(position), 0) FROM event_store")
-            backlog = max(0, int(head) - await self.position(conn))
-        OUTBOX_BACKLOG.labels(self.name).set(backlog)
-        return backlog
+        return (await self.status()).backlog
 
+    # -- publishing -----------------------------------------------------------------------------------
     def envelope(self, stored: StoredEvent) -> Envelope:
         return Envelope(
             id=stored.event_id,
@@ -74,58 +149,233 @@ class OutboxRelay:
             subject=stored.stream_id,
             partitionkey=stored.partition_key,
             sequence=stored.version,
-            traceparent=stored.traceparent,
+            traceparent=handed_on(stored.traceparent, f"publish {stored.event_type}", service=self.source),
         )
 
-    async def publish_once(self) -> int:
-        """Publish the next batch; returns how many rows were published."""
+    async def _send(self, stored: StoredEvent) -> asyncio.Future[Any]:
+        headers = self.envelope(stored).to_headers()  # raises for a row that has no valid envelope
+        future: asyncio.Future[Any] = await self.producer.send(
+            stored.topic, value=json_bytes(stored), key=stored.partition_key.encode(), headers=headers
+        )
+        return future
+
+    async def _read(self, conn: asyncpg.Connection, after: Cursor) -> tuple[list[StoredEvent], Cursor]:
+        """The next rows after ``after``, of finished transactions only; and the cursor of the last one."""
+        rows = await conn.fetch(
+            """SELECT * FROM event_store
+               WHERE (txid, position) > ($1::xid8, $2::bigint) AND txid < pg_snapshot_xmin(pg_current_snapshot())
+               ORDER BY txid, position LIMIT $3""",
+            after[0],
+            after[1],
+            self.batch_size,
+        )
+        batch = [row_to_stored(r) for r in rows]
+        return batch, ((batch[-1].txid, batch[-1].position) if batch else after)
+
+    async def _quarantine(self, conn: asyncpg.Connection, stored: StoredEvent, reason: str) -> None:
+        await quarantine.put(conn, self.name, stored, "failed", reason)
+        self._blocked.add(stored.partition_key)
+        self._attempts.pop(stored.position, None)
+        OUTBOX_QUARANTINED.labels(self.name).inc()
+        log.error(
+            "outbox event quarantined: its partition key waits, every other key goes on",
+            extra={
+                "relay": self.name,
+                "position": stored.position,
+                "event_id": str(stored.event_id),
+                "event_type": stored.event_type,
+                "partition_key": stored.partition_key,
+                "reason": reason,
+            },
+        )
+
+    async def _dispatch(self, conn: asyncpg.Connection, batch: list[StoredEvent], start: Cursor, last: Cursor) -> None:
+        """Send a batch without waiting for acknowledgements; rows of blocked keys join the quarantine."""
+        flight = InFlight(last)
+        batches = Batches(self.producer)
+        for i, stored in enumerate(batch):
+            if stored.partition_key in self._blocked:
+                await quarantine.put(conn, self.name, stored, "held", "behind a quarantined event of its key")
+                continue
+            attempts, reason = self._attempts.get(stored.position, (0, ""))
+            if attempts >= self.max_row_attempts:
+                await self._quarantine(conn, stored, reason)
+                continue
+            try:
+                headers = self.envelope(stored).to_headers()  # raises for a row that has no valid envelope
+                await batches.add(stored, headers, flight)
+            except ROW_FAULTS as exc:
+                self._attempts[stored.position] = (attempts + 1, repr(exc))
+                if attempts + 1 >= self.max_row_attempts:
+                    await self._quarantine(conn, stored, repr(exc))
+                    continue
+                # Settle what went out before this row, then retry it after a pause.
+                flight.last = (batch[i - 1].txid, batch[i - 1].position) if i else start
+                await batches.flush(flight)
+                self._in_flight.append(flight)
+                await self._settle_all(conn)
+                raise _RowRetry(f"position {stored.position}: {exc!r}") from exc
+            flight.rows.append(stored)
+        await batches.flush(flight)
+        self._in_flight.append(flight)
+
+    async def _settle(self, conn: asyncpg.Connection, flight: InFlight) -> int:
+        results = await asyncio.gather(*(f for _, f in flight.futures), return_exceptions=True)
+        for (stored, _), result in zip(flight.futures, results, strict=True):
+            if isinstance(result, BaseException):
+                if isinstance(result, ROW_FAULTS):
+                    attempts, _ = self._attempts.get(stored.position, (0, ""))
+                    self._attempts[stored.position] = (attempts + 1, repr(result))
+                raise result
+        await self.save_position(conn, flight.last)
+        OUTBOX_PUBLISHED.labels(self.name).inc(len(flight.rows))
+        for stored in flight.rows:
+            self._attempts.pop(stored.position, None)
+        self._recovered()
+        return len(flight.rows)
+
+    async def _settle_all(self, conn: asyncpg.Connection) -> int:
+        done = 0
+        while self._in_flight:
+            done += await self._settle(conn, self._in_flight.popleft())
+        return done
+
+    async def _drain_quarantine(self, conn: asyncpg.Connection, *, force: bool = False) -> None:
+        """Publish, in position order, the quarantined rows of keys no longer blocked by a failed row
+        (released by an operator, or the failed one skipped); a key with nothing left flows again."""
+        if not self._blocked_loaded:
+            self._blocked = await quarantine.blocked_keys(conn, self.name)
+            self._blocked_loaded = True
+        now = time.monotonic()
+        if not self._blocked or (not force and now - self._release_checked < RELEASE_CHECK_S):
+            return
+        self._release_checked = now
+        for key in sorted(self._blocked):
+            waiting = await quarantine.rows(conn, self.name, key=key)
+            sent: list[tuple[StoredEvent, asyncio.Future[Any]]] = []
+            for q in waiting:
+                if q.status == "failed":
+                    break
+                try:
+                    sent.append((q.stored, await self._send(q.stored)))
+                except ROW_FAULTS as exc:
+                    await quarantine.mark(conn, self.name, q.position, "failed", repr(exc))
+                    break
+            await asyncio.gather(*(f for _, f in sent))
+            await quarantine.remove(conn, self.name, [s.position for s, _ in sent])
+            OUTBOX_PUBLISHED.labels(self.name).inc(len(sent))
+            if len(sent) == len(waiting):
+                self._blocked.discard(key)
+                log.info("outbox quarantine of a key drained", extra={"relay": self.name, "published": len(sent)})
+
+    async def publish_once(self, *, wait_s: float = 10.0) -> int:
+        """One unpipelined pass: read the next batch, send it, wait for every ack, save the cursor.
+
+        Rows committed but still behind a running older transaction (anywhere in the cluster) are waited
+        for, up to ``wait_s``: 0 then means nothing committed is left, not "not publishable yet"."""
         async with self.pool.acquire() as conn:
-            start = await self.position(conn)
-            rows = await conn.fetch(
-                "SELECT * FROM event_store WHERE position > $1 ORDER BY position LIMIT $2", start, self.batch_size
-            )
-            if not rows:
-                OUTBOX_BACKLOG.labels(self.name).set(0)
+            await self._drain_quarantine(conn, force=True)
+            start = await self.cursor(conn)
+            deadline = time.monotonic() + wait_s
+            while True:
+                batch, last = await self._read(conn, start)
+                if batch or time.monotonic() > deadline or not await self._held_back(conn, start):
+                    break
+                await asyncio.sleep(0.02)
+            if not batch:
                 return 0
-            batch = [_row_to_stored(r) for r in rows]
-            futures = []
-            for stored in batch:
-                env = self.envelope(stored)
-                futures.append(
-                    await self.producer.send(
-                        stored.topic,
-                        value=_json_bytes(stored),
-                        key=stored.partition_key.encode(),
-                        headers=env.to_headers(),
-                    )
-                )
-            await asyncio.gather(*futures)
-            await self.save_position(conn, batch[-1].position)
-            OUTBOX_PUBLISHED.labels(self.name).inc(len(batch))
-            head = await conn.fetchval("SELECT coalesce(max(position), 0) FROM event_store")
-            OUTBOX_BACKLOG.labels(self.name).set(max(0, int(head) - batch[-1].position))
-            return len(batch)
+            try:
+                await self._dispatch(conn, batch, start, last)
+                return await self._settle_all(conn)
+            finally:
+                self._in_flight.clear()
+
+    async def _held_back(self, conn: asyncpg.Connection, after: Cursor) -> bool:
+        """Committed rows after ``after`` that a running older transaction keeps from being read yet."""
+        held: bool = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM event_store WHERE (txid, position) > ($1::xid8, $2::bigint))",
+            after[0],
+            after[1],
+        )
+        return held
+
+    async def _pump(self) -> None:
+        """Read, send and settle continuously: the next batch is read while earlier ones await their acks."""
+        async with self.pool.acquire() as conn:
+            cursor = await self.cursor(conn)
+            try:
+                while True:
+                    await self._drain_quarantine(conn)
+                    batch, last = await self._read(conn, cursor)
+                    if batch:
+                        await self._dispatch(conn, batch, cursor, last)
+                        cursor = last
+                        while self._in_flight and (
+                            self._in_flight[0].done() or len(self._in_flight) >= self.max_in_flight
+                        ):
+                            await self._settle(conn, self._in_flight.popleft())
+                        continue
+                    await self._settle_all(conn)
+                    self._wakeup.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_interval_s)
+            finally:
+                self._in_flight.clear()
 
     async def run(self) -> None:
+        watchdog = asyncio.create_task(self._watch(), name="outbox-watchdog")
         backoff = 0.5
+        try:
+            while True:
+                try:
+                    await self._pump()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # keep relaying after a broker or database outage, or a bad row
+                    if self._failing_since is None:  # it had healed since the last failure
+                        backoff = 0.5
+                    self._failed(exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watchdog
+
+    async def _watch(self) -> None:
+        """Refresh the status (metrics, degraded state and its log line) while the pump may be stuck."""
         while True:
-            try:
-                published = await self.publish_once()
-                self.last_error = None
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # keep relaying after a broker or database outage
-                self.last_error = repr(exc)
-                log.warning("outbox relay failed; retrying", extra={"error": repr(exc), "retry_in_s": backoff})
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            if published < self.batch_size:
-                self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_interval_s)
+            await asyncio.sleep(min(5.0, max(0.5, self.degraded_after_s / 4)))
+            with contextlib.suppress(Exception):
+                await self.status()
+
+    def _failed(self, exc: Exception, retry_in_s: float) -> None:
+        """One log line when publishing starts failing (and when it heals), not one per attempt."""
+        self.last_error = repr(exc)
+        self._failures += 1
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            log.warning(
+                "outbox relay cannot publish; retrying quietly",
+                extra={"relay": self.name, "error": repr(exc), "retry_in_s": retry_in_s},
+            )
+
+    def _recovered(self) -> None:
+        if self._failing_since is not None:
+            log.info(
+                "outbox relay publishing again",
+                extra={
+                    "relay": self.name,
+                    "failed_attempts": self._failures,
+                    "outage_s": round(time.monotonic() - self._failing_since, 1),
+                },
+            )
+        self.last_error = None
+        self._failures = 0
+        self._failing_since = None
 
 
-def _json_bytes(stored: StoredEvent) -> bytes:
-    return json.dumps(stored.payload, separators=(",", ":"), sort_keys=True).encode()
+if __name__ == "__main__":  # python -m unified_shared.outbox: the operator's quarantine commands
+    from unified_shared.outbox_cli import main
+
+    raise SystemExit(main())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -22,7 +23,8 @@ from unified_shared.auth import validator_from_settings
 from unified_shared.config import ServiceSettings
 from unified_shared.consumer import Handler, HandlerTable, IdempotentConsumer
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
-from unified_shared.kafka import make_consumer, make_producer
+from unified_shared.http_headers import SecurityHeaders
+from unified_shared.kafka import make_consumer, make_producer, make_reader
 from unified_shared.logs import configure_logging
 from unified_shared.outbox import OutboxRelay
 from unified_shared.problems import install_problem_handlers
@@ -84,12 +86,18 @@ class ServiceRuntime:
         async with self._pool.acquire() as conn:
             await apply_migrations(conn, list(self.migrations))
         if self.publishes or self.consumer_spec:
-            self.producer = make_producer(s.kafka_bootstrap_servers, client_id=f"{s.service_name}-producer")
+            self.producer = make_producer(
+                s.kafka_bootstrap_servers, client_id=f"{s.service_name}-producer", security=s.kafka_security()
+            )
             await self.producer.start()
         if self.publishes:
             assert self.producer is not None
             self.relay = OutboxRelay(
-                self._pool, self.producer, source=self.source, poll_interval_s=s.relay_poll_interval_s
+                self._pool,
+                self.producer,
+                source=self.source,
+                poll_interval_s=s.relay_poll_interval_s,
+                degraded_after_s=s.outbox_degraded_after_s,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.consumer_spec is not None:
@@ -97,7 +105,11 @@ class ServiceRuntime:
             spec = self.consumer_spec
             group = s.consumer_group or spec.name
             kafka_consumer = make_consumer(
-                s.kafka_bootstrap_servers, group_id=group, client_id=f"{s.service_name}-consumer", topics=[]
+                s.kafka_bootstrap_servers,
+                group_id=group,
+                client_id=f"{s.service_name}-consumer",
+                topics=[],
+                security=s.kafka_security(),
             )
             self.consumer = IdempotentConsumer(
                 self._pool,
@@ -112,8 +124,14 @@ class ServiceRuntime:
             self.consumer.subscribe()
             await kafka_consumer.start()
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
+        revocations_id = f"{s.service_name}-revocations"
         self.revocation_reader = RevocationReader(
-            s.kafka_bootstrap_servers, self.revocations, client_id=f"{s.service_name}-revocations"
+            s.kafka_bootstrap_servers,
+            self.revocations,
+            client_id=revocations_id,
+            consumer_factory=lambda: make_reader(
+                s.kafka_bootstrap_servers, client_id=revocations_id, security=s.kafka_security()
+            ),
         )
         self._tasks.append(asyncio.create_task(self.revocation_reader.run(), name="revocation-reader"))
         self.started = True
@@ -171,6 +189,12 @@ class ServiceRuntime:
             # Not ready before the revocations of the last token lifetime are known: it would accept them.
             ok = False
             detail["revocations"] = self.revocation_reader.status()
+        if self.relay is not None:  # its state (backlog, age, quarantine) is detail, never readiness
+            try:
+                relay = await asyncio.wait_for(self.relay.status(), READINESS_DB_TIMEOUT_S)
+                detail["outbox_relay"] = relay.to_json()
+            except Exception as exc:
+                detail["outbox_relay"] = {"state": "unknown", "error": f"{type(exc).__name__}: {exc}"}
         degraded = self.degraded()
         detail["events"] = degraded or "flowing"
         detail["degraded"] = bool(degraded)
@@ -181,8 +205,12 @@ class ServiceRuntime:
     def degraded(self) -> dict[str, str]:
         """Why events are not flowing (relay cannot publish, consumer cannot fetch); empty when they are."""
         reasons: dict[str, str] = {}
-        if self.relay is not None and self.relay.last_error is not None:
-            reasons["outbox_relay"] = self.relay.last_error
+        if self.relay is not None and (self.relay.degraded or self.relay.last_error is not None):
+            # Degraded by the age of the oldest unpublished event (refreshed by the relay's watchdog and by
+            # readiness), or at once when publishing fails.
+            reasons["outbox_relay"] = self.relay.last_error or (
+                f"oldest unpublished event older than {self.relay.degraded_after_s:g} s"
+            )
         if self.consumer is not None and self.consumer.last_error is not None:
             reasons["consumer"] = self.consumer.last_error
         elif self.consumer is not None and not self.consumer.fetching():
@@ -193,8 +221,20 @@ class ServiceRuntime:
         return reasons
 
 
-def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -> FastAPI:
-    """A FastAPI app whose lifespan starts and stops the runtime, with /health and /metrics."""
+def service_version(settings: ServiceSettings) -> str:
+    """The version of the package that defines the service's settings class (``unified_orders.settings`` ->
+    unified-orders): what its OpenAPI document and image carry, so each service is versioned on its own."""
+    package = type(settings).__module__.split(".")[0]
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(runtime: ServiceRuntime, *, title: str, version: str | None = None) -> FastAPI:
+    """A FastAPI app whose lifespan starts and stops the runtime, with /health and /metrics.
+    ``version`` defaults to the service package's own version."""
+    version = version or service_version(runtime.settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -212,6 +252,7 @@ def create_app(runtime: ServiceRuntime, *, title: str, version: str = "1.0.0") -
     )
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, service=runtime.settings.service_name)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so even a 500 made by the one above has them
 
     @app.get("/health/live", tags=["health"])
     async def live() -> JSONResponse:
@@ -238,4 +279,12 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run one service process (its own entry point calls this)."""
     configure_logging(settings.service_name, settings.log_level)
     configure_tracing(settings.service_name)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        # Bounded, so that an orchestrator's grace period (longer than this) always sees a clean stop.
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+    )

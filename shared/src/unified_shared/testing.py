@@ -6,15 +6,37 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 
 from unified_shared.envelope import Envelope
+from unified_shared.kafka import KafkaSecurity, make_reader
+from unified_shared.local_secrets import kafka_client_env, service_env
+from unified_shared.topics import access_of
+
+
+def service_security(service: str) -> KafkaSecurity:
+    """The Kafka login of one service's own principal (from the state folder), for tests of its ACLs."""
+    return KafkaSecurity.from_env(kafka_client_env(access_of(service).principal))
+
+
+def service_process_env(service: str) -> dict[str, str]:
+    """Environment for a service started as its own process in a test: its principal and its secrets.
+
+    Against a broker that takes anonymous clients (testcontainers), nothing: the process inherits that."""
+    if KafkaSecurity.from_env().protocol == "PLAINTEXT":
+        return {}
+    env = service_env(service)
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    return env
+
+
+T = TypeVar("T")
 
 
 @contextlib.asynccontextmanager
@@ -38,6 +60,22 @@ async def serve_app(app: FastAPI, *, port: int = 0, timeout_s: float = 60.0) -> 
     finally:
         server.should_exit = True
         await task
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], what: str, *, timeout_s: float = 60.0, every_s: float = 0.05
+) -> T:
+    """Poll ``check`` until it returns something truthy (returned), or fail naming ``what`` at the deadline.
+
+    For tests: wait for a condition with a deadline, never for a fixed time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s:g} s")
+        await asyncio.sleep(every_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +103,7 @@ class TopicWatcher:
         self.seen: list[SeenRecord] = []
 
     async def __aenter__(self) -> TopicWatcher:
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        self.consumer = make_reader(self.bootstrap, client_id="test-topic-watcher")
         await self.consumer.start()
         parts: list[TopicPartition] = []
         for topic in self.topics:
@@ -186,3 +224,31 @@ class TestIssuer:
 
         async with serve_app(app) as base:
             yield f"{base}/.well-known/jwks.json"
+
+
+async def publish_events(bootstrap: str, *events: Any, source: str = "/services/test") -> None:
+    """Publish events as a service's relay does (CloudEvents headers, key = the event's partition key): for tests
+    of consumers that must learn from another service's topic."""
+    import datetime as _dt
+    import uuid as _uuid
+
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for event in events:
+            key = event.partition_key()
+            envelope = Envelope(
+                id=_uuid.uuid4(),
+                source=source,
+                type=event.ce_type(),
+                time=_dt.datetime.now(_dt.UTC),
+                subject=key,
+                partitionkey=key,
+            )
+            await producer.send_and_wait(
+                event.TOPIC, value=event.to_json_bytes(), key=key.encode(), headers=envelope.to_headers()
+            )
+    finally:
+        await producer.stop()

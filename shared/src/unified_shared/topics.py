@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from dataclasses import dataclass, field
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
+from unified_shared.kafka import make_admin
 
 IDENTITY_ACCOUNTS = "identity.accounts.v1"
 REGIONS_SUBSCRIPTIONS = "regions.subscriptions.v1"
@@ -57,6 +60,28 @@ TOPICS: tuple[TopicSpec, ...] = tuple(
     )
     for spec in _with_dlq(name, partitions)
 )
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPolicy:
+    """How every topic is replicated: one copy on a developer's single broker, three in production with two in
+    sync for a write to count (acks=all), so one broker can be lost without losing an acknowledged event."""
+
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+
+    @classmethod
+    def from_env(cls) -> TopicPolicy:
+        """KAFKA_REPLICATION_FACTOR and KAFKA_MIN_INSYNC_REPLICAS, else the single-broker defaults."""
+        return cls(
+            int(os.environ.get("KAFKA_REPLICATION_FACTOR", "1")), int(os.environ.get("KAFKA_MIN_INSYNC_REPLICAS", "1"))
+        )
+
+    def configs(self) -> dict[str, str]:
+        return {"min.insync.replicas": str(self.min_insync_replicas)}
+
+
+PRODUCTION_POLICY = TopicPolicy(replication_factor=3, min_insync_replicas=2)
 
 
 def dlq(topic: str) -> str:
@@ -151,9 +176,12 @@ def access_of(service: str) -> ServiceAccess:
     raise KeyError(service)
 
 
-async def create_topics(bootstrap: str, specs: tuple[TopicSpec, ...] | list[TopicSpec] = TOPICS) -> list[str]:
+async def create_topics(
+    bootstrap: str, specs: tuple[TopicSpec, ...] | list[TopicSpec] = TOPICS, policy: TopicPolicy | None = None
+) -> list[str]:
     """Create missing topics; returns the names created. Existing topics are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="topic-admin")
+    policy = policy or TopicPolicy.from_env()
+    admin = make_admin(bootstrap, client_id="topic-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -161,7 +189,9 @@ async def create_topics(bootstrap: str, specs: tuple[TopicSpec, ...] | list[Topi
         created: list[str] = []
         for spec in missing:
             try:
-                await admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.configs())])
+                configs = {**spec.configs(), **policy.configs()}
+                topic = NewTopic(spec.name, spec.partitions, policy.replication_factor, topic_configs=configs)
+                await admin.create_topics([topic])
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass

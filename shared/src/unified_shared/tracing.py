@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -48,6 +48,41 @@ def current_traceparent() -> str | None:
 
 def context_of(headers: Mapping[str, str]) -> otel_context.Context:
     return propagate.extract(dict(headers))
+
+
+def recording() -> bool:
+    """True when an SDK tracer provider is installed (export configured, or a test's in-memory one)."""
+    return hasattr(trace.get_tracer_provider(), "add_span_processor")
+
+
+def record_spans(
+    name_and_parents: Iterable[tuple[str, str | None]], *, service: str, kind: SpanKind, start_ns: int, end_ns: int
+) -> None:
+    """One span per traced item (e.g. the events of a consumer batch), each a child of its own traceparent,
+    all covering the batch's time: a batch applies set-based, so this is when each event was applied."""
+    if not recording():
+        return
+    for name, traceparent in name_and_parents:
+        if not traceparent:
+            continue
+        current = tracer().start_span(
+            name, context=context_of({"traceparent": traceparent}), kind=kind, start_time=start_ns
+        )
+        current.set_attribute(SERVICE_ATTRIBUTE, service)
+        current.end(end_time=end_ns)
+
+
+def handed_on(traceparent: str | None, name: str, *, service: str, kind: SpanKind = SpanKind.PRODUCER) -> str | None:
+    """A span for one hop (the relay publishing a stored event), a child of ``traceparent``; returns the
+    traceparent the next hop continues from (the input itself when spans are not recorded)."""
+    if not traceparent or not recording():
+        return traceparent
+    hop = tracer().start_span(name, context=context_of({"traceparent": traceparent}), kind=kind)
+    hop.set_attribute(SERVICE_ATTRIBUTE, service)
+    hop.end()
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(hop))
+    return carrier.get("traceparent", traceparent)
 
 
 @contextlib.contextmanager

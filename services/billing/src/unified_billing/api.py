@@ -7,16 +7,18 @@ import datetime as dt
 import hmac
 import io
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import AfterValidator, BaseModel, Field
 
 from unified_billing import store
 from unified_billing.domain import Period
 from unified_billing.handlers import AccountOutcome, Billing, CloseIncomplete, PeriodNotEnded
 from unified_shared.auth import Principal, current_principal
+from unified_shared.bounds import IDENT_PATTERN, check_period
+from unified_shared.bounds import Period as PeriodParam
 from unified_shared.catalog import UnknownMarketplace, by_id
 from unified_shared.contracts.billing import InvoiceLine
 from unified_shared.problems import Problem
@@ -24,6 +26,11 @@ from unified_shared.problems import Problem
 router = APIRouter(tags=["billing"])
 
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+PeriodPath = Annotated[
+    str, Path(pattern=PERIOD_PATTERN, description="YYYY-MM, 2000 .. 2100"), AfterValidator(check_period)
+]
+CurrencyParam = Annotated[str, Field(pattern="^[A-Za-z]{3}$")]
+DocumentIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=IDENT_PATTERN)]
 
 
 # -- models ---------------------------------------------------------------------------------------------
@@ -198,7 +205,7 @@ def _outcome_out(outcome: AccountOutcome) -> AccountResultOut:
 
 # -- routes ---------------------------------------------------------------------------------------------
 @router.post("/v1/billing/periods/{period}/close", response_model=CloseOut)
-async def close_period(period: str, request: Request, body: CloseRequest | None = None) -> CloseOut:
+async def close_period(period: PeriodPath, request: Request, body: CloseRequest | None = None) -> CloseOut:
     """Close an ended month: the operator credential for all (or one) accounts, an owner for its own."""
     billing = _billing(request)
     target = _period(period)
@@ -258,8 +265,8 @@ async def holds(request: Request) -> HoldsOut:
 async def list_invoices(
     account_id: UUID,
     request: Request,
-    period: str | None = Query(None, pattern=PERIOD_PATTERN),
-    currency: str | None = Query(None, min_length=3, max_length=3),
+    period: PeriodParam | None = Query(None),
+    currency: CurrencyParam | None = Query(None),
     _: Principal = Depends(billing_owner),
 ) -> InvoicesOut:
     async with _billing(request).pool.acquire() as conn:
@@ -278,8 +285,8 @@ async def list_invoices(
 async def export_csv(
     account_id: UUID,
     request: Request,
-    period: str | None = Query(None, pattern=PERIOD_PATTERN),
-    currency: str | None = Query(None, min_length=3, max_length=3),
+    period: PeriodParam | None = Query(None),
+    currency: CurrencyParam | None = Query(None),
     _: Principal = Depends(billing_owner),
 ) -> Response:
     """One row per document line; credit-note amounts are negative so that a column sums to the net."""
@@ -322,7 +329,7 @@ async def export_csv(
 
 @router.get("/v1/accounts/{account_id}/invoices/{invoice_id}", response_model=InvoiceDetailOut)
 async def get_invoice(
-    account_id: UUID, invoice_id: str, request: Request, _: Principal = Depends(billing_owner)
+    account_id: UUID, invoice_id: DocumentIdPath, request: Request, _: Principal = Depends(billing_owner)
 ) -> InvoiceDetailOut:
     """One invoice or credit note; an invoice comes with the adjustments issued against it."""
     async with _billing(request).pool.acquire() as conn:
@@ -338,7 +345,7 @@ async def get_invoice(
 async def preview(
     account_id: UUID,
     request: Request,
-    period: str | None = Query(None, pattern=PERIOD_PATTERN),
+    period: PeriodParam | None = Query(None),
     _: Principal = Depends(billing_owner),
 ) -> PreviewOut:
     """What would be charged if the open period (or ``period``) closed now."""

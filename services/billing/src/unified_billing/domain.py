@@ -346,6 +346,23 @@ def _floor_to_minor_unit(value: Fraction, currency: str) -> Decimal:
     return Decimal(units).scaleb(-places)
 
 
+def _line_value(fee: FeeAt, cap: Cap, rates: RateSnapshot | None) -> Fraction:
+    """U_i of one line; a line whose currency has no rate holds the period naming that marketplace (EGP has no
+    ECB reference rate: without a configured source its line, and so S, cannot be known)."""
+    try:
+        return _exact_value_in(fee.fee, fee.currency, cap.currency, rates)
+    except Held as exc:
+        code = _marketplace_code(fee.marketplace_id)
+        raise Held(f"{code} line ({fee.fee} {fee.currency}) held: {exc}") from None
+
+
+def _marketplace_code(marketplace_id: str) -> str:
+    try:
+        return by_id(marketplace_id).code
+    except UnknownMarketplace:
+        return marketplace_id
+
+
 def capped_charges(fees: Sequence[FeeAt], cap: Cap, rates: RateSnapshot | None) -> list[ChargeLine]:
     """Every later period: each pays F_i, or F_i x r (r = cap / S, S = sum of U_i) rounded down when S > cap.
 
@@ -360,7 +377,7 @@ def capped_charges(fees: Sequence[FeeAt], cap: Cap, rates: RateSnapshot | None) 
     snapshot = rates if needs_fx else None
     if needs_fx and rates is None:
         raise Held("FX rates of the period's last day are needed and none were found")
-    total = sum((_exact_value_in(f.fee, f.currency, cap.currency, snapshot) for f in fees), Fraction(0))
+    total = sum((_line_value(f, cap, snapshot) for f in fees), Fraction(0))
     capped = total > Fraction(cap.amount)
     exact_ratio = Fraction(cap.amount) / total if capped else Fraction(1)
     ratio = _display_ratio(exact_ratio) if capped else ONE

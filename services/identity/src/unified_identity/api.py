@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from unified_identity import domain, pages
 from unified_identity.handlers import Identity
 from unified_shared.auth import Principal, current_principal
+from unified_shared.bounds import Instant, LineStr, check_line
 from unified_shared.problems import Problem
 
 router = APIRouter()
@@ -30,13 +31,23 @@ def _identity(request: Request) -> Identity:
     return identity
 
 
+# Names and e-mail addresses end up in mail headers and HTML: one line, no control characters.
+Email = Annotated[LineStr, Field(min_length=3, max_length=254, pattern="^[^@\\s]+@[^@\\s]+$")]
+Password = Annotated[LineStr, Field(max_length=domain.PASSWORD_MAX_LENGTH)]
+MarketplaceRef = Annotated[str, Field(min_length=1, max_length=32, pattern="^[A-Za-z0-9]+$")]
+Role = Annotated[str, Field(max_length=32, json_schema_extra={"enum": list(domain.INVITABLE_ROLES)})]
+Permission = Annotated[str, Field(max_length=32, json_schema_extra={"enum": list(domain.MEMBER_PERMISSIONS)})]
+ScopeRef = Annotated[str, Field(min_length=1, max_length=32, pattern="^([*]|[A-Za-z0-9]+)$")]
+Scope = Annotated[Literal["*"] | list[ScopeRef], Field(max_length=50)]
+
+
 class RegisterAccount(BaseModel):
-    legal_name: str = Field(min_length=1, max_length=200)
-    name: str | None = Field(default=None, max_length=200, description="the owner's own name (member list)")
-    home_marketplace: str = Field(description='SP-API marketplace ID or code, e.g. "A1PA6795UKMFR9" or "DE"')
-    email: str = Field(max_length=254)
-    password: str = Field(max_length=domain.PASSWORD_MAX_LENGTH)
-    at: datetime | None = Field(default=None, description="effective registration time (default now)")
+    legal_name: LineStr = Field(min_length=1, max_length=200)
+    name: LineStr | None = Field(default=None, max_length=200, description="the owner's own name (member list)")
+    home_marketplace: MarketplaceRef = Field(description='SP-API marketplace ID or code, e.g. "A1PA6795UKMFR9" or "DE"')
+    email: Email
+    password: Password
+    at: Instant | None = Field(default=None, description="effective registration time (operator only; default now)")
 
 
 class Registered(BaseModel):
@@ -45,11 +56,15 @@ class Registered(BaseModel):
 
 
 class InvitationRequest(BaseModel):
-    email: str = Field(max_length=254)
-    name: str | None = Field(default=None, max_length=200, description="the invitee's name, shown in the member list")
-    role: str = Field(description='"admin" or "member"')
-    permissions: list[str] = Field(default_factory=list, description="any of orders, messages, reports")
-    marketplaces: str | list[str] = Field(default="*", description='"*" or marketplace codes/IDs, e.g. ["DE", "FR"]')
+    email: Email
+    name: LineStr | None = Field(
+        default=None, max_length=200, description="the invitee's name, shown in the member list"
+    )
+    role: Role = Field(description='"admin" or "member"')
+    permissions: list[Permission] = Field(
+        default_factory=list, max_length=10, description="any of orders, messages, reports"
+    )
+    marketplaces: Scope = Field(default="*", description='"*" or marketplace codes/IDs, e.g. ["DE", "FR"]')
 
 
 class InvitationCreated(BaseModel):
@@ -58,18 +73,18 @@ class InvitationCreated(BaseModel):
 
 
 class AcceptInvitation(BaseModel):
-    token: str = Field(min_length=1, max_length=200)
-    password: str = Field(max_length=domain.PASSWORD_MAX_LENGTH)
+    token: str = Field(min_length=1, max_length=200, pattern="^[A-Za-z0-9_-]+$")
+    password: Password
 
 
 class VerificationConfirm(BaseModel):
-    token: str = Field(min_length=1, max_length=200)
+    token: str = Field(min_length=1, max_length=200, pattern="^[A-Za-z0-9_-]+$")
 
 
 class MemberChange(BaseModel):
-    role: str | None = None
-    permissions: list[str] | None = None
-    marketplaces: str | list[str] | None = None
+    role: Role | None = None
+    permissions: list[Permission] | None = Field(None, max_length=10)
+    marketplaces: Scope | None = None
 
 
 @router.post("/v1/accounts", status_code=201, response_model=Registered, tags=["accounts"])
@@ -161,6 +176,11 @@ async def accept_page(token: str = "") -> HTMLResponse:
 async def accept_form(request: Request) -> HTMLResponse:
     form = await request.form()
     token, password = str(form.get("token", "")), str(form.get("password", ""))
+    try:
+        check_line(token[:200])
+        check_line(password)
+    except ValueError as exc:
+        return pages.error("Invalid invitation link", f"The form {exc}.", status=422)
     try:
         await _identity(request).accept_invitation(token, password)
     except domain.Invalid as exc:

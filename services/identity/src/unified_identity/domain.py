@@ -21,7 +21,7 @@ ADMIN = "admin"
 MEMBER = "member"
 ROLES = (OWNER, ADMIN, MEMBER)
 INVITABLE_ROLES = (ADMIN, MEMBER)
-MEMBER_PERMISSIONS = ("orders", "messages", "reports")
+MEMBER_PERMISSIONS = ("orders", "messages", "reports", "listings")
 BILLING = "billing"
 OWNER_PERMISSIONS = (*MEMBER_PERMISSIONS, BILLING)
 
@@ -177,6 +177,20 @@ def check_permissions(permissions: Iterable[str]) -> list[str]:
     if unknown:
         raise Invalid(f"unknown permissions: {', '.join(unknown)}", field="permissions")
     return perms
+
+
+# The values the v1 identity events may carry in ``permissions`` (their schema is an enum): permissions
+# added later travel in the optional ``extra_permissions``, so consumers of v1 never meet an unknown value.
+EVENT_V1_PERMISSIONS = frozenset({"orders", "messages", "reports", BILLING})
+
+
+def event_permissions(permissions: Iterable[str]) -> dict[str, list[str]]:
+    """``permissions`` and ``extra_permissions`` of an identity event for this set of permissions."""
+    perms = sorted(set(permissions))
+    return {
+        "permissions": [p for p in perms if p in EVENT_V1_PERMISSIONS],
+        "extra_permissions": [p for p in perms if p not in EVENT_V1_PERMISSIONS],
+    }
 
 
 def token_permissions(role: str, permissions: Iterable[str]) -> list[str]:

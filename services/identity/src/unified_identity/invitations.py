@@ -86,7 +86,7 @@ class Invitations(Base):
                     invitation_id=invitation_id,
                     email=email_norm,
                     role=role,  # type: ignore[arg-type]
-                    permissions=perms,  # type: ignore[arg-type]
+                    **domain.event_permissions(perms),  # type: ignore[arg-type]
                     marketplace_scope=scope,
                     invited_by=principal.user_id,
                     expires_at=expires_at,
@@ -200,7 +200,7 @@ class Invitations(Base):
                 user_id=user_id,
                 email=email,
                 role=invitation["role"],
-                permissions=list(invitation["permissions"]),
+                **domain.event_permissions(invitation["permissions"]),  # type: ignore[arg-type]
                 marketplace_scope=scope,
                 accepted_at=now,
                 name=invitation["name"],

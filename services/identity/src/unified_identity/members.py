@@ -93,7 +93,7 @@ class Members(Invitations):
                     account_id=account_id,
                     user_id=user_id,
                     role=new_role,  # type: ignore[arg-type]
-                    permissions=perms,  # type: ignore[arg-type]
+                    **domain.event_permissions(perms),  # type: ignore[arg-type]
                     marketplace_scope=scope,
                     changed_by=principal.user_id,
                     changed_at=now,

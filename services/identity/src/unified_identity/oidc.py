@@ -16,6 +16,7 @@ from unified_identity import domain, keys, pages
 from unified_identity.api import source_address
 from unified_identity.handlers import AuthorizeRequest, Identity, OAuthError, SignInFailed, SignInThrottled
 from unified_shared.auth import Principal, current_principal
+from unified_shared.bounds import check_line
 
 router = APIRouter(tags=["openid-connect"])
 
@@ -28,6 +29,9 @@ def _identity(request: Request) -> Identity:
     return identity
 
 
+MAX_PARAMETER = 4096
+
+
 def _single_values(items: FormData | QueryParams) -> dict[str, str]:
     """RFC 6749 3.1: a parameter sent twice is an invalid request."""
     values: dict[str, str] = {}
@@ -36,6 +40,13 @@ def _single_values(items: FormData | QueryParams) -> dict[str, str]:
             raise OAuthError("invalid_request", f"parameter {key} must be text")
         if key in values:
             raise OAuthError("invalid_request", f"parameter {key} is repeated")
+        try:  # the shared bounds: one line, no NUL or control characters, a length limit
+            check_line(key)
+            check_line(value)
+        except ValueError as exc:
+            raise OAuthError("invalid_request", f"parameter {key[:40]!r} {exc}") from None
+        if len(value) > MAX_PARAMETER:
+            raise OAuthError("invalid_request", f"parameter {key[:40]!r} is longer than {MAX_PARAMETER} characters")
         values[key] = value
     return values
 

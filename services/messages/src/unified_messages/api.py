@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Body as BodyParam
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from unified_messages.domain import REPLY_WINDOW, urgency
-from unified_messages.handlers import BuyerMessage, CommandResult, MessagesHandlers, Reply, parse_as_of
+from unified_messages.domain import (
+    BODY_LIMIT,
+    ORDER_ID_RE,
+    REPLY_WINDOW,
+    SUBJECT_LIMIT,
+    THREAD_ID_RE,
+    THREAD_STATES,
+    urgency,
+)
+from unified_messages.handlers import BuyerMessage, CommandResult, MessagesHandlers, Reply
 from unified_messages.store import StoredEntry, Thread
-from unified_shared.auth import Principal, current_principal
+from unified_shared.auth import Principal, sp_api_principal
+from unified_shared.bounds import Cursor, Instant, LineStr, MarketplaceId, QueryInstant, TextStr
 
 router = APIRouter(prefix="/messaging/v1", tags=["messages"])
+ThreadState = Literal[THREAD_STATES]  # type: ignore[valid-type]
 
 
 def handlers(request: Request) -> MessagesHandlers:
@@ -22,23 +33,71 @@ def handlers(request: Request) -> MessagesHandlers:
     return h
 
 
+ThreadId = Annotated[str, Path(pattern=THREAD_ID_RE.pattern, max_length=128)]
+MessageId = Annotated[LineStr | None, Field(None, min_length=1, max_length=128, description="idempotency key")]
+Body = Annotated[TextStr, Field(max_length=BODY_LIMIT, description="plain text; never interpreted")]
+
+
 class BuyerMessageIn(BaseModel):
-    marketplace_id: str = Field(examples=["A1PA6795UKMFR9"])
-    message_id: str | None = Field(None, min_length=1, max_length=128, description="idempotency key; derived if absent")
-    amazon_order_id: str | None = Field(None, examples=["302-1234567-1234567"])
-    subject: str = Field(description="plain text, at most 250 characters")
-    body: str = Field(description="plain text, at most 10000 characters; never interpreted")
-    received_at: AwareDatetime
+    marketplace_id: MarketplaceId = Field(examples=["A1PA6795UKMFR9"])
+    message_id: MessageId = None
+    amazon_order_id: str | None = Field(None, pattern=ORDER_ID_RE.pattern, examples=["302-1234567-1234567"])
+    subject: LineStr = Field(max_length=SUBJECT_LIMIT, description="plain text, one line")
+    body: Body
+    received_at: Instant
 
 
 class ReplyIn(BaseModel):
-    body: str = Field(description="plain text, at most 10000 characters; never interpreted")
-    replied_at: AwareDatetime | None = Field(None, description="default: now")
-    message_id: str | None = Field(None, min_length=1, max_length=128, description="idempotency key; derived if absent")
+    body: Body
+    replied_at: Instant | None = Field(None, description="default: now")
+    message_id: MessageId = None
 
 
 class MarkIn(BaseModel):
-    at: AwareDatetime | None = Field(None, description="default: now")
+    at: Instant | None = Field(None, description="default: now")
+
+
+class ThreadOut(BaseModel):
+    thread_id: str
+    marketplace_id: str
+    amazon_order_id: str | None
+    subject: str
+    state: ThreadState
+    awaiting_since: str | None
+    reply_deadline: str | None
+    is_overdue: bool
+    due_within_4h: bool
+    last_activity_at: str | None
+    buyer_messages: int
+    replies: int
+
+
+class CommandOut(BaseModel):
+    outcome: Literal["received", "replied", "marked", "unchanged"]
+    id: str
+    thread: ThreadOut
+
+
+class ThreadsOut(BaseModel):
+    threads: list[ThreadOut]
+    as_of: str
+    reply_window_hours: float
+    next_token: str | None = None
+
+
+class EntryOut(BaseModel):
+    kind: Literal["buyer_message", "seller_reply", "no_response_needed"]
+    at: str | None
+    message_id: str | None = None
+    body: str | None = None
+    subject: str | None = None
+    amazon_order_id: str | None = None
+    by: str | None = None
+
+
+class ThreadDetailOut(ThreadOut):
+    as_of: str
+    entries: list[EntryOut]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -86,11 +145,16 @@ def _result(result: CommandResult, h: MessagesHandlers, created: bool) -> JSONRe
     return JSONResponse(body, status_code=201 if created and result.outcome != "unchanged" else 200)
 
 
-@router.post("/threads/{thread_id}/buyer-messages", summary="Record a buyer message (idempotent by message_id)")
+@router.post(
+    "/threads/{thread_id}/buyer-messages",
+    summary="Record a buyer message (idempotent by message_id)",
+    response_model=CommandOut,
+    status_code=201,
+)
 async def post_buyer_message(
-    thread_id: str,
-    payload: BuyerMessageIn = Body(...),
-    principal: Principal = Depends(current_principal),
+    thread_id: ThreadId,
+    payload: BuyerMessageIn = BodyParam(...),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> JSONResponse:
     result = await h.receive(
@@ -108,40 +172,56 @@ async def post_buyer_message(
     return _result(result, h, created=True)
 
 
-@router.post("/threads/{thread_id}/replies", summary="Record a seller reply (idempotent by message_id)")
+@router.post(
+    "/threads/{thread_id}/replies",
+    summary="Record a seller reply (idempotent by message_id)",
+    response_model=CommandOut,
+    status_code=201,
+)
 async def post_reply(
-    thread_id: str,
-    payload: ReplyIn = Body(...),
-    principal: Principal = Depends(current_principal),
+    thread_id: ThreadId,
+    payload: ReplyIn = BodyParam(...),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> JSONResponse:
     reply = Reply(thread_id=thread_id, body=payload.body, replied_at=payload.replied_at, message_id=payload.message_id)
     return _result(await h.reply(principal, reply), h, created=True)
 
 
-@router.post("/threads/{thread_id}/no-response-needed", summary="Mark the awaiting thread as needing no reply")
+@router.post(
+    "/threads/{thread_id}/no-response-needed",
+    summary="Mark the awaiting thread as needing no reply",
+    response_model=CommandOut,
+)
 async def post_no_response_needed(
-    thread_id: str,
-    payload: MarkIn | None = Body(None),
-    principal: Principal = Depends(current_principal),
+    thread_id: ThreadId,
+    payload: MarkIn | None = BodyParam(None),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> JSONResponse:
     result = await h.mark_no_response_needed(principal, thread_id, payload.at if payload else None)
     return _result(result, h, created=False)
 
 
-@router.get("/threads", summary="Threads by state, with reply deadline, is_overdue and due_within_4h")
+@router.get(
+    "/threads",
+    summary="Threads by state, with reply deadline, is_overdue and due_within_4h",
+    response_model=ThreadsOut,
+    response_model_exclude_unset=True,
+)
 async def get_threads(
     *,
-    state: str | None = Query(None, description="awaiting_reply | replied | no_response_needed"),
-    marketplace_id: str | None = Query(None),
-    limit: int | None = Query(None, description="1..100, default 50"),
-    next_token: str | None = Query(None),
-    as_of: str | None = Query(None, description="compute is_overdue / due_within_4h at this time (default now)"),
-    principal: Principal = Depends(current_principal),
+    state: ThreadState | None = Query(None, description="awaiting_reply | replied | no_response_needed"),
+    marketplace_id: MarketplaceId | None = Query(None),
+    limit: int | None = Query(None, ge=1, le=100, description="1..100, default 50"),
+    next_token: Cursor | None = Query(None),
+    as_of: QueryInstant | None = Query(
+        None, description="compute is_overdue / due_within_4h at this time (default now)"
+    ),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> dict[str, Any]:
-    now = parse_as_of(as_of, h.clock)
+    now = as_of or h.clock()
     threads, token = await h.list_threads(
         principal, state=state, marketplace_id=marketplace_id, limit=limit, next_token=next_token
     )
@@ -155,13 +235,17 @@ async def get_threads(
     return out
 
 
-@router.get("/threads/{thread_id}", summary="One thread with its messages, replies and marks in time order")
+@router.get(
+    "/threads/{thread_id}",
+    summary="One thread with its messages, replies and marks in time order",
+    response_model=ThreadDetailOut,
+)
 async def get_thread(
-    thread_id: str,
-    as_of: str | None = Query(None),
-    principal: Principal = Depends(current_principal),
+    thread_id: ThreadId,
+    as_of: QueryInstant | None = Query(None),
+    principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> dict[str, Any]:
-    now = parse_as_of(as_of, h.clock)
+    now = as_of or h.clock()
     thread, entries = await h.get_thread(principal, thread_id)
     return {**thread_json(thread, now), "as_of": _iso(now), "entries": [entry_json(e) for e in entries]}

@@ -8,7 +8,6 @@ the event and saves the thread. Repeating a command with the same ID changes and
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,9 +35,11 @@ from unified_messages.domain import (
 )
 from unified_shared import eventstore
 from unified_shared.auth import Principal
-from unified_shared.catalog import ApiRegion
+from unified_shared.bounds import check_line, check_query_instant, cursor_json
+from unified_shared.catalog import ApiRegion, by_id
 from unified_shared.contracts.messages import BuyerMessageReceived, MarkedNoResponseNeeded, SellerReplied
 from unified_shared.events import Event
+from unified_shared.participations import Gate, Verdict
 from unified_shared.problems import Problem
 from unified_shared.runtime import ServiceRuntime
 
@@ -49,6 +50,35 @@ DEFAULT_PAGE = 50
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+RETRY_AFTER_S = 1
+
+
+def refuse_unopened(marketplace_id: str, verdict: tuple[Verdict, str]) -> None:
+    """A new thread needs the marketplace opened: 422 naming it, or 503 + Retry-After while not learned yet."""
+    kind, why = verdict
+    if kind == "open":
+        return
+    code = by_id(marketplace_id).code
+    if kind == "not-open":
+        raise Problem(
+            422,
+            "Invalid request",
+            f"the account has not opened marketplace {code} ({marketplace_id}): {why}",
+            field="marketplace_id",
+            marketplace_id=marketplace_id,
+        )
+    problem = Problem(
+        503,
+        "Not known yet",
+        f"marketplace {code} ({marketplace_id}) is not known to be open for this account yet (a fresh opening"
+        f" takes a moment to arrive): retry after {RETRY_AFTER_S} s",
+        field="marketplace_id",
+        marketplace_id=marketplace_id,
+    )
+    problem.headers["Retry-After"] = str(RETRY_AFTER_S)
+    raise problem
 
 
 def problem_of(exc: InvalidInput, **extra: Any) -> Problem:
@@ -90,13 +120,20 @@ class CommandResult:
 
 
 class MessagesHandlers:
-    def __init__(self, runtime: ServiceRuntime, region: ApiRegion, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, runtime: ServiceRuntime, region: ApiRegion, clock: Clock = utc_now, gate: Gate | None = None
+    ) -> None:
+        self.gate = gate
         self.runtime = runtime
         self.region = region
         self.clock = clock
 
-    async def _lock(self, conn: asyncpg.Connection) -> None:
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", eventstore.APPEND_LOCK)
+    async def _lock(self, conn: asyncpg.Connection, principal: Principal, thread_id: str) -> None:
+        """Commands of one thread queue (they read its entries to recompute it); other threads run side by
+        side, and the event store's append lock is taken only by the append itself."""
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"thread:{principal.account_id}:{thread_id}"
+        )
 
     def _common(self, principal: Principal, thread: str, marketplace_id: str, status: ThreadStatus) -> dict[str, Any]:
         return {
@@ -154,13 +191,14 @@ class MessagesHandlers:
             check_text(msg.body, "body", BODY_LIMIT, required=True)
         except InvalidInput as exc:
             raise problem_of(exc) from None
+        verdict = await self.gate.verdicts(principal.account_id, {msg.marketplace_id}) if self.gate else {}
         received_at = msg.received_at.astimezone(UTC)
         message_id = msg.message_id or buyer_message_id(msg.thread_id, received_at, msg.subject, msg.body)
         entry = store.StoredEntry(
             message_id, msg.thread_id, "buyer", received_at, msg.subject, msg.body, msg.amazon_order_id, None
         )
         async with self.runtime.pool.acquire() as conn, conn.transaction():
-            await self._lock(conn)
+            await self._lock(conn, principal, msg.thread_id)
             thread = await store.get_thread(conn, principal.account_id, msg.thread_id, for_update=True)
             earlier = await store.get_entry(conn, principal.account_id, message_id)
             if earlier is not None:
@@ -169,6 +207,8 @@ class MessagesHandlers:
                 raise Problem(
                     409, "Conflict", f"message {message_id} was recorded with other content", field="message_id"
                 )
+            if thread is None and verdict:
+                refuse_unopened(msg.marketplace_id, verdict[msg.marketplace_id])
             if thread is not None and thread.marketplace_id != msg.marketplace_id:
                 raise Problem(
                     422,
@@ -224,7 +264,7 @@ class MessagesHandlers:
         replied_at = (cmd.replied_at or self.clock()).astimezone(UTC)
         message_id = cmd.message_id or reply_message_id(cmd.thread_id, replied_at, cmd.body)
         async with self.runtime.pool.acquire() as conn, conn.transaction():
-            await self._lock(conn)
+            await self._lock(conn, principal, cmd.thread_id)
             thread = await self._thread_for_command(conn, principal, cmd.thread_id)
             entry = store.StoredEntry(
                 message_id, cmd.thread_id, "reply", replied_at, None, cmd.body, None, principal.user_id
@@ -276,7 +316,7 @@ class MessagesHandlers:
         when = (at or self.clock()).astimezone(UTC)
         entry_id = mark_entry_id(thread_id, when)
         async with self.runtime.pool.acquire() as conn, conn.transaction():
-            await self._lock(conn)
+            await self._lock(conn, principal, thread_id)
             thread = await self._thread_for_command(conn, principal, thread_id)
             earlier = await store.get_entry(conn, principal.account_id, entry_id)
             if earlier is not None and earlier.thread_id == thread_id:
@@ -362,14 +402,15 @@ def encode_token(state: str | None, marketplace_id: str | None, limit: int, key:
 
 def decode_token(token: str) -> tuple[str | None, str | None, int, tuple[datetime, str]]:
     try:
-        data = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
+        data = cursor_json(token)  # refuses NaN/Infinity, which int() cannot take
         state, marketplace_id = data["s"], data["m"]
         if not (state is None or isinstance(state, str)) or not (
             marketplace_id is None or isinstance(marketplace_id, str)
         ):
             raise ValueError(data)
-        return state, marketplace_id, int(data["n"]), (datetime.fromisoformat(data["k"][0]), str(data["k"][1]))
-    except (ValueError, KeyError, TypeError, IndexError, binascii.Error, UnicodeDecodeError):
+        at = check_query_instant(datetime.fromisoformat(data["k"][0]))
+        return state, marketplace_id, int(data["n"]), (at, check_line(str(data["k"][1])))
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError):
         raise Problem(422, "Invalid request", "next_token is not valid", field="next_token") from None
 
 

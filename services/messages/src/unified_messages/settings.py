@@ -16,6 +16,11 @@ class Settings(ServiceSettings):
 
     region: ApiRegion = ApiRegion.NA
     service_name: str = "messages-na"
+    # A buyer message that opens a thread needs the marketplace opened by the account (learned from
+    # regions.subscriptions.v1); see the orders service for the wait / settle rule.
+    participation_required: bool = True
+    participation_wait_s: float = 2.0
+    participation_settle_s: float = 0.5
 
     @model_validator(mode="after")
     def _regional_defaults(self) -> Settings:

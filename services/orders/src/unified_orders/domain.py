@@ -66,7 +66,9 @@ class InvalidInput(Exception):
 
     @property
     def title(self) -> str:
-        return {403: "Forbidden", 404: "Not found", 409: "Conflict"}.get(self.status, "Invalid order")
+        return {403: "Forbidden", 404: "Not found", 409: "Conflict", 503: "Not known yet"}.get(
+            self.status, "Invalid order"
+        )
 
 
 def can_transition(from_status: str, to_status: str) -> bool:

@@ -1,14 +1,14 @@
 """Order commands: ingest (one or a batch), refund, and the getOrders read.
 
-A request is one transaction that first takes the event store's append lock (so concurrent requests of
-this database queue instead of deadlocking on order rows); each order then runs in its own savepoint, so
-a refused order leaves no trace while the valid ones of the same batch are applied.
+A request is one transaction. Requests of different orders run side by side: an order's row lock
+serializes what touches that order, and the event store's append lock is taken only by the final append.
+A batch is applied set-based (one locking read, one upsert, one append); a refused order leaves no trace
+while the valid ones of the same batch are applied.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +24,7 @@ from unified_orders.domain import (
     STATUSES,
     Decision,
     InvalidInput,
+    OrderInput,
     OrderState,
     check_marketplace,
     decide,
@@ -34,13 +35,17 @@ from unified_orders.domain import (
 )
 from unified_shared import eventstore
 from unified_shared.auth import Principal
-from unified_shared.catalog import ApiRegion
+from unified_shared.bounds import check_line, check_query_instant, cursor_json
+from unified_shared.catalog import MARKETPLACES, ApiRegion, by_id
 from unified_shared.contracts.orders import Money, OrderPlaced, OrderRefunded, OrderStatusChanged
 from unified_shared.events import Event
+from unified_shared.participations import Gate, Verdict
 from unified_shared.problems import Problem
 from unified_shared.runtime import ServiceRuntime
 
 MAX_PAGE = 100
+# A batch that lost a race with another command on one of its orders is decided again this often.
+INGEST_ATTEMPTS = 5
 
 
 def problem_of(exc: InvalidInput, **extra: Any) -> Problem:
@@ -100,55 +105,132 @@ def _order_events(account_id: UUID, region: ApiRegion, decision: Decision) -> li
     return []
 
 
+RETRY_AFTER_S = 1
+
+
+def participation_refusal(marketplace_id: str, verdict: tuple[Verdict, str]) -> InvalidInput | None:
+    """None where new orders may be placed; else the refusal naming the marketplace (422, or 503 to retry)."""
+    kind, why = verdict
+    if kind == "open":
+        return None
+    marketplace = by_id(marketplace_id)
+    if kind == "not-open":
+        return InvalidInput(
+            "MarketplaceId",
+            f"the account has not opened marketplace {marketplace.code} ({marketplace_id}): {why}",
+            marketplace_id=marketplace_id,
+        )
+    return InvalidInput(
+        "MarketplaceId",
+        f"marketplace {marketplace.code} ({marketplace_id}) is not known to be open for this account yet (a fresh"
+        f" opening takes a moment to arrive): retry after {RETRY_AFTER_S} s",
+        status=503,
+        marketplace_id=marketplace_id,
+        retry_after=RETRY_AFTER_S,
+    )
+
+
 class OrdersHandlers:
-    def __init__(self, runtime: ServiceRuntime, region: ApiRegion) -> None:
+    def __init__(self, runtime: ServiceRuntime, region: ApiRegion, gate: Gate | None = None) -> None:
         self.runtime = runtime
         self.region = region
-
-    async def _lock(self, conn: asyncpg.Connection) -> None:
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", eventstore.APPEND_LOCK)
+        self.gate = gate
 
     async def ingest(self, principal: Principal, raw_orders: Sequence[Any]) -> list[IngestResult]:
-        """Apply each order in its own savepoint; a refused one is reported with its problem body."""
+        """Apply a batch set-based: validate in Python, lock and read every order in one statement, decide
+        each in order (a repeated order sees its earlier copy), then one upsert and one event-store append.
+        A refused order is reported with its problem body and changes nothing; the others are applied."""
         principal.require("orders")
         if not 1 <= len(raw_orders) <= MAX_BATCH:
             raise Problem(422, "Invalid request", f"Orders must hold 1 to {MAX_BATCH} orders", field="Orders")
-        results: list[IngestResult] = []
-        async with self.runtime.pool.acquire() as conn, conn.transaction():
-            await self._lock(conn)
-            for raw in raw_orders:
-                results.append(await self._ingest_one(conn, principal, raw))
+        parsed = [self._parse(principal, raw) for raw in raw_orders]
+        verdicts = await self._verdicts(principal, raw_orders)
+        for attempt in range(1, INGEST_ATTEMPTS + 1):
+            try:
+                async with self.runtime.pool.acquire() as conn, conn.transaction():
+                    results = await self._ingest_batch(conn, principal, parsed, verdicts)
+                break
+            except (eventstore.ConcurrencyError, asyncpg.DeadlockDetectedError) as exc:
+                # Another command placed or changed one of these orders first: decide again on its result.
+                if attempt == INGEST_ATTEMPTS:
+                    raise Problem(
+                        409, "Conflict", f"orders changed concurrently, retry: {exc}", field="Orders"
+                    ) from None
         if any(r.events for r in results):
             self.runtime.notify_relay()
         return results
 
-    async def _ingest_one(self, conn: asyncpg.Connection, principal: Principal, raw: Any) -> IngestResult:
+    async def _verdicts(self, principal: Principal, raw_orders: Sequence[Any]) -> dict[str, tuple[Verdict, str]]:
+        """Whether each marketplace named in the batch is open for the account (before the transaction)."""
+        if self.gate is None:
+            return {}
+        named = {raw.get("MarketplaceId") for raw in raw_orders if isinstance(raw, dict)}
+        known = {m for m in named if isinstance(m, str) and m in MARKETPLACES}
+        return await self.gate.verdicts(principal.account_id, known) if known else {}
+
+    def _parse(self, principal: Principal, raw: Any) -> tuple[str | None, OrderInput | InvalidInput]:
         order_id = raw.get("AmazonOrderId") if isinstance(raw, dict) else None
         order_id = order_id if isinstance(order_id, str) else None
         try:
-            order = parse_order(raw, self.region, principal.marketplaces)
-            async with conn.transaction():  # savepoint: all of this order or none of it
-                current = await store.get_order(conn, principal.account_id, order.amazon_order_id, for_update=True)
-                decision = decide(current, order)
-                if decision.outcome == "unchanged":
-                    return IngestResult(order_id, "unchanged")
-                events = _order_events(principal.account_id, self.region, decision)
-                stream = store.stream_id(principal.account_id, order.amazon_order_id)
-                version = decision.state.version + len(events)
-                await eventstore.append(
-                    conn, stream, decision.state.version, events, occurred_at=order.last_update_date
-                )
-                await store.save_order(conn, principal.account_id, _with_version(decision.state, version))
-                return IngestResult(order_id, decision.outcome, events=[e.NAME for e in events])
+            return order_id, parse_order(raw, self.region, principal.marketplaces)
         except InvalidInput as exc:
-            body = problem_of(exc, AmazonOrderId=order_id).body()
-            return IngestResult(order_id, "rejected", problem=body)
+            return order_id, exc
+
+    async def _ingest_batch(
+        self,
+        conn: asyncpg.Connection,
+        principal: Principal,
+        parsed: Sequence[tuple[str | None, OrderInput | InvalidInput]],
+        verdicts: dict[str, tuple[Verdict, str]],
+    ) -> list[IngestResult]:
+        account = principal.account_id
+        wanted = [p.amazon_order_id for _, p in parsed if isinstance(p, OrderInput)]
+        stored = await store.get_orders_for_update(conn, account, wanted) if wanted else {}
+        current: dict[str, OrderState] = dict(stored)
+        pending: dict[str, list[tuple[Event, datetime]]] = {}
+        results: list[IngestResult] = []
+        for order_id, order in parsed:
+            try:
+                if isinstance(order, InvalidInput):
+                    raise order
+                if order.amazon_order_id not in current and self.gate is not None:
+                    # a new order needs the marketplace opened; updates of placed orders go on after a close
+                    refusal = participation_refusal(order.marketplace_id, verdicts[order.marketplace_id])
+                    if refusal is not None:
+                        raise refusal
+                decision = decide(current.get(order.amazon_order_id), order)
+            except InvalidInput as exc:
+                results.append(
+                    IngestResult(order_id, "rejected", problem=problem_of(exc, AmazonOrderId=order_id).body())
+                )
+                continue
+            if decision.outcome == "unchanged":
+                results.append(IngestResult(order_id, "unchanged"))
+                continue
+            events = _order_events(account, self.region, decision)
+            current[order.amazon_order_id] = _with_version(decision.state, decision.state.version + len(events))
+            pending.setdefault(order.amazon_order_id, []).extend((e, order.last_update_date) for e in events)
+            results.append(IngestResult(order_id, decision.outcome, events=[e.NAME for e in events]))
+        if pending:
+            await store.save_orders(conn, account, [current[oid] for oid in pending])
+            await eventstore.append_streams(  # last: the append lock is held only from here to the commit
+                conn,
+                [
+                    eventstore.StreamAppend(
+                        store.stream_id(account, oid),
+                        stored[oid].version if oid in stored else 0,
+                        [e for e, _ in items],
+                        occurred_at=[t for _, t in items],
+                    )
+                    for oid, items in pending.items()
+                ],
+            )
+        return results
 
     async def refund(self, principal: Principal, amazon_order_id: str, raw: Any) -> dict[str, Any]:
         """Record a refund once (by refund ID) and publish OrderRefunded; a repeat publishes nothing."""
         principal.require("orders")
         async with self.runtime.pool.acquire() as conn, conn.transaction():
-            await self._lock(conn)
             order = await store.get_order(conn, principal.account_id, amazon_order_id, for_update=True)
             if order is None or not principal.covers(order.marketplace_id):
                 # Outside the scope looks like absent, as for getOrder: do not confirm that the order exists.
@@ -174,10 +256,13 @@ class OrdersHandlers:
                     total_refunded=Money(currency_code=order.currency_code, amount=refunded),
                 )
                 stream = store.stream_id(principal.account_id, amazon_order_id)
-                await eventstore.append(conn, stream, order.version, [event], occurred_at=refund.refunded_at)
+                expected = order.version
                 await store.insert_refund(conn, principal.account_id, amazon_order_id, refund)
                 order = _with_version(order, order.version + 1, refunded_amount=refunded)
                 await store.save_order(conn, principal.account_id, order)
+                # Last: the append lock is held only from here to the commit (the order's row lock, taken
+                # above, serializes refunds and ingests of this order).
+                await eventstore.append(conn, stream, expected, [event], occurred_at=refund.refunded_at)
         if is_new:
             self.runtime.notify_relay()
         return {
@@ -310,8 +395,7 @@ def encode_token(query: store.OrderQuery, key: tuple[datetime, str]) -> str:
 
 def decode_token(token: str) -> store.OrderQuery:
     try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        data = cursor_json(token)  # refuses NaN/Infinity, which int() cannot take
         sort = data["s"]
         if sort not in ("created", "updated"):
             raise ValueError(sort)
@@ -324,11 +408,11 @@ def decode_token(token: str) -> store.OrderQuery:
         return store.OrderQuery(
             marketplace_ids=[str(m) for m in data["m"]],
             sort=sort,
-            after=datetime.fromisoformat(data["a"]),
-            before=datetime.fromisoformat(data["b"]) if data["b"] else None,
+            after=check_query_instant(datetime.fromisoformat(data["a"])),
+            before=check_query_instant(datetime.fromisoformat(data["b"])) if data["b"] else None,
             statuses=statuses,
             limit=limit,
-            after_key=(datetime.fromisoformat(data["k"][0]), str(data["k"][1])),
+            after_key=(check_query_instant(datetime.fromisoformat(data["k"][0])), check_line(str(data["k"][1]))),
         )
-    except (ValueError, KeyError, TypeError, IndexError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError):
         raise Problem(422, "Invalid request", "NextToken is not valid", field="NextToken") from None

@@ -16,6 +16,12 @@ class Settings(ServiceSettings):
 
     region: ApiRegion = ApiRegion.NA
     service_name: str = "orders-na"
+    # A new order needs the marketplace opened by the account (learned from regions.subscriptions.v1). An
+    # unknown one is waited for at most PARTICIPATION_WAIT_S; it counts as never opened only once the consumer
+    # has caught up PARTICIPATION_SETTLE_S after the request arrived; else 503 with Retry-After.
+    participation_required: bool = True
+    participation_wait_s: float = 2.0
+    participation_settle_s: float = 0.5
 
     @model_validator(mode="after")
     def _regional_defaults(self) -> Settings:

@@ -45,6 +45,56 @@ async def get_order(
     return _state(row) if row else None
 
 
+async def get_orders_for_update(
+    conn: asyncpg.Connection, account_id: UUID, amazon_order_ids: Sequence[str]
+) -> dict[str, OrderState]:
+    """Lock and read many orders in one statement, in ID order (concurrent batches lock in the same order)."""
+    rows = await conn.fetch(
+        """SELECT * FROM orders WHERE account_id = $1 AND amazon_order_id = ANY($2::text[])
+           ORDER BY amazon_order_id FOR UPDATE""",
+        account_id,
+        sorted(set(amazon_order_ids)),
+    )
+    return {r["amazon_order_id"]: _state(r) for r in rows}
+
+
+async def save_orders(conn: asyncpg.Connection, account_id: UUID, states: Sequence[OrderState]) -> None:
+    """Insert or overwrite many orders in one statement, in ID order (no deadlock between two batches)."""
+    if not states:
+        return
+    ordered = sorted(states, key=lambda s: s.amazon_order_id)
+    await conn.execute(
+        """INSERT INTO orders (account_id, amazon_order_id, marketplace_id, purchase_date, last_update_date,
+                               order_status, fulfillment_channel, currency_code, amount, items_shipped,
+                               items_unshipped, refunded_amount, stream_version)
+           SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+                                    $7::text[], $8::text[], $9::numeric[], $10::int[], $11::int[], $12::numeric[],
+                                    $13::int[])
+           ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET
+               last_update_date = EXCLUDED.last_update_date, order_status = EXCLUDED.order_status,
+               items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
+               refunded_amount = EXCLUDED.refunded_amount, stream_version = EXCLUDED.stream_version""",
+        account_id,
+        *(
+            [getattr(s, f) for s in ordered]
+            for f in (
+                "amazon_order_id",
+                "marketplace_id",
+                "purchase_date",
+                "last_update_date",
+                "order_status",
+                "fulfillment_channel",
+                "currency_code",
+                "amount",
+                "items_shipped",
+                "items_unshipped",
+                "refunded_amount",
+                "version",
+            )
+        ),
+    )
+
+
 async def save_order(conn: asyncpg.Connection, account_id: UUID, state: OrderState) -> None:
     """Insert or overwrite the order's current state (the caller holds its row lock or just created it)."""
     await conn.execute(

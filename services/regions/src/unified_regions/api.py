@@ -7,15 +7,16 @@ import hmac
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import AfterValidator, BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from unified_regions import domain, ecb, handlers, store
 from unified_regions.domain import Action
 from unified_regions.settings import Settings
 from unified_shared import catalog
-from unified_shared.auth import Principal, current_principal
+from unified_shared.auth import Principal, current_principal, sp_api_principal
+from unified_shared.bounds import InstantAssumeUtc, LineStr, QueryDate, TextStr, check_line, check_query_date
 from unified_shared.problems import Problem
 from unified_shared.runtime import ServiceRuntime
 
@@ -66,7 +67,7 @@ async def list_marketplaces() -> MarketplacesOut:
 
 
 @router.get("/v1/marketplaces/{ref}", tags=["catalog"])
-async def get_marketplace(ref: str) -> MarketplaceOut:
+async def get_marketplace(ref: MarketplaceRefPath) -> MarketplaceOut:
     """By SP-API ID, store code or ISO country (``UK`` and ``GB`` both find the UK store)."""
     try:
         return _marketplace_out(catalog.resolve(ref))
@@ -75,14 +76,19 @@ async def get_marketplace(ref: str) -> MarketplaceOut:
 
 
 # -- participations ---------------------------------------------------------------------------------
+MarketplaceRef = Annotated[str, Field(min_length=1, max_length=32, pattern="^[A-Za-z0-9]+$")]
+MarketplaceRefPath = Annotated[str, Path(min_length=1, max_length=32, pattern="^[A-Za-z0-9]+$")]
+ActionPath = Annotated[str, Path(min_length=1, max_length=40, pattern="^[a-z-]+$")]
+
+
 class OpenIn(BaseModel):
-    marketplace: str = Field(description="SP-API marketplace ID, store code (DE) or ISO country (GB/UK)")
-    at: dt.datetime | None = Field(None, description="effective time (ISO 8601); default now; naive = UTC")
+    marketplace: MarketplaceRef = Field(description="SP-API marketplace ID, store code (DE) or ISO country (GB/UK)")
+    at: InstantAssumeUtc | None = Field(None, description="effective time (ISO 8601); default now; naive = UTC")
 
 
 class ActionIn(BaseModel):
-    at: dt.datetime | None = Field(None, description="effective time (ISO 8601); default now; naive = UTC")
-    reason: str | None = Field(None, max_length=500)
+    at: InstantAssumeUtc | None = Field(None, description="effective time (ISO 8601); default now; naive = UTC")
+    reason: TextStr | None = Field(None, max_length=500)
 
 
 class ParticipationOut(BaseModel):
@@ -202,8 +208,8 @@ async def open_participation(
 @router.post("/v1/accounts/{account_id}/participations/{marketplace}/{action}", tags=["participations"])
 async def participation_action(
     account_id: UUID,
-    marketplace: str,
-    action: str,
+    marketplace: MarketplaceRefPath,
+    action: ActionPath,
     *,
     request: Request,
     principal: PrincipalDep,
@@ -272,7 +278,7 @@ class SpGetMarketplaceParticipationsResponse(BaseModel):
 
 @router.get("/sellers/v1/marketplaceParticipations", tags=["sp-api"])
 async def get_marketplace_participations(
-    request: Request, principal: PrincipalDep
+    request: Request, principal: Annotated[Principal, Depends(sp_api_principal)]
 ) -> SpGetMarketplaceParticipationsResponse:
     """Amazon's Sellers API ``getMarketplaceParticipations`` for the signed-in account."""
     async with _runtime(request).pool.acquire() as conn:
@@ -326,7 +332,7 @@ async def fx_rates_summary(request: Request, principal: PrincipalDep) -> FxSumma
 
 @router.get("/v1/fx-rates/{date}", tags=["fx"])
 async def fx_rates_of_day(
-    date: dt.date,
+    date: Annotated[dt.date, Path(description="YYYY-MM-DD, 1970 .. 2100"), AfterValidator(check_query_date)],
     request: Request,
     principal: PrincipalDep,
     on_or_before: Annotated[bool, Query(description="else the last published day before it")] = False,
@@ -366,6 +372,10 @@ async def _upload(request: Request, limit: int) -> tuple[bytes, str]:
             raise Problem(422, "Invalid request", "multipart upload needs a 'file' field", field="file")
         data = await upload.read()
         name = upload.filename or "upload"
+        try:
+            check_line(name)
+        except ValueError as exc:
+            raise Problem(422, "Invalid request", f"file name {exc}", field="file") from None
     else:
         data = await request.body()
         name = request.query_params.get("filename") or "upload"
@@ -392,7 +402,8 @@ async def import_fx_rates(
     request: Request,
     response: Response,
     x_operator_token: Annotated[str | None, Header()] = None,
-    since: Annotated[dt.date | None, Query(description="import only days on or after this date")] = None,
+    since: Annotated[QueryDate | None, Query(description="import only days on or after this date")] = None,
+    filename: Annotated[LineStr | None, Query(max_length=200, description="names a raw-body upload")] = None,
 ) -> FxImportOut:
     """Import an ECB file (eurofxref-hist CSV/ZIP or eurofxref-daily XML): multipart field ``file`` or the
     raw body (``?filename=`` names it). All or nothing: a malformed file is rejected with its line."""

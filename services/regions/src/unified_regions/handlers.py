@@ -174,13 +174,27 @@ async def import_fx(
     """Parse a whole ECB file (any error rejects it with its line: ``ecb.FxFileError``), then publish each
     new or changed day as one FxRatesPublished, all in one transaction with batched statements."""
     days = await asyncio.to_thread(ecb.parse_file, data, filename)  # CPU-bound: keep the loop free
+    return await import_days(pool, days, origin=origin or filename, since=since, notify=notify)
+
+
+async def import_days(
+    pool: asyncpg.Pool,
+    days: list[ecb.DayRates],
+    *,
+    origin: str,
+    since: dt.date | None = None,
+    notify: Callable[[], None] | None = None,
+    extra_derived: dict[str, str] | None = None,
+) -> ImportReport:
+    """Publish each new or changed day of parsed rates (``extra_derived``: currency -> which other source gave
+    it, for currencies ECB does not publish)."""
     report = ImportReport(days_in_file=len(days))
     chosen = sorted((d for d in days if since is None or d.date >= since), key=lambda d: d.date)
     report.days_considered = len(chosen)
     if not chosen:
         return report
     report.first_date, report.last_date = chosen[0].date, chosen[-1].date
-    source = f"ECB euro foreign exchange reference rates ({origin or filename}); {domain.pegged_source_note()}"
+    source = f"ECB euro foreign exchange reference rates ({origin}); {domain.pegged_source_note()}"
     async with pool.acquire() as conn, conn.transaction():
         await store.lock_appends(conn)  # no other append between reading revisions and writing ours
         existing = await store.stored_days(conn, [d.date for d in chosen])
@@ -188,6 +202,7 @@ async def import_fx(
         events: list[tuple[str, int, FxRatesPublished]] = []
         for day in chosen:
             rates, derived = domain.with_pegged(day.rates)
+            derived = {**derived, **{c: how for c, how in (extra_derived or {}).items() if c in rates}}
             previous = existing.get(day.date)
             revision = domain.fx_revision(previous, rates)
             if revision is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from unified_shared.config import ServiceSettings
 
 
@@ -19,3 +21,11 @@ class Settings(ServiceSettings):
     future_skew_s: int = 300
     # Largest FX file the admin API accepts (the full ECB history CSV is about 2 MB).
     fx_max_upload_bytes: int = 32 * 1024 * 1024
+    # Scheduled import of ECB's daily reference rates (the file import above stays). FX_EXTRA_SOURCES: JSON
+    # {"EGP": "<url of an ECB-format file>"} for currencies ECB does not publish; without one they stay absent.
+    fx_fetch_enabled: bool = True
+    fx_fetch_url: str = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
+    fx_fetch_interval_s: float = Field(default=3600.0, gt=0)
+    fx_fetch_attempts: int = Field(default=5, ge=1)
+    fx_fetch_backoff_s: float = Field(default=2.0, ge=0)
+    fx_extra_sources: dict[str, str] = {}

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from uuid import UUID
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from fastapi import FastAPI
 
 from unified_regions import handlers
@@ -19,10 +20,11 @@ from unified_regions.app import MIGRATIONS, create_service_app
 from unified_regions.settings import Settings
 from unified_shared.contracts.identity import AccountRegistered
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
+from unified_shared.kafka import make_reader
 from unified_shared.testing import TestIssuer, serve_app
 from unified_shared.topics import IDENTITY_ACCOUNTS
 
-OPERATOR_TOKEN = "test-operator-token"
+OPERATOR_TOKEN = secrets.token_urlsafe(32)  # operator tokens are at least 32 characters
 
 
 @dataclass
@@ -49,7 +51,7 @@ async def start_consumer_at_end(dsn: str, group: str, bootstrap: str, topics: li
     """Topics are shared and keep history: make the service's consumer start at their current end (it
     seeks to the offsets stored in its database), so a test sees only the events it produced."""
     conn = await connect(dsn)
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    probe = make_reader(bootstrap, client_id="regions-test-probe")
     await probe.start()
     try:
         await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
@@ -71,7 +73,7 @@ async def start_consumer_at_end(dsn: str, group: str, bootstrap: str, topics: li
 
 
 @contextlib.asynccontextmanager
-async def running_service(dsn: str, bootstrap: str) -> AsyncIterator[Running]:
+async def running_service(dsn: str, bootstrap: str, **overrides: object) -> AsyncIterator[Running]:
     issuer = TestIssuer()
     group = f"regions-test-{uuid.uuid4().hex[:10]}"
     await start_consumer_at_end(dsn, group, bootstrap, [IDENTITY_ACCOUNTS])
@@ -84,6 +86,7 @@ async def running_service(dsn: str, bootstrap: str) -> AsyncIterator[Running]:
             identity_jwks_url=jwks_url,
             operator_token=OPERATOR_TOKEN,
             relay_poll_interval_s=0.1,
+            **{"fx_fetch_enabled": False, **overrides},  # type: ignore[arg-type]
         )
         app = create_service_app(settings)
         async with serve_app(app) as base:

@@ -15,11 +15,13 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
 
 from unified_seller_view import domain, queries, timeseries
 from unified_seller_view.generations import TOPICS, Generation, live_generation, use_schema
 from unified_shared import catalog
 from unified_shared.auth import Principal, current_principal
+from unified_shared.bounds import Cursor, QueryInstant
 from unified_shared.money import UnknownCurrency, minor_units
 from unified_shared.problems import Problem
 
@@ -99,6 +101,10 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 
 Principal_ = Annotated[Principal, Depends(current_principal)]
+# Lists come repeated or comma-separated; each value is bounded in length and alphabet.
+MarketplaceList = Annotated[str, Field(max_length=750, pattern="^[A-Za-z0-9, ]*$")]
+StatusList = Annotated[str, Field(max_length=300, pattern="^[A-Za-z, ]*$")]
+OrderIdList = Annotated[str, Field(max_length=2000, pattern="^[0-9, -]*$")]
 
 
 @router.get("/overview")
@@ -107,10 +113,12 @@ async def get_overview(
     *,
     account_id: UUID,
     principal: Principal_,
-    currency: str = Query("USD", min_length=3, max_length=3, description="reporting currency (ISO 4217)"),
-    marketplace: list[str] | None = Query(None, description="marketplace IDs or codes (repeat or comma-separate)"),
-    purchased_after: datetime | None = Query(None, description="only orders purchased at or after this time"),
-    purchased_before: datetime | None = Query(None, description="only orders purchased before this time"),
+    currency: str = Query("USD", pattern="^[A-Za-z]{3}$", description="reporting currency (ISO 4217)"),
+    marketplace: list[MarketplaceList] | None = Query(
+        None, max_length=50, description="marketplace IDs or codes (repeat or comma-separate)"
+    ),
+    purchased_after: QueryInstant | None = Query(None, description="only orders purchased at or after this time"),
+    purchased_before: QueryInstant | None = Query(None, description="only orders purchased before this time"),
 ) -> dict[str, Any]:
     _account(principal, account_id)
     _require_any(principal, "reports", "orders")
@@ -177,20 +185,24 @@ async def get_orders(
     *,
     account_id: UUID,
     principal: Principal_,
-    marketplace: list[str] | None = Query(None, description="marketplace IDs or codes"),
-    status: list[str] | None = Query(None, description="order statuses (SP-API OrderStatus values)"),
-    purchased_after: datetime | None = Query(None),
-    purchased_before: datetime | None = Query(None),
-    order_id: list[str] | None = Query(None, description="AmazonOrderIds"),
+    marketplace: list[MarketplaceList] | None = Query(None, max_length=50, description="marketplace IDs or codes"),
+    status: list[StatusList] | None = Query(
+        None, max_length=20, description="order statuses (SP-API OrderStatus values)"
+    ),
+    purchased_after: QueryInstant | None = Query(None),
+    purchased_before: QueryInstant | None = Query(None),
+    order_id: list[OrderIdList] | None = Query(None, max_length=100, description="AmazonOrderIds"),
     max_results: int = Query(50, ge=1, le=100),
-    next_token: str | None = Query(None, description="the NextToken of the previous page"),
-    MarketplaceIds: list[str] | None = Query(None, description="SP-API alias of marketplace"),
-    OrderStatuses: list[str] | None = Query(None, description="SP-API alias of status"),
-    CreatedAfter: datetime | None = Query(None, description="SP-API alias of purchased_after"),
-    CreatedBefore: datetime | None = Query(None, description="SP-API alias of purchased_before"),
-    AmazonOrderIds: list[str] | None = Query(None, description="SP-API alias of order_id"),
+    next_token: Cursor | None = Query(None, description="the NextToken of the previous page"),
+    MarketplaceIds: list[MarketplaceList] | None = Query(
+        None, max_length=50, description="SP-API alias of marketplace"
+    ),
+    OrderStatuses: list[StatusList] | None = Query(None, max_length=20, description="SP-API alias of status"),
+    CreatedAfter: QueryInstant | None = Query(None, description="SP-API alias of purchased_after"),
+    CreatedBefore: QueryInstant | None = Query(None, description="SP-API alias of purchased_before"),
+    AmazonOrderIds: list[OrderIdList] | None = Query(None, max_length=100, description="SP-API alias of order_id"),
     MaxResultsPerPage: int | None = Query(None, ge=1, le=100, description="SP-API alias of max_results"),
-    NextToken: str | None = Query(None, description="SP-API alias of next_token"),
+    NextToken: Cursor | None = Query(None, description="SP-API alias of next_token"),
 ) -> dict[str, Any]:
     _account(principal, account_id)
     _require_any(principal, "orders")
@@ -223,8 +235,8 @@ async def get_messages(
     request: Request,
     account_id: UUID,
     principal: Principal_,
-    marketplace: list[str] | None = Query(None, description="marketplace IDs or codes"),
-    as_of: datetime | None = Query(None, description="evaluate deadlines at this time instead of now"),
+    marketplace: list[MarketplaceList] | None = Query(None, max_length=50, description="marketplace IDs or codes"),
+    as_of: QueryInstant | None = Query(None, description="evaluate deadlines at this time instead of now"),
 ) -> dict[str, Any]:
     _account(principal, account_id)
     _require_any(principal, "messages")

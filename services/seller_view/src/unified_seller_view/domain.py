@@ -17,7 +17,6 @@ Rules decided here (and documented in the README):
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +26,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, Literal
 
 from unified_shared import catalog
+from unified_shared.bounds import check_line, check_query_instant, cursor_json
 from unified_shared.money import UnknownCurrency, quantum
 
 BASE_CURRENCY = "EUR"
@@ -501,12 +501,11 @@ def encode_page_token(purchase_date: datetime, amazon_order_id: str, filters: di
 
 def decode_page_token(token: str, filters: dict[str, Any]) -> tuple[datetime, str]:
     try:
-        padded = token + "=" * (-len(token) % 4)
-        body = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        when = datetime.fromisoformat(body["d"])
-        order_id = str(body["o"])
+        body = cursor_json(token)  # refuses NaN/Infinity
+        when = check_query_instant(datetime.fromisoformat(body["d"]))
+        order_id = check_line(str(body["o"]))
         fingerprint = body["f"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise BadPageToken("NextToken is not valid") from exc
     if when.tzinfo is None:
         raise BadPageToken("NextToken is not valid")

@@ -13,9 +13,10 @@ from importlib import resources
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from unified_shared import topics
+from unified_shared.kafka import make_reader
 
 TOPICS: tuple[str, ...] = (
     topics.IDENTITY_ACCOUNTS,
@@ -24,6 +25,7 @@ TOPICS: tuple[str, ...] = (
     topics.ORDERS,
     topics.BUYER_MESSAGES,
     topics.BILLING_INVOICES,
+    topics.LISTINGS_OFFERS,
 )
 
 Origin = dict[str, dict[str, int]]  # topic -> partition (as text) -> first offset of the view's history
@@ -173,7 +175,7 @@ async def stored_offsets(conn: asyncpg.Connection, name: str) -> dict[tuple[str,
 
 async def end_offsets(bootstrap: str, names: tuple[str, ...] = TOPICS) -> dict[tuple[str, int], int]:
     """The current end (high-water mark) of every partition of the topics."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = make_reader(bootstrap, client_id="seller-view-end-offsets")
     await consumer.start()
     try:
         parts: list[TopicPartition] = []

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from unified_seller_view import domain, order_batches, store, summaries
+from unified_seller_view import domain, offers_view, order_batches, store, summaries
 from unified_seller_view.generations import use_schema
 from unified_shared.consumer import Apply, Handler, HandlerTable, ReceivedEvent
 from unified_shared.contracts import billing, identity, messages, orders, regions
@@ -58,6 +58,7 @@ SET_BASED: dict[type[Event], Apply] = {
     orders.OrderPlaced: _PLACED,
     orders.OrderStatusChanged: _CHANGES,
     orders.OrderRefunded: _CHANGES,
+    **offers_view.HANDLERS,
 }
 # Types applied one by one, each tuple one group (its events keep their log order).
 PER_EVENT_GROUPS: list[tuple[type[Event], ...]] = [
@@ -150,7 +151,7 @@ async def apply_event(
             event.user_id,
             email=event.email,
             role=event.role,
-            permissions=list(event.permissions),
+            permissions=[*event.permissions, *event.extra_permissions],
             scope=event.marketplace_scope,
             changed_at=event.accepted_at,
         )
@@ -161,7 +162,7 @@ async def apply_event(
             event.user_id,
             email=None,
             role=event.role,
-            permissions=list(event.permissions),
+            permissions=[*event.permissions, *event.extra_permissions],
             scope=event.marketplace_scope,
             changed_at=event.changed_at,
         )

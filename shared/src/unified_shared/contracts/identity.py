@@ -35,6 +35,7 @@ class UserInvited(_IdentityEvent):
     email: str
     role: Role
     permissions: list[Permission]
+    extra_permissions: list[str] = []  # permissions newer than this enum (e.g. "listings")
     marketplace_scope: list[str] | Literal["*"]
     invited_by: UUID
     expires_at: datetime
@@ -50,6 +51,7 @@ class InvitationAccepted(_IdentityEvent):
     email: str
     role: Role
     permissions: list[Permission]
+    extra_permissions: list[str] = []  # permissions newer than this enum (e.g. "listings")
     marketplace_scope: list[str] | Literal["*"]
     accepted_at: datetime
     name: str | None = None
@@ -69,6 +71,7 @@ class MemberRoleChanged(_IdentityEvent):
     user_id: UUID
     role: Role
     permissions: list[Permission]
+    extra_permissions: list[str] = []  # permissions newer than this enum (e.g. "listings")
     marketplace_scope: list[str] | Literal["*"]
     changed_by: UUID
     changed_at: datetime

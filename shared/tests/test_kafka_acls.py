@@ -1,0 +1,174 @@
+"""The bus is closed: the broker refuses anonymous clients, and each service's principal writes only the
+topics ``SERVICE_ACCESS`` gives it, reads only what it consumes and joins only its own groups.
+
+Runs against the local broker made by ``make infra-up`` (SASL/SCRAM over TLS, ACLs from the table), logging
+in as the services' own principals from the state folder.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    TopicAuthorizationFailedError,
+)
+
+from unified_shared.envelope import Envelope
+from unified_shared.kafka import KafkaSecurity, make_consumer, make_producer, make_reader
+from unified_shared.testing import service_security
+from unified_shared.topics import BILLING_INVOICES, ORDERS, SERVICE_ACCESS, TOPICS, access_of, dlq
+
+pytestmark = pytest.mark.skipif(
+    KafkaSecurity.from_env().protocol == "PLAINTEXT",
+    reason="the broker in use takes anonymous clients (testcontainers): no ACLs to test",
+)
+
+EVENT_TOPICS = [spec.name for spec in TOPICS if not spec.name.endswith(".dlq")]
+
+
+@pytest.fixture
+async def producer_as() -> AsyncIterator[object]:
+    started: list[AIOKafkaProducer] = []
+
+    async def make(service: str, bootstrap: str) -> AIOKafkaProducer:
+        producer = make_producer(bootstrap, client_id=f"acl-test-{service}", security=service_security(service))
+        await producer.start()
+        started.append(producer)
+        return producer
+
+    yield make
+    for producer in started:
+        await producer.stop()
+
+
+def probe(key: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A record every consumer skips as an unknown type (the tests' broker is shared by the suite)."""
+    env = Envelope(
+        id=uuid.uuid4(),
+        source="/services/acl-test",
+        type="unifiedseller.test.AclProbe.v1",
+        time=datetime.now(UTC),
+        subject="acl-probe",
+        partitionkey=key,
+    )
+    return b"{}", env.to_headers()
+
+
+@pytest.mark.parametrize("case", ["plaintext", "tls-without-sasl", "known-user-wrong-password", "unknown-user"])
+async def test_a_client_without_valid_credentials_is_refused(kafka_bootstrap: str, case: str) -> None:
+    own = KafkaSecurity.from_env()
+    orders = access_of("orders").principal
+    security = {
+        "plaintext": KafkaSecurity(protocol="PLAINTEXT"),
+        "tls-without-sasl": KafkaSecurity(protocol="SSL", ssl_cafile=own.ssl_cafile),
+        "known-user-wrong-password": KafkaSecurity(
+            protocol=own.protocol, sasl_username=orders, sasl_password="x" * 40, ssl_cafile=own.ssl_cafile
+        ),
+        "unknown-user": KafkaSecurity(
+            protocol=own.protocol, sasl_username="svc-nobody", sasl_password="x" * 40, ssl_cafile=own.ssl_cafile
+        ),
+    }[case]
+    producer = make_producer(kafka_bootstrap, client_id="acl-test-anonymous", security=security)
+    with pytest.raises(KafkaConnectionError):
+        await producer.start()
+    await producer.stop()
+    reader = make_reader(kafka_bootstrap, client_id="acl-test-anonymous", security=security)
+    with pytest.raises(KafkaConnectionError):
+        await reader.start()
+    await reader.stop()
+
+
+async def test_orders_cannot_write_billing_invoices(kafka_bootstrap: str, producer_as) -> None:
+    orders = await producer_as("orders", kafka_bootstrap)
+    value, headers = probe(str(uuid.uuid4()))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await orders.send_and_wait(BILLING_INVOICES, value=value, key=b"acl-test", headers=headers)
+
+
+async def test_seller_view_writes_no_event_topic_only_the_dead_letters_of_what_it_consumes(
+    kafka_bootstrap: str, producer_as
+) -> None:
+    access = access_of("seller_view")
+    assert set(access.writes) == {dlq(topic) for topic in access.consumes}
+    view = await producer_as("seller_view", kafka_bootstrap)
+    for topic in EVENT_TOPICS:
+        value, headers = probe(str(uuid.uuid4()))
+        with pytest.raises(TopicAuthorizationFailedError):
+            await view.send_and_wait(topic, value=value, key=b"acl-test", headers=headers)
+    value, headers = probe(str(uuid.uuid4()))
+    await view.send_and_wait(dlq(ORDERS), value=value, key=b"acl-test", headers=headers)
+
+
+@pytest.mark.parametrize("service", [access.service for access in SERVICE_ACCESS])
+async def test_every_principal_writes_only_what_the_table_allows(kafka_bootstrap: str, producer_as, service) -> None:
+    allowed = set(access_of(service).writes)
+    if not allowed:  # a producer with no Write anywhere cannot even get an idempotent producer id
+        return
+    producer = await producer_as(service, kafka_bootstrap)
+    for topic in sorted({spec.name for spec in TOPICS} - allowed):
+        value, headers = probe(str(uuid.uuid4()))
+        with pytest.raises(TopicAuthorizationFailedError):
+            await producer.send_and_wait(topic, value=value, key=b"acl-test", headers=headers)
+
+
+@pytest.mark.parametrize("service", [access.service for access in SERVICE_ACCESS])
+async def test_every_principal_reads_only_what_it_consumes(kafka_bootstrap: str, service: str) -> None:
+    access = access_of(service)
+    for topic in sorted({spec.name for spec in TOPICS} - set(access.reads)):
+        consumer = make_consumer(
+            kafka_bootstrap,
+            group_id=f"{access.group_prefix}-acl-test-{uuid.uuid4().hex[:8]}",
+            client_id=f"acl-test-{service}",
+            topics=[topic],
+            security=service_security(service),
+        )
+        try:
+            with pytest.raises(TopicAuthorizationFailedError):
+                await consumer.start()  # refused here unless it may write (Write implies Describe) ...
+                await consumer.getmany(timeout_ms=10_000)  # ... and then at the first fetch
+        finally:
+            await consumer.stop()
+
+
+async def test_allowed_write_and_read_work_and_groups_are_the_services_own(kafka_bootstrap: str, producer_as) -> None:
+    key = f"acl-test-{uuid.uuid4()}"
+    orders = await producer_as("orders", kafka_bootstrap)
+    value, headers = probe(key)
+    sent = await orders.send_and_wait(ORDERS, value=value, key=key.encode(), headers=headers)
+
+    view = service_security("seller_view")
+    consumer = make_consumer(
+        kafka_bootstrap,
+        group_id=f"seller_view-acl-test-{uuid.uuid4().hex[:8]}",
+        client_id="acl-test",
+        topics=[],
+        security=view,
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(ORDERS, sent.partition)
+        consumer.assign([tp])
+        consumer.seek(tp, sent.offset)
+        batch = await consumer.getmany(tp, timeout_ms=10_000)
+        assert [r.key for r in batch.get(tp, [])][:1] == [key.encode()]
+        await consumer.commit({tp: sent.offset + 1})  # its own group: allowed
+    finally:
+        await consumer.stop()
+
+    stranger = make_consumer(
+        kafka_bootstrap,
+        group_id=f"billing-acl-test-{uuid.uuid4().hex[:8]}",
+        client_id="acl-test",
+        topics=[ORDERS],
+        security=view,
+    )
+    with pytest.raises(GroupAuthorizationFailedError):
+        await stranger.start()
+        await stranger.getmany(timeout_ms=5_000)
+    await stranger.stop()

@@ -40,7 +40,7 @@ else
 TEST_ENV :=
 endif
 
-.PHONY: images manifests deploy-local deploy-down test-deploy fuzz bench help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status test-infra-up test-infra-down test-run
+.PHONY: images manifests deploy-local deploy-down test-deploy fuzz bench help install infra-up infra-down infra-status topics migrate lint contracts contracts-check test test-fast lock demo down platform-up platform-down platform-status test-infra-up test-infra-down test-run chaos
 
 help:
 	@echo "make demo          start everything and drive a realistic seller through it (ONCE=1: stop after the report;"
@@ -54,6 +54,7 @@ help:
 	@echo "make infra-down    stop them;  make infra-status: what runs; logs in $(US_STATE_DIR)/logs"
 	@echo "make migrate       apply every service's SQL migrations"
 	@echo "make contracts     regenerate docs/schemas;  make contracts-check: refuse breaking changes"
+	@echo "make chaos         the platform under load while PostgreSQL, then Kafka, are stopped (own infrastructure)"
 	@echo "make fuzz          schemathesis over every service's OpenAPI, 200 examples per operation (EXAMPLES=n)"
 	@echo "make bench         write-path benchmarks beside raw baselines, medians of 3 (ARGS='relay --runs 1');"
 	@echo "                   JSON in bench/results/"
@@ -126,6 +127,21 @@ test:
 
 test-run: infra-up lint contracts-check
 	$(VENV)/bin/pytest --timeout=600 -p no:cacheprovider
+
+# The chaos test (DESIGN/issue 18): the platform under load on a Kafka and PostgreSQL of its own (state folder
+# and ports below) that the test stops and starts; torn down after.
+CHAOS_ENV := US_STATE_DIR=$(US_STATE_DIR)-chaos KAFKA_PORT=$(shell echo $$(($(KAFKA_PORT) + 200))) \
+	KAFKA_CONTROLLER_PORT=$(shell echo $$(($(KAFKA_CONTROLLER_PORT) + 200))) PG_PORT=$(shell echo $$(($(PG_PORT) + 200))) \
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(shell echo $$(($(KAFKA_PORT) + 200))) \
+	TEST_PG_ADMIN_DSN=postgresql://postgres@127.0.0.1:$(shell echo $$(($(PG_PORT) + 200)))/postgres \
+	E2E_BASE_PORT=$(shell echo $$(($${E2E_BASE_PORT:-18000} + 50))) \
+	KAFKA_LIB_DIR=$(US_STATE_DIR)/kafka/lib-3.9.1 KAFKA_HEAP=$(TEST_KAFKA_HEAP) CHAOS=1
+
+chaos: install
+	$(CHAOS_ENV) deploy/infra.sh wipe >/dev/null 2>&1 || true
+	set -o pipefail; trap '$(CHAOS_ENV) deploy/infra.sh down >/dev/null 2>&1 || true' EXIT; \
+	$(MAKE) --no-print-directory infra-up $(CHAOS_ENV) && \
+	$(CHAOS_ENV) $(VENV)/bin/pytest --timeout=900 -p no:cacheprovider -q -s tests/test_chaos.py
 
 # The bounded run is part of `make test` (tests/test_fuzz.py, 8 examples per operation); this is the long one.
 fuzz: infra-up

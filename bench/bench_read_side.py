@@ -22,6 +22,7 @@ from decimal import Decimal
 
 import asyncpg
 
+from bench.harness import Context, Figure, Target, benchmark
 from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
 from unified_shared.consumer import HandlerTable, IdempotentConsumer, ReceivedEvent
@@ -164,14 +165,8 @@ async def _ticks(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> N
     )
 
 
-async def main(n: int) -> None:
-    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    admin = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55432/postgres")
-    db = f"bench_{RUN}"
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{db}"')
-    await conn.close()
-    dsn = admin.rsplit("/", 1)[0] + f"/{db}"
+async def measure(kafka: str, dsn: str, n: int) -> tuple[float, float, float]:
+    """(getmany + parse, shared consumer, seller_view projection) in events/s, on a fresh database."""
     await create_topics(kafka, [TopicSpec(TOPIC, PARTITIONS), TopicSpec(f"{TOPIC}.dlq", 1)])
     pool = await create_pool(dsn, max_size=8)
     try:
@@ -183,32 +178,48 @@ async def main(n: int) -> None:
             await c.execute(readmodel_ddl())
             await c.execute("RESET search_path")
         await _produce(kafka, _events(n))
-        print(
-            f"read side on one topic of {PARTITIONS} partitions, {n} order events"
-            " (60% placed, 30% changes, 10% refunds)"
-        )
-        raw = await _raw(kafka, n, parse=False)
-        print(f"  aiokafka getmany:                {n / raw:>10,.0f} events/s")
-        parsed = await _raw(kafka, n, parse=True)
-        base = n / parsed
-        print(f"  getmany + envelope + parse:      {base:>10,.0f} events/s  (the baseline)")
-        shared = await _consume(
+        base = n / await _raw(kafka, n, parse=True)
+        shared = n / await _consume(
             pool,
             kafka,
             n,
-            f"bench-shared-{RUN}",
+            f"bench-shared-{uuid.uuid4().hex[:8]}",
             HandlerTable(
                 default=None,
                 by_type={orders.OrderPlaced: _ticks, orders.OrderStatusChanged: _ticks, orders.OrderRefunded: _ticks},
             ),
         )
-        print(f"  shared consumer (set-based):     {n / shared:>10,.0f} events/s  ratio {n / shared / base:.3f}")
-        projection = await _consume(pool, kafka, n, f"bench-view-{RUN}", table_for("view_1"))
-        print(
-            f"  seller_view projection:          {n / projection:>10,.0f} events/s  ratio {n / projection / base:.3f}"
-        )
+        projection = n / await _consume(pool, kafka, n, f"bench-view-{uuid.uuid4().hex[:8]}", table_for("view_1"))
+        return base, shared, projection
     finally:
         await pool.close()
+
+
+@benchmark("read-side", "shared consumer and seller_view projection vs aiokafka getmany + envelope/pydantic parse")
+async def read_side_bench(ctx: Context) -> list[Figure]:
+    n = 5_000 if ctx.quick else 20_000
+    base, shared, projection = await measure(ctx.kafka, await ctx.database("bench_read"), n)
+    baseline = "aiokafka getmany + envelope + parse"
+    return [
+        Figure(f"shared idempotent consumer ({n:,} order events)", "ev/s", shared, base, baseline, Target(ratio=0.3)),
+        Figure(f"seller_view projection ({n:,} order events)", "ev/s", projection, base, baseline, Target(ratio=0.3)),
+    ]
+
+
+async def main(n: int) -> None:
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    admin = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55432/postgres")
+    db = f"bench_{RUN}"
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{db}"')
+    await conn.close()
+    try:
+        base, shared, projection = await measure(kafka, admin.rsplit("/", 1)[0] + f"/{db}", n)
+        print(f"read side on one topic of {PARTITIONS} partitions, {n} order events")
+        print(f"  getmany + envelope + parse:      {base:>10,.0f} events/s  (the baseline)")
+        print(f"  shared consumer (set-based):     {shared:>10,.0f} events/s  ratio {shared / base:.3f}")
+        print(f"  seller_view projection:          {projection:>10,.0f} events/s  ratio {projection / base:.3f}")
+    finally:
         conn = await asyncpg.connect(admin)
         await conn.execute(f'DROP DATABASE "{db}" WITH (FORCE)')
         await conn.close()

@@ -29,7 +29,13 @@ from typing import Any
 
 import asyncpg
 
-MODULES = ["bench.bench_eventstore", "bench.bench_relay", "bench.bench_http", "bench.bench_overview"]
+MODULES = [
+    "bench.bench_eventstore",
+    "bench.bench_relay",
+    "bench.bench_http",
+    "bench.bench_read_side",
+    "bench.bench_overview",
+]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -192,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller data sets")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)
+    from unified_shared.local_secrets import use_local_admin_login
+
+    use_local_admin_login()  # the local broker wants SASL: benchmarks log in as its admin
     for module in MODULES:
         importlib.import_module(module)
     if args.list:

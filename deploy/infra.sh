@@ -285,5 +285,10 @@ case "${1:-}" in
   status) cmd_status ;;
   wipe) cmd_wipe ;;
   kafka-setup) kafka_setup ;;
-  *) echo "usage: $0 install|up|down|status|wipe|kafka-setup" >&2; exit 2 ;;
+  # One part alone, for the chaos test (an outage of the database or of the broker while the rest runs).
+  pg-up) pg_up ;;
+  pg-down) pg_down ;;
+  kafka-up) kafka_up ;;
+  kafka-down) kafka_down ;;
+  *) echo "usage: $0 install|up|down|status|wipe|kafka-setup|pg-up|pg-down|kafka-up|kafka-down" >&2; exit 2 ;;
 esac

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import uuid
@@ -38,7 +39,7 @@ import local  # noqa: E402
 from render import LocalOptions  # noqa: E402
 from servicetable import services  # noqa: E402
 
-OPERATOR_TOKEN = "containers-operator-token"
+OPERATOR_TOKEN = secrets.token_urlsafe(32)  # a service refuses one shorter than 32 characters
 
 
 async def _databases(admin_dsn: str, names: list[str], *, create: bool) -> None:

@@ -24,6 +24,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from servicetable import ROOT, Instance, Service, services
 
+from unified_shared.local_secrets import kafka_client_env
 from unified_shared.topics import PRODUCTION_POLICY, SERVICE_ACCESS, TOPICS, ServiceAccess, TopicPolicy
 
 Doc = dict[str, Any]
@@ -414,6 +415,8 @@ class LocalOptions:
     mail_dir: str = "/var/tmp/unified-seller/mail"  # where the local SMTP sink writes the .eml files
     operator_token: str = "set-by-make-deploy-local"
     kafka_security: dict[str, str] = field(default_factory=dict)  # KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, ...
+    # identity's signing keys are encrypted at rest with it: the state folder's, else a fresh one per run
+    identity_key_encryption_key: str = field(default_factory=lambda: _local_identity_key())  # noqa: PLW0108 (defined below)
 
     @classmethod
     def from_env(cls) -> LocalOptions:
@@ -469,8 +472,14 @@ def render_local(opts: LocalOptions) -> list[Doc]:
                 )
             if svc.name in OPERATOR_SERVICES:
                 secret["OPERATOR_TOKEN"] = opts.operator_token
-            if "KAFKA_SASL_PASSWORD" in opts.kafka_security:
-                secret["KAFKA_SASL_PASSWORD"] = opts.kafka_security["KAFKA_SASL_PASSWORD"]
+            if svc.name == "identity":
+                secret["IDENTITY_KEY_ENCRYPTION_KEY"] = opts.identity_key_encryption_key
+            if opts.kafka_security.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT") != "PLAINTEXT":
+                # Each container logs in as its service's own principal, with that principal's password.
+                secret["KAFKA_SASL_PASSWORD"] = kafka_client_env(access.principal)["KAFKA_SASL_PASSWORD"]
+            ca_file = opts.kafka_security.get("KAFKA_SSL_CAFILE")
+            if ca_file:
+                config["KAFKA_SSL_CAFILE"] = LOCAL_CA_PATH  # the host's CA certificate, mounted read-only
             docs.append(config_map(inst, config))
             docs.append(
                 {
@@ -492,8 +501,33 @@ def render_local(opts: LocalOptions) -> list[Doc]:
                     host_network=True,
                 )
             )
+            if ca_file:
+                _mount_file(docs[-1], "kafka-ca", ca_file, LOCAL_CA_PATH)
     docs.append(smtp_sink(opts))
     return docs
+
+
+LOCAL_CA_PATH = "/etc/kafka-ca/ca.crt"
+
+
+def _local_identity_key() -> str:
+    from cryptography.fernet import Fernet
+
+    from unified_shared.local_secrets import MissingLocalSecrets, local_secrets
+
+    try:
+        key = local_secrets().get("IDENTITY_KEY_ENCRYPTION_KEY")
+    except MissingLocalSecrets:
+        key = None
+    return key or Fernet.generate_key().decode()
+
+
+def _mount_file(doc: Doc, name: str, host_file: str, path: str) -> None:
+    """Mount one host file read-only (only the CA certificate: never the folder, which holds the CA's key)."""
+    pod = doc["spec"]["template"]["spec"]
+    pod.setdefault("volumes", []).append({"name": name, "hostPath": {"path": host_file, "type": "File"}})
+    container = pod["containers"][0]
+    container.setdefault("volumeMounts", []).append({"name": name, "mountPath": path, "readOnly": True})
 
 
 def smtp_sink(opts: LocalOptions) -> Doc:

@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaConnectionError
 from fastapi import FastAPI
 
 from unified_shared.problems import install_problem_handlers
+from unified_shared.requests import RequestContextMiddleware
 
 
 def _app() -> tuple[FastAPI, dict[str, BaseException | None]]:
@@ -42,6 +43,7 @@ async def _get(app: FastAPI, path: str = "/thing") -> httpx.Response:
         (ConnectionRefusedError(111, "Connection refused"), "database"),
         (TimeoutError(), "database"),
         (KafkaConnectionError("Unable to bootstrap"), "broker"),
+        (asyncpg.exceptions.InterfaceError("the underlying connection is closed"), "database"),
     ],
 )
 async def test_outage_is_a_503_problem_with_retry_after(exc: BaseException, dependency: str) -> None:
@@ -69,9 +71,17 @@ async def test_outage_logged_once_at_start_and_once_at_end_with_count(caplog: py
     assert "available again" in lines[1] and "25 request(s)" in lines[1]
 
 
-async def test_a_bug_is_not_dressed_up_as_an_outage() -> None:
+@pytest.mark.parametrize(
+    "bug",
+    [
+        ValueError("our bug"),
+        asyncpg.exceptions.InterfaceError("cannot perform operation: another operation is in progress"),
+    ],
+)
+async def test_a_bug_is_not_dressed_up_as_an_outage(bug: Exception) -> None:
     app, state = _app()
-    state["raise"] = ValueError("our bug")
+    app.add_middleware(RequestContextMiddleware)
+    state["raise"] = bug
     response = await _get(app)
     assert response.status_code == 500
     assert "retry-after" not in response.headers

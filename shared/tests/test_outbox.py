@@ -1,8 +1,13 @@
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from typing import Any, cast
 from uuid import uuid4
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import OutOfOrderSequenceNumber
 
 from unified_shared import eventstore
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
@@ -130,3 +135,53 @@ async def test_health_turns_degraded_when_the_oldest_unpublished_event_ages(
         assert (status.degraded, status.backlog, status.oldest_unpublished_age_s) == (False, 0, 0.0)
     finally:
         await producer.stop()
+
+
+class DeadSender:
+    """aiokafka's idempotent producer once its sender stopped on OutOfOrderSequenceNumber (sequence numbers
+    that ran on for batches expired in a long broker outage): every send fails, for good."""
+
+    def __init__(self, real: AIOKafkaProducer) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    async def send_batch(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        failed.set_exception(OutOfOrderSequenceNumber())
+        return failed
+
+    send = send_batch
+
+
+async def test_a_producer_that_failed_for_good_is_replaced(pool: asyncpg.Pool, kafka_bootstrap: str) -> None:
+    """The relay starts a new producer (a new producer id) instead of retrying forever on a dead one; without
+    the replacement nothing is ever published again (the chaos test saw it after a broker restart)."""
+    from unified_shared.testing import eventually
+
+    account = uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        await eventstore.append(conn, "replaced-1", 0, [AmountAdded(account_id=account, amount=7)])
+    real = make_producer(kafka_bootstrap, client_id="test-relay-dead")
+    await real.start()
+    relay = OutboxRelay(
+        pool,
+        cast(AIOKafkaProducer, DeadSender(real)),
+        source="/services/test",
+        name="replaced",
+        producer_factory=lambda: make_producer(kafka_bootstrap, client_id="test-relay-new"),
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+
+        async def published() -> bool:
+            return await relay.backlog() == 0
+
+        await eventually(published, "the event published through a new producer", timeout_s=30)
+        assert await published_amounts(kafka_bootstrap, str(account), 1) == [7]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await real.stop()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from unified_shared.kafka import make_admin
 from unified_shared.topics import PRODUCTION_POLICY, TopicPolicy, TopicSpec, create_topics
 
 
@@ -26,7 +26,7 @@ async def test_create_topics_creates_with_the_spec_partitions_and_the_policy_con
     name = f"test.policy.{uuid.uuid4().hex[:8]}"
     created = await create_topics(kafka_bootstrap, [TopicSpec(name, 2)], policy=TopicPolicy(1, 1))
     assert created == [name]
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = make_admin(kafka_bootstrap, client_id="topic-policy-test")
     await admin.start()
     try:
         (described,) = await admin.describe_topics([name])

@@ -19,6 +19,7 @@ import httpx
 from unified_demo.endpoints import Endpoints
 from unified_demo.oidc import Tokens, sign_in
 from unified_demo.scenario import Scenario
+from unified_shared.progress import ProgressReport
 
 BATCH = 100  # SP-API's largest order batch
 Step = Callable[[str], None]
@@ -193,7 +194,19 @@ class Driver:
         updates: dict[str, list[dict[str, Any]]] = {}
         for record in sorted(self.scenario.updates, key=lambda r: str(r.payload["LastUpdateDate"])):
             updates.setdefault(record.region, []).append(record.payload)
-        for phase in (by_region, updates):
+        total = len(self.scenario.placed) + len(self.scenario.updates) + len(self.scenario.refunds)
+        with ProgressReport("ingesting orders, status changes and refunds", total=total) as progress:
+            await self._ingest_orders(session, (by_region, updates), progress)
+        o = self.ingested.outcomes
+        self.step(
+            f"ingested {o['placed']} orders and {o['updated']} status changes in NA, EU and FE, "
+            f"{self.ingested.refunds} refunds"
+        )
+
+    async def _ingest_orders(
+        self, session: Session, phases: tuple[dict[str, list[dict[str, Any]]], ...], progress: ProgressReport
+    ) -> None:
+        for phase in phases:
             for region, orders in phase.items():
                 for batch in _chunks(orders, BATCH):
                     answer = _check(
@@ -208,6 +221,7 @@ class Driver:
                         self.ingested.outcomes[result["outcome"]] += 1
                         if result["outcome"] == "rejected":
                             self.ingested.rejected.append(result)
+                    progress.advance(len(batch))
         for refund in sorted(self.scenario.refunds, key=lambda r: r.at):
             _check(
                 await self.http.post(
@@ -221,54 +235,52 @@ class Driver:
                 f"refund {refund.order_id}",
             )
             self.ingested.refunds += 1
-        o = self.ingested.outcomes
-        self.step(
-            f"ingested {o['placed']} orders and {o['updated']} status changes in NA, EU and FE, "
-            f"{self.ingested.refunds} refunds"
-        )
+            progress.advance()
 
     async def ingest_messages(self, session: Session) -> None:
-        for message in sorted(self.scenario.messages, key=lambda m: m.received_at):
-            base = f"{self.ep.messages[message.region]}/messaging/v1/threads/{message.thread_id}"
-            _check(
-                await self.http.post(
-                    f"{base}/buyer-messages",
-                    json={
-                        "marketplace_id": message.marketplace_id,
-                        "message_id": message.message_id,
-                        "amazon_order_id": message.order_id,
-                        "subject": message.subject,
-                        "body": message.body,
-                        "received_at": message.received_at.isoformat(),
-                    },
-                    headers=session.owner.auth,
-                ),
-                "buyer message",
-            )
-            self.ingested.messages += 1
-            if message.reply_at is not None:
+        with ProgressReport("ingesting buyer messages", total=len(self.scenario.messages)) as progress:
+            for message in sorted(self.scenario.messages, key=lambda m: m.received_at):
+                base = f"{self.ep.messages[message.region]}/messaging/v1/threads/{message.thread_id}"
                 _check(
                     await self.http.post(
-                        f"{base}/replies",
+                        f"{base}/buyer-messages",
                         json={
-                            "body": "Thank you for your message, we are on it.",
-                            "replied_at": message.reply_at.isoformat(),
+                            "marketplace_id": message.marketplace_id,
+                            "message_id": message.message_id,
+                            "amazon_order_id": message.order_id,
+                            "subject": message.subject,
+                            "body": message.body,
+                            "received_at": message.received_at.isoformat(),
                         },
                         headers=session.owner.auth,
                     ),
-                    "reply",
+                    "buyer message",
                 )
-                self.ingested.replies += 1
-            elif message.no_response_at is not None:
-                _check(
-                    await self.http.post(
-                        f"{base}/no-response-needed",
-                        json={"at": message.no_response_at.isoformat()},
-                        headers=session.owner.auth,
-                    ),
-                    "no response needed",
-                )
-                self.ingested.no_response += 1
+                self.ingested.messages += 1
+                if message.reply_at is not None:
+                    _check(
+                        await self.http.post(
+                            f"{base}/replies",
+                            json={
+                                "body": "Thank you for your message, we are on it.",
+                                "replied_at": message.reply_at.isoformat(),
+                            },
+                            headers=session.owner.auth,
+                        ),
+                        "reply",
+                    )
+                    self.ingested.replies += 1
+                elif message.no_response_at is not None:
+                    _check(
+                        await self.http.post(
+                            f"{base}/no-response-needed",
+                            json={"at": message.no_response_at.isoformat()},
+                            headers=session.owner.auth,
+                        ),
+                        "no response needed",
+                    )
+                    self.ingested.no_response += 1
+                progress.advance()
         self.step(
             f"ingested {self.ingested.messages} buyer messages; {self.ingested.replies} replies, "
             f"{self.ingested.no_response} marked 'no response needed'"

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from fastapi import FastAPI
 from unified_listings.app import CONSUMED_TOPICS, MIGRATIONS, create_service_app
 from unified_listings.handlers import apply_event
@@ -30,6 +30,7 @@ from unified_shared.contracts.regions import (
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
 from unified_shared.envelope import Envelope
 from unified_shared.events import Event
+from unified_shared.kafka import make_reader
 from unified_shared.testing import TestIssuer, serve_app
 
 US, CA, DE, FR, JP, UK, EG = (
@@ -85,7 +86,7 @@ async def feed(pool: asyncpg.Pool, *events: Event) -> None:
 
 async def start_at_topic_ends(dsn: str, bootstrap: str, group: str) -> None:
     """Topics keep every earlier test's events: the consumer starts after them (offsets stored in its DB)."""
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    probe = make_reader(bootstrap, client_id=f"{group}-probe")
     await probe.start()
     try:
         await probe._client.force_metadata_update()

@@ -24,6 +24,8 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # What asyncpg raises for a connection the server broke off mid-operation (seen when PostgreSQL stops).
+    asyncpg.exceptions.InternalClientError,
     OSError,
 )
 BROKER_UNAVAILABLE: tuple[type[Exception], ...] = (
@@ -33,6 +35,15 @@ BROKER_UNAVAILABLE: tuple[type[Exception], ...] = (
     kafka_errors.RequestTimedOutError,
 )
 UNAVAILABLE = DATABASE_UNAVAILABLE + BROKER_UNAVAILABLE
+
+
+_LOST_CONNECTION = ("connection is closed", "connection was closed", "underlying connection")
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """asyncpg's InterfaceError also reports programming errors (another operation in progress...): only its
+    "the connection is closed" kind, raised when the server goes away mid-transaction, is an outage."""
+    return isinstance(exc, asyncpg.exceptions.InterfaceError) and any(m in str(exc) for m in _LOST_CONNECTION)
 
 
 def dependency_of(exc: BaseException) -> str:

@@ -21,10 +21,12 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import OutOfOrderSequenceNumber, ProducerFenced
 
 from unified_shared import outbox_quarantine as quarantine
 from unified_shared.envelope import Envelope
@@ -55,9 +57,15 @@ class OutboxRelay:
         max_in_flight: int = 4,
         max_row_attempts: int = 3,
         degraded_after_s: float = 30.0,
+        producer_factory: Callable[[], AIOKafkaProducer] | None = None,
     ) -> None:
         self.pool = pool
         self.producer = producer
+        # After a long broker outage aiokafka's idempotent producer can fail for good (its sequence numbers
+        # ran on for batches that expired: OutOfOrderSequenceNumber stops its sender); the relay then
+        # replaces it with one from this factory (a new producer id) and goes on from its saved cursor.
+        self.producer_factory = producer_factory
+        self._own_producer = False
         self.source = source
         self.name = name
         self.batch_size = batch_size
@@ -320,7 +328,29 @@ class OutboxRelay:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_interval_s)
             finally:
-                self._in_flight.clear()
+                self._abandon_in_flight()
+
+    def _abandon_in_flight(self) -> None:
+        """Forget unsettled sends (they are sent again from the saved cursor), retrieving their outcome so that
+        asyncio does not log "Future exception was never retrieved" for each."""
+        for flight in self._in_flight:
+            for _, future in flight.futures:
+                future.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+        self._in_flight.clear()
+
+    async def _replace_producer(self, exc: Exception) -> None:
+        if self.producer_factory is None:
+            return
+        log.warning(
+            "outbox relay: the Kafka producer failed for good, starting a new one",
+            extra={"relay": self.name, "error": repr(exc)},
+        )
+        old, self.producer = self.producer, self.producer_factory()
+        if self._own_producer:
+            with contextlib.suppress(Exception):
+                await old.stop()
+        self._own_producer = True
+        await self.producer.start()
 
     async def run(self) -> None:
         watchdog = asyncio.create_task(self._watch(), name="outbox-watchdog")
@@ -337,10 +367,16 @@ class OutboxRelay:
                     self._failed(exc, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
+                    if isinstance(exc, (OutOfOrderSequenceNumber, ProducerFenced)):
+                        with contextlib.suppress(Exception):
+                            await self._replace_producer(exc)
         finally:
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await watchdog
+            if self._own_producer:
+                with contextlib.suppress(Exception):
+                    await self.producer.stop()
 
     async def _watch(self) -> None:
         """Refresh the status (metrics, degraded state and its log line) while the pump may be stuck."""

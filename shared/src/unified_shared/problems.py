@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from unified_shared.outages import RETRY_AFTER_S, UNAVAILABLE, OutageEndMiddleware, OutageLog, dependency_of
+from unified_shared.outages import (
+    RETRY_AFTER_S,
+    UNAVAILABLE,
+    OutageEndMiddleware,
+    OutageLog,
+    dependency_of,
+    lost_connection,
+)
 from unified_shared.requests import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
@@ -190,8 +198,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         problem.headers["Retry-After"] = str(RETRY_AFTER_S)
         return problem_response(problem, request.url.path)
 
+    async def on_interface_error(request: Request, exc: Exception) -> JSONResponse:
+        if lost_connection(exc):
+            return await on_unavailable(request, exc)
+        raise exc  # a programming error: the request context answers 500 and logs it once
+
     for unavailable in UNAVAILABLE:
         app.add_exception_handler(unavailable, on_unavailable)
+    app.add_exception_handler(asyncpg.exceptions.InterfaceError, on_interface_error)
     app.add_middleware(OutageEndMiddleware, outages=outages)
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -98,6 +98,9 @@ class ServiceRuntime:
                 source=self.source,
                 poll_interval_s=s.relay_poll_interval_s,
                 degraded_after_s=s.outbox_degraded_after_s,
+                producer_factory=lambda: make_producer(
+                    s.kafka_bootstrap_servers, client_id=f"{s.service_name}-producer", security=s.kafka_security()
+                ),
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.consumer_spec is not None:
@@ -185,16 +188,16 @@ class ServiceRuntime:
         except Exception as exc:
             ok = False
             detail["database"] = f"{type(exc).__name__}: {exc}"
-        if self.revocation_reader is not None and not self.revocation_reader.caught_up:
-            # Not ready before the revocations of the last token lifetime are known: it would accept them.
-            ok = False
-            detail["revocations"] = self.revocation_reader.status()
         if self.relay is not None:  # its state (backlog, age, quarantine) is detail, never readiness
             try:
                 relay = await asyncio.wait_for(self.relay.status(), READINESS_DB_TIMEOUT_S)
                 detail["outbox_relay"] = relay.to_json()
             except Exception as exc:
                 detail["outbox_relay"] = {"state": "unknown", "error": f"{type(exc).__name__}: {exc}"}
+        if self.revocation_reader is not None and not self.revocation_reader.caught_up:
+            # Not ready before the revocations of the last token lifetime are known: it would accept them.
+            ok = False
+            detail["revocations"] = self.revocation_reader.status()
         degraded = self.degraded()
         detail["events"] = degraded or "flowing"
         detail["degraded"] = bool(degraded)

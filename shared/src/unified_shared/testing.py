@@ -232,9 +232,9 @@ async def publish_events(bootstrap: str, *events: Any, source: str = "/services/
     import datetime as _dt
     import uuid as _uuid
 
-    from aiokafka import AIOKafkaProducer
+    from unified_shared.kafka import make_producer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    producer = make_producer(bootstrap, client_id="test-publisher")
     await producer.start()
     try:
         for event in events:

@@ -17,6 +17,7 @@ next runs try it after the others) and the run goes on with the rest.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -39,6 +40,7 @@ from unified_shared.contracts.billing import CreditNoteIssued, InvoiceIssued
 from unified_shared.contracts.identity import AccountRegistered
 from unified_shared.contracts.regions import FxRatesPublished
 from unified_shared.events import Event
+from unified_shared.progress import ProgressReport
 
 log = logging.getLogger(__name__)
 
@@ -351,12 +353,17 @@ class Billing:
                 accounts = await store.accounts_with_subscriptions(conn, period)
         outcomes: list[AccountOutcome] = []
         failures: list[CloseFailure] = []
-        for a in accounts:
-            result = await self._close_or_record(a, period)
-            if isinstance(result, CloseFailure):
-                failures.append(result)
-            else:
-                outcomes.append(result)
+        # A close over every account can take minutes: a bar in a terminal, a line every few seconds otherwise.
+        progress = ProgressReport(f"closing {period}", total=len(accounts)) if account_id is None else None
+        with progress or contextlib.nullcontext():
+            for a in accounts:
+                result = await self._close_or_record(a, period)
+                if isinstance(result, CloseFailure):
+                    failures.append(result)
+                else:
+                    outcomes.append(result)
+                if progress is not None:
+                    progress.advance()
         more, more_failures = await self._run_due(
             up_to=period, account_id=account_id, skip={(a, period) for a in accounts}
         )

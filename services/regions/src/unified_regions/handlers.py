@@ -19,6 +19,7 @@ from unified_shared.contracts.identity import AccountRegistered
 from unified_shared.contracts.regions import FxRatesPublished, ParticipationOpened
 from unified_shared.eventstore import ConcurrencyError
 from unified_shared.problems import Problem
+from unified_shared.progress import ProgressReport
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,9 @@ def fx_stream(date: dt.date) -> str:
     return f"fx-{date.isoformat()}"
 
 
+FX_CHUNK_DAYS = 500
+
+
 async def import_fx(
     pool: asyncpg.Pool,
     data: bytes,
@@ -216,8 +220,13 @@ async def import_days(
             to_save.append(store.FxDay(day.date, rates, derived, source, revision))
             event = FxRatesPublished(date=day.date, rates=rates, source=source, derived=derived, revision=revision)
             events.append((fx_stream(day.date), revision - 1, event))
-        await store.save_days(conn, to_save)
-        await store.append_many(conn, events, occurred_at=dt.datetime.now(dt.UTC))
+        # The whole history is thousands of days: written in chunks (still one transaction) with progress.
+        occurred_at = dt.datetime.now(dt.UTC)
+        with ProgressReport(f"importing FX days ({origin})", total=len(to_save)) as progress:
+            for start in range(0, len(to_save), FX_CHUNK_DAYS):
+                await store.save_days(conn, to_save[start : start + FX_CHUNK_DAYS])
+                await store.append_many(conn, events[start : start + FX_CHUNK_DAYS], occurred_at=occurred_at)
+                progress.advance(len(to_save[start : start + FX_CHUNK_DAYS]))
     if notify is not None and events:
         notify()
     return report

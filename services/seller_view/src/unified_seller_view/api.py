@@ -262,7 +262,9 @@ async def get_invoices(
     limit: int = Query(12, ge=1, le=100, description="how many of the latest invoices"),
 ) -> dict[str, Any]:
     _account(principal, account_id)
-    _require_any(principal, "billing", "reports")
+    # One rule with billing's own API: invoices are the owner's (with the billing permission), nobody else's.
+    if principal.role != "owner" or "billing" not in principal.permissions:
+        raise Problem(403, "Forbidden", "invoices are visible to the account owner with the 'billing' permission only")
     scope = _scope(principal, None)
     async with read_view(request) as (conn, _gen):
         return await queries.invoices(conn, account_id, scope, limit)

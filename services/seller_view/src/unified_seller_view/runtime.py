@@ -89,7 +89,8 @@ class SellerViewRuntime(ServiceRuntime):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep following; readiness shows the consumer's own errors
-                log.warning("following the view pointer failed", extra={"error": repr(exc)})
+                # collapse: one line when it starts failing (e.g. the database is down), a count when it stops
+                log.warning("following the view pointer failed", extra={"error": repr(exc), "collapse": True})
 
     def _show_rebuild(self, row: asyncpg.Record | None) -> None:
         """A rebuild running anywhere (its progress row) on /metrics and in the health detail."""

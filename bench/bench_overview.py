@@ -32,10 +32,13 @@ from typing import Any
 
 import asyncpg
 
+from bench import bench_read_side as read_side
 from bench.harness import Context, Figure, Target, benchmark
 from unified_seller_view import queries, summaries
 from unified_seller_view.generations import readmodel_ddl
-from unified_shared.db import connect
+from unified_seller_view.handlers import table_for
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
+from unified_shared.topics import TopicSpec, create_topics
 
 SCHEMA = "view_1"
 MARKETS = [
@@ -199,11 +202,53 @@ async def _measure(conn: asyncpg.Connection, n: int, seed: int, runs: int = 100)
     }
 
 
+async def _project(pool: asyncpg.Pool, kafka: str, n: int, schema: str, keep: bool) -> float:
+    """seller_view's projection (its real handler table) into ``schema``, with or without the summaries' upkeep
+    (without: what the projection cost before them), in events/s."""
+    await _in_pool(
+        pool, f"CREATE SCHEMA {schema}; SET search_path TO {schema}, public; {readmodel_ddl()}; RESET search_path"
+    )
+    saved = summaries.upkeep_enabled
+    summaries.upkeep_enabled = keep
+    try:
+        name = f"bench-view-{uuid.uuid4().hex[:8]}"
+        return n / await read_side._consume(pool, kafka, n, name, table_for(schema))
+    finally:
+        summaries.upkeep_enabled = saved
+
+
+async def _in_pool(pool: asyncpg.Pool, sql: str) -> None:
+    """Statements on one connection (a SET and its RESET stay together)."""
+    async with pool.acquire() as c:
+        await c.execute(sql)
+
+
+async def measure_upkeep(kafka: str, dsn: str, n: int) -> tuple[float, float, float]:
+    """(getmany + parse, projection without summaries, projection with them) in events/s, one topic, one run."""
+    await create_topics(
+        kafka, [TopicSpec(read_side.TOPIC, read_side.PARTITIONS), TopicSpec(f"{read_side.TOPIC}.dlq", 1)]
+    )
+    pool = await create_pool(dsn, max_size=8)
+    try:
+        async with pool.acquire() as c:
+            await apply_migrations(c, [SHARED_COMPONENT])
+        await read_side._produce(kafka, read_side._events(n))
+        base = n / await read_side._raw(kafka, n, parse=True)
+        without = await _project(pool, kafka, n, "view_0", keep=False)
+        with_ = await _project(pool, kafka, n, "view_1", keep=True)
+        return base, without, with_
+    finally:
+        await pool.close()
+
+
 @benchmark("overview", "seller_view overview for one account: day summaries vs a plain SQL aggregate of orders")
 async def overview_bench(ctx: Context) -> list[Figure]:
     n = 10_000 if ctx.quick else 100_000
     async with _scratch(ctx.pg_admin_dsn) as conn:
         f = await _measure(conn, n, seed=1, runs=30 if ctx.quick else 100)
+    events = 5_000 if ctx.quick else 20_000
+    base, without, with_ = await measure_upkeep(ctx.kafka, await ctx.database("bench_upkeep"), events)
+    baseline = "aiokafka getmany + envelope + parse"
     return [
         Figure(
             f"seller_view overview, {n:,} orders{'' if f['same'] else ' (JSON DIFFERS)'}",
@@ -213,7 +258,18 @@ async def overview_bench(ctx: Context) -> list[Figure]:
             "plain SQL aggregate (median)",
             Target(value=20),  # p99 < 50 ms
             extra={"p50 ms": f["p50"], "p99 ms": f["p99"], "per-order SQL ms": f["per_order"]},
-        )
+        ),
+        Figure(
+            f"seller_view projection without day summaries ({events:,} order events)", "ev/s", without, base, baseline
+        ),
+        Figure(
+            f"seller_view projection with day summaries ({events:,} order events)",
+            "ev/s",
+            with_,
+            base,
+            baseline,
+            Target(ratio=0.3),
+        ),
     ]
 
 
@@ -234,5 +290,30 @@ async def main(sizes: list[int]) -> None:
             )
 
 
+async def main_upkeep(n: int) -> None:
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    admin = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55432/postgres")
+    db = f"bench_upkeep_{uuid.uuid4().hex[:8]}"
+    c = await asyncpg.connect(admin)
+    await c.execute(f'CREATE DATABASE "{db}"')
+    await c.close()
+    try:
+        base, without, with_ = await measure_upkeep(kafka, admin.rsplit("/", 1)[0] + f"/{db}", n)
+        print(
+            f"{n} order events: getmany + parse {base:,.0f} ev/s; projection without summaries {without:,.0f} "
+            f"(ratio {without / base:.3f}), with them {with_:,.0f} (ratio {with_ / base:.3f})"
+        )
+    finally:
+        c = await asyncpg.connect(admin)
+        await c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        await c.close()
+
+
 if __name__ == "__main__":
-    asyncio.run(main([int(a) for a in sys.argv[1:]] or [10_000, 100_000, 1_000_000]))
+    if sys.argv[1:2] == ["upkeep"]:
+        from unified_shared.local_secrets import use_local_admin_login
+
+        use_local_admin_login()  # the local broker wants SASL: benchmarks log in as its admin
+        asyncio.run(main_upkeep(int(sys.argv[2]) if len(sys.argv) > 2 else 20_000))
+    else:
+        asyncio.run(main([int(a) for a in sys.argv[1:]] or [10_000, 100_000, 1_000_000]))

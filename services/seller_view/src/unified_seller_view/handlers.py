@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -70,6 +71,24 @@ PER_EVENT_GROUPS: list[tuple[type[Event], ...]] = [
 ]
 
 
+_ORDER_TYPES = (orders.OrderPlaced, orders.OrderStatusChanged, orders.OrderRefunded)
+
+
+@dataclass(frozen=True)
+class _SummarizedTable(HandlerTable):
+    """The handler table of a generation whose order events keep the day summaries: a batch first takes its
+    accounts' summary locks, all at once and in one order (summaries.lock_accounts), so that batches of
+    other partitions touching the same accounts wait for it rather than deadlock on it; the days its order
+    events touched are recomputed once, at its end."""
+
+    schema: str = ""
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
+        accounts = [r.event.account_id for r in events if isinstance(r.event, _ORDER_TYPES)]
+        await summaries.lock_accounts(conn, self.schema, accounts)
+        await summaries.per_batch(conn, lambda: super(_SummarizedTable, self).apply(conn, events))
+
+
 def table_for(schema: str) -> HandlerTable:
     """The consumer's handler table of one generation: every statement goes to that generation's schema
     (set once per batch)."""
@@ -91,7 +110,7 @@ def table_for(schema: str) -> HandlerTable:
         for event_type in types:
             by_type[event_type] = group
     # Other known types (UserInvited, InvitationRevoked) say nothing the view shows: applied as no-ops.
-    return HandlerTable(by_type=by_type, prepare=prepare)
+    return _SummarizedTable(by_type=by_type, prepare=prepare, schema=schema)
 
 
 def handler_for(schema: str) -> Handler:

@@ -91,12 +91,12 @@ async def apply_placed(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]
             )
             changes.append((row["event_id"], None, model.model_validate(payload)))
         await _apply_changes(conn, changes)
-    await summaries.refresh_days(conn, days)
+    await summaries.touch(conn, days)
 
 
 async def apply_changes(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
     touched = await _apply_changes(conn, [(r.event_id, r.envelope.sequence, r.event) for r in events])
-    await summaries.refresh_days(conn, touched)
+    await summaries.touch(conn, touched)
 
 
 async def _apply_changes(conn: asyncpg.Connection, changes: list[tuple[UUID, int | None, Any]]) -> set[DayKey]:

@@ -14,7 +14,8 @@ that does not fall on UTC midnights, is answered by the per-order SQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -23,13 +24,13 @@ from uuid import UUID
 import asyncpg
 
 from unified_seller_view import domain
-from unified_shared import catalog
 
-REPORTING_CURRENCIES: tuple[str, ...] = tuple(
-    sorted({m.currency for m in catalog.MARKETPLACES.values()} | {domain.BASE_CURRENCY})
-)
+# The reporting currencies kept (the web front end's choices): every one multiplies the rows each order
+# event writes, so not all of ISO 4217; another one is answered by the per-order SQL (same figures, slower).
+REPORTING_CURRENCIES: tuple[str, ...] = ("CAD", "EUR", "GBP", "JPY", "MXN", "USD")
 
 DayKey = tuple[UUID, date]
+upkeep_enabled = True  # off only in the bench, to measure the projection without the summaries' upkeep
 _LOCK = 0x5E11  # advisory lock class of the summaries (second key: the generation's schema)
 
 
@@ -158,22 +159,69 @@ FROM refund_rows GROUP BY account_id, rc, day, marketplace_id, currency
 """
 
 
+_LOCK_ACCOUNTS_SQL = """
+SELECT pg_advisory_xact_lock_shared($1, hashtext(coalesce($2::text, current_schema()))),
+       (SELECT count(pg_advisory_xact_lock(k))
+        FROM (SELECT DISTINCT hashtextextended(coalesce($2::text, current_schema()) || ':' || a::text, 0) AS k
+              FROM unnest($3::uuid[]) AS a ORDER BY 1) s)"""
+
+
+async def lock_accounts(conn: asyncpg.Connection, schema: str | None, accounts: Iterable[UUID]) -> None:
+    """Serialize the summaries' upkeep per account: one account's orders arrive through several partitions
+    (a topic per region), applied by concurrent transactions; two recomputing the same day from their own
+    snapshots would each miss the other's orders (or collide on the day's rows). Taken once per batch, in
+    one order, after the shared FX lock (as an FX day's recompute takes them), so no two wait on each other."""
+    wanted = sorted(set(accounts))
+    if not wanted or not upkeep_enabled:
+        return
+    await conn.execute(_LOCK_ACCOUNTS_SQL, _LOCK, schema, wanted)
+
+
+_PENDING: ContextVar[set[DayKey] | None] = ContextVar("summaries_pending", default=None)
+
+
+async def touch(conn: asyncpg.Connection, keys: Iterable[DayKey]) -> None:
+    """These days changed: recomputed at the end of the batch (inside ``per_batch``), else now."""
+    pending = _PENDING.get()
+    if pending is None:
+        await refresh_days(conn, keys)
+    else:
+        pending.update(keys)
+
+
+async def per_batch(conn: asyncpg.Connection, apply: Callable[[], Awaitable[None]]) -> None:
+    """Run ``apply`` (a batch's handlers) and recompute every day it touched once, at the end: one DELETE and
+    one INSERT per batch whatever its groups (placed orders, changes) and segments."""
+    token = _PENDING.set(set())
+    try:
+        await apply()
+        days = _PENDING.get() or set()
+    finally:
+        _PENDING.reset(token)
+    await refresh_days(conn, days)
+
+
 async def refresh_days(
     conn: asyncpg.Connection, keys: Iterable[DayKey], currencies: Sequence[str] = REPORTING_CURRENCIES
 ) -> None:
     """Recompute the summaries of these (account, day) pairs from their orders (none left: rows deleted).
     ``currencies``: the reporting currencies to keep (all of them, except in the bench)."""
     pairs = sorted(set(keys))
-    if not pairs:
+    if not pairs or not upkeep_enabled:
         return
-    # JIT would compile this statement for seconds (its row estimates are far too high) to run it for ms;
-    # the planner's guess of millions of rows also favours sort-merge plans over hashes: off until the end.
-    await conn.execute(
-        """SELECT pg_advisory_xact_lock_shared($1, hashtext(current_schema())), set_config('jit', 'off', true),
-                  set_config('enable_mergejoin', 'off', true)""",
-        _LOCK,
-    )
     accounts, days = [a for a, _ in pairs], [d for _, d in pairs]
+    # The accounts' locks (held already when the batch took them: no wait), then, for this statement only:
+    # JIT would compile this statement for seconds (its row estimates are far off) to run it for ms; the
+    # planner's guesses also favour sort-merge plans, or nested loops over CTEs it thinks hold one row (the
+    # refunds that failed to convert: seconds per batch), over hashes: off until the end (the LATERAL lookups
+    # by index stay nested loops, the only plan they have).
+    await conn.execute(
+        f"""{_LOCK_ACCOUNTS_SQL}, set_config('jit', 'off', true), set_config('enable_mergejoin', 'off', true),
+                  set_config('enable_nestloop', 'off', true)""",
+        _LOCK,
+        None,
+        accounts,
+    )
     await conn.execute(
         """DELETE FROM order_day_summaries s USING unnest($1::uuid[], $2::date[]) AS k(a, d)
            WHERE s.account_id = k.a AND s.day = k.d""",
@@ -188,7 +236,8 @@ async def refresh_days(
         [_factor(c) for c in currencies],
     )
     await conn.execute(
-        """SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN ('jit', 'enable_mergejoin')"""
+        """SELECT set_config(name, reset_val, true) FROM pg_settings
+           WHERE name IN ('jit', 'enable_mergejoin', 'enable_nestloop')"""
     )
 
 

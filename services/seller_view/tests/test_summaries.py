@@ -31,7 +31,16 @@ SCHEMA = "sums"
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 DAYS = 12
 MARKETS = [(US, "USD", "NA"), (DE, "EUR", "EU"), (UK, "GBP", "EU"), (JP, "JPY", "FE")]
-RATES = ["1.1592", "0.85815", "2", "0.5", "161.23", "1.25", "0.8"]
+RATES = [
+    "1.1592",
+    "0.85815",
+    "2",
+    "0.5",
+    "161.23",
+    "1.25",
+    "0.8",
+    "1.0000000000000000000123",
+]  # the last: inexact in SQL
 
 
 def _fx(rng: random.Random, day: date, revision: int) -> regions.FxRatesPublished:
@@ -179,6 +188,7 @@ async def test_kept_summaries_equal_the_per_order_reference(fresh_db: str, seed:
             start += size
         kept = await _rows(conn)
         assert kept, "the history made no summaries"
+        assert any('"inexact_positions":[' in r for r in kept), "no conversion took the inexact path"
         async with conn.transaction():
             await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
             await summaries.refresh_all(conn)
@@ -201,5 +211,26 @@ async def test_kept_summaries_equal_the_per_order_reference(fresh_db: str, seed:
                 assert summed == reference, case
         full = json.loads((await _overviews(conn, accounts[0], {"reporting_currency": "USD", "marketplaces": None}))[1])
         assert full["fx_rates_used"] and full["total"]["refunds"]
+    finally:
+        await conn.close()
+
+
+async def test_a_generation_built_before_the_summaries_is_kept_and_read_without_them(fresh_db: str) -> None:
+    """A live generation from an older readmodel.sql (no summaries table) keeps consuming and answering, from
+    the orders themselves, until a rebuild replaces it."""
+    rng = random.Random(9)
+    account = uuid.UUID(int=rng.getrandbits(128))
+    events = received(history(rng, [account], 15))
+    conn = await connect(fresh_db)
+    try:
+        await conn.execute(f"CREATE SCHEMA {SCHEMA}; SET search_path TO {SCHEMA}, public; {readmodel_ddl()}")
+        await conn.execute("DROP TABLE order_day_summaries; RESET search_path")
+        table = table_for(SCHEMA)
+        for start in range(0, len(events), 10):
+            async with conn.transaction():
+                await table.apply(conn, events[start : start + 10])
+        assert await conn.fetchval(f"SELECT count(*) FROM {SCHEMA}.orders") == 15
+        reference, summed = await _overviews(conn, account, {"reporting_currency": "USD", "marketplaces": None})
+        assert summed == reference
     finally:
         await conn.close()

@@ -146,9 +146,15 @@ async def sum_rows(
     per_order: bool = False,
 ) -> Sequence[Mapping[str, Any]]:
     """The overview's aggregate rows (store.OVERVIEW_SQL's shape): from the day summaries when they cover the
-    question (a kept reporting currency, bounds on UTC midnights), else from the orders themselves."""
+    question (a kept reporting currency, bounds on UTC midnights, a generation that has them), else from the
+    orders themselves."""
     days = summaries.day_bounds(purchased_after, purchased_before)
-    if not per_order and reporting_currency in summaries.REPORTING_CURRENCIES and days is not None:
+    if (
+        not per_order
+        and reporting_currency in summaries.REPORTING_CURRENCIES
+        and days is not None
+        and await summaries.kept(conn)  # a generation built before them: the orders themselves
+    ):
         return await summaries.overview_sums(
             conn,
             account_id,

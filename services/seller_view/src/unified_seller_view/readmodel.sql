@@ -179,13 +179,14 @@ CREATE TABLE credit_notes (
     PRIMARY KEY (account_id, credit_note_id)
 );
 
--- Derived: per (account, reporting currency, purchase day (UTC), kind, marketplace, currency, status) what the
--- overview sums of that day's orders ('order') and of their refunds ('refund', status ''), each order
--- converted and rounded on its own (summaries.py). Recomputed from the day's orders and the rates whenever an
--- order of the day or the rate that decides the day changes, so replays give the same rows.
+-- Derived: per (account, purchase day (UTC), kind, marketplace, currency, status) what the overview sums of
+-- that day's orders ('order') and of their refunds ('refund', status ''), each order converted and rounded on
+-- its own (summaries.py). What depends on the reporting currency is an array, one element per currency of
+-- summaries.REPORTING_CURRENCIES in its order: CAD EUR GBP JPY MXN USD (the CHECK ties the two). Recomputed
+-- from the day's orders and the rates whenever an order of the day or the rate that decides the day changes,
+-- so replays give the same rows.
 CREATE TABLE order_day_summaries (
     account_id              UUID NOT NULL,
-    reporting_currency      TEXT NOT NULL,
     day                     DATE NOT NULL,
     kind                    TEXT NOT NULL CHECK (kind IN ('order', 'refund')),
     marketplace_id          TEXT NOT NULL,
@@ -193,16 +194,16 @@ CREATE TABLE order_day_summaries (
     status                  TEXT NOT NULL,
     n                       BIGINT NOT NULL,
     units                   BIGINT,
-    n_converted             BIGINT NOT NULL,
-    n_unconverted           BIGINT NOT NULL,
-    n_rate_lookups          BIGINT NOT NULL,
     amount                  NUMERIC,
-    amount_unconverted      NUMERIC,
-    reporting_units         NUMERIC,
+    n_converted             BIGINT[] NOT NULL CHECK (cardinality(n_converted) = 6),
+    n_unconverted           BIGINT[] NOT NULL,
+    n_rate_lookups          BIGINT[] NOT NULL,
+    amount_unconverted      NUMERIC[] NOT NULL,
+    reporting_units         NUMERIC[] NOT NULL,
+    inexact_positions       INT[],
     inexact_amounts         NUMERIC[],
     inexact_local_rates     NUMERIC[],
     inexact_reporting_rates NUMERIC[],
-    PRIMARY KEY (account_id, day, reporting_currency, kind, marketplace_id, currency, status)
+    PRIMARY KEY (account_id, day, kind, marketplace_id, currency, status)
 );
-CREATE INDEX order_day_summaries_read ON order_day_summaries (account_id, reporting_currency, day);
 CREATE INDEX order_day_summaries_by_day ON order_day_summaries (day);

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from unified_seller_view import domain, queries
+from unified_seller_view import domain, queries, summaries
 from unified_seller_view.generations import readmodel_ddl
 from unified_shared.db import connect
 
@@ -174,6 +174,7 @@ async def test_sql_overview_equals_the_python_reference(fresh_db: str, seed: int
         await conn.execute(readmodel_ddl())
         account = uuid.UUID(int=rng.getrandbits(128))
         await _fill(conn, rng, account, 350)
+        await summaries.refresh_all(conn)  # loaded without the consumer: the day summaries computed at once
         await conn.execute("RESET search_path")
         cases: list[dict[str, Any]] = [{"reporting_currency": c, "marketplaces": None} for c in REPORTING]
         markets = [*MARKETS, UNKNOWN_MARKET]
@@ -245,6 +246,7 @@ async def test_exact_ties_round_to_even_in_sql(fresh_db: str) -> None:
                 currency,
                 Decimal(amount),
             )
+        await summaries.refresh_all(conn)
         await conn.execute("RESET search_path")
         reference, summed = await _both(conn, account, reporting_currency="EUR", marketplaces=None)
         assert summed == reference

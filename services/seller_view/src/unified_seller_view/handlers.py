@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from unified_seller_view import domain, offers_view, order_batches, order_history, store
+from unified_seller_view import domain, offers_view, order_batches, order_history, store, summaries
 from unified_seller_view.generations import use_schema
 from unified_shared.consumer import Apply, Handler, HandlerTable, ReceivedEvent
 from unified_shared.contracts import billing, identity, messages, orders, regions
@@ -71,6 +72,37 @@ PER_EVENT_GROUPS: list[tuple[type[Event], ...]] = [
 ]
 
 
+_ORDER_TYPES = (orders.OrderPlaced, orders.OrderStatusChanged, orders.OrderRefunded)
+
+
+@dataclass(frozen=True)
+class _SummarizedTable(HandlerTable):
+    """The handler table of a generation whose order events keep the day summaries: a batch first takes its
+    accounts' summary locks, all at once and in one order (summaries.lock_accounts), so that batches of
+    other partitions touching the same accounts wait for it rather than deadlock on it; the summaries of the
+    orders its events name are taken out before its handlers and added back after (summaries.per_batch)."""
+
+    schema: str = ""
+    keeps: list[bool] = field(default_factory=list)  # whether the schema has the summaries (it never changes)
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
+        if self.prepare is not None:
+            await self.prepare(conn)  # the generation's schema, before the summaries' first statement
+        if not self.keeps:
+            self.keeps.append(await summaries.kept(conn, self.schema))
+        keep = self.keeps[0]
+        keys = [(r.event.account_id, r.event.amazon_order_id) for r in events if isinstance(r.event, _ORDER_TYPES)]
+        if keep:
+            await summaries.lock_accounts(conn, self.schema, [a for a, _ in keys])
+
+        async def segments() -> None:  # HandlerTable.apply after its prepare
+            for segment in self.plan(events):
+                for group, group_events in segment:
+                    await group.handler(conn, group_events)
+
+        await summaries.per_batch(conn, keys, segments, keep=keep)
+
+
 def table_for(schema: str) -> HandlerTable:
     """The consumer's handler table of one generation: every statement goes to that generation's schema
     (set once per batch)."""
@@ -92,7 +124,7 @@ def table_for(schema: str) -> HandlerTable:
         for event_type in types:
             by_type[event_type] = group
     # Other known types (UserInvited, InvitationRevoked) say nothing the view shows: applied as no-ops.
-    return HandlerTable(by_type=by_type, prepare=prepare)
+    return _SummarizedTable(by_type=by_type, prepare=prepare, schema=schema)
 
 
 def handler_for(schema: str) -> Handler:
@@ -175,10 +207,14 @@ async def apply_event(
         await _apply_participation(conn, event, event_id, sequence)
     elif isinstance(event, regions.FxRatesPublished):
         await _apply_fx(conn, event)
-    elif isinstance(event, orders.OrderPlaced):
-        await _apply_order_placed(conn, event)
-    elif isinstance(event, orders.OrderStatusChanged | orders.OrderRefunded):
-        await _apply_order_change(conn, event, event_id, sequence)
+    elif isinstance(event, orders.OrderPlaced | orders.OrderStatusChanged | orders.OrderRefunded):
+        key = [(event.account_id, event.amazon_order_id)]
+        days = await summaries.order_days(conn, key)  # before: a newer snapshot may move the purchase day
+        if isinstance(event, orders.OrderPlaced):
+            await _apply_order_placed(conn, event)
+        else:
+            await _apply_order_change(conn, event, event_id, sequence)
+        await summaries.refresh_orders(conn, key, days)
     elif isinstance(event, messages.BuyerMessageReceived):
         await _apply_buyer_message(conn, event, timeline)
     elif isinstance(event, messages.SellerReplied):
@@ -237,6 +273,7 @@ async def _apply_fx(conn: asyncpg.Connection, event: regions.FxRatesPublished) -
     known = await store.fx_day_revision(conn, event.date)
     if known is not None and known >= event.revision:
         return  # the same or an older revision of a day we have: the latest revision wins
+    replaced = await store.fx_day_currencies(conn, event.date)
     await store.replace_fx_day(
         conn,
         event.date,
@@ -245,6 +282,8 @@ async def _apply_fx(conn: asyncpg.Connection, event: regions.FxRatesPublished) -
         derived=dict(event.derived),
         rates=dict(event.rates),
     )
+    currencies = replaced | {c.upper() for c in event.rates}
+    await summaries.refresh_for_fx_day(conn, event.date, currencies)  # the days these rates decide
 
 
 def _order_row(event: orders.OrderPlaced) -> dict[str, Any]:

@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Hashable, Sequence
+from datetime import UTC
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from unified_seller_view import summaries
 from unified_shared.consumer import ReceivedEvent
 from unified_shared.contracts import orders
 
 log = logging.getLogger(__name__)
 
 OrderKey = tuple[UUID, str]
+DayKey = summaries.DayKey
 
 
 def order_key(received: ReceivedEvent) -> Hashable:
@@ -44,6 +47,8 @@ async def apply_placed(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]
         if known is None or e.last_update_date > known.last_update_date:  # ties: the first one stays
             newest[key] = e
     rows = list(newest.values())
+    days = await summaries.order_days(conn, newest)  # a newer snapshot may move the purchase day
+    days |= {(e.account_id, e.purchase_date.astimezone(UTC).date()) for e in rows}
     await conn.execute(
         f"""INSERT INTO orders ({_ORDER_COLUMNS})
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
@@ -86,16 +91,20 @@ async def apply_placed(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]
             )
             changes.append((row["event_id"], None, model.model_validate(payload)))
         await _apply_changes(conn, changes)
+    await summaries.touch(conn, days)
 
 
 async def apply_changes(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
-    await _apply_changes(conn, [(r.event_id, r.envelope.sequence, r.event) for r in events])
+    touched = await _apply_changes(conn, [(r.event_id, r.envelope.sequence, r.event) for r in events])
+    await summaries.touch(conn, touched)
 
 
-async def _apply_changes(conn: asyncpg.Connection, changes: list[tuple[UUID, int | None, Any]]) -> None:
+async def _apply_changes(conn: asyncpg.Connection, changes: list[tuple[UUID, int | None, Any]]) -> set[DayKey]:
+    """Apply status changes and refunds; returns the (account, purchase day) of the orders they changed."""
     keys = sorted({(e.account_id, e.amazon_order_id) for _, _, e in changes})
     rows = await conn.fetch(
-        """SELECT o.account_id, o.amazon_order_id, o.status, o.last_update_date, o.items_shipped, o.items_unshipped
+        """SELECT o.account_id, o.amazon_order_id, o.status, o.last_update_date, o.items_shipped, o.items_unshipped,
+                  (o.purchase_date AT TIME ZONE 'UTC')::date AS day
            FROM orders o JOIN unnest($1::uuid[], $2::text[]) AS k(a, i)
              ON o.account_id = k.a AND o.amazon_order_id = k.i
            ORDER BY o.account_id, o.amazon_order_id FOR UPDATE OF o""",
@@ -154,6 +163,7 @@ async def _apply_changes(conn: asyncpg.Connection, changes: list[tuple[UUID, int
             [c["items_shipped"] for c in changed],
             [c["items_unshipped"] for c in changed],
         )
+    return {(state[k]["account_id"], state[k]["day"]) for k in touched}
 
 
 async def _park(conn: asyncpg.Connection, parked: list[tuple[UUID, int | None, Any]]) -> None:

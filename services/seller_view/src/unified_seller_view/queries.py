@@ -3,7 +3,7 @@ connection already pointed at the live generation (one read-only snapshot per re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,7 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
-from unified_seller_view import domain, store
+from unified_seller_view import domain, store, summaries
 from unified_shared import catalog
 
 PROVISIONAL_RULE = (
@@ -90,7 +90,7 @@ def reporting_unit(reporting_currency: str) -> tuple[Decimal, Decimal]:
     return unit, Decimal(10) ** -exponent
 
 
-def absorb_sum_row(fig: domain.Figures, r: asyncpg.Record, reporting_currency: str, unit: Decimal) -> None:
+def absorb_sum_row(fig: domain.Figures, r: Mapping[str, Any], reporting_currency: str, unit: Decimal) -> None:
     """Add one ``order`` or ``refund`` row of store.OVERVIEW_SQL to ``fig`` (what build_overview would add)."""
     kind = r["kind"]
     currency = r["currency"]
@@ -134,6 +134,49 @@ def absorb_sum_row(fig: domain.Figures, r: asyncpg.Record, reporting_currency: s
         raise ValueError(f"unexpected overview row kind {kind!r}")
 
 
+async def sum_rows(
+    conn: asyncpg.Connection,
+    account_id: UUID,
+    *,
+    marketplaces: list[str] | None,
+    reporting_currency: str,
+    purchased_after: datetime | None,
+    purchased_before: datetime | None,
+    granularity: str | None = None,
+    per_order: bool = False,
+) -> Sequence[Mapping[str, Any]]:
+    """The overview's aggregate rows (store.OVERVIEW_SQL's shape): from the day summaries when they cover the
+    question (a kept reporting currency, bounds on UTC midnights, a generation that has them), else from the
+    orders themselves."""
+    days = summaries.day_bounds(purchased_after, purchased_before)
+    if (
+        not per_order
+        and reporting_currency in summaries.REPORTING_CURRENCIES
+        and days is not None
+        and await summaries.kept(conn)  # a generation built before them: the orders themselves
+    ):
+        return await summaries.overview_sums(
+            conn,
+            account_id,
+            marketplaces=marketplaces,
+            first_day=days[0],
+            end_day=days[1],
+            reporting_currency=reporting_currency,
+            granularity=granularity,
+        )
+    _, factor = reporting_unit(reporting_currency)
+    return await store.overview_sums(
+        conn,
+        account_id,
+        marketplaces=marketplaces,
+        purchased_after=purchased_after,
+        purchased_before=purchased_before,
+        reporting_currency=reporting_currency,
+        minor_factor=factor,
+        granularity=granularity,
+    )
+
+
 async def overview_in_sql(
     conn: asyncpg.Connection,
     account_id: UUID,
@@ -142,31 +185,39 @@ async def overview_in_sql(
     reporting_currency: str,
     purchased_after: datetime | None = None,
     purchased_before: datetime | None = None,
+    per_order: bool = False,
 ) -> domain.Overview:
-    """The same figures as overview_in_python, summed by PostgreSQL (store.OVERVIEW_SQL): only aggregate rows
-    cross the wire, whatever the number of orders."""
-    unit, factor = reporting_unit(reporting_currency)
-    rows = await store.overview_sums(
+    """The same figures as overview_in_python, summed by PostgreSQL from the day summaries (or, with
+    ``per_order`` or outside what they cover, store.OVERVIEW_SQL over the orders): only aggregate rows cross
+    the wire."""
+    unit, _ = reporting_unit(reporting_currency)
+    rows = await sum_rows(
         conn,
         account_id,
         marketplaces=marketplaces,
+        reporting_currency=reporting_currency,
         purchased_after=purchased_after,
         purchased_before=purchased_before,
-        reporting_currency=reporting_currency,
-        minor_factor=factor,
+        per_order=per_order,
     )
     per_market: dict[str, domain.Figures] = {}
     used_pairs: set[tuple[str, Any]] = set()
+    found: dict[tuple[str, Any], domain.Rate] = {}
     for r in rows:
         if r["kind"] == "rate":
-            used_pairs.add((r["currency"], r["day"]))
+            if "rate_date" in r:  # the summaries say which rate served the pair
+                found[(r["currency"], r["day"])] = domain.Rate(
+                    r["currency"], r["rate_date"], r["rate"], r["revision"], r["source"]
+                )
+            else:
+                used_pairs.add((r["currency"], r["day"]))
             continue
         absorb_sum_row(per_market.setdefault(r["marketplace_id"], domain.Figures()), r, reporting_currency, unit)
     total = domain.Figures()
     for fig in per_market.values():
         total.absorb(fig)
     # the rates of the (currency, purchase day) pairs the reference would have recorded, read in this snapshot
-    used = await store.rates_on_or_before(conn, used_pairs)
+    used = found | await store.rates_on_or_before(conn, used_pairs)
     return domain.Overview(reporting_currency, per_market, total, used)
 
 
@@ -179,16 +230,29 @@ async def overview(
     purchased_after: datetime | None = None,
     purchased_before: datetime | None = None,
     in_python: bool = False,
+    per_order: bool = False,
 ) -> dict[str, Any]:
-    compute = overview_in_python if in_python else overview_in_sql
-    result = await compute(
-        conn,
-        account_id,
-        marketplaces=marketplaces,
-        reporting_currency=reporting_currency,
-        purchased_after=purchased_after,
-        purchased_before=purchased_before,
-    )
+    """The overview's JSON; ``in_python`` (the reference) and ``per_order`` (SQL over every order rather than
+    the day summaries) give the same answer slower, for tests and the bench."""
+    if in_python:
+        result = await overview_in_python(
+            conn,
+            account_id,
+            marketplaces=marketplaces,
+            reporting_currency=reporting_currency,
+            purchased_after=purchased_after,
+            purchased_before=purchased_before,
+        )
+    else:
+        result = await overview_in_sql(
+            conn,
+            account_id,
+            marketplaces=marketplaces,
+            reporting_currency=reporting_currency,
+            purchased_after=purchased_after,
+            purchased_before=purchased_before,
+            per_order=per_order,
+        )
     per_market = []
     for marketplace_id in sorted(result.marketplaces, key=lambda m: (_code(m) or "~", m)):
         per_market.append(

@@ -197,3 +197,32 @@ CREATE TABLE order_status_history (
     PRIMARY KEY (account_id, event_id)
 );
 CREATE INDEX order_status_history_order ON order_status_history (account_id, amazon_order_id, at);
+
+-- Derived: per (account, purchase day (UTC), kind, marketplace, currency, status) what the overview sums of
+-- that day's orders ('order') and of their refunds ('refund', status ''), each order converted and rounded on
+-- its own (summaries.py). What depends on the reporting currency is an array, one element per currency of
+-- summaries.REPORTING_CURRENCIES in its order: CAD EUR GBP JPY MXN USD (the CHECK ties the two). Recomputed
+-- from the day's orders and the rates whenever an order of the day or the rate that decides the day changes,
+-- so replays give the same rows.
+CREATE TABLE order_day_summaries (
+    account_id              UUID NOT NULL,
+    day                     DATE NOT NULL,
+    kind                    TEXT NOT NULL CHECK (kind IN ('order', 'refund')),
+    marketplace_id          TEXT NOT NULL,
+    currency                TEXT NOT NULL,
+    status                  TEXT NOT NULL,
+    n                       BIGINT NOT NULL,
+    units                   BIGINT,
+    amount                  NUMERIC,
+    n_converted             BIGINT[] NOT NULL CHECK (cardinality(n_converted) = 6),
+    n_unconverted           BIGINT[] NOT NULL,
+    n_rate_lookups          BIGINT[] NOT NULL,
+    amount_unconverted      NUMERIC[] NOT NULL,
+    reporting_units         NUMERIC[] NOT NULL,
+    inexact_positions       INT[],
+    inexact_amounts         NUMERIC[],
+    inexact_local_rates     NUMERIC[],
+    inexact_reporting_rates NUMERIC[],
+    PRIMARY KEY (account_id, day, kind, marketplace_id, currency, status)
+);
+CREATE INDEX order_day_summaries_by_day ON order_day_summaries (day);

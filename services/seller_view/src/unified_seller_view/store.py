@@ -176,6 +176,10 @@ async def fx_day_revision(conn: asyncpg.Connection, day: date) -> int | None:
     return int(value) if value is not None else None
 
 
+async def fx_day_currencies(conn: asyncpg.Connection, day: date) -> set[str]:
+    return {r["currency"] for r in await conn.fetch("SELECT currency FROM fx_rates WHERE date = $1", day)}
+
+
 async def replace_fx_day(
     conn: asyncpg.Connection,
     day: date,

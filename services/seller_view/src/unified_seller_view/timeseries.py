@@ -10,7 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
-from unified_seller_view import domain, queries, store
+from unified_seller_view import domain, queries
 
 GRANULARITIES = ("day", "week", "month")
 MAX_BUCKETS = 400  # a chart of more points than this is not a chart: ask for a coarser granularity
@@ -95,15 +95,14 @@ async def timeseries(
     last: date,
 ) -> dict[str, Any]:
     starts = buckets(first, last, granularity)
-    unit, factor = queries.reporting_unit(reporting_currency)
-    rows = await store.overview_sums(
+    unit, _ = queries.reporting_unit(reporting_currency)
+    rows = await queries.sum_rows(
         conn,
         account_id,
         marketplaces=marketplaces,
         purchased_after=datetime.combine(first, time(0), tzinfo=UTC),
         purchased_before=datetime.combine(last + timedelta(days=1), time(0), tzinfo=UTC),
         reporting_currency=reporting_currency,
-        minor_factor=factor,
         granularity=granularity,
     )
     cells: dict[tuple[date, str], domain.Figures] = {}

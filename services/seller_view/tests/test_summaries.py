@@ -1,0 +1,240 @@
+"""The day summaries kept by the consumer equal the per-order reference for random histories: orders and
+their status changes, refunds (some in another currency) and newer snapshots, FX days that arrive late,
+are revised (revision 2, 3), or come again as an older revision, all through the real handler table in
+random batches, some batches delivered twice. Checked two ways: the kept rows equal rows recomputed from
+scratch, and every overview read from them equals the reference computed in Python from every order."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+
+from unified_seller_view import queries, summaries
+from unified_seller_view.generations import readmodel_ddl
+from unified_seller_view.handlers import table_for
+from unified_shared.consumer import ReceivedEvent
+from unified_shared.contracts import orders, regions
+from unified_shared.db import connect
+from unified_shared.envelope import Envelope
+from unified_shared.events import Event
+
+from .support import DE, JP, UK, US
+
+SCHEMA = "sums"
+# Far from the days other tests use: test_summaries_consumer publishes these random rates, revised, on the
+# shared FX topic, and any view or billing consuming it later takes the latest revision of a day. On 2026
+# days they replaced the real ECB rates the end-to-end test computes its expectations from (it failed after
+# the seller_view tests had run, on the same broker).
+T0 = datetime(2011, 3, 1, tzinfo=UTC)
+DAYS = 12
+MARKETS = [(US, "USD", "NA"), (DE, "EUR", "EU"), (UK, "GBP", "EU"), (JP, "JPY", "FE")]
+RATES = [
+    "1.1592",
+    "0.85815",
+    "2",
+    "0.5",
+    "161.23",
+    "1.25",
+    "0.8",
+    "1.0000000000000000000123",
+]  # the last: inexact in SQL
+
+
+def _fx(rng: random.Random, day: date, revision: int) -> regions.FxRatesPublished:
+    rates = {c: Decimal(rng.choice(RATES)) for c in ("USD", "GBP", "JPY", "SEK") if rng.random() < 0.85}
+    return regions.FxRatesPublished(date=day, rates=rates, source="test", revision=revision)
+
+
+def _order_events(rng: random.Random, account: uuid.UUID, n: int) -> list[Event]:
+    order_id = f"{n:03d}-0000000-0000000"
+    market, currency, region = rng.choice(MARKETS)
+    if rng.random() < 0.15:
+        currency = rng.choice(["USD", "EUR", "GBP", "SEK"])
+    placed = T0 + timedelta(days=rng.randint(0, DAYS - 1), hours=rng.choice([0, 11, 23]), minutes=rng.choice([0, 59]))
+
+    def money(cur: str) -> orders.Money:
+        places = 0 if cur == "JPY" else 2
+        return orders.Money(currency_code=cur, amount=Decimal(rng.randint(1, 99999)).scaleb(-places))
+
+    def snapshot(at: datetime, status: str, when: datetime = placed) -> orders.OrderPlaced:
+        return orders.OrderPlaced(
+            account_id=account,
+            marketplace_id=market,
+            amazon_order_id=order_id,
+            region=region,
+            purchase_date=when,
+            last_update_date=at,
+            order_status=status,  # type: ignore[arg-type]
+            fulfillment_channel="MFN",
+            order_total=money(currency),
+            number_of_items=rng.randint(1, 4),
+            number_of_items_unshipped=1,
+        )
+
+    events: list[Event] = [snapshot(placed, rng.choice(["Unshipped", "Pending"]))]
+    for k in range(rng.randint(0, 4)):
+        at = placed + timedelta(hours=rng.randint(-1, 40))
+        pick = rng.random()
+        if pick < 0.4:
+            events.append(
+                orders.OrderStatusChanged(
+                    account_id=account,
+                    marketplace_id=market,
+                    amazon_order_id=order_id,
+                    region=region,
+                    from_status="Unshipped",
+                    to_status=rng.choice(["Shipped", "Canceled", "PartiallyShipped"]),  # type: ignore[arg-type]
+                    last_update_date=at,
+                )
+            )
+        elif pick < 0.8:
+            cur = currency if rng.random() < 0.7 else rng.choice(["USD", "EUR", "GBP", "AED"])
+            events.append(
+                orders.OrderRefunded(
+                    account_id=account,
+                    marketplace_id=market,
+                    amazon_order_id=order_id,
+                    region=region,
+                    amount=money(cur),
+                    refunded_at=at,
+                    last_update_date=at + timedelta(seconds=k),
+                )
+            )
+        else:  # a newer snapshot, now and then with another purchase day (the old day must be recomputed)
+            moved = placed + timedelta(days=rng.choice([0, 0, 1, -1]))
+            events.append(snapshot(at + timedelta(minutes=1), rng.choice(["Shipped", "Pending"]), moved))
+    if rng.random() < 0.3:  # changes before their order: parked, then applied
+        events.insert(rng.randint(1, len(events)), events.pop(0))
+    return events
+
+
+def history(rng: random.Random, accounts: list[uuid.UUID], n_orders: int) -> list[Event]:
+    """Orders of several accounts interleaved (each order's own events in order) with FX days published
+    on time, late, revised, and replayed as an older revision."""
+    queues = [_order_events(rng, rng.choice(accounts), n) for n in range(n_orders)]
+    fx_days = [T0.date() + timedelta(days=d) for d in range(0, DAYS, 1) if rng.random() < 0.6]
+    fx: list[Event] = []
+    for day in fx_days:
+        fx.append(_fx(rng, day, 1))
+        for revision in range(2, rng.choice([2, 2, 3, 4])):
+            fx.append(_fx(rng, day, revision))
+        if rng.random() < 0.3:
+            fx.append(_fx(rng, day, 1))  # an older revision arriving again: ignored
+    rng.shuffle(fx)  # days arrive late and out of order
+    queues.append(fx)
+    mixed: list[Event] = []
+    while queues:
+        q = rng.choice(queues)
+        mixed.append(q.pop(0))
+        if not q:
+            queues.remove(q)
+    return mixed
+
+
+def received(events: list[Event]) -> list[ReceivedEvent]:
+    out = []
+    for i, e in enumerate(events):
+        env = Envelope(
+            id=uuid.UUID(int=i + 1),
+            source="/t",
+            type=e.ce_type(),
+            time=T0,
+            subject="s",
+            partitionkey=e.partition_key(),
+            sequence=i,
+        )
+        out.append(ReceivedEvent(env, e, e.TOPIC, 0, i))
+    return out
+
+
+async def _rows(conn: asyncpg.Connection) -> list[str]:
+    return [
+        r["j"]
+        for r in await conn.fetch(f"SELECT row_to_json(s)::text AS j FROM {SCHEMA}.order_day_summaries s ORDER BY 1")
+    ]
+
+
+async def _overviews(conn: asyncpg.Connection, account: uuid.UUID, case: dict[str, Any]) -> tuple[str, str]:
+    async with conn.transaction(readonly=True, isolation="repeatable_read"):
+        await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
+        reference = await queries.overview(conn, account, in_python=True, **case)
+        summed = await queries.overview(conn, account, **case)
+    return json.dumps(reference, sort_keys=True), json.dumps(summed, sort_keys=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+async def test_kept_summaries_equal_the_per_order_reference(fresh_db: str, seed: int) -> None:
+    rng = random.Random(seed)
+    accounts = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(2)]
+    events = received(history(rng, accounts, 60))
+    conn = await connect(fresh_db)
+    try:
+        await conn.execute(f"CREATE SCHEMA {SCHEMA}")
+        await conn.execute(f"SET search_path TO {SCHEMA}, public")
+        await conn.execute(readmodel_ddl())
+        await conn.execute("RESET search_path")
+        table = table_for(SCHEMA)
+        start = 0
+        while start < len(events):
+            size = rng.choice([1, 3, 10, 40])
+            async with conn.transaction():
+                await table.apply(conn, events[start : start + size])
+            if rng.random() < 0.2:  # redelivered (as if the claim were lost): must change nothing
+                async with conn.transaction():
+                    await table.apply(conn, events[start : start + size])
+            start += size
+        kept = await _rows(conn)
+        assert kept, "the history made no summaries"
+        assert any('"inexact_positions":[' in r for r in kept), "no conversion took the inexact path"
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
+            await summaries.refresh_all(conn)
+        assert await _rows(conn) == kept  # kept incrementally == recomputed from scratch
+        for account in accounts:
+            for currency in ("USD", "EUR", "GBP", "JPY", "SEK"):
+                reference, summed = await _overviews(
+                    conn, account, {"reporting_currency": currency, "marketplaces": None}
+                )
+                assert summed == reference, currency
+            for _ in range(4):
+                first = T0 + timedelta(days=rng.randint(0, DAYS))
+                case = {
+                    "reporting_currency": rng.choice(["USD", "EUR", "GBP"]),
+                    "marketplaces": rng.choice([None, [US], [DE, UK]]),
+                    "purchased_after": rng.choice([None, first]),
+                    "purchased_before": rng.choice([None, first + timedelta(days=rng.randint(1, 5))]),
+                }
+                reference, summed = await _overviews(conn, account, case)
+                assert summed == reference, case
+        full = json.loads((await _overviews(conn, accounts[0], {"reporting_currency": "USD", "marketplaces": None}))[1])
+        assert full["fx_rates_used"] and full["total"]["refunds"]
+    finally:
+        await conn.close()
+
+
+async def test_a_generation_built_before_the_summaries_is_kept_and_read_without_them(fresh_db: str) -> None:
+    """A live generation from an older readmodel.sql (no summaries table) keeps consuming and answering, from
+    the orders themselves, until a rebuild replaces it."""
+    rng = random.Random(9)
+    account = uuid.UUID(int=rng.getrandbits(128))
+    events = received(history(rng, [account], 15))
+    conn = await connect(fresh_db)
+    try:
+        await conn.execute(f"CREATE SCHEMA {SCHEMA}; SET search_path TO {SCHEMA}, public; {readmodel_ddl()}")
+        await conn.execute("DROP TABLE order_day_summaries; RESET search_path")
+        table = table_for(SCHEMA)
+        for start in range(0, len(events), 10):
+            async with conn.transaction():
+                await table.apply(conn, events[start : start + 10])
+        assert await conn.fetchval(f"SELECT count(*) FROM {SCHEMA}.orders") == 15
+        reference, summed = await _overviews(conn, account, {"reporting_currency": "USD", "marketplaces": None})
+        assert summed == reference
+    finally:
+        await conn.close()

@@ -28,7 +28,7 @@ router = APIRouter(prefix="/messaging/v1", tags=["messages"])
 ThreadState = Literal[THREAD_STATES]  # type: ignore[valid-type]
 
 
-def handlers(request: Request) -> MessagesHandlers:
+async def handlers(request: Request) -> MessagesHandlers:
     h: MessagesHandlers = request.app.state.handlers
     return h
 

@@ -24,7 +24,7 @@ router = APIRouter()
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def _handlers(request: Request) -> RegionsHandlers:
+async def _handlers(request: Request) -> RegionsHandlers:
     h: RegionsHandlers = request.app.state.handlers
     return h
 

@@ -21,7 +21,7 @@ from unified_shared.problems import Problem
 router = APIRouter()
 
 
-def _fx(request: Request) -> FxImports:
+async def _fx(request: Request) -> FxImports:
     fx: FxImports = request.app.state.fx
     return fx
 

@@ -8,7 +8,7 @@ the pointer names at that moment.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -22,12 +22,12 @@ from unified_seller_view.generations import TOPICS, Generation, live_generation,
 from unified_shared import catalog
 from unified_shared.auth import Principal, current_principal
 from unified_shared.bounds import Cursor, QueryInstant
+from unified_shared.clock import Clock
 from unified_shared.money import UnknownCurrency, minor_units
 from unified_shared.problems import Problem
 
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["unified view"])
 
-Clock = Callable[[], datetime]
 ORDER_STATUSES = frozenset(
     {
         "Pending",
@@ -40,10 +40,6 @@ ORDER_STATUSES = frozenset(
         "PendingAvailability",
     }
 )
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @contextlib.asynccontextmanager

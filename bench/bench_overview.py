@@ -37,7 +37,7 @@ import asyncpg
 
 from bench import bench_read_side as read_side
 from bench.harness import Context, Figure, Target, benchmark
-from unified_seller_view import queries, summaries
+from unified_seller_view import overview_queries, summaries
 from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
@@ -116,7 +116,7 @@ async def _time(
         async with conn.transaction(readonly=True, isolation="repeatable_read"):
             await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
             t0 = time.perf_counter()
-            out = await queries.overview(
+            out = await overview_queries.overview(
                 conn, account, marketplaces=None, reporting_currency="USD", in_python=in_python, per_order=per_order
             )
             times.append(time.perf_counter() - t0)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unified_seller_view import domain
+from unified_seller_view import domain, overview_rules, reply_wait_rules
 
 from .support import DE, FR, JP, US
 
@@ -31,20 +31,20 @@ def test_participation_fold_uses_effective_time_not_arrival() -> None:
     assert state.last_change_at == T0 + timedelta(days=3)
 
 
-def _rates(day: date) -> dict[str, domain.Rate]:
+def _rates(day: date) -> dict[str, overview_rules.Rate]:
     return {
-        "USD": domain.Rate("USD", day, Decimal("1.1592")),
-        "JPY": domain.Rate("JPY", day, Decimal("178.56")),
-        "GBP": domain.Rate("GBP", day, Decimal("0.85815")),
+        "USD": overview_rules.Rate("USD", day, Decimal("1.1592")),
+        "JPY": overview_rules.Rate("JPY", day, Decimal("178.56")),
+        "GBP": overview_rules.Rate("GBP", day, Decimal("0.85815")),
     }
 
 
 def test_conversion_rounds_half_even_to_the_reporting_minor_unit() -> None:
-    usd = domain.Rate("USD", date(2026, 9, 11), Decimal("1.1592"))
-    jpy = domain.Rate("JPY", date(2026, 9, 11), Decimal("178.56"))
-    assert domain.convert(Decimal("10.00"), usd, jpy, "JPY") == Decimal("1540")  # 1540.37...
-    assert domain.convert(Decimal("1234"), jpy, domain.base_rate(), "EUR") == Decimal("6.91")
-    assert domain.convert(Decimal("19.99"), domain.base_rate(), usd, "USD") == Decimal("23.17")
+    usd = overview_rules.Rate("USD", date(2026, 9, 11), Decimal("1.1592"))
+    jpy = overview_rules.Rate("JPY", date(2026, 9, 11), Decimal("178.56"))
+    assert overview_rules.convert(Decimal("10.00"), usd, jpy, "JPY") == Decimal("1540")  # 1540.37...
+    assert overview_rules.convert(Decimal("1234"), jpy, overview_rules.base_rate(), "EUR") == Decimal("6.91")
+    assert overview_rules.convert(Decimal("19.99"), overview_rules.base_rate(), usd, "USD") == Decimal("23.17")
 
 
 amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("9999.99"), places=2)
@@ -63,13 +63,13 @@ def test_total_is_exactly_the_sum_of_the_marketplaces(rows: list[tuple[str, Deci
     currency = {US: "USD", DE: "EUR", FR: "EUR", JP: "JPY"}
     day = date(2026, 9, 11)
     orders = [
-        domain.OrderFigures(
+        overview_rules.OrderFigures(
             m, status, currency[m], a.quantize(Decimal(1)) if m == JP else a, 1, day, ((currency[m], Decimal("0.01")),)
         )
         for m, a, status in rows
     ]
-    overview = domain.build_overview(orders, reporting, lambda c, d: _rates(d).get(c))
-    q = domain.minor(reporting)
+    overview = overview_rules.build_overview(orders, reporting, lambda c, d: _rates(d).get(c))
+    q = overview_rules.minor(reporting)
     parts = sum((f.gross_reporting for f in overview.marketplaces.values()), Decimal(0))
     assert overview.total.gross_reporting == parts
     for f in overview.marketplaces.values():
@@ -83,18 +83,20 @@ def test_total_is_exactly_the_sum_of_the_marketplaces(rows: list[tuple[str, Deci
 
 def test_a_currency_without_rate_is_left_unconverted_and_marked() -> None:
     orders = [
-        domain.OrderFigures("A2VIGQ35RCS4UG", "Shipped", "AED", Decimal("150.00"), 1, date(2026, 9, 11)),
-        domain.OrderFigures(US, "Shipped", "USD", Decimal("10.00"), 1, date(2026, 9, 11)),
+        overview_rules.OrderFigures("A2VIGQ35RCS4UG", "Shipped", "AED", Decimal("150.00"), 1, date(2026, 9, 11)),
+        overview_rules.OrderFigures(US, "Shipped", "USD", Decimal("10.00"), 1, date(2026, 9, 11)),
     ]
-    overview = domain.build_overview(orders, "EUR", lambda c, d: _rates(d).get(c))
+    overview = overview_rules.build_overview(orders, "EUR", lambda c, d: _rates(d).get(c))
     ae = overview.marketplaces["A2VIGQ35RCS4UG"].to_json("EUR")
     assert ae["conversion"] == "none" and ae["unconverted"]["gross_sales"] == {"AED": "150.00"}
     assert ae["gross_sales"]["reporting"] == "0.00"
     assert overview.total.conversion() == "partial"
 
 
-def _cycle(started: datetime, closed: datetime | None = None) -> domain.Cycle:
-    return domain.Cycle("t", US, started, domain.deadline_for(started), closed, "reply" if closed else None)
+def _cycle(started: datetime, closed: datetime | None = None) -> reply_wait_rules.Cycle:
+    return reply_wait_rules.Cycle(
+        "t", US, started, reply_wait_rules.deadline_for(started), closed, "reply" if closed else None
+    )
 
 
 @pytest.mark.parametrize(
@@ -108,7 +110,7 @@ def _cycle(started: datetime, closed: datetime | None = None) -> domain.Cycle:
     ],
 )
 def test_deadline_edges(after: timedelta, expected: str) -> None:
-    assert domain.classify(_cycle(T0), T0 + after) == expected
+    assert reply_wait_rules.classify(_cycle(T0), T0 + after) == expected
 
 
 def test_late_rate_counts_waits_whose_deadline_fell_in_the_window() -> None:
@@ -119,35 +121,35 @@ def test_late_rate_counts_waits_whose_deadline_fell_in_the_window() -> None:
         _cycle(T0 - timedelta(hours=2)),  # deadline ahead: not counted yet
         _cycle(T0 - timedelta(days=2), T0 + timedelta(hours=5)),  # answered after as_of: late at as_of
     ]
-    week = domain.late_response_rate(cycles, T0, 7)
+    week = reply_wait_rules.late_response_rate(cycles, T0, 7)
     assert (week.due, week.late, week.rate) == (3, 2, Decimal("0.6667"))
-    month = domain.late_response_rate(cycles, T0, 30)
+    month = reply_wait_rules.late_response_rate(cycles, T0, 30)
     assert (month.due, month.late) == (4, 3)
-    assert domain.late_response_rate([], T0, 7).rate is None
+    assert reply_wait_rules.late_response_rate([], T0, 7).rate is None
 
 
-def _entry(kind: domain.EntryKind, entry_id: str, hours: float) -> domain.ThreadEntry:
-    return domain.ThreadEntry(kind, entry_id, T0 + timedelta(hours=hours))
+def _entry(kind: reply_wait_rules.EntryKind, entry_id: str, hours: float) -> reply_wait_rules.ThreadEntry:
+    return reply_wait_rules.ThreadEntry(kind, entry_id, T0 + timedelta(hours=hours))
 
 
 def test_waits_follow_the_timeline_not_the_arrival_order() -> None:
     # Buyer 09:00, reply 11:00, then a buyer message dated 10:00: the 11:00 reply answered both.
     backdated_buyer = [_entry("buyer", "m1", 0), _entry("reply", "r1", 2), _entry("buyer", "m2", 1)]
-    assert domain.reply_waits(backdated_buyer) == [
-        domain.Wait("m1", T0, T0 + timedelta(hours=24), T0 + timedelta(hours=2), "reply")
+    assert reply_wait_rules.reply_waits(backdated_buyer) == [
+        reply_wait_rules.Wait("m1", T0, T0 + timedelta(hours=24), T0 + timedelta(hours=2), "reply")
     ]
     # Buyer 09:00, buyer 12:00, then a mark dated 11:00: it closed the first wait; 12:00 starts a new one.
     late_mark = [_entry("buyer", "m1", 0), _entry("buyer", "m2", 3), _entry("mark", "mark:t:x", 2)]
-    assert domain.reply_waits(late_mark) == [
-        domain.Wait("m1", T0, T0 + timedelta(hours=24), T0 + timedelta(hours=2), "no_response"),
-        domain.Wait("m2", T0 + timedelta(hours=3), T0 + timedelta(hours=27), None, None),
+    assert reply_wait_rules.reply_waits(late_mark) == [
+        reply_wait_rules.Wait("m1", T0, T0 + timedelta(hours=24), T0 + timedelta(hours=2), "no_response"),
+        reply_wait_rules.Wait("m2", T0 + timedelta(hours=3), T0 + timedelta(hours=27), None, None),
     ]
     # A mark with nothing waiting changes nothing; a reply stamped with a buyer message's instant answers it.
-    assert domain.reply_waits([_entry("mark", "mark:t:a", -1), _entry("buyer", "m1", 0), _entry("reply", "r", 0)]) == [
-        domain.Wait("m1", T0, T0 + timedelta(hours=24), T0, "reply")
-    ]
+    assert reply_wait_rules.reply_waits(
+        [_entry("mark", "mark:t:a", -1), _entry("buyer", "m1", 0), _entry("reply", "r", 0)]
+    ) == [reply_wait_rules.Wait("m1", T0, T0 + timedelta(hours=24), T0, "reply")]
     # Nothing but a reply (its thread's buyer message not arrived yet): no wait.
-    assert domain.reply_waits([_entry("reply", "r", 0)]) == []
+    assert reply_wait_rules.reply_waits([_entry("reply", "r", 0)]) == []
 
 
 @settings(deadline=None)  # a loaded CI machine must not turn a slow example into a failure
@@ -160,11 +162,14 @@ def test_waits_follow_the_timeline_not_the_arrival_order() -> None:
     st.randoms(use_true_random=False),
 )
 def test_waits_do_not_depend_on_the_order_entries_arrive_in(raw: list[tuple[str, int]], rnd: Any) -> None:
-    entries = [domain.ThreadEntry(kind, f"{kind}-{i}", T0 + timedelta(hours=h)) for i, (kind, h) in enumerate(raw)]  # type: ignore[arg-type]
+    entries = [
+        reply_wait_rules.ThreadEntry(kind, f"{kind}-{i}", T0 + timedelta(hours=h))  # type: ignore[arg-type]
+        for i, (kind, h) in enumerate(raw)
+    ]
     shuffled = list(entries)
     rnd.shuffle(shuffled)
-    waits = domain.reply_waits(entries)
-    assert domain.reply_waits(shuffled) == waits
+    waits = reply_wait_rules.reply_waits(entries)
+    assert reply_wait_rules.reply_waits(shuffled) == waits
     for w in waits:  # a wait closes at or after it started, at the first reply or mark from then on
         assert w.closed_at is None or w.closed_at >= w.started_at
         answers = [e.at for e in entries if e.kind != "buyer" and e.at >= w.started_at]

@@ -1,5 +1,5 @@
 """The overview summed in PostgreSQL must give exactly the answers of the reference (every order loaded and
-converted in Python by domain.build_overview): same JSON, byte for byte, on randomized read models with
+converted in Python by overview_rules.build_overview): same JSON, byte for byte, on randomized read models with
 exact half-even ties, refunds in other currencies, currencies without rates, canceled orders, day
 boundaries, scopes and date filters, and rates with so many digits that Python's 34-digit intermediate
 rounding differs from exact arithmetic (those amounts take the fallback)."""
@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from unified_seller_view import domain, queries, summaries
+from unified_seller_view import overview_queries, overview_rules, summaries
 from unified_seller_view.generations import readmodel_ddl
 from unified_shared.db import connect
 
@@ -148,7 +148,9 @@ def test_python_rounding_can_differ_from_exact_arithmetic() -> None:
     """Why the SQL path certifies exactness: 1 x (0.075 + 3e-40) / 3 is just above the tie 0.025, but
     Python's 34-digit product rounds it onto the tie, which goes to the even 0.02."""
     target = Decimal("0.075" + "0" * 36 + "3")
-    got = domain.convert(Decimal(1), domain.Rate("X", None, Decimal(3)), domain.Rate("Y", None, target), "USD")
+    got = overview_rules.convert(
+        Decimal(1), overview_rules.Rate("X", None, Decimal(3)), overview_rules.Rate("Y", None, target), "USD"
+    )
     assert got == Decimal("0.02")
     assert _exact_half_even(Decimal(1), Decimal(3), target, Decimal("0.01")) == Decimal("0.03")
     with localcontext() as ctx:
@@ -159,8 +161,8 @@ def test_python_rounding_can_differ_from_exact_arithmetic() -> None:
 async def _both(conn: asyncpg.Connection, account: uuid.UUID, **kwargs: Any) -> tuple[str, str]:
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
         await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
-        reference = await queries.overview(conn, account, in_python=True, **kwargs)
-        summed = await queries.overview(conn, account, **kwargs)
+        reference = await overview_queries.overview(conn, account, in_python=True, **kwargs)
+        summed = await overview_queries.overview(conn, account, **kwargs)
     return json.dumps(reference, sort_keys=True), json.dumps(summed, sort_keys=True)
 
 
@@ -208,11 +210,11 @@ async def test_sql_overview_equals_the_python_reference(fresh_db: str, seed: int
 
 
 async def _sum_rows(conn: asyncpg.Connection, account: uuid.UUID, currency: str) -> list[asyncpg.Record]:
-    from unified_seller_view import store
+    from unified_seller_view import overview_store
 
-    exponent = domain.minor(currency).as_tuple().exponent
+    exponent = overview_rules.minor(currency).as_tuple().exponent
     assert isinstance(exponent, int)
-    return await store.overview_sums(
+    return await overview_store.overview_sums(
         conn,
         account,
         marketplaces=None,

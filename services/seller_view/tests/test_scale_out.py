@@ -19,7 +19,7 @@ from decimal import Decimal
 import asyncpg
 import httpx
 
-from unified_seller_view.domain import minor
+from unified_seller_view.overview_rules import minor
 from unified_shared.testing import TestIssuer
 
 from .scenario import Scenario, fx_events

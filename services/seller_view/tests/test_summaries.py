@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from unified_seller_view import queries, summaries
+from unified_seller_view import overview_queries, summaries
 from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
 from unified_shared.consumer import ReceivedEvent
@@ -164,8 +164,8 @@ async def _rows(conn: asyncpg.Connection) -> list[str]:
 async def _overviews(conn: asyncpg.Connection, account: uuid.UUID, case: dict[str, Any]) -> tuple[str, str]:
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
         await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
-        reference = await queries.overview(conn, account, in_python=True, **case)
-        summed = await queries.overview(conn, account, **case)
+        reference = await overview_queries.overview(conn, account, in_python=True, **case)
+        summed = await overview_queries.overview(conn, account, **case)
     return json.dumps(reference, sort_keys=True), json.dumps(summed, sort_keys=True)
 
 

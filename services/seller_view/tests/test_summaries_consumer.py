@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from unified_seller_view import queries, summaries
+from unified_seller_view import overview_queries, summaries
 from unified_shared.contracts import orders, regions
 from unified_shared.events import Event
 
@@ -57,7 +57,7 @@ async def _check(view: View, accounts: list[uuid.UUID]) -> None:
                 got = await view.json(account, "overview", currency=currency)
                 async with conn.transaction(readonly=True, isolation="repeatable_read"):
                     await conn.execute(f"SET LOCAL search_path TO {schema}, public")
-                    ref = await queries.overview(
+                    ref = await overview_queries.overview(
                         conn, account, marketplaces=None, reporting_currency=currency, in_python=True
                     )
                 assert json.dumps(got, sort_keys=True) == json.dumps(ref, sort_keys=True), currency

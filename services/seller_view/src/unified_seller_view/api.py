@@ -17,7 +17,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
-from unified_seller_view import domain, queries, timeseries
+from unified_seller_view import domain, overview_queries, queries, timeseries
 from unified_seller_view.generations import TOPICS, Generation, live_generation, use_schema
 from unified_shared import catalog
 from unified_shared.auth import Principal, current_principal
@@ -125,7 +125,7 @@ async def get_overview(
         raise Problem(400, "Unknown currency", str(exc)) from None
     scope = _scope(principal, _split(marketplace))
     async with read_view(request) as (conn, _gen):
-        return await queries.overview(
+        return await overview_queries.overview(
             conn,
             account_id,
             marketplaces=scope,

@@ -9,13 +9,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from unified_seller_view import domain, offers_view, order_batches, order_history, store, summaries
+from unified_seller_view import (
+    accounts_store,
+    billing_store,
+    domain,
+    fx_store,
+    message_handlers,
+    messages_store,
+    offers_view,
+    order_batches,
+    order_handlers,
+    order_history,
+    summaries,
+)
 from unified_seller_view.generations import use_schema
 from unified_shared.consumer import Apply, Handler, HandlerTable, ReceivedEvent
 from unified_shared.contracts import billing, identity, messages, orders, regions
@@ -111,7 +122,7 @@ def table_for(schema: str) -> HandlerTable:
     async def prepare(conn: asyncpg.Connection) -> None:
         await use_schema(conn, schema)
         if not timeline:
-            timeline.append(await store.has_thread_marks(conn, schema))
+            timeline.append(await messages_store.has_thread_marks(conn, schema))
             if not timeline[0]:
                 log.warning(
                     "generation predates thread timelines: reply waits follow arrival order until a rebuild",
@@ -135,7 +146,7 @@ def handler_for(schema: str) -> Handler:
     async def handle(conn: asyncpg.Connection, received: ReceivedEvent) -> None:
         await use_schema(conn, schema)
         if not timeline:
-            timeline.append(await store.has_thread_marks(conn, schema))
+            timeline.append(await messages_store.has_thread_marks(conn, schema))
             if not timeline[0]:
                 log.warning(
                     "generation predates thread timelines: reply waits follow arrival order until a rebuild",
@@ -160,7 +171,7 @@ async def apply_event(
     if isinstance(event, order_history.ORDER_EVENTS):
         await order_history.record(conn, [(event_id, sequence, event)])
     if isinstance(event, identity.AccountRegistered):
-        await store.upsert_account(
+        await accounts_store.upsert_account(
             conn,
             event.account_id,
             legal_name=event.legal_name,
@@ -169,7 +180,7 @@ async def apply_event(
             owner_email=event.owner_email,
             registered_at=event.registered_at,
         )
-        await store.upsert_member(
+        await accounts_store.upsert_member(
             conn,
             event.account_id,
             event.owner_user_id,
@@ -180,7 +191,7 @@ async def apply_event(
             changed_at=event.registered_at,
         )
     elif isinstance(event, identity.InvitationAccepted):
-        await store.upsert_member(
+        await accounts_store.upsert_member(
             conn,
             event.account_id,
             event.user_id,
@@ -191,7 +202,7 @@ async def apply_event(
             changed_at=event.accepted_at,
         )
     elif isinstance(event, identity.MemberRoleChanged):
-        await store.upsert_member(
+        await accounts_store.upsert_member(
             conn,
             event.account_id,
             event.user_id,
@@ -202,7 +213,7 @@ async def apply_event(
             changed_at=event.changed_at,
         )
     elif isinstance(event, identity.MemberRemoved):
-        await store.remove_member(conn, event.account_id, event.user_id, event.removed_at)
+        await accounts_store.remove_member(conn, event.account_id, event.user_id, event.removed_at)
     elif isinstance(event, _PARTICIPATION_TYPES):
         await _apply_participation(conn, event, event_id, sequence)
     elif isinstance(event, regions.FxRatesPublished):
@@ -211,18 +222,18 @@ async def apply_event(
         key = [(event.account_id, event.amazon_order_id)]
         days = await summaries.order_days(conn, key)  # before: a newer snapshot may move the purchase day
         if isinstance(event, orders.OrderPlaced):
-            await _apply_order_placed(conn, event)
+            await order_handlers.apply_order_placed(conn, event)
         else:
-            await _apply_order_change(conn, event, event_id, sequence)
+            await order_handlers.apply_order_change(conn, event, event_id, sequence)
         await summaries.refresh_orders(conn, key, days)
     elif isinstance(event, messages.BuyerMessageReceived):
-        await _apply_buyer_message(conn, event, timeline)
+        await message_handlers.apply_buyer_message(conn, event, timeline)
     elif isinstance(event, messages.SellerReplied):
-        await _apply_reply(conn, event, timeline)
+        await message_handlers.apply_reply(conn, event, timeline)
     elif isinstance(event, messages.MarkedNoResponseNeeded):
-        await _apply_mark(conn, event, timeline)
+        await message_handlers.apply_mark(conn, event, timeline)
     elif isinstance(event, billing.InvoiceIssued):
-        await store.upsert_invoice(
+        await billing_store.upsert_invoice(
             conn,
             {
                 "account_id": event.account_id,
@@ -237,7 +248,7 @@ async def apply_event(
             },
         )
     elif isinstance(event, billing.CreditNoteIssued):
-        await store.upsert_credit_note(
+        await billing_store.upsert_credit_note(
             conn,
             {
                 "account_id": event.account_id,
@@ -255,7 +266,7 @@ async def apply_event(
 
 
 async def _apply_participation(conn: asyncpg.Connection, event: Any, event_id: UUID, sequence: int | None) -> None:
-    await store.insert_participation_event(
+    await accounts_store.insert_participation_event(
         conn,
         event.account_id,
         event.marketplace_id,
@@ -265,16 +276,18 @@ async def _apply_participation(conn: asyncpg.Connection, event: Any, event_id: U
         sequence=sequence,
         reason=getattr(event, "reason", None),
     )
-    changes = await store.participation_changes(conn, event.account_id, event.marketplace_id)
-    await store.save_participation(conn, event.account_id, event.marketplace_id, domain.fold_participation(changes))
+    changes = await accounts_store.participation_changes(conn, event.account_id, event.marketplace_id)
+    await accounts_store.save_participation(
+        conn, event.account_id, event.marketplace_id, domain.fold_participation(changes)
+    )
 
 
 async def _apply_fx(conn: asyncpg.Connection, event: regions.FxRatesPublished) -> None:
-    known = await store.fx_day_revision(conn, event.date)
+    known = await fx_store.fx_day_revision(conn, event.date)
     if known is not None and known >= event.revision:
         return  # the same or an older revision of a day we have: the latest revision wins
-    replaced = await store.fx_day_currencies(conn, event.date)
-    await store.replace_fx_day(
+    replaced = await fx_store.fx_day_currencies(conn, event.date)
+    await fx_store.replace_fx_day(
         conn,
         event.date,
         revision=event.revision,
@@ -284,194 +297,3 @@ async def _apply_fx(conn: asyncpg.Connection, event: regions.FxRatesPublished) -
     )
     currencies = replaced | {c.upper() for c in event.rates}
     await summaries.refresh_for_fx_day(conn, event.date, currencies)  # the days these rates decide
-
-
-def _order_row(event: orders.OrderPlaced) -> dict[str, Any]:
-    return {
-        "account_id": event.account_id,
-        "amazon_order_id": event.amazon_order_id,
-        "marketplace_id": event.marketplace_id,
-        "region": event.region,
-        "purchase_date": event.purchase_date,
-        "last_update_date": event.last_update_date,
-        "status": event.order_status,
-        "fulfillment_channel": event.fulfillment_channel,
-        "currency": event.order_total.currency_code,
-        "amount": event.order_total.amount,
-        "number_of_items": event.number_of_items,
-        "items_shipped": event.number_of_items_shipped,
-        "items_unshipped": event.number_of_items_unshipped,
-    }
-
-
-async def _apply_order_placed(conn: asyncpg.Connection, event: orders.OrderPlaced) -> None:
-    existing = await store.get_order(conn, event.account_id, event.amazon_order_id)
-    if existing is not None and existing["last_update_date"] >= event.last_update_date:
-        return  # the same or an older snapshot of an order we already know as well or better
-    await store.upsert_order(conn, _order_row(event))
-    # Changes that arrived before the order: apply them now, in the order they happened.
-    parked = await store.take_parked(conn, event.account_id, event.amazon_order_id)
-    parked_sorted = sorted(parked, key=lambda r: (r["last_update_date"], r["sequence"] or 0, str(r["event_id"])))
-    for row in parked_sorted:
-        payload = store.as_json(row["payload"])
-        change: orders.OrderStatusChanged | orders.OrderRefunded
-        if row["event_type"] == orders.OrderRefunded.NAME:
-            change = orders.OrderRefunded.model_validate(payload)
-        else:
-            change = orders.OrderStatusChanged.model_validate(payload)
-        await _change_known_order(conn, change, row["event_id"])
-
-
-async def _apply_order_change(
-    conn: asyncpg.Connection,
-    event: orders.OrderStatusChanged | orders.OrderRefunded,
-    event_id: UUID,
-    sequence: int | None,
-) -> None:
-    existing = await store.get_order(conn, event.account_id, event.amazon_order_id)
-    if existing is None:
-        await store.park_order_event(
-            conn,
-            event.account_id,
-            event_id,
-            amazon_order_id=event.amazon_order_id,
-            event_type=event.NAME,
-            last_update_date=event.last_update_date,
-            sequence=sequence,
-            payload=event.model_dump(mode="json"),
-        )
-        log.info(
-            "order change held until its order arrives",
-            extra={"amazon_order_id": event.amazon_order_id, "event_type": event.NAME},
-        )
-        return
-    await _change_known_order(conn, event, event_id)
-
-
-async def _change_known_order(
-    conn: asyncpg.Connection, event: orders.OrderStatusChanged | orders.OrderRefunded, event_id: UUID
-) -> None:
-    if isinstance(event, orders.OrderRefunded):
-        await store.insert_refund(
-            conn,
-            event.account_id,
-            event_id,
-            amazon_order_id=event.amazon_order_id,
-            currency=event.amount.currency_code,
-            amount=event.amount.amount,
-            refunded_at=event.refunded_at,
-        )
-        await store.touch_order(conn, event.account_id, event.amazon_order_id, event.last_update_date)
-        return
-    current = await store.get_order(conn, event.account_id, event.amazon_order_id)
-    assert current is not None
-    if current["last_update_date"] > event.last_update_date:
-        return  # a stale change: the order already reflects a later one
-    await store.set_order_status(
-        conn,
-        event.account_id,
-        event.amazon_order_id,
-        status=event.to_status,
-        last_update_date=event.last_update_date,
-        items_shipped=event.number_of_items_shipped,
-        items_unshipped=event.number_of_items_unshipped,
-    )
-
-
-async def _apply_buyer_message(conn: asyncpg.Connection, event: messages.BuyerMessageReceived, timeline: bool) -> None:
-    await store.upsert_thread(
-        conn,
-        event.account_id,
-        event.thread_id,
-        marketplace_id=event.marketplace_id,
-        region=event.region,
-        amazon_order_id=event.amazon_order_id,
-        subject=event.subject,
-        at=event.received_at,
-    )
-    new = await store.insert_message(
-        conn,
-        event.account_id,
-        event.thread_id,
-        kind="buyer",
-        message_id=event.message_id,
-        at=event.received_at,
-        subject=event.subject,
-        body=event.body,
-    )
-    if not new:
-        return
-    if timeline:
-        await _recompute_waits(conn, event.account_id, event.thread_id)
-    else:
-        await _legacy_open_wait(conn, event)
-
-
-async def _apply_reply(conn: asyncpg.Connection, event: messages.SellerReplied, timeline: bool) -> None:
-    new = await store.insert_message(
-        conn,
-        event.account_id,
-        event.thread_id,
-        kind="seller",
-        message_id=event.message_id,
-        at=event.replied_at,
-        subject=None,
-        body=event.body,
-    )
-    if not new:
-        return
-    if timeline:
-        await _recompute_waits(conn, event.account_id, event.thread_id)
-    else:
-        await _legacy_close_wait(conn, event.account_id, event.thread_id, event.replied_at, "reply")
-
-
-async def _apply_mark(conn: asyncpg.Connection, event: messages.MarkedNoResponseNeeded, timeline: bool) -> None:
-    if not timeline:
-        await _legacy_close_wait(conn, event.account_id, event.thread_id, event.at, "no_response")
-        return
-    new = await store.insert_mark(
-        conn, event.account_id, event.thread_id, mark_id=domain.mark_entry_id(event.thread_id, event.at), at=event.at
-    )
-    if new:
-        await _recompute_waits(conn, event.account_id, event.thread_id)
-
-
-async def _recompute_waits(conn: asyncpg.Connection, account_id: UUID, thread_id: str) -> None:
-    """The thread's waits from its whole timeline, as the messages service computes its state: an entry
-    dated before others (a late buyer message, a backdated reply or mark) lands in place."""
-    marketplace_id = await store.thread_marketplace(conn, account_id, thread_id)
-    if marketplace_id is None:
-        return  # a reply or mark before the thread's first buyer message: kept, counted when the thread arrives
-    entries = await store.thread_timeline(conn, account_id, thread_id)
-    await store.replace_cycles(
-        conn, account_id, thread_id, marketplace_id=marketplace_id, waits=domain.reply_waits(entries)
-    )
-
-
-# Arrival-order waits of generations built before thread_marks existed (see ``apply_event``).
-
-
-async def _legacy_open_wait(conn: asyncpg.Connection, event: messages.BuyerMessageReceived) -> None:
-    if await store.open_cycle(conn, event.account_id, event.thread_id) is not None:
-        return  # the thread already waits: its clock runs from the first unanswered message
-    await store.start_cycle(
-        conn,
-        event.account_id,
-        event.thread_id,
-        opened_by=event.message_id,
-        marketplace_id=event.marketplace_id,
-        started_at=event.received_at,
-        deadline=domain.deadline_for(event.received_at),
-    )
-
-
-async def _legacy_close_wait(
-    conn: asyncpg.Connection, account_id: UUID, thread_id: str, at: datetime, how: str
-) -> None:
-    wait = await store.open_cycle(conn, account_id, thread_id)
-    if wait is None:
-        return  # nothing awaited a reply (a follow-up, or a mark on an answered thread)
-    await store.close_cycle(
-        conn, account_id, thread_id, opened_by=wait["opened_by"], closed_at=max(at, wait["started_at"]), closed_by=how
-    )

@@ -1,5 +1,5 @@
 """Order events applied set-based: a batch's OrderPlaced in one upsert, its status changes and refunds folded
-in log order in Python and written in a few statements. Same rules as the per-event path (handlers.py): a
+in log order in Python and written in a few statements. Same rules as the per-event path (order_handlers.py): a
 snapshot replaces an order only when newer; a change older than the order's last update is stale; a refund
 is kept once and moves the last update forward; changes before their order are parked and applied, in the
 order they happened, when it arrives."""

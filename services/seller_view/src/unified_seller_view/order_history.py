@@ -15,7 +15,7 @@ from uuid import UUID
 
 import asyncpg
 
-from unified_seller_view.domain import minor
+from unified_seller_view.overview_rules import minor
 from unified_shared.consumer import BatchHandler, ReceivedEvent
 from unified_shared.contracts import orders
 from unified_shared.events import Event

@@ -1,7 +1,7 @@
 """Order-day summaries: the overview and the time series read days, not orders.
 
 One row per (account, day, kind, marketplace, currency, status) holds what the per-order overview SQL
-(store.OVERVIEW_SQL) would sum for that day's orders, for every reporting currency kept (arrays in
+(overview_store.OVERVIEW_SQL) would sum for that day's orders, for every reporting currency kept (arrays in
 REPORTING_CURRENCIES' order): each order converted at its purchase day's rates and rounded half-even on its
 own, exactly as before (summary_sql.py). The rows are kept in the consumer's transaction by difference: a
 batch takes out the sums of the orders its events name before its handlers run and adds them back after
@@ -293,7 +293,7 @@ async def overview_sums(
     reporting_currency: str,
     granularity: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows of store.overview_sums (same keys and meaning) summed from the day summaries."""
+    """The rows of overview_store.overview_sums (same keys and meaning) summed from the day summaries."""
     args = (
         account_id,
         reporting_currency,

@@ -1,12 +1,12 @@
 """The statements that keep the day summaries (summaries.py): one template of the per-order rules (each order
-converted at its purchase day's rates and rounded half-even on its own, as store.OVERVIEW_SQL does), run over
+converted at its purchase day's rates and rounded half-even on its own, as overview_store.OVERVIEW_SQL does), run over
 whole days (a recompute) or over given orders (their sums added or taken out)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from unified_seller_view import domain
+from unified_seller_view import overview_rules
 
 # The reporting currencies kept (the web front end's choices): every one multiplies the rows each order
 # event writes, so not all of ISO 4217; another one is answered by the per-order SQL (same figures, slower).
@@ -15,7 +15,7 @@ REPORTING_CURRENCIES: tuple[str, ...] = ("CAD", "EUR", "GBP", "JPY", "MXN", "USD
 
 def factor(currency: str) -> Decimal:
     """10^(minor digits): the reporting amounts are summed as integers of minor units."""
-    exponent = domain.minor(currency).as_tuple().exponent
+    exponent = overview_rules.minor(currency).as_tuple().exponent
     assert isinstance(exponent, int)
     return Decimal(10) ** -exponent
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
-from unified_seller_view import domain, queries
+from unified_seller_view import overview_queries, overview_rules, queries
 
 GRANULARITIES = ("day", "week", "month")
 MAX_BUCKETS = 400  # a chart of more points than this is not a chart: ask for a coarser granularity
@@ -69,8 +69,8 @@ def default_range(today: date, granularity: str) -> tuple[date, date]:
     return first, today
 
 
-def _point(fig: domain.Figures, reporting_currency: str) -> dict[str, Any]:
-    q = domain.minor(reporting_currency)
+def _point(fig: overview_rules.Figures, reporting_currency: str) -> dict[str, Any]:
+    q = overview_rules.minor(reporting_currency)
     return {
         "sales": format(fig.gross_reporting.quantize(q), "f"),
         "refunds": format(fig.refunds_reporting.quantize(q), "f"),
@@ -95,8 +95,8 @@ async def timeseries(
     last: date,
 ) -> dict[str, Any]:
     starts = buckets(first, last, granularity)
-    unit, _ = queries.reporting_unit(reporting_currency)
-    rows = await queries.sum_rows(
+    unit, _ = overview_queries.reporting_unit(reporting_currency)
+    rows = await overview_queries.sum_rows(
         conn,
         account_id,
         marketplaces=marketplaces,
@@ -105,20 +105,20 @@ async def timeseries(
         reporting_currency=reporting_currency,
         granularity=granularity,
     )
-    cells: dict[tuple[date, str], domain.Figures] = {}
+    cells: dict[tuple[date, str], overview_rules.Figures] = {}
     for r in rows:
         if r["kind"] == "rate":
             continue
-        queries.absorb_sum_row(
-            cells.setdefault((r["bucket"], r["marketplace_id"]), domain.Figures()), r, reporting_currency, unit
+        overview_queries.absorb_sum_row(
+            cells.setdefault((r["bucket"], r["marketplace_id"]), overview_rules.Figures()), r, reporting_currency, unit
         )
     markets = sorted({m for _, m in cells}, key=lambda m: (queries._code(m) or "~", m))
     out_buckets = []
     for start in starts:
-        total = domain.Figures()
+        total = overview_rules.Figures()
         per_market = []
         for m in markets:
-            fig = cells.get((start, m), domain.Figures())
+            fig = cells.get((start, m), overview_rules.Figures())
             total.absorb(fig)
             per_market.append({"marketplace_id": m, "marketplace": queries._code(m), **_point(fig, reporting_currency)})
         end = next_bucket(start, granularity)
@@ -146,7 +146,7 @@ async def timeseries(
             "orders": "orders purchased in the bucket, canceled ones included (canceled_orders says how many)",
             "units": "NumberOfItems of orders not Canceled",
             "conversion": "as the overview: each order at its purchase day's rates, rounded half-even per order",
-            "provisional": queries.PROVISIONAL_RULE,
+            "provisional": overview_queries.PROVISIONAL_RULE,
             "buckets": "day, ISO week (Monday first) or calendar month; from and to (both included) clip the "
             "first and last bucket; buckets without orders are listed with zeros",
         },

@@ -1,0 +1,107 @@
+"""Handlers of the order events applied one by one: the order row, its refunds, and the changes parked
+until the order they change is known (inside the consumer's batch transaction)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from unified_seller_view import orders_store, store
+from unified_shared.contracts import orders
+
+log = logging.getLogger("unified_seller_view.handlers")  # the name it had before the split
+
+
+def _order_row(event: orders.OrderPlaced) -> dict[str, Any]:
+    return {
+        "account_id": event.account_id,
+        "amazon_order_id": event.amazon_order_id,
+        "marketplace_id": event.marketplace_id,
+        "region": event.region,
+        "purchase_date": event.purchase_date,
+        "last_update_date": event.last_update_date,
+        "status": event.order_status,
+        "fulfillment_channel": event.fulfillment_channel,
+        "currency": event.order_total.currency_code,
+        "amount": event.order_total.amount,
+        "number_of_items": event.number_of_items,
+        "items_shipped": event.number_of_items_shipped,
+        "items_unshipped": event.number_of_items_unshipped,
+    }
+
+
+async def apply_order_placed(conn: asyncpg.Connection, event: orders.OrderPlaced) -> None:
+    existing = await orders_store.get_order(conn, event.account_id, event.amazon_order_id)
+    if existing is not None and existing["last_update_date"] >= event.last_update_date:
+        return  # the same or an older snapshot of an order we already know as well or better
+    await orders_store.upsert_order(conn, _order_row(event))
+    # Changes that arrived before the order: apply them now, in the order they happened.
+    parked = await orders_store.take_parked(conn, event.account_id, event.amazon_order_id)
+    parked_sorted = sorted(parked, key=lambda r: (r["last_update_date"], r["sequence"] or 0, str(r["event_id"])))
+    for row in parked_sorted:
+        payload = store.as_json(row["payload"])
+        change: orders.OrderStatusChanged | orders.OrderRefunded
+        if row["event_type"] == orders.OrderRefunded.NAME:
+            change = orders.OrderRefunded.model_validate(payload)
+        else:
+            change = orders.OrderStatusChanged.model_validate(payload)
+        await _change_known_order(conn, change, row["event_id"])
+
+
+async def apply_order_change(
+    conn: asyncpg.Connection,
+    event: orders.OrderStatusChanged | orders.OrderRefunded,
+    event_id: UUID,
+    sequence: int | None,
+) -> None:
+    existing = await orders_store.get_order(conn, event.account_id, event.amazon_order_id)
+    if existing is None:
+        await orders_store.park_order_event(
+            conn,
+            event.account_id,
+            event_id,
+            amazon_order_id=event.amazon_order_id,
+            event_type=event.NAME,
+            last_update_date=event.last_update_date,
+            sequence=sequence,
+            payload=event.model_dump(mode="json"),
+        )
+        log.info(
+            "order change held until its order arrives",
+            extra={"amazon_order_id": event.amazon_order_id, "event_type": event.NAME},
+        )
+        return
+    await _change_known_order(conn, event, event_id)
+
+
+async def _change_known_order(
+    conn: asyncpg.Connection, event: orders.OrderStatusChanged | orders.OrderRefunded, event_id: UUID
+) -> None:
+    if isinstance(event, orders.OrderRefunded):
+        await orders_store.insert_refund(
+            conn,
+            event.account_id,
+            event_id,
+            amazon_order_id=event.amazon_order_id,
+            currency=event.amount.currency_code,
+            amount=event.amount.amount,
+            refunded_at=event.refunded_at,
+        )
+        await orders_store.touch_order(conn, event.account_id, event.amazon_order_id, event.last_update_date)
+        return
+    current = await orders_store.get_order(conn, event.account_id, event.amazon_order_id)
+    assert current is not None
+    if current["last_update_date"] > event.last_update_date:
+        return  # a stale change: the order already reflects a later one
+    await orders_store.set_order_status(
+        conn,
+        event.account_id,
+        event.amazon_order_id,
+        status=event.to_status,
+        last_update_date=event.last_update_date,
+        items_shipped=event.number_of_items_shipped,
+        items_unshipped=event.number_of_items_unshipped,
+    )

@@ -22,18 +22,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from opentelemetry.trace import SpanKind
-from pydantic import ValidationError
 
-from unified_shared import dead_letters
+from unified_shared import consumer_offsets, dead_letters
 from unified_shared.consumer_apply import (
     Apply,
     BatchHandler,
@@ -43,9 +40,8 @@ from unified_shared.consumer_apply import (
     ReceivedEvent,
     per_event,
 )
+from unified_shared.consumer_records import ParsedRecord, parse_record
 from unified_shared.dead_letters import DeadLetter, dlq_topic
-from unified_shared.envelope import Envelope, EnvelopeError
-from unified_shared.events import model_for
 from unified_shared.metrics import CONSUMER_APPLIED, CONSUMER_LAG, CONSUMER_LAST_FETCH_AGE, CONSUMER_RETRIES
 from unified_shared.tracing import record_spans
 
@@ -75,27 +71,6 @@ _RETRY_BATCH_ERRORS: tuple[type[BaseException], ...] = (
 )
 # Without a fetch answered for this long the consumer reports itself unable to fetch (degraded).
 FETCH_STALE_S = 15.0
-
-
-@dataclass(slots=True)
-class _Parsed:
-    record: ConsumerRecord[Any, Any]
-    received: ReceivedEvent | None = None
-    envelope: Envelope | None = None
-    error: str | None = None  # poison: why the record cannot be parsed
-    unknown_type: bool = False
-
-    @property
-    def key(self) -> UUID:
-        """The record's identity: its event ID, or (without a readable one) its place in the log."""
-        if self.envelope is not None:
-            return UUID(str(self.envelope.id))
-        r = self.record
-        return uuid5(NAMESPACE_URL, f"kafka:{r.topic}:{r.partition}:{r.offset}")
-
-    @property
-    def outcome(self) -> str:
-        return "dead-lettered" if self.error else ("unknown-type" if self.unknown_type else "applied")
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -162,11 +137,7 @@ class IdempotentConsumer:
         self.consumer.subscribe(self.topics, listener=_SeekToStoredOffsets(self))
 
     async def _stored_offsets(self) -> dict[tuple[str, int], int]:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer = $1", self.name
-            )
-        return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        return await consumer_offsets.stored(self.pool, self.name)
 
     async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
         if not partitions:
@@ -178,28 +149,8 @@ class IdempotentConsumer:
                 self.consumer.seek(tp, offset)
 
     # -- parsing ------------------------------------------------------------------------------------
-    def parse(self, record: ConsumerRecord[Any, Any]) -> _Parsed:
-        parsed = _Parsed(record)
-        try:
-            envelope = Envelope.from_headers(record.headers or [])
-        except EnvelopeError as exc:
-            parsed.error = f"envelope: {exc}"
-            return parsed
-        parsed.envelope = envelope
-        model = model_for(envelope.type)
-        if model is None:
-            parsed.unknown_type = True
-            return parsed
-        try:
-            event = model.model_validate_json(record.value or b"")
-        except ValidationError as exc:
-            parsed.error = f"schema {envelope.type}: {_short_validation(exc)}"
-            return parsed
-        if record.key is not None and record.key.decode(errors="replace") != event.partition_key():
-            parsed.error = f"key {record.key!r} is not the event's partition key {event.partition_key()!r}"
-            return parsed
-        parsed.received = ReceivedEvent(envelope, event, record.topic, record.partition, record.offset)
-        return parsed
+    def parse(self, record: ConsumerRecord[Any, Any]) -> ParsedRecord:
+        return parse_record(record)
 
     # -- applying a batch ---------------------------------------------------------------------------
     async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> dict[str, int]:
@@ -232,7 +183,7 @@ class IdempotentConsumer:
         letters: list[DeadLetter] = []
         async with self.pool.acquire() as conn, conn.transaction():
             claimed = await self._claim_batch(conn, parsed)
-            fresh: list[_Parsed] = []
+            fresh: list[ParsedRecord] = []
             for item in parsed:
                 if item.key in claimed:
                     claimed.discard(item.key)  # a second copy in the same batch is a duplicate
@@ -284,10 +235,10 @@ class IdempotentConsumer:
         except Exception as exc:
             log.warning("sending dead letters failed; retried later", extra={"consumer": self.name, "error": repr(exc)})
 
-    def _letter(self, item: _Parsed, reason: str) -> DeadLetter:
+    def _letter(self, item: ParsedRecord, reason: str) -> DeadLetter:
         return DeadLetter(item.record, item.key, str(item.envelope.id) if item.envelope else None, reason)
 
-    async def _claim_batch(self, conn: asyncpg.Connection, parsed: list[_Parsed]) -> set[UUID]:
+    async def _claim_batch(self, conn: asyncpg.Connection, parsed: list[ParsedRecord]) -> set[UUID]:
         rows = await conn.fetch(
             """INSERT INTO consumer_processed_events (consumer, event_id, outcome)
                SELECT $1, k, o FROM unnest($2::uuid[], $3::text[]) AS t(k, o)
@@ -336,29 +287,9 @@ class IdempotentConsumer:
                     await asyncio.sleep(self.backoff_base_s * 2 ** (attempt - 1))
         return last_error
 
-    async def _save_offsets(self, conn: asyncpg.Connection, parsed: list[_Parsed]) -> None:
-        latest: dict[tuple[str, int], tuple[int, datetime | None]] = {}
-        for item in parsed:
-            r = item.record
-            previous = latest.get((r.topic, r.partition))
-            when = item.envelope.time if item.envelope else None
-            if when is None and previous is not None:
-                when = previous[1]
-            latest[(r.topic, r.partition)] = (r.offset + 1, when)
-        keys = list(latest)
-        await conn.execute(
-            """INSERT INTO consumer_offsets (consumer, topic, partition, next_offset, last_event_time)
-               SELECT $1, t, p, o, w FROM unnest($2::text[], $3::int[], $4::bigint[], $5::timestamptz[])
-                   AS x(t, p, o, w)
-               ON CONFLICT (consumer, topic, partition) DO UPDATE
-               SET next_offset = EXCLUDED.next_offset,
-                   last_event_time = coalesce(EXCLUDED.last_event_time, consumer_offsets.last_event_time),
-                   updated_at = now()""",
-            self.name,
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [latest[k][0] for k in keys],
-            [latest[k][1] for k in keys],
+    async def _save_offsets(self, conn: asyncpg.Connection, parsed: list[ParsedRecord]) -> None:
+        await consumer_offsets.save(
+            conn, self.name, [(item.record, item.envelope.time if item.envelope else None) for item in parsed]
         )
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -445,11 +376,3 @@ class IdempotentConsumer:
                 self.consumer.seek(tp, stored[(tp.topic, tp.partition)])
         if never_applied:
             await self.consumer.seek_to_beginning(*never_applied)
-
-
-def _short_validation(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
-        parts.append(f"{loc}: {err.get('msg')}")
-    return "; ".join(parts)

@@ -8,24 +8,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, get_args
 
 from unified_shared import catalog
 from unified_shared.auth import Principal
+from unified_shared.contracts.orders import OrderStatus
 
 # The AmazonOrderIds the order pages accept (what seller_view's order detail accepts).
 ORDER_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
-ORDER_STATUSES = (
-    "Pending",
-    "Unshipped",
-    "PartiallyShipped",
-    "Shipped",
-    "Canceled",
-    "Unfulfillable",
-    "InvoiceUnconfirmed",
-    "PendingAvailability",
-)
+ORDER_STATUSES: tuple[str, ...] = get_args(OrderStatus)  # the orders contract's, in its order
 REPORTING_CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CAD", "MXN")
 GRANULARITIES = ("day", "week", "month")
 GRANTABLE = ("orders", "messages", "reports")

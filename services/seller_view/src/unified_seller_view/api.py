@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 import asyncpg
@@ -23,23 +23,13 @@ from unified_shared import catalog
 from unified_shared.auth import Principal, current_principal
 from unified_shared.bounds import Cursor, QueryInstant
 from unified_shared.clock import Clock
+from unified_shared.contracts.orders import OrderStatus
 from unified_shared.money import UnknownCurrency, minor_units
 from unified_shared.problems import Problem
 
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["unified view"])
 
-ORDER_STATUSES = frozenset(
-    {
-        "Pending",
-        "Unshipped",
-        "PartiallyShipped",
-        "Shipped",
-        "Canceled",
-        "Unfulfillable",
-        "InvoiceUnconfirmed",
-        "PendingAvailability",
-    }
-)
+ORDER_STATUSES = frozenset(get_args(OrderStatus))  # the orders contract's
 
 
 @contextlib.asynccontextmanager

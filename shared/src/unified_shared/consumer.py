@@ -5,9 +5,11 @@
   (``consumer_apply``: each handler gets its types' events at once and applies them set-based). Offsets live
   in PostgreSQL too and are authoritative: on assignment the consumer seeks to them. Kafka's committed offsets
   follow, after the database commit.
-- Each assigned partition's records are applied by a task of their own (its own connection and transaction),
-  concurrently; order within a partition is kept.
-- When a batch fails, it is applied again event by event, each in a savepoint: a failing event is retried
+- A poll takes up to ``max_records`` per assigned partition; each partition's records are applied by a task
+  of their own (its own connection, a transaction per batch of at most ``max_records``), concurrently; order
+  within a partition is kept.
+- A batch is applied without a savepoint. When it fails, its transaction is rolled back and the batch is
+  applied again in a new one, event by event, each in a savepoint: a failing event is retried
   with backoff (``max_attempts``) and then dead-lettered with its reason, the rest applied. A record that
   cannot be parsed or fails its schema is dead-lettered at once. Dead letters are recorded in the batch's
   transaction and sent after it commits (``dead_letters``): never twice, never for a batch rolled back.
@@ -71,6 +73,11 @@ _RETRY_BATCH_ERRORS: tuple[type[BaseException], ...] = (
 )
 # Without a fetch answered for this long the consumer reports itself unable to fetch (degraded).
 FETCH_STALE_S = 15.0
+
+
+class _BatchFailed(Exception):
+    """A batch failed as a whole (not for a retryable reason): its transaction is rolled back and the batch
+    applied again event by event."""
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -173,43 +180,22 @@ class IdempotentConsumer:
         return outcomes
 
     async def _process_partition(self, records: Sequence[ConsumerRecord[Any, Any]]) -> dict[str, int]:
-        async with self._slots:
-            return await self._apply_partition(records)
+        """One partition's records, in batches of at most ``max_records``, one after the other (its order)."""
+        outcomes: dict[str, int] = {}
+        for start in range(0, len(records), self.max_records):
+            async with self._slots:
+                done = await self._apply_partition(records[start : start + self.max_records])
+            for outcome, count in done.items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + count
+        return outcomes
 
     async def _apply_partition(self, records: Sequence[ConsumerRecord[Any, Any]]) -> dict[str, int]:
         started_ns = time.time_ns()
         parsed = [self.parse(r) for r in records]
-        outcomes: dict[str, int] = {}
-        letters: list[DeadLetter] = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            claimed = await self._claim_batch(conn, parsed)
-            fresh: list[ParsedRecord] = []
-            for item in parsed:
-                if item.key in claimed:
-                    claimed.discard(item.key)  # a second copy in the same batch is a duplicate
-                    fresh.append(item)
-                else:
-                    outcomes["duplicate"] = outcomes.get("duplicate", 0) + 1
-            for item in fresh:
-                if item.error is not None:
-                    letters.append(self._letter(item, item.error))
-            to_apply = [item.received for item in fresh if item.received is not None]
-            failed = await self._apply(conn, to_apply) if to_apply else {}
-            for item in fresh:
-                reason = failed.get(item.key)
-                if reason is not None:
-                    letters.append(self._letter(item, reason))
-                outcome = "dead-lettered" if reason is not None else item.outcome
-                outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            if failed:
-                await conn.execute(
-                    """UPDATE consumer_processed_events SET outcome = 'dead-lettered'
-                       WHERE consumer = $1 AND event_id = ANY($2::uuid[])""",
-                    self.name,
-                    list(failed),
-                )
-            new_letters = await dead_letters.record(conn, self.dead_letter_scope, self.name, letters)
-            await self._save_offsets(conn, parsed)
+        try:
+            outcomes, new_letters = await self._apply_parsed(parsed, one_by_one=False)
+        except _BatchFailed:
+            outcomes, new_letters = await self._apply_parsed(parsed, one_by_one=True)
         record_spans(
             ((f"consume {item.envelope.type}", item.envelope.traceparent) for item in parsed if item.envelope),
             service=self.name,
@@ -226,6 +212,44 @@ class IdempotentConsumer:
             self._letters_pending = True
             await self._flush_dead_letters()
         return outcomes
+
+    async def _apply_parsed(
+        self, parsed: list[ParsedRecord], *, one_by_one: bool
+    ) -> tuple[dict[str, int], list[DeadLetter]]:
+        """One transaction: claim, apply (the batch at once, or ``one_by_one`` after it failed), dead letters,
+        offsets. Returns the outcomes and the dead letters recorded for the first time."""
+        outcomes: dict[str, int] = {}
+        letters: list[DeadLetter] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            claimed = await self._claim_batch(conn, parsed)
+            fresh: list[ParsedRecord] = []
+            for item in parsed:
+                if item.key in claimed:
+                    claimed.discard(item.key)  # a second copy in the same batch is a duplicate
+                    fresh.append(item)
+                else:
+                    outcomes["duplicate"] = outcomes.get("duplicate", 0) + 1
+            for item in fresh:
+                if item.error is not None:
+                    letters.append(self._letter(item, item.error))
+            to_apply = [item.received for item in fresh if item.received is not None]
+            failed = await self._apply(conn, to_apply, one_by_one) if to_apply else {}
+            for item in fresh:
+                reason = failed.get(item.key)
+                if reason is not None:
+                    letters.append(self._letter(item, reason))
+                outcome = "dead-lettered" if reason is not None else item.outcome
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if failed:
+                await conn.execute(
+                    """UPDATE consumer_processed_events SET outcome = 'dead-lettered'
+                       WHERE consumer = $1 AND event_id = ANY($2::uuid[])""",
+                    self.name,
+                    list(failed),
+                )
+            new_letters = await dead_letters.record(conn, self.dead_letter_scope, self.name, letters)
+            await self._save_offsets(conn, parsed)
+        return outcomes, new_letters
 
     async def _flush_dead_letters(self) -> None:
         """Send recorded dead letters; on failure they stay recorded and are sent after a later poll."""
@@ -249,19 +273,22 @@ class IdempotentConsumer:
         )
         return {r["event_id"] for r in rows}
 
-    async def _apply(self, conn: asyncpg.Connection, events: list[ReceivedEvent]) -> dict[UUID, str]:
-        """Apply the batch at once; if it fails, event by event. Returns {event ID: reason} of those given up."""
-        try:
-            async with conn.transaction():  # savepoint: a failed batch leaves nothing behind
+    async def _apply(self, conn: asyncpg.Connection, events: list[ReceivedEvent], one_by_one: bool) -> dict[UUID, str]:
+        """Apply the batch at once (no savepoint: when it fails, _BatchFailed rolls the whole transaction back
+        and the caller runs it again ``one_by_one``); else event by event, each in a savepoint. Returns
+        {event ID: reason} of those given up."""
+        if not one_by_one:
+            try:
                 await self.table.apply(conn, events)
-            return {}
-        except _RETRY_BATCH_ERRORS:
-            raise
-        except Exception as exc:
-            log.warning(
-                "batch failed; applying its events one by one",
-                extra={"consumer": self.name, "events": len(events), "error": f"{type(exc).__name__}: {exc}"},
-            )
+                return {}
+            except _RETRY_BATCH_ERRORS:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "batch failed; applying its events one by one",
+                    extra={"consumer": self.name, "events": len(events), "error": f"{type(exc).__name__}: {exc}"},
+                )
+                raise _BatchFailed from exc
         failed: dict[UUID, str] = {}
         for received in events:
             reason = await self._apply_one(conn, received)
@@ -295,7 +322,12 @@ class IdempotentConsumer:
     # -- the loop -----------------------------------------------------------------------------------
     async def poll_once(self) -> int:
         started = time.monotonic()
-        batches = await self.consumer.getmany(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
+        # Up to max_records per assigned partition: every partition with records waiting gets its batch in
+        # this poll, applied concurrently (one task each), instead of one or two partitions per poll.
+        partitions = max(1, len(self.consumer.assignment()))
+        batches = await self.consumer.getmany(
+            timeout_ms=self.poll_timeout_ms, max_records=self.max_records * partitions
+        )
         self.last_poll_monotonic = time.monotonic()
         self._note_fetch()
         records = [rec for tp in sorted(batches, key=lambda t: (t.topic, t.partition)) for rec in batches[tp]]

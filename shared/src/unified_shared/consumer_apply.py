@@ -28,11 +28,15 @@ class PoisonEvent(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ReceivedEvent:
+    """``event_key``: the event's partition key when already known (the consumer checks it against the
+    record's key while parsing), so that grouping a batch does not compute it again."""
+
     envelope: Envelope
     event: Event
     topic: str
     partition: int
     offset: int
+    event_key: str | None = None
 
     @property
     def event_id(self) -> Any:
@@ -45,7 +49,8 @@ Prepare = Callable[[asyncpg.Connection], Awaitable[None]]
 
 
 def partition_key(received: ReceivedEvent) -> Hashable:
-    return received.event.partition_key()
+    known = received.event_key
+    return known if known is not None else received.event.partition_key()
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,35 +17,33 @@ from unified_shared.events import model_for
 
 @dataclass(slots=True)
 class ParsedRecord:
-    """A record as the consumer sees it: its event, or why it is poison, or an unknown type."""
+    """A record as the consumer sees it: its event, or why it is poison, or an unknown type.
+    ``key``: the record's identity (its event ID, or without a readable one its place in the log), computed
+    once: it is read several times per record in a batch."""
 
     record: ConsumerRecord[Any, Any]
+    key: UUID
     received: ReceivedEvent | None = None
     envelope: Envelope | None = None
     error: str | None = None  # poison: why the record cannot be parsed
     unknown_type: bool = False
 
     @property
-    def key(self) -> UUID:
-        """The record's identity: its event ID, or (without a readable one) its place in the log."""
-        if self.envelope is not None:
-            return UUID(str(self.envelope.id))
-        r = self.record
-        return uuid5(NAMESPACE_URL, f"kafka:{r.topic}:{r.partition}:{r.offset}")
-
-    @property
     def outcome(self) -> str:
         return "dead-lettered" if self.error else ("unknown-type" if self.unknown_type else "applied")
 
 
+def _place_key(record: ConsumerRecord[Any, Any]) -> UUID:
+    return uuid5(NAMESPACE_URL, f"kafka:{record.topic}:{record.partition}:{record.offset}")
+
+
 def parse_record(record: ConsumerRecord[Any, Any]) -> ParsedRecord:
-    parsed = ParsedRecord(record)
     try:
         envelope = Envelope.from_headers(record.headers or [])
     except EnvelopeError as exc:
-        parsed.error = f"envelope: {exc}"
-        return parsed
-    parsed.envelope = envelope
+        return ParsedRecord(record, _place_key(record), error=f"envelope: {exc}")
+    event_id = envelope.id if type(envelope.id) is UUID else UUID(str(envelope.id))
+    parsed = ParsedRecord(record, event_id, envelope=envelope)
     model = model_for(envelope.type)
     if model is None:
         parsed.unknown_type = True
@@ -55,10 +53,13 @@ def parse_record(record: ConsumerRecord[Any, Any]) -> ParsedRecord:
     except ValidationError as exc:
         parsed.error = f"schema {envelope.type}: {short_validation(exc)}"
         return parsed
-    if record.key is not None and record.key.decode(errors="replace") != event.partition_key():
-        parsed.error = f"key {record.key!r} is not the event's partition key {event.partition_key()!r}"
+    partition_key = event.partition_key()
+    if record.key is not None and record.key.decode(errors="replace") != partition_key:
+        parsed.error = f"key {record.key!r} is not the event's partition key {partition_key!r}"
         return parsed
-    parsed.received = ReceivedEvent(envelope, event, record.topic, record.partition, record.offset)
+    parsed.received = ReceivedEvent(
+        envelope, event, record.topic, record.partition, record.offset, event_key=partition_key
+    )
     return parsed
 
 

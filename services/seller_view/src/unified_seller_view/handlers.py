@@ -91,27 +91,27 @@ class _SummarizedTable(HandlerTable):
     """The handler table of a generation whose order events keep the day summaries: a batch first takes its
     accounts' summary locks, all at once and in one order (summaries.lock_accounts), so that batches of
     other partitions touching the same accounts wait for it rather than deadlock on it; the summaries of the
-    orders its events name are taken out before its handlers and added back after (summaries.per_batch)."""
+    orders its events name are taken out before its handlers and added back after (summaries.per_batch).
+    The schema, the locks and the planner settings are one statement (summaries.start_batch)."""
 
     schema: str = ""
     keeps: list[bool] = field(default_factory=list)  # whether the schema has the summaries (it never changes)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
-        if self.prepare is not None:
-            await self.prepare(conn)  # the generation's schema, before the summaries' first statement
-        if not self.keeps:
+        if not self.keeps:  # the first batch: the generation's checks, once
+            if self.prepare is not None:
+                await self.prepare(conn)
             self.keeps.append(await summaries.kept(conn, self.schema))
         keep = self.keeps[0]
         keys = [(r.event.account_id, r.event.amazon_order_id) for r in events if isinstance(r.event, _ORDER_TYPES)]
-        if keep:
-            await summaries.lock_accounts(conn, self.schema, [a for a, _ in keys])
+        started = await summaries.start_batch(conn, self.schema, [a for a, _ in keys] if keep else [])
 
         async def segments() -> None:  # HandlerTable.apply after its prepare
             for segment in self.plan(events):
                 for group, group_events in segment:
                     await group.handler(conn, group_events)
 
-        await summaries.per_batch(conn, keys, segments, keep=keep)
+        await summaries.per_batch(conn, keys, segments, keep=keep, started=started)
 
 
 def table_for(schema: str) -> HandlerTable:

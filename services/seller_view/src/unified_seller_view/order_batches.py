@@ -47,10 +47,14 @@ async def apply_placed(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]
         if known is None or e.last_update_date > known.last_update_date:  # ties: the first one stays
             newest[key] = e
     rows = list(newest.values())
-    days = await summaries.order_days(conn, newest)  # a newer snapshot may move the purchase day
-    days |= {(e.account_id, e.purchase_date.astimezone(UTC).date()) for e in rows}
-    await conn.execute(
-        f"""INSERT INTO orders ({_ORDER_COLUMNS})
+    days: set[DayKey] = set()
+    if not summaries.inside_batch():  # else the batch keeps the summaries by difference: days not needed
+        days = await summaries.order_days(conn, newest)  # a newer snapshot may move the purchase day
+        days |= {(e.account_id, e.purchase_date.astimezone(UTC).date()) for e in rows}
+    # One statement: the orders upserted and the changes parked for them taken (independent tables).
+    parked = await conn.fetch(
+        f"""WITH up AS (
+            INSERT INTO orders ({_ORDER_COLUMNS})
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
                                  $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::numeric[], $11::int[],
                                  $12::int[], $13::int[])
@@ -60,7 +64,10 @@ async def apply_placed(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]
                 fulfillment_channel = EXCLUDED.fulfillment_channel, currency = EXCLUDED.currency,
                 amount = EXCLUDED.amount, number_of_items = EXCLUDED.number_of_items,
                 items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped
-            WHERE orders.last_update_date < EXCLUDED.last_update_date""",
+            WHERE orders.last_update_date < EXCLUDED.last_update_date)
+            DELETE FROM parked_order_events p USING unnest($1::uuid[], $2::text[]) AS k(a, o)
+            WHERE p.account_id = k.a AND p.amazon_order_id = k.o
+            RETURNING p.event_id, p.event_type, p.last_update_date, p.sequence, p.payload""",
         [e.account_id for e in rows],
         [e.amazon_order_id for e in rows],
         [e.marketplace_id for e in rows],
@@ -74,13 +81,6 @@ async def apply_placed(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]
         [e.number_of_items for e in rows],
         [e.number_of_items_shipped for e in rows],
         [e.number_of_items_unshipped for e in rows],
-    )
-    parked = await conn.fetch(
-        """DELETE FROM parked_order_events p USING unnest($1::uuid[], $2::text[]) AS k(a, o)
-           WHERE p.account_id = k.a AND p.amazon_order_id = k.o
-           RETURNING p.event_id, p.event_type, p.last_update_date, p.sequence, p.payload""",
-        [k[0] for k in newest],
-        [k[1] for k in newest],
     )
     if parked:
         changes: list[tuple[UUID, int | None, Any]] = []
@@ -101,7 +101,7 @@ async def apply_changes(conn: asyncpg.Connection, events: Sequence[ReceivedEvent
 
 async def _apply_changes(conn: asyncpg.Connection, changes: list[tuple[UUID, int | None, Any]]) -> set[DayKey]:
     """Apply status changes and refunds; returns the (account, purchase day) of the orders they changed."""
-    keys = sorted({(e.account_id, e.amazon_order_id) for _, _, e in changes})
+    keys = list({(e.account_id, e.amazon_order_id) for _, _, e in changes})  # locked in the statement's order
     rows = await conn.fetch(
         """SELECT o.account_id, o.amazon_order_id, o.status, o.last_update_date, o.items_shipped, o.items_unshipped,
                   (o.purchase_date AT TIME ZONE 'UTC')::date AS day
@@ -137,25 +137,24 @@ async def _apply_changes(conn: asyncpg.Connection, changes: list[tuple[UUID, int
         touched.add(key)
     if parked:
         await _park(conn, parked)
-    if refunds:
+    if refunds or touched:  # one statement: the refunds kept and the orders changed (independent tables)
+        changed = [state[k] for k in touched]  # rows locked above already (FOR UPDATE, in key order)
         await conn.execute(
-            """INSERT INTO order_refunds (account_id, event_id, amazon_order_id, currency, amount, refunded_at)
-               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::numeric[], $6::timestamptz[])
-               ON CONFLICT DO NOTHING""",
+            """WITH refunds AS (
+                   INSERT INTO order_refunds (account_id, event_id, amazon_order_id, currency, amount, refunded_at)
+                   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::numeric[],
+                                        $6::timestamptz[])
+                   ON CONFLICT DO NOTHING)
+               UPDATE orders o SET status = n.s, last_update_date = n.l, items_shipped = n.sh, items_unshipped = n.un
+               FROM unnest($7::uuid[], $8::text[], $9::text[], $10::timestamptz[], $11::int[], $12::int[])
+                   AS n(a, i, s, l, sh, un)
+               WHERE o.account_id = n.a AND o.amazon_order_id = n.i""",
             [e.account_id for _, e in refunds],
             [i for i, _ in refunds],
             [e.amazon_order_id for _, e in refunds],
             [e.amount.currency_code for _, e in refunds],
             [e.amount.amount for _, e in refunds],
             [e.refunded_at for _, e in refunds],
-        )
-    if touched:
-        changed = [state[k] for k in sorted(touched)]
-        await conn.execute(
-            """UPDATE orders o SET status = n.s, last_update_date = n.l, items_shipped = n.sh, items_unshipped = n.un
-               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::int[], $6::int[])
-                   AS n(a, i, s, l, sh, un)
-               WHERE o.account_id = n.a AND o.amazon_order_id = n.i""",
             [c["account_id"] for c in changed],
             [c["amazon_order_id"] for c in changed],
             [c["status"] for c in changed],

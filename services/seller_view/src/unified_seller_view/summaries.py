@@ -28,6 +28,7 @@ from unified_seller_view import summary_sql
 from unified_seller_view.summary_sql import REPORTING_CURRENCIES
 
 DayKey = tuple[UUID, date]
+_FACTORS = [summary_sql.factor(c) for c in REPORTING_CURRENCIES]
 upkeep_enabled = True  # off only in the bench, to measure the projection without the summaries' upkeep
 _LOCK = 0x5E11  # advisory lock class of the summaries (second key: the generation's schema)
 
@@ -56,14 +57,39 @@ async def lock_accounts(conn: asyncpg.Connection, schema: str | None, accounts: 
     """Serialize the summaries' upkeep per account: one account's orders arrive through several partitions
     (a topic per region), applied by concurrent transactions; two recomputing the same day from their own
     snapshots would each miss the other's orders (or collide on the day's rows). Taken once per batch, in
-    one order, after the shared FX lock (as an FX day's recompute takes them), so no two wait on each other."""
-    wanted = sorted(set(accounts))
+    one order (the statement sorts them), after the shared FX lock (as an FX day's recompute takes them), so
+    no two wait on each other."""
+    wanted = list(set(accounts))
     if not wanted or not upkeep_enabled:
         return
     await conn.execute(_LOCK_ACCOUNTS_SQL, _LOCK, schema, wanted)
 
 
+async def start_batch(conn: asyncpg.Connection, schema: str, accounts: Iterable[UUID]) -> bool:
+    """A batch's first statement, in one round trip: the generation's schema for the transaction (as
+    generations.use_schema does) and, when the batch has orders whose summaries are kept (``accounts``), the
+    accounts' locks (lock_accounts) and the planner settings of the difference taken next (per_batch with
+    ``started``); without them the planner's own settings (a batch applied event by event after a failed
+    one may follow a difference in the same transaction). Returns whether the locks were taken."""
+    if not schema.replace("_", "").isalnum():
+        raise ValueError(f"bad schema name {schema!r}")
+    path = f'"{schema}", public'
+    wanted = list(set(accounts)) if upkeep_enabled else []
+    if wanted:
+        await conn.execute(
+            f"{_LOCK_ACCOUNTS_SQL}, {_PLANNER_OFF}, set_config('search_path', $4, true)", _LOCK, schema, wanted, path
+        )
+        return True
+    await conn.execute(f"SELECT set_config('search_path', $1, true), ({_PLANNER_RESET_COUNT})", path)
+    return False
+
+
 _PENDING: ContextVar[set[DayKey] | None] = ContextVar("summaries_pending", default=None)
+
+
+def inside_batch() -> bool:
+    """Whether per_batch keeps the summaries of the orders being changed (by difference, at its end)."""
+    return _PENDING.get() is not None
 
 
 async def touch(conn: asyncpg.Connection, keys: Iterable[DayKey]) -> None:
@@ -78,21 +104,35 @@ _PLANNER_OFF = """set_config('jit', 'off', true), set_config('enable_mergejoin',
                   set_config('enable_nestloop', 'off', true)"""
 _PLANNER_RESET = """SELECT set_config(name, reset_val, true) FROM pg_settings
                     WHERE name IN ('jit', 'enable_mergejoin', 'enable_nestloop')"""
+_PLANNER_RESET_COUNT = f"SELECT count(*) FROM ({_PLANNER_RESET}) r"
 
 
 async def per_batch(
-    conn: asyncpg.Connection, orders: Iterable[OrderKey], apply: Callable[[], Awaitable[None]], *, keep: bool = True
+    conn: asyncpg.Connection,
+    orders: Iterable[OrderKey],
+    apply: Callable[[], Awaitable[None]],
+    *,
+    keep: bool = True,
+    started: bool = False,
 ) -> None:
     """Run ``apply`` (a batch's handlers) keeping the summaries by difference: the sums of the orders its
     events name are taken out before and added back after, a few set-based statements per batch whatever
     its size and however many orders their days hold. A day where one of those orders has an inexact
     conversion (an entry that cannot be taken out of the arrays) is recomputed whole instead. ``keep``
-    False: a generation without the summaries (see ``kept``)."""
-    keys = sorted(set(orders)) if keep and upkeep_enabled else []
+    False: a generation without the summaries (see ``kept``). ``started``: start_batch has set the planner
+    for the first difference already. The planner settings of the second one stay until the transaction
+    ends: only the consumer's own statements (no joins) follow, or a next start_batch, which resets them."""
+    keys = list(dict.fromkeys(orders)) if keep and upkeep_enabled else []
     recompute: set[DayKey] = set()  # days whose recompute was asked meanwhile (an FX day): done at the end
     token = _PENDING.set(recompute)
     try:
-        before = await _delta(conn, keys, -1, set()) if keys else {}
+        if keys:
+            if not started:
+                await conn.execute(f"SELECT {_PLANNER_OFF}")
+            before = await _delta(conn, keys, -1, set(), set())
+            await conn.execute(_PLANNER_RESET)  # the handlers' statements want their own plans
+        else:
+            before = {}
         await apply()
     finally:
         _PENDING.reset(token)
@@ -101,35 +141,31 @@ async def per_batch(
     if not keys:
         await refresh_days(conn, recompute)
         return
-    dirty = recompute | {day for day, whole in before.items() if whole}
-    after = await _delta(conn, keys, 1, dirty)
-    dirty |= {day for day, whole in after.items() if whole}
-    emptied = sorted(set(before) - dirty)  # rows there may have reached n = 0 (an order moved away)
-    if emptied:
-        await conn.execute(
-            """DELETE FROM order_day_summaries s USING unnest($1::uuid[], $2::date[]) AS k(a, d)
-               WHERE s.account_id = k.a AND s.day = k.d AND s.n = 0""",
-            [a for a, _ in emptied],
-            [d for _, d in emptied],
-        )
-    await refresh_days(conn, dirty)
-
-
-async def _delta(conn: asyncpg.Connection, keys: list[OrderKey], sign: int, dirty: set[DayKey]) -> dict[DayKey, bool]:
-    """Add ``sign`` times these orders' sums (days in ``dirty`` left alone); {day touched: recompute whole}."""
-    # For this statement only (see refresh_days): no JIT, no sort-merge joins, no nested loops over CTEs.
+    # rows of the days taken out may have reached n = 0 (an order moved away): deleted by the same statement,
+    # unless their day is recomputed whole or the orders' sums add to them again
     await conn.execute(f"SELECT {_PLANNER_OFF}")
+    after = await _delta(conn, keys, 1, recompute | {day for day, whole in before.items() if whole}, set(before))
+    await refresh_days(conn, recompute | {day for day, whole in (before | after).items() if whole})
+
+
+async def _delta(
+    conn: asyncpg.Connection, keys: list[OrderKey], sign: int, dirty: set[DayKey], emptied: set[DayKey]
+) -> dict[DayKey, bool]:
+    """Add ``sign`` times these orders' sums (days in ``dirty`` left alone) and delete the rows at n = 0 of the
+    days ``emptied`` that the sums do not add to; {day touched: recompute whole}. The planner settings of
+    this statement (see refresh_days) are the caller's to set."""
     rows = await conn.fetch(
         summary_sql.DELTA_SQL,
         [a for a, _ in keys],
         [i for _, i in keys],
         list(REPORTING_CURRENCIES),
-        [summary_sql.factor(c) for c in REPORTING_CURRENCIES],
+        _FACTORS,
         sign,
         [a for a, _ in dirty],
         [d for _, d in dirty],
+        [a for a, _ in emptied],
+        [d for _, d in emptied],
     )
-    await conn.execute(_PLANNER_RESET)
     return {(r["account_id"], r["day"]): r["dirty"] for r in rows}
 
 

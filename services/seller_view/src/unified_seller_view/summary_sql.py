@@ -182,8 +182,9 @@ def _added(column: str) -> str:
         plus = f"trim_scale({plus})"
     if scalar:
         return f"{column} = {plus}"
-    pairs = f"unnest(s.{column}, EXCLUDED.{column}) WITH ORDINALITY AS u(a, b, i)"
-    return f"{column} = ARRAY(SELECT {plus} FROM {pairs} ORDER BY i)"
+    # element by element, written out: every array has one element per reporting currency (the table's CHECK)
+    each = (plus.replace("a + b", f"s.{column}[{i}] + EXCLUDED.{column}[{i}]") for i in range(1, 7))
+    return f"{column} = ARRAY[{', '.join(each)}]"
 
 
 _COLUMN_LIST = f"{_COLUMNS}, {_INEXACT}"
@@ -193,7 +194,9 @@ REFRESH_SQL = _TEMPLATE.replace("{orders}", _BY_DAYS).replace(
 
 # Adds $5 (1 or -1) times the sums of the orders $1/$2 as they are now, except on days where they have an
 # inexact conversion (its entry cannot be taken out of the arrays) or days $6/$7: those days are returned
-# (dirty) to be recomputed whole; the others are returned too (their rows may have reached n = 0).
+# (dirty) to be recomputed whole; the others are returned too (their rows may have reached n = 0). Deletes
+# the rows at n = 0 of the days $8/$9 (taken out before) that are not dirty and that the sums do not add to
+# (disjoint from the rows upserted: one statement never touches a row twice).
 DELTA_SQL = _TEMPLATE.replace("{orders}", _BY_ORDERS).replace(
     "{final}",
     f""", sums AS MATERIALIZED ({_sums("$5::int")}),
@@ -203,6 +206,16 @@ up AS (
     INSERT INTO order_day_summaries AS s ({_COLUMN_LIST})
     SELECT * FROM sums WHERE (account_id, day) NOT IN (SELECT account_id, day FROM dirty) ORDER BY {_KEY}
     ON CONFLICT ({_KEY}) DO UPDATE SET {", ".join(_added(c) for c in _COLUMNS.split(", ")[6:])}
+),
+emptied AS (  -- rows found by index (LATERAL) and deleted by ctid: the planner settings forbid nested loops
+    DELETE FROM order_day_summaries WHERE ctid = ANY(ARRAY(
+        SELECT z.ctid FROM (SELECT DISTINCT a, d FROM unnest($8::uuid[], $9::date[]) AS e(a, d)) e
+        CROSS JOIN LATERAL (SELECT s.ctid, s.* FROM order_day_summaries s WHERE s.account_id = e.a AND s.day = e.d
+                            AND s.n = 0 OFFSET 0) z
+        WHERE (e.a, e.d) NOT IN (SELECT account_id, day FROM dirty)
+          AND NOT EXISTS (SELECT 1 FROM sums x WHERE x.account_id = z.account_id AND x.day = z.day
+                          AND x.kind = z.kind AND x.marketplace_id = z.marketplace_id AND x.currency = z.currency
+                          AND x.status = z.status)))
 )
 SELECT DISTINCT s.account_id, s.day, d.day IS NOT NULL AS dirty FROM sums s
 LEFT JOIN dirty d ON d.account_id = s.account_id AND d.day = s.day""",

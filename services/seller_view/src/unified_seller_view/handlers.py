@@ -64,9 +64,9 @@ def _per_event(timeline: list[bool]) -> Apply:
 
 # Order events, set-based (order_batches). Other parts of the view register their own groups here:
 # {event type: Apply}; types sharing one Apply keep their log order among themselves.
-# Each also records the order's status history (order_history.py) in the same transaction.
-_PLACED = Apply(order_history.also_recorded(order_batches.apply_placed), key=order_batches.order_key)
-_CHANGES = Apply(order_history.also_recorded(order_batches.apply_changes), key=order_batches.order_key)
+# The orders' status history (order_history.py) is recorded once per batch by the table (_SummarizedTable).
+_PLACED = Apply(order_batches.apply_placed, key=order_batches.order_key)
+_CHANGES = Apply(order_batches.apply_changes, key=order_batches.order_key)
 SET_BASED: dict[type[Event], Apply] = {
     orders.OrderPlaced: _PLACED,
     orders.OrderStatusChanged: _CHANGES,
@@ -103,13 +103,16 @@ class _SummarizedTable(HandlerTable):
                 await self.prepare(conn)
             self.keeps.append(await summaries.kept(conn, self.schema))
         keep = self.keeps[0]
-        keys = [(r.event.account_id, r.event.amazon_order_id) for r in events if isinstance(r.event, _ORDER_TYPES)]
+        ordered = [r for r in events if isinstance(r.event, _ORDER_TYPES)]
+        keys = [(r.event.account_id, r.event.amazon_order_id) for r in ordered]  # type: ignore[attr-defined]
         started = await summaries.start_batch(conn, self.schema, [a for a, _ in keys] if keep else [])
 
         async def segments() -> None:  # HandlerTable.apply after its prepare
             for segment in self.plan(events):
                 for group, group_events in segment:
                     await group.handler(conn, group_events)
+            # every order event's history row, one statement (rows keyed by event: independent of the rest)
+            await order_history.record(conn, [(r.event_id, r.envelope.sequence, r.event) for r in ordered])
 
         await summaries.per_batch(conn, keys, segments, keep=keep, started=started)
 

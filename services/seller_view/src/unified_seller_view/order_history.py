@@ -16,7 +16,6 @@ from uuid import UUID
 import asyncpg
 
 from unified_seller_view.overview_rules import minor
-from unified_shared.consumer import BatchHandler, ReceivedEvent
 from unified_shared.contracts import orders
 from unified_shared.events import Event
 
@@ -56,16 +55,6 @@ async def record(conn: asyncpg.Connection, changes: Sequence[tuple[UUID, int | N
            ON CONFLICT DO NOTHING""",
         *[list(c) for c in columns],
     )
-
-
-def also_recorded(handler: BatchHandler) -> BatchHandler:
-    """A batch handler of order events that records their history too (same transaction, same batch)."""
-
-    async def apply(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
-        await handler(conn, events)
-        await record(conn, [(r.event_id, r.envelope.sequence, r.event) for r in events])
-
-    return apply
 
 
 async def history(conn: asyncpg.Connection, account_id: UUID, amazon_order_id: str) -> list[dict[str, Any]]:

@@ -223,12 +223,14 @@ class IdempotentConsumer:
         async with self.pool.acquire() as conn, conn.transaction():
             claimed = await self._claim_batch(conn, parsed)
             fresh: list[ParsedRecord] = []
+            seen: set[UUID] = set()
             for item in parsed:
-                if item.key in claimed:
-                    claimed.discard(item.key)  # a second copy in the same batch is a duplicate
-                    fresh.append(item)
-                else:
+                # a second copy in the same batch is a duplicate too
+                if item.key in seen or (claimed is not None and item.key not in claimed):
                     outcomes["duplicate"] = outcomes.get("duplicate", 0) + 1
+                else:
+                    seen.add(item.key)
+                    fresh.append(item)
             for item in fresh:
                 if item.error is not None:
                     letters.append(self._letter(item, item.error))
@@ -262,16 +264,23 @@ class IdempotentConsumer:
     def _letter(self, item: ParsedRecord, reason: str) -> DeadLetter:
         return DeadLetter(item.record, item.key, str(item.envelope.id) if item.envelope else None, reason)
 
-    async def _claim_batch(self, conn: asyncpg.Connection, parsed: list[ParsedRecord]) -> set[UUID]:
-        rows = await conn.fetch(
-            """INSERT INTO consumer_processed_events (consumer, event_id, outcome)
-               SELECT $1, k, o FROM unnest($2::uuid[], $3::text[]) AS t(k, o)
-               ON CONFLICT DO NOTHING RETURNING event_id""",
+    async def _claim_batch(self, conn: asyncpg.Connection, parsed: list[ParsedRecord]) -> set[UUID] | None:
+        """Claim the batch's event IDs; returns those claimed now, or None when all were (the usual case: no
+        row per event comes back)."""
+        keys = [item.key for item in parsed]
+        claimed = await conn.fetchval(
+            """WITH claimed AS (
+                   INSERT INTO consumer_processed_events (consumer, event_id, outcome)
+                   SELECT $1, k, o FROM unnest($2::uuid[], $3::text[]) AS t(k, o)
+                   ON CONFLICT DO NOTHING RETURNING event_id)
+               SELECT CASE WHEN count(*) = $4 THEN NULL ELSE coalesce(array_agg(event_id), '{}') END
+               FROM claimed""",
             self.name,
-            [item.key for item in parsed],
+            keys,
             [item.outcome for item in parsed],
+            len(set(keys)),
         )
-        return {r["event_id"] for r in rows}
+        return None if claimed is None else set(claimed)
 
     async def _apply(self, conn: asyncpg.Connection, events: list[ReceivedEvent], one_by_one: bool) -> dict[UUID, str]:
         """Apply the batch at once (no savepoint: when it fails, _BatchFailed rolls the whole transaction back

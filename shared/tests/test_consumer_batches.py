@@ -227,3 +227,43 @@ async def test_a_failed_batch_is_applied_even_when_the_first_rewind_fails_too(
         await consumer.consumer.stop()
     assert outage == {"batch": 0, "rewind": 0}  # both faults happened
     assert await totals(pool, account) == (6, 3)
+
+
+async def test_a_partition_beyond_max_records_is_applied_in_order_in_batches_of_at_most_max_records(
+    pool: asyncpg.Pool,  # noqa: F811
+    producer: AIOKafkaProducer,  # noqa: F811
+    kafka_bootstrap: str,
+) -> None:
+    """A poll takes up to max_records per assigned partition; one partition's share is still applied in
+    transactions of at most max_records, one after the other, in log order."""
+    account = uuid4()
+    batches: list[list[int]] = []
+
+    async def record_batch(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
+        mine = [r.event.amount for r in events if r.event.account_id == account]  # type: ignore[attr-defined]
+        if mine:
+            batches.append(mine)
+        await _sum_batch(conn, events)
+
+    for n in range(1, 11):
+        await send(producer, *record_for(AmountAdded(account_id=account, amount=n)))
+    name = f"svc-{uuid4().hex[:8]}"
+    kafka = make_consumer(kafka_bootstrap, group_id=name, client_id=name, topics=[])
+    consumer = IdempotentConsumer(
+        pool,
+        kafka,
+        producer,
+        name=name,
+        topics=[TEST_TOPIC],
+        handlers=HandlerTable({AmountAdded: record_batch}),
+        max_records=3,
+    )
+    consumer.subscribe()
+    await kafka.start()
+    try:
+        await _until(consumer, pool, account, 10)
+    finally:
+        await kafka.stop()
+    assert [n for batch in batches for n in batch] == list(range(1, 11))
+    assert max(len(batch) for batch in batches) <= 3
+    assert await totals(pool, account) == (55, 10)

@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from opentelemetry.trace import SpanKind
 
-from unified_shared import consumer_offsets, dead_letters
+from unified_shared import consumer_claims, consumer_offsets, dead_letters
 from unified_shared.consumer_apply import (
     Apply,
     BatchHandler,
@@ -243,12 +243,7 @@ class IdempotentConsumer:
                 outcome = "dead-lettered" if reason is not None else item.outcome
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
             if failed:
-                await conn.execute(
-                    """UPDATE consumer_processed_events SET outcome = 'dead-lettered'
-                       WHERE consumer = $1 AND event_id = ANY($2::uuid[])""",
-                    self.name,
-                    list(failed),
-                )
+                await consumer_claims.mark_dead_lettered(conn, self.name, list(failed))
             new_letters = await dead_letters.record(conn, self.dead_letter_scope, self.name, letters)
             await self._save_offsets(conn, parsed)
         return outcomes, new_letters
@@ -265,22 +260,7 @@ class IdempotentConsumer:
         return DeadLetter(item.record, item.key, str(item.envelope.id) if item.envelope else None, reason)
 
     async def _claim_batch(self, conn: asyncpg.Connection, parsed: list[ParsedRecord]) -> set[UUID] | None:
-        """Claim the batch's event IDs; returns those claimed now, or None when all were (the usual case: no
-        row per event comes back)."""
-        keys = [item.key for item in parsed]
-        claimed = await conn.fetchval(
-            """WITH claimed AS (
-                   INSERT INTO consumer_processed_events (consumer, event_id, outcome)
-                   SELECT $1, k, o FROM unnest($2::uuid[], $3::text[]) AS t(k, o)
-                   ON CONFLICT DO NOTHING RETURNING event_id)
-               SELECT CASE WHEN count(*) = $4 THEN NULL ELSE coalesce(array_agg(event_id), '{}') END
-               FROM claimed""",
-            self.name,
-            keys,
-            [item.outcome for item in parsed],
-            len(set(keys)),
-        )
-        return None if claimed is None else set(claimed)
+        return await consumer_claims.claim(conn, self.name, [item.key for item in parsed], [i.outcome for i in parsed])
 
     async def _apply(self, conn: asyncpg.Connection, events: list[ReceivedEvent], one_by_one: bool) -> dict[UUID, str]:
         """Apply the batch at once (no savepoint: when it fails, _BatchFailed rolls the whole transaction back

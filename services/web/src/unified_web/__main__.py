@@ -17,12 +17,12 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     if args.command == "serve":
         from unified_shared.runtime import serve
-        from unified_web.app import create_service_app
+        from unified_web.bootstrap import bootstrap
 
-        serve(create_service_app(settings), settings)
+        serve(bootstrap(settings), settings)
     else:
         from unified_shared.db import migrate_database
-        from unified_web.app import MIGRATIONS
+        from unified_web.bootstrap import MIGRATIONS
 
         applied = asyncio.run(migrate_database(settings.database_url, MIGRATIONS))
         print(f"{len(applied)} migrations applied" + (f": {', '.join(applied)}" if applied else ""))

@@ -29,7 +29,7 @@ from unified_shared.contracts.regions import (
 )
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.events import Event
-from unified_shared.testing import TestIssuer, serve_app
+from unified_shared.testing import TestIssuer, serve_app, service_settings
 
 OPERATOR_TOKEN = secrets.token_urlsafe(32)
 US, DE, FR, JP, UK = "ATVPDKIKX0DER", "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1VC38T7YXB528", "A1F83G8C2ARO7P"
@@ -117,14 +117,14 @@ async def running_billing(
 ) -> AsyncIterator[RunningBilling]:
     if start_offsets is not None:
         await set_consumer_offsets(dsn, group, start_offsets)
-    settings = Settings(
-        database_url=dsn,
-        kafka_bootstrap_servers=bootstrap,
-        consumer_group=group,
-        identity_issuer=issuer.issuer,
-        identity_jwks_url=jwks_url,
+    settings = service_settings(
+        Settings,
+        dsn,
+        bootstrap,
+        issuer=issuer,
+        jwks_url=jwks_url,
+        group=group,
         operator_token=OPERATOR_TOKEN,
-        relay_poll_interval_s=0.1,
         scheduler_enabled=False,
         **overrides,
     )

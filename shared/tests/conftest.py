@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
+from unified_shared.db import migrated_pool
 from unified_shared.topics import create_topics
 
 from .plumbing_support import TEST_TOPIC_SPECS
@@ -17,8 +17,6 @@ from .plumbing_support import TEST_TOPIC_SPECS
 async def pool(fresh_db: str, kafka_bootstrap: str) -> AsyncIterator[asyncpg.Pool]:
     """A fresh database with the shared tables (event store, outbox, consumer offsets), and the test topic."""
     await create_topics(kafka_bootstrap, TEST_TOPIC_SPECS)
-    pool = await create_pool(fresh_db)
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, [SHARED_COMPONENT])
+    pool = await migrated_pool(fresh_db)
     yield pool
     await pool.close()

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from unified_billing.app import CONSUMED_TOPICS, MIGRATIONS, create_service_app
 from unified_billing.handlers import apply_event
 from unified_billing.settings import Settings
-from unified_shared import testing_consumers
+from unified_shared import db, testing_consumers
 from unified_shared.clock import FixedClock
 from unified_shared.contracts.identity import AccountRegistered
 from unified_shared.contracts.regions import (
@@ -27,7 +27,6 @@ from unified_shared.contracts.regions import (
     ListingsActivated,
     SubscriptionStarted,
 )
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.events import Event
 from unified_shared.testing import TestIssuer, serve_app, service_settings
 
@@ -43,10 +42,7 @@ Clock = FixedClock  # a clock the test moves by hand
 
 
 async def migrated_pool(dsn: str) -> asyncpg.Pool:
-    pool = await create_pool(dsn)
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
-    return pool
+    return await db.migrated_pool(dsn, MIGRATIONS)
 
 
 async def feed(pool: asyncpg.Pool, *events: Event) -> None:

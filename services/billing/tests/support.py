@@ -28,7 +28,8 @@ from unified_shared.contracts.regions import (
     SubscriptionStarted,
 )
 from unified_shared.events import Event
-from unified_shared.testing import TestIssuer, serve_app, service_settings
+from unified_shared.testing import TestIssuer, serve_app
+from unified_shared.testing_services import service_settings
 
 OPERATOR_TOKEN = secrets.token_urlsafe(32)
 US, DE, FR, JP, UK = "ATVPDKIKX0DER", "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1VC38T7YXB528", "A1F83G8C2ARO7P"

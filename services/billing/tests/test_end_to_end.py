@@ -28,7 +28,8 @@ from unified_shared import eventstore, testing_consumers
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.kafka import make_producer
 from unified_shared.outbox import OutboxRelay
-from unified_shared.testing import TestIssuer, TopicWatcher, serve_app, service_settings
+from unified_shared.testing import TestIssuer, TopicWatcher, serve_app
+from unified_shared.testing_services import service_settings
 from unified_shared.topics import BILLING_INVOICES, IDENTITY_ACCOUNTS
 
 from .support import (

@@ -27,7 +27,8 @@ from unified_shared.contracts.regions import (
     ParticipationOpened,
 )
 from unified_shared.events import Event
-from unified_shared.testing import TestIssuer, serve_app, service_settings
+from unified_shared.testing import TestIssuer, serve_app
+from unified_shared.testing_services import service_settings
 
 US, CA, DE, FR, JP, UK, EG = (
     "ATVPDKIKX0DER",

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from unified_shared.testing import SeenRecord, TopicWatcher, published_schema
+from unified_shared.testing import SeenRecord, TopicWatcher
+from unified_shared.testing_services import published_schema
 
 DE, FR, UK, US = "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1F83G8C2ARO7P", "ATVPDKIKX0DER"
 

@@ -6,7 +6,8 @@ import random
 from typing import Any
 from uuid import UUID
 
-from unified_shared.testing import SeenRecord, TopicWatcher, published_schema
+from unified_shared.testing import SeenRecord, TopicWatcher
+from unified_shared.testing_services import published_schema
 
 DE, FR, UK, US, JP = "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1F83G8C2ARO7P", "ATVPDKIKX0DER", "A1VC38T7YXB528"
 CURRENCY = {DE: "EUR", FR: "EUR", UK: "GBP", US: "USD", JP: "JPY"}

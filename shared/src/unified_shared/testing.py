@@ -8,7 +8,6 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
@@ -38,7 +37,6 @@ def service_process_env(service: str) -> dict[str, str]:
 
 
 T = TypeVar("T")
-Cfg = TypeVar("Cfg")
 
 
 @contextlib.asynccontextmanager
@@ -236,37 +234,6 @@ class TestIssuer:
 
         async with serve_app(app) as base:
             yield f"{base}/.well-known/jwks.json"
-
-
-def published_schema(ce_type: str) -> dict[str, Any]:
-    """The JSON Schema of an event type as published in the repository's ``docs/schemas`` (the contract check's
-    files): tests validate the records they read off the topics against it."""
-    path = Path(__file__).resolve().parents[3] / "docs" / "schemas" / f"{ce_type}.json"
-    schema: dict[str, Any] = json.loads(path.read_text())
-    return schema
-
-
-def service_settings(
-    settings: Callable[..., Cfg],
-    dsn: str,
-    bootstrap: str,
-    *,
-    issuer: TestIssuer,
-    jwks_url: str,
-    group: str,
-    **overrides: Any,
-) -> Cfg:
-    """A service's settings for a test: its own database and consumer group, the test broker, tokens of the
-    test issuer, a relay that polls often (a missed wake-up costs 0.1 s, not seconds)."""
-    values: dict[str, Any] = {
-        "database_url": dsn,
-        "kafka_bootstrap_servers": bootstrap,
-        "consumer_group": group,
-        "identity_issuer": issuer.issuer,
-        "identity_jwks_url": jwks_url,
-        "relay_poll_interval_s": 0.1,
-    }
-    return settings(**{**values, **overrides})
 
 
 async def publish_events(bootstrap: str, *events: Any, source: str = "/services/test") -> None:

@@ -22,7 +22,8 @@ from unified_regions.settings import Settings
 from unified_shared.contracts.identity import AccountRegistered
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
 from unified_shared.kafka import make_reader
-from unified_shared.testing import TestIssuer, serve_app, service_settings
+from unified_shared.testing import TestIssuer, serve_app
+from unified_shared.testing_services import service_settings
 from unified_shared.topics import IDENTITY_ACCOUNTS
 
 OPERATOR_TOKEN = secrets.token_urlsafe(32)  # operator tokens are at least 32 characters

@@ -151,6 +151,13 @@ class Service:
         body = r.json()
         return body["account_id"], body["user_id"], email_addr
 
+    async def refresh(
+        self, client: httpx.AsyncClient, refresh_token: str, client_id: str = CLI_CLIENT
+    ) -> httpx.Response:
+        """POST /token with the refresh_token grant of a public client (no secret): the holder's next tokens."""
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+        return await client.post(f"{self.base}/token", data=form)
+
     def authorize_params(self, **extra: str) -> dict[str, str]:
         """A valid authorization request of the default client (fixed PKCE challenge)."""
         return {

@@ -12,7 +12,6 @@ import jwt
 from unified_shared.testing import TopicWatcher
 from unified_shared.topics import IDENTITY_ACCOUNTS
 
-CLI = "unified-seller-cli"
 MEMBER_PASSWORD = "another long passphrase 77"
 
 
@@ -89,10 +88,7 @@ async def test_the_owner_verifies_the_email_by_the_link_sent_to_it(service, http
     assert done.status_code == 200 and owner_email in done.text
 
     assert (await http.get(f"{service.base}/userinfo", headers=bearer(owner))).json()["email_verified"] is True
-    refreshed = await http.post(
-        f"{service.base}/token",
-        data={"client_id": CLI, "grant_type": "refresh_token", "refresh_token": owner["refresh_token"]},
-    )
+    refreshed = await service.refresh(http, owner["refresh_token"])
     id_token = refreshed.json()["id_token"]
     assert jwt.decode(id_token, options={"verify_signature": False})["email_verified"] is True
     # The link works once; a verified address needs no more mails.

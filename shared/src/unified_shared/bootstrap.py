@@ -62,16 +62,17 @@ def participation_gate(runtime: ServiceRuntime, settings: RegionalSettings) -> G
 def service_main(
     argv: list[str] | None,
     *,
-    prog: str,
-    description: str,
     settings: Callable[..., Cfg],
     bootstrap: Callable[[Cfg], FastAPI],
     migrations: Sequence[tuple[str, str]],
-    regional: bool = False,
+    description: str | None = None,
 ) -> None:
-    """``python -m <service> serve|migrate|settings`` (``--region NA|EU|FE`` for a regional service): run the
-    app ``bootstrap`` builds, create and migrate its database, or show the settings it would run with."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    """``python -m <service> serve|migrate|settings`` (``--region NA|EU|FE`` where the settings are
+    ``RegionalSettings``): run the app ``bootstrap`` builds, create and migrate its database, or show the
+    settings it would run with."""
+    regional = isinstance(settings, type) and issubclass(settings, RegionalSettings)
+    package = bootstrap.__module__.split(".")[0]
+    parser = argparse.ArgumentParser(prog=f"python -m {package}", description=description)
     parser.add_argument("command", choices=["serve", "migrate", "settings"])
     if regional:
         parser.add_argument("--region", choices=["NA", "EU", "FE"], help="overrides the REGION environment variable")

@@ -8,15 +8,7 @@ from unified_shared.bootstrap import service_main
 
 
 def main(argv: list[str] | None = None) -> None:
-    service_main(
-        argv,
-        prog="unified_orders",
-        description="unified-seller regional orders service",
-        settings=Settings,
-        bootstrap=bootstrap,
-        migrations=MIGRATIONS,
-        regional=True,
-    )
+    service_main(argv, settings=Settings, bootstrap=bootstrap, migrations=MIGRATIONS, description=__doc__)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,7 @@ from unified_web.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    service_main(
-        argv,
-        prog="python -m unified_web",
-        description="unified-seller web app",
-        settings=Settings,
-        bootstrap=bootstrap,
-        migrations=MIGRATIONS,
-    )
+    service_main(argv, settings=Settings, bootstrap=bootstrap, migrations=MIGRATIONS, description=__doc__)
 
 
 if __name__ == "__main__":

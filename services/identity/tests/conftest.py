@@ -261,6 +261,13 @@ class SignIn:
         )
         return final, verifier, state, nonce
 
+    async def new_owner(self, http: httpx.AsyncClient, **account: Any) -> tuple[str, str, str, dict[str, Any]]:
+        """A newly registered account whose owner signed in: (account_id, user_id, email, token)."""
+        account_id, user_id, email_addr = await self.service.register(http, **account)
+        client, token = await self(email_addr)
+        await client.aclose()
+        return account_id, user_id, email_addr, token
+
     async def __call__(self, email_addr: str, password: str = STRONG_PASSWORD) -> tuple[Any, dict[str, Any]]:
         client = self.client()
         final, verifier, state, _ = await self.authorize(client, email_addr, password)

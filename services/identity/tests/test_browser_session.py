@@ -409,9 +409,7 @@ async def test_end_session_without_the_users_id_token_only_asks_and_the_confirme
         await still_signed_in()
 
     # 3. Someone else's ID token ends that someone's session, nothing of this browser's.
-    _, _, other_email = await service.register(http)
-    other_client, other_token = await sign_in(other_email)
-    await other_client.aclose()
+    _, _, _, other_token = await sign_in.new_owner(http)
     r = await browser.get(f"{service.base}/end-session", params={**logout, "id_token_hint": other_token["id_token"]})
     assert r.status_code == 302 and r.headers["location"] == f"{signed_out}?state=bye"
     assert SSO_COOKIE not in set_cookies(r)

@@ -31,9 +31,7 @@ def mail_text(service, address: str, subject_word: str) -> str:
 async def test_the_invitees_name_travels_from_the_invitation_to_the_member_list(
     service, http, sign_in, kafka_bootstrap
 ) -> None:
-    account_id, _, owner_email = await service.register(http)
-    client, owner = await sign_in(owner_email)
-    await client.aclose()
+    account_id, _, owner_email, owner = await sign_in.new_owner(http)
     base = f"{service.base}/v1/accounts/{account_id}"
     member_email = f"lena-{uuid.uuid4().hex[:8]}@example.com"
     async with TopicWatcher(kafka_bootstrap, [IDENTITY_ACCOUNTS]) as watcher:
@@ -67,9 +65,7 @@ async def test_the_invitees_name_travels_from_the_invitation_to_the_member_list(
 
 
 async def test_the_owner_verifies_the_email_by_the_link_sent_to_it(service, http, sign_in) -> None:
-    _, _, owner_email = await service.register(http)
-    client, owner = await sign_in(owner_email)
-    await client.aclose()
+    _, _, owner_email, owner = await sign_in.new_owner(http)
     info = (await http.get(f"{service.base}/userinfo", headers=bearer(owner))).json()
     assert info["email_verified"] is False
     assert jwt.decode(owner["id_token"], options={"verify_signature": False})["email_verified"] is False

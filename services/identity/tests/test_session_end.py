@@ -93,9 +93,7 @@ async def test_each_way_a_session_ends_is_published_and_refused_by_identity_at_o
 async def test_a_changed_members_old_token_is_refused_elsewhere_and_the_next_one_is_not(
     service, http, sign_in, kafka_bootstrap
 ) -> None:
-    account_id, _, owner_email = await service.register(http)
-    client, owner = await sign_in(owner_email)
-    await client.aclose()
+    account_id, _, _, owner = await sign_in.new_owner(http)
     member_email = f"member-{uuid.uuid4().hex[:8]}@example.com"
     r = await http.post(
         f"{service.base}/v1/accounts/{account_id}/invitations",

@@ -33,9 +33,7 @@ def claims(token: dict) -> dict:
 
 
 async def owner_session(service, http, sign_in, name: str = "Acme GmbH") -> tuple[str, str, dict]:
-    account_id, user_id, email_addr = await service.register(http, name=name)
-    client, token = await sign_in(email_addr)
-    await client.aclose()
+    account_id, user_id, _, token = await sign_in.new_owner(http, name=name)
     return account_id, user_id, token
 
 

@@ -70,9 +70,7 @@ async def test_thread_state_and_deadline_across_a_reply_and_a_mark(
     start_messages: Start, issuer: Issuer, kafka_bootstrap: str
 ) -> None:
     clock = FixedClock("2026-09-04T18:00:00Z")
-    base = await start_messages("EU", clock=clock)
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, account, token = await new_seller(start_messages, issuer, "EU", clock=clock)
 
     async def listed(state: str) -> dict[str, dict[str, Any]]:
         response = await http.get(THREADS, params={"state": state}, headers=auth(token))

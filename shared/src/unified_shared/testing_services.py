@@ -46,10 +46,10 @@ def service_settings(
 
 
 async def new_seller(
-    start: Callable[[str], Awaitable[str]], issuer: tuple[TestIssuer, str], region: str = "EU"
+    start: Callable[..., Awaitable[str]], issuer: tuple[TestIssuer, str], region: str = "EU", **overrides: Any
 ) -> tuple[str, uuid.UUID, str]:
-    """A regional instance of ``region`` started (``regional_fixture``'s ``start``), a new account and its
-    owner's token: ``(base URL, account, token)``."""
-    base = await start(region)
+    """A regional instance of ``region`` started with these settings ``overrides`` (``regional_fixture``'s
+    ``start``), a new account and its owner's token: ``(base URL, account, token)``."""
+    base = await start(region, **overrides)
     account = uuid.uuid4()
     return base, account, issuer[0].mint(account_id=account)

@@ -63,17 +63,22 @@ async def browser_sign_in(service, browser: httpx.AsyncClient, email_addr: str) 
     return r
 
 
+async def redeem(
+    http: httpx.AsyncClient, service, client_id: str, redirect_uri: str, code: str, verifier: str
+) -> httpx.Response:
+    """POST /token with the authorization_code grant (PKCE, a public client)."""
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": client_id,
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+    }
+    return await http.post(f"{service.base}/token", data=form)
+
+
 async def exchange(http: httpx.AsyncClient, service, client_id: str, redirect_uri: str, code: str, verifier: str):
-    r = await http.post(
-        f"{service.base}/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": client_id,
-            "code": code,
-            "redirect_uri": redirect_uri,
-            "code_verifier": verifier,
-        },
-    )
+    r = await redeem(http, service, client_id, redirect_uri, code, verifier)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -298,16 +303,7 @@ async def test_end_session_ends_the_single_sign_on_for_every_client(service, htt
     # Single sign-out: the other client's refresh-token family, born from the same sign-on, is ended too.
     r = await service.refresh(http, token_b["refresh_token"], SHOP)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
-    r = await http.post(
-        f"{service.base}/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": SHOP,
-            "code": late_code,
-            "redirect_uri": SHOP_REDIRECT,
-            "code_verifier": late_verifier,
-        },
-    )
+    r = await redeem(http, service, SHOP, SHOP_REDIRECT, late_code, late_verifier)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
     conn = await service.db()
     try:

@@ -192,10 +192,8 @@ async def test_bodies_are_plain_text_and_limited(start_messages: Start, issuer: 
 
 
 async def test_region_scope_and_permissions(start_messages: Start, issuer: Issuer) -> None:
-    base = await start_messages("EU")
-    account = uuid.uuid4()
+    base, account, owner = await new_seller(start_messages, issuer)
     test_issuer = issuer[0]
-    owner = test_issuer.mint(account_id=account)
     member = test_issuer.mint(account_id=account, role="member", permissions=["messages"], marketplaces=[DE, FR])
     orders_only = test_issuer.mint(account_id=account, role="member", permissions=["orders"], marketplaces="*")
     async with httpx.AsyncClient(base_url=base) as http:

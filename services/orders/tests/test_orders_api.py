@@ -213,10 +213,8 @@ async def test_get_orders_keyset_pages_and_filters(start_orders: Start, issuer: 
 
 
 async def test_scoped_member_and_permissions(start_orders: Start, issuer: Issuer) -> None:
-    base = await start_orders("EU")
-    account = uuid.uuid4()
+    base, account, owner = await new_seller(start_orders, issuer)
     test_issuer = issuer[0]
-    owner = test_issuer.mint(account_id=account)
     member = test_issuer.mint(account_id=account, role="member", permissions=["orders"], marketplaces=[DE, FR])
     no_orders = test_issuer.mint(account_id=account, role="member", permissions=["messages"], marketplaces="*")
     uk_order = order(marketplace=UK)

@@ -25,6 +25,7 @@ from unified_shared.auth import (
     requires,
     validator_from_settings,
 )
+from unified_shared.errors import Forbidden, NotFound
 from unified_shared.problems import Problem, install_problem_handlers
 from unified_shared.revocations import RevocationSet
 from unified_shared.testing import TestIssuer
@@ -204,6 +205,26 @@ def _app(validator: TokenValidator) -> FastAPI:
     return app
 
 
+def _without_request_id(body: dict) -> dict:
+    return {k: v for k, v in body.items() if k != "request_id"}
+
+
+def test_the_principal_refuses_with_http_free_domain_errors() -> None:
+    p = Principal(uuid.uuid4(), uuid.uuid4(), "member", frozenset({"orders"}), frozenset({DE}), "t")
+    with pytest.raises(Forbidden):
+        p.require("messages")
+    with pytest.raises(Forbidden):
+        p.require_role("owner", "admin")
+    with pytest.raises(Forbidden):
+        p.require_marketplace(FR)
+    with pytest.raises(NotFound):
+        p.require_account(uuid.uuid4())
+    p.require("orders")
+    p.require_role("member")
+    p.require_marketplace(DE)
+    p.require_account(p.account_id)
+
+
 async def test_the_fastapi_dependency_answers_401_403_404_with_problem_bodies() -> None:
     issuer = TestIssuer()
     app = _app(make_validator(FakeJwks(issuer), issuer))
@@ -224,9 +245,27 @@ async def test_the_fastapi_dependency_answers_401_403_404_with_problem_bodies() 
         assert r.status_code == 401
         assert (await get(f"/v1/accounts/{account}/orders/{DE}", member)).status_code == 200
         r = await get(f"/v1/accounts/{account}/orders/{FR}", member)  # outside the marketplace scope
-        assert r.status_code == 403 and r.json()["status"] == 403
-        assert (await get(f"/v1/accounts/{account}/orders/{DE}", no_orders)).status_code == 403
-        assert (await get(f"/v1/accounts/{uuid.uuid4()}/orders/{DE}", member)).status_code == 404
+        assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+        assert _without_request_id(r.json()) == {
+            "type": "about:blank",
+            "title": "Forbidden",
+            "status": 403,
+            "detail": f"marketplace {FR} is outside your marketplace scope",
+            "instance": f"/v1/accounts/{account}/orders/{FR}",
+        }
+        r = await get(f"/v1/accounts/{account}/orders/{DE}", no_orders)
+        assert r.status_code == 403
+        assert r.json()["title"] == "Forbidden" and r.json()["detail"] == "this call needs the 'orders' permission"
+        other = uuid.uuid4()
+        r = await get(f"/v1/accounts/{other}/orders/{DE}", member)
+        assert r.status_code == 404
+        assert _without_request_id(r.json()) == {
+            "type": "about:blank",
+            "title": "Not found",
+            "status": 404,
+            "detail": "no such account",
+            "instance": f"/v1/accounts/{other}/orders/{DE}",
+        }
         assert (await get(f"/v1/accounts/{account}/orders/{FR}", owner)).status_code == 200  # owner: everything
         expired = issuer.mint(account_id=account, ttl_s=-60)
         assert (await get("/me", expired)).status_code == 401

@@ -24,6 +24,7 @@ import httpx
 import jwt
 from fastapi import Request
 
+from unified_shared.errors import Forbidden, NotFound
 from unified_shared.problems import Problem
 from unified_shared.revocations import RevocationSet
 from unified_shared.token_cache import Verified, VerifiedTokens
@@ -57,20 +58,20 @@ class Principal:
 
     def require(self, permission: str) -> None:
         if not self.has(permission):
-            raise Problem(403, "Forbidden", f"this call needs the '{permission}' permission")
+            raise Forbidden(None, f"this call needs the '{permission}' permission")
 
     def require_role(self, *roles: str) -> None:
         if self.role not in roles:
-            raise Problem(403, "Forbidden", f"this call needs one of the roles: {', '.join(roles)}")
+            raise Forbidden(None, f"this call needs one of the roles: {', '.join(roles)}")
 
     def require_marketplace(self, marketplace_id: str) -> None:
         if not self.covers(marketplace_id):
-            raise Problem(403, "Forbidden", f"marketplace {marketplace_id} is outside your marketplace scope")
+            raise Forbidden(None, f"marketplace {marketplace_id} is outside your marketplace scope")
 
     def require_account(self, account_id: UUID) -> None:
         if account_id != self.account_id:
             # Not 403: do not confirm that another account exists.
-            raise Problem(404, "Not found", "no such account")
+            raise NotFound(None, "no such account")
 
 
 JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]

@@ -211,3 +211,12 @@ async def migrate_database(dsn: str, components: Sequence[tuple[str, str]]) -> l
         return await apply_migrations(conn, [SHARED_COMPONENT, *components])
     finally:
         await conn.close()
+
+
+async def migrated_pool(dsn: str, components: Sequence[tuple[str, str]] = ()) -> asyncpg.Pool:
+    """A pool on an existing database with the shared plumbing's migrations and ``components`` applied (the
+    caller closes it): what tests and tools open before they read or write a service's tables."""
+    pool = await create_pool(dsn)
+    async with pool.acquire() as conn:
+        await apply_migrations(conn, [SHARED_COMPONENT, *components])
+    return pool

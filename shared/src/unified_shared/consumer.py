@@ -13,6 +13,8 @@
   with backoff (``max_attempts``) and then dead-lettered with its reason, the rest applied. A record that
   cannot be parsed or fails its schema is dead-lettered at once. Dead letters are recorded in the batch's
   transaction and sent after it commits (``dead_letters``): never twice, never for a batch rolled back.
+- Handlers hold only transaction-scoped state (``SET LOCAL``, ``pg_advisory_xact_lock``): a batch's connection
+  goes back to the pool without the reset query (``db.session_free``).
 - An event type without a registered model is counted and skipped, never fatal.
 - Losing the database, a deadlock or a serialization failure raises out of the batch without committing
   anything: the batch is consumed again.
@@ -32,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from opentelemetry.trace import SpanKind
 
-from unified_shared import consumer_claims, consumer_offsets, dead_letters
+from unified_shared import consumer_claims, consumer_offsets, db, dead_letters
 from unified_shared.consumer_apply import (
     Apply,
     BatchHandler,
@@ -220,7 +222,9 @@ class IdempotentConsumer:
         offsets. Returns the outcomes and the dead letters recorded for the first time."""
         outcomes: dict[str, int] = {}
         letters: list[DeadLetter] = []
-        async with self.pool.acquire() as conn, conn.transaction():
+        # session-free: a batch only holds transaction-scoped state (SET LOCAL, xact locks), so the connection
+        # goes back without the pool's reset query (one round trip fewer per batch)
+        async with db.session_free(self.pool) as conn, conn.transaction():
             claimed = await self._claim_batch(conn, parsed)
             fresh: list[ParsedRecord] = []
             seen: set[UUID] = set()

@@ -219,6 +219,7 @@ async def test_migration_004_gives_an_older_generation_the_same_rows(make_db: An
         await conn.execute(
             f"""DROP TABLE "{old.schema}".order_month_summaries, "{old.schema}".order_day_lookups;
                 DROP FUNCTION "{old.schema}".order_day_summaries_rollup CASCADE;
+                DROP FUNCTION "{old.schema}".order_day_summaries_truncated CASCADE;
                 DROP FUNCTION "{old.schema}".order_rollup_apply"""
         )
         monkey = pytest.MonkeyPatch()
@@ -242,5 +243,7 @@ async def test_migration_004_gives_an_older_generation_the_same_rows(make_db: An
             await summaries.refresh_all(conn)
         kept, rolled_up = await _differences(conn, f'"{old.schema}"')
         assert kept == rolled_up
+        await conn.execute(f'TRUNCATE "{old.schema}".order_day_summaries')  # emptied with their day rows
+        assert await _differences(conn, f'"{old.schema}"') == ([], [])
     finally:
         await conn.close()

@@ -72,7 +72,7 @@ pairs AS MATERIALIZED (
     -- before the first one
     SELECT currency, days, hi,
            coalesce((SELECT max(date) FROM fx_rates f WHERE f.currency = p.currency AND f.date <= p.lo), p.lo) AS lo
-    FROM (SELECT currency, array_agg(day ORDER BY day) AS days, min(day) AS lo, max(day) AS hi
+    FROM (SELECT currency, array_agg(to_char(day, 'YYYY-MM-DD') ORDER BY day) AS days, min(day) AS lo, max(day) AS hi
           FROM (SELECT currency, day FROM looked UNION SELECT $2::text, day FROM looked) u
           WHERE currency <> 'EUR'
           GROUP BY currency) p
@@ -83,7 +83,7 @@ SELECT kind, marketplace_id, nullif(status, '') AS status, currency, NULL::date 
        date_trunc($6::text, day)::date AS bucket,
        sum(nu)::bigint AS n_unconverted, sum(amount) AS amount, sum(au) AS amount_unconverted,
        sum(ru) AS reporting_units, coalesce(bool_or(inexact), false) AS has_inexact,
-       NULL::date[] AS days, NULL::date AS rate_date, NULL::numeric AS rate, NULL::int AS revision, NULL::text AS source
+       NULL::text[] AS days, NULL::text AS rate_date, NULL::text AS rate, NULL::int AS revision, NULL::text AS source
 FROM src
 GROUP BY kind, marketplace_id, status, currency, bucket
 UNION ALL
@@ -92,7 +92,7 @@ SELECT 'days', NULL, NULL, currency, NULL, NULL, NULL, NULL, NULL, NULL, NULL, N
 FROM pairs
 UNION ALL
 SELECT 'fx', NULL, NULL, p.currency, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false,
-       NULL, f.date, f.rate, d.revision, d.source
+       NULL, to_char(f.date, 'YYYY-MM-DD'), f.rate::text, d.revision, d.source
 FROM pairs p
 JOIN fx_rates f ON f.currency = p.currency AND f.date BETWEEN p.lo AND p.hi
 JOIN fx_days d ON d.date = f.date
@@ -157,25 +157,34 @@ async def overview_sums(
 
 def rates_used(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """fx_rates_used (overview_rules.rates_used_json's list) from the 'days' and 'fx' rows: each purchase day
-    served by its currency's last rate on or before it (days before the first rate have none: not listed)."""
+    served by its currency's last rate on or before it (days before the first rate have none: not listed).
+    Dates and rates come as text from SQL (ISO dates order as the dates do; a numeric's text is the Decimal's
+    ``format(x, "f")``): a year of days is a thousand entries, built here without a Decimal or a date."""
     rates: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
         if r["kind"] == "fx":
             rates.setdefault(r["currency"], []).append(r)
     out: list[dict[str, Any]] = []
     for r in sorted((r for r in rows if r["kind"] == "days"), key=lambda r: r["currency"]):
-        fx = sorted(rates.get(r["currency"], []), key=lambda f: f["rate_date"])
-        served: list[list[date]] = [[] for _ in fx]
-        i = -1
+        currency = r["currency"]
+        fx = sorted(rates.get(currency, []), key=lambda f: f["rate_date"])
+        served: list[list[str]] = [[] for _ in fx]
+        i, last = -1, len(fx) - 1
         for day in r["days"]:  # ascending, as are the rates: one walk
-            while i + 1 < len(fx) and fx[i + 1]["rate_date"] <= day:
+            while i < last and fx[i + 1]["rate_date"] <= day:
                 i += 1
             if i >= 0:
                 served[i].append(day)
         out.extend(
-            overview_rules.rate_entry(
-                overview_rules.Rate(r["currency"], f["rate_date"], f["rate"], f["revision"], f["source"]), days
-            )
+            {
+                "currency": currency,
+                "per": overview_rules.BASE_CURRENCY,
+                "rate": f["rate"],
+                "rate_date": f["rate_date"],
+                "revision": f["revision"],
+                "source": f["source"],
+                "used_for_purchase_days": days,
+            }
             for f, days in zip(fx, served, strict=True)
             if days
         )

@@ -123,6 +123,15 @@ CREATE TRIGGER order_day_summaries_rollup_update AFTER UPDATE ON order_day_summa
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION order_day_summaries_rollup();
 CREATE TRIGGER order_day_summaries_rollup_delete AFTER DELETE ON order_day_summaries
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION order_day_summaries_rollup();
+CREATE FUNCTION order_day_summaries_truncated() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    TRUNCATE order_month_summaries, order_day_lookups;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER order_day_summaries_rollup_truncate AFTER TRUNCATE ON order_day_summaries
+    FOR EACH STATEMENT EXECUTE FUNCTION order_day_summaries_truncated();
 $ddl$;
         FOR a IN SELECT DISTINCT account_id FROM order_day_summaries LOOP
             PERFORM order_rollup_apply('{}', ARRAY(SELECT d FROM order_day_summaries d WHERE d.account_id = a));

@@ -5,9 +5,10 @@ order_month_summaries holds each month's sums of the day summaries (kept by trig
 readmodel.sql). A month is read whole when the question covers it whole and every day of it is on or before
 the newest published rate day (no order in it can be provisional: that count needs the day); the rest of the
 range (its ragged ends, the recent days) is read from the day rows. The rates the answer lists per purchase
-day come from order_day_lookups (one narrow row per day, marketplace and currency), resolved in one pass
-over the rates of those currencies rather than one index look-up per day. A month holding an inexact
-conversion (never with real rates) sends the request to the day summaries (summaries.overview_sums)."""
+day come from order_day_lookups (one narrow row per day, marketplace and currency), matched to the rates
+of those currencies over the span in one walk (not one index look-up per day), all in one statement. A month
+holding an inexact conversion (never with real rates) sends the request to the day summaries
+(summaries.overview_sums)."""
 
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ async def overview_sums(
     with_rates: bool = True,
 ) -> list[dict[str, Any]]:
     """The rows of summaries.overview_sums (same keys and meaning), except that the rates come as the answer
-    lists them: one row of kind ``rates`` whose ``rates`` is fx_rates_used in JSON (with ``with_rates``)."""
+    lists them: with ``with_rates``, one row of kind ``rates`` whose ``rates`` is the answer's fx_rates_used."""
     position = REPORTING_CURRENCIES.index(reporting_currency) + 1
     rows = await conn.fetch(
         _SQL,

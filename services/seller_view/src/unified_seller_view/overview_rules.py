@@ -164,7 +164,7 @@ class Overview:
     marketplaces: dict[str, Figures]
     total: Figures
     rates_used: dict[tuple[str, date], Rate]  # (currency, purchase day) -> rate used
-    rates_listed: list[dict[str, Any]] | None = None  # rates_used_json's answer when SQL grouped them already
+    rates_listed: list[dict[str, Any]] | None = None  # rates_used_json's list, when the SQL made it already
 
 
 def _rate_for(currency: str, day: date, lookup: RateLookup) -> Rate | None:
@@ -241,18 +241,17 @@ def rates_used_json(used: dict[tuple[str, date], Rate]) -> list[dict[str, Any]]:
     for (currency, day), rate in used.items():
         entry = grouped.setdefault((currency, rate.date), (rate, []))
         entry[1].append(day)
-    ordered = sorted(grouped.items(), key=lambda kv: (kv[0][0], kv[0][1] or date.min))
-    return [rate_entry(rate, sorted(days)) for (_, _), (rate, days) in ordered]
-
-
-def rate_entry(rate: Rate, days: Iterable[date]) -> dict[str, Any]:
-    """One entry of rates_used_json: a rate and the purchase days (sorted) it served."""
-    return {
-        "currency": rate.currency,
-        "per": BASE_CURRENCY,
-        "rate": format(rate.rate, "f"),
-        "rate_date": rate.date.isoformat() if rate.date else None,
-        "revision": rate.revision,
-        "source": rate.source,
-        "used_for_purchase_days": [d.isoformat() for d in days],
-    }
+    out = []
+    for (currency, rate_date), (rate, days) in sorted(grouped.items(), key=lambda kv: (kv[0][0], kv[0][1] or date.min)):
+        out.append(
+            {
+                "currency": currency,
+                "per": BASE_CURRENCY,
+                "rate": format(rate.rate, "f"),
+                "rate_date": rate_date.isoformat() if rate_date else None,
+                "revision": rate.revision,
+                "source": rate.source,
+                "used_for_purchase_days": [d.isoformat() for d in sorted(days)],
+            }
+        )
+    return out

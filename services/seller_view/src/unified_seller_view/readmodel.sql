@@ -261,9 +261,11 @@ CREATE TABLE order_day_lookups (
 
 -- Adds ``added`` and takes out ``removed`` (day rows as they were) in both derived tables, set-based: one
 -- statement per table whatever the number of rows, so its cost follows the rows the statement changed.
--- (anyarray: a function typed by the table's row type would keep the table from being dropped alone.)
+-- (anyarray: a function typed by the table's row type would keep the table from being dropped alone. Its own
+-- planner settings: it runs inside statements that turn nested loops off, which here would scan whole tables.)
 CREATE FUNCTION order_rollup_apply(removed anyarray, added anyarray) RETURNS void
-LANGUAGE sql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT SET enable_nestloop = on SET enable_mergejoin = on SET jit = off AS $$
+BEGIN
 INSERT INTO order_month_summaries AS m
 SELECT account_id, date_trunc('month', day)::date, kind, marketplace_id, currency, status,
        sum(sign * n)::bigint, sum(sign * units)::bigint, sum(sign * amount),
@@ -318,6 +320,7 @@ DELETE FROM order_day_lookups l
 USING (SELECT DISTINCT account_id, day
        FROM (SELECT account_id, day FROM unnest(removed) UNION ALL SELECT account_id, day FROM unnest(added)) c) k
 WHERE l.account_id = k.account_id AND l.day = k.day AND l.n_rate_lookups = '{0,0,0,0,0,0}';
+END
 $$;
 
 CREATE FUNCTION order_day_summaries_rollup() RETURNS trigger

@@ -41,7 +41,8 @@ CREATE TABLE order_day_lookups (
 );
 
 CREATE FUNCTION order_rollup_apply(removed anyarray, added anyarray) RETURNS void
-LANGUAGE sql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT SET enable_nestloop = on SET enable_mergejoin = on SET jit = off AS $$
+BEGIN
 INSERT INTO order_month_summaries AS m
 SELECT account_id, date_trunc('month', day)::date, kind, marketplace_id, currency, status,
        sum(sign * n)::bigint, sum(sign * units)::bigint, sum(sign * amount),
@@ -96,6 +97,7 @@ DELETE FROM order_day_lookups l
 USING (SELECT DISTINCT account_id, day
        FROM (SELECT account_id, day FROM unnest(removed) UNION ALL SELECT account_id, day FROM unnest(added)) c) k
 WHERE l.account_id = k.account_id AND l.day = k.day AND l.n_rate_lookups = '{0,0,0,0,0,0}';
+END
 $$;
 
 CREATE FUNCTION order_day_summaries_rollup() RETURNS trigger

@@ -38,7 +38,7 @@ import asyncpg
 
 from bench import bench_read_side as read_side
 from bench.harness import Context, Figure, Target, benchmark
-from unified_seller_view import overview_queries, summaries
+from unified_seller_view import overview_queries, summaries, timeseries
 from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
@@ -124,6 +124,26 @@ async def _time(
     return times, out
 
 
+async def _series(conn: asyncpg.Connection, account: uuid.UUID, runs: int, granularity: str) -> list[float]:
+    """The time series endpoint's work over the whole year of orders (weeks read days; months read months)."""
+    times = []
+    for _ in range(runs):
+        async with conn.transaction(readonly=True, isolation="repeatable_read"):
+            await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
+            t0 = time.perf_counter()
+            await timeseries.timeseries(
+                conn,
+                account,
+                marketplaces=None,
+                reporting_currency="USD",
+                granularity=granularity,
+                first=START,
+                last=START + timedelta(days=DAYS - 1),
+            )
+            times.append(time.perf_counter() - t0)
+    return times
+
+
 async def _plain(conn: asyncpg.Connection, account: uuid.UUID, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
@@ -205,7 +225,14 @@ async def _measure(
     await _time(conn, account, 3)  # warm the cache
     fast, got = await _time(conn, account, runs)
     plain = await _plain(conn, account, 5)
-    out = {"p50": _ms(fast, 0.5), "p99": _ms(fast, 0.99), "plain": statistics.median(plain) * 1000}
+    weeks, months = await _series(conn, account, runs // 2, "week"), await _series(conn, account, runs // 2, "month")
+    out = {
+        "p50": _ms(fast, 0.5),
+        "p99": _ms(fast, 0.99),
+        "plain": statistics.median(plain) * 1000,
+        "weeks_p99": _ms(weeks, 0.99),
+        "months_p99": _ms(months, 0.99),
+    }
     if check:
         slow, old = await _time(conn, account, 3, per_order=True)
         same = json.dumps(old, sort_keys=True) == json.dumps(got, sort_keys=True)
@@ -301,6 +328,8 @@ async def overview_bench(ctx: Context) -> list[Figure]:
                     "p99 ms": f["p99"],
                     "plain SQL ms": f["plain"],
                     "per-order SQL ms": once["per_order"],
+                    "series by week (a year) p99 ms": f["weeks_p99"],
+                    "series by month (a year) p99 ms": f["months_p99"],
                     "load s": once["load_s"],
                 },
             )
@@ -330,14 +359,15 @@ async def main(sizes: list[int]) -> None:
         print(f"PostgreSQL {conn.get_server_version().major}, reporting currency USD")
         print(
             f"{'orders':>9} {'COPY':>7} {'summarize':>10} {'overview p50':>13} {'p99':>8} {'plain SQL agg':>14} "
-            f"{'per-order SQL':>14}  same JSON"
+            f"{'per-order SQL':>14}  same JSON  series p99: by week, by month (a year)"
         )
         for i, n in enumerate(sizes, start=1):
             account, copied, summarized = await _load(conn, n, seed=i)
             f = await _measure(conn, account, n)
             print(
                 f"{n:>9} {copied:>5.1f} s {summarized:>8.1f} s {f['p50']:>10.1f} ms {f['p99']:>5.1f} ms "
-                f"{f['plain']:>11.0f} ms {f['per_order']:>11.0f} ms  {f['same']}",
+                f"{f['plain']:>11.0f} ms {f['per_order']:>11.0f} ms  {f['same']!s:>9}  "
+                f"{f['weeks_p99']:>5.1f} ms, {f['months_p99']:.1f} ms",
                 flush=True,
             )
 

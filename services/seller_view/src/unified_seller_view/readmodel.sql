@@ -231,7 +231,8 @@ CREATE INDEX order_day_summaries_by_day ON order_day_summaries (day);
 -- days: per (account, month, kind, marketplace, currency, status) the sums of that month's day rows (arrays
 -- in the same reporting-currency order; n_inexact: how many day rows hold an inexact entry of each currency,
 -- whose values the read then takes from the day rows). order_day_lookups: per (account, day, marketplace,
--- currency) the days' rate look-ups, which the overview lists per day. Rows whose counts reach 0 are deleted.
+-- currency) the days' rate look-ups, which the overview lists per day. Rows whose counts reach 0 are deleted
+-- and amounts have their trailing zeros trimmed, so the same history gives the same bytes whatever the batches.
 CREATE TABLE order_month_summaries (
     account_id         UUID NOT NULL,
     month              DATE NOT NULL,
@@ -268,18 +269,19 @@ LANGUAGE plpgsql SET search_path FROM CURRENT SET enable_nestloop = on SET enabl
 BEGIN
 INSERT INTO order_month_summaries AS m
 SELECT account_id, date_trunc('month', day)::date, kind, marketplace_id, currency, status,
-       sum(sign * n)::bigint, sum(sign * units)::bigint, sum(sign * amount),
+       sum(sign * n)::bigint, sum(sign * units)::bigint, trim_scale(sum(sign * amount)),
        ARRAY[sum(sign * n_converted[1])::bigint, sum(sign * n_converted[2])::bigint,
              sum(sign * n_converted[3])::bigint, sum(sign * n_converted[4])::bigint,
              sum(sign * n_converted[5])::bigint, sum(sign * n_converted[6])::bigint],
        ARRAY[sum(sign * n_unconverted[1])::bigint, sum(sign * n_unconverted[2])::bigint,
              sum(sign * n_unconverted[3])::bigint, sum(sign * n_unconverted[4])::bigint,
              sum(sign * n_unconverted[5])::bigint, sum(sign * n_unconverted[6])::bigint],
-       ARRAY[sum(sign * amount_unconverted[1]), sum(sign * amount_unconverted[2]),
-             sum(sign * amount_unconverted[3]), sum(sign * amount_unconverted[4]),
-             sum(sign * amount_unconverted[5]), sum(sign * amount_unconverted[6])],
-       ARRAY[sum(sign * reporting_units[1]), sum(sign * reporting_units[2]), sum(sign * reporting_units[3]),
-             sum(sign * reporting_units[4]), sum(sign * reporting_units[5]), sum(sign * reporting_units[6])],
+       ARRAY[trim_scale(sum(sign * amount_unconverted[1])), trim_scale(sum(sign * amount_unconverted[2])),
+             trim_scale(sum(sign * amount_unconverted[3])), trim_scale(sum(sign * amount_unconverted[4])),
+             trim_scale(sum(sign * amount_unconverted[5])), trim_scale(sum(sign * amount_unconverted[6]))],
+       ARRAY[trim_scale(sum(sign * reporting_units[1])), trim_scale(sum(sign * reporting_units[2])),
+             trim_scale(sum(sign * reporting_units[3])), trim_scale(sum(sign * reporting_units[4])),
+             trim_scale(sum(sign * reporting_units[5])), trim_scale(sum(sign * reporting_units[6]))],
        ARRAY[coalesce(sum(sign) FILTER (WHERE 1 = ANY(inexact_positions)), 0)::bigint,
              coalesce(sum(sign) FILTER (WHERE 2 = ANY(inexact_positions)), 0)::bigint,
              coalesce(sum(sign) FILTER (WHERE 3 = ANY(inexact_positions)), 0)::bigint,
@@ -290,14 +292,15 @@ FROM (SELECT -1 AS sign, * FROM unnest(removed) UNION ALL SELECT 1, * FROM unnes
 GROUP BY account_id, date_trunc('month', day)::date, kind, marketplace_id, currency, status
 ORDER BY 1, 2, 3, 4, 5, 6
 ON CONFLICT (account_id, month, kind, marketplace_id, currency, status) DO UPDATE SET
-    n = m.n + EXCLUDED.n, units = m.units + EXCLUDED.units, amount = m.amount + EXCLUDED.amount,
+    n = m.n + EXCLUDED.n, units = m.units + EXCLUDED.units, amount = trim_scale(m.amount + EXCLUDED.amount),
     n_converted = ARRAY(SELECT a + b FROM unnest(m.n_converted, EXCLUDED.n_converted) WITH ORDINALITY u(a, b, i)
                         ORDER BY i),
     n_unconverted = ARRAY(SELECT a + b FROM unnest(m.n_unconverted, EXCLUDED.n_unconverted)
                           WITH ORDINALITY u(a, b, i) ORDER BY i),
-    amount_unconverted = ARRAY(SELECT a + b FROM unnest(m.amount_unconverted, EXCLUDED.amount_unconverted)
-                               WITH ORDINALITY u(a, b, i) ORDER BY i),
-    reporting_units = ARRAY(SELECT a + b FROM unnest(m.reporting_units, EXCLUDED.reporting_units)
+    amount_unconverted = ARRAY(SELECT trim_scale(a + b)
+                               FROM unnest(m.amount_unconverted, EXCLUDED.amount_unconverted)
+                                    WITH ORDINALITY u(a, b, i) ORDER BY i),
+    reporting_units = ARRAY(SELECT trim_scale(a + b) FROM unnest(m.reporting_units, EXCLUDED.reporting_units)
                             WITH ORDINALITY u(a, b, i) ORDER BY i),
     n_inexact = ARRAY(SELECT a + b FROM unnest(m.n_inexact, EXCLUDED.n_inexact) WITH ORDINALITY u(a, b, i)
                       ORDER BY i);

@@ -21,6 +21,7 @@ order events twice in one run, without the summaries' upkeep and with it, beside
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -291,30 +292,60 @@ def _sizes(quick: bool) -> list[int]:
     return [10_000] if quick else [10_000, 100_000, 1_000_000]
 
 
-# Per run context: the scratch database and its loaded accounts, kept across the runner's runs (loading 1M
-# orders once, not three times); dropped when the runner drops its databases.
-_LOADED: dict[int, tuple[asyncpg.Connection, list[tuple[int, uuid.UUID, dict[str, Any]]]]] = {}
+# The scratch database and its loaded accounts, per (server, quick), kept across the runner's runs (loading
+# 1M orders once, not once per run; the runner drops its own databases after each run, so this one is ours)
+# and dropped when the process exits.
+_LOADED: dict[tuple[str, bool], tuple[str, list[tuple[int, uuid.UUID, dict[str, Any]]]]] = {}
 
 
-async def _loaded(ctx: Context) -> tuple[asyncpg.Connection, list[tuple[int, uuid.UUID, dict[str, Any]]]]:
-    if id(ctx) not in _LOADED:
-        conn = await connect(await ctx.database("bench_overview"))
-        await _prepare(conn)
-        accounts = []
-        for i, n in enumerate(_sizes(ctx.quick), start=1):
-            account, copied, summarized = await _load(conn, n, seed=i)
-            checked = await _measure(conn, account, n, runs=3, check=True)  # the JSON checks, once
-            accounts.append((n, account, {"load_s": copied + summarized, **checked}))
-        _LOADED[id(ctx)] = (conn, accounts)
-    return _LOADED[id(ctx)]
+def _drop_at_exit(admin: str, db: str) -> None:
+    async def drop() -> None:
+        c = await asyncpg.connect(admin)
+        try:
+            await c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        finally:
+            await c.close()
+
+    asyncio.run(drop())
+
+
+async def _loaded(ctx: Context) -> tuple[str, list[tuple[int, uuid.UUID, dict[str, Any]]]]:
+    key = (ctx.pg_admin_dsn, ctx.quick)
+    if key not in _LOADED:
+        db = f"bench_overview_{uuid.uuid4().hex[:8]}"
+        c = await asyncpg.connect(ctx.pg_admin_dsn)
+        try:
+            await c.execute(f'CREATE DATABASE "{db}"')
+        finally:
+            await c.close()
+        atexit.register(_drop_at_exit, ctx.pg_admin_dsn, db)
+        dsn = ctx.pg_admin_dsn.rsplit("/", 1)[0] + f"/{db}"
+        conn = await connect(dsn)
+        try:
+            await _prepare(conn)
+            accounts = []
+            for i, n in enumerate(_sizes(ctx.quick), start=1):
+                account, copied, summarized = await _load(conn, n, seed=i)
+                checked = await _measure(conn, account, n, runs=3, check=True)  # the JSON checks, once
+                accounts.append((n, account, {"load_s": copied + summarized, **checked}))
+        finally:
+            await conn.close()
+        _LOADED[key] = (dsn, accounts)
+    return _LOADED[key]
 
 
 @benchmark("overview", "seller_view overview for one account: month/day summaries vs a plain SQL aggregate of orders")
 async def overview_bench(ctx: Context) -> list[Figure]:
-    conn, accounts = await _loaded(ctx)
+    dsn, accounts = await _loaded(ctx)
     figures = []
-    for n, account, once in accounts:
-        f = await _measure(conn, account, n, runs=30 if ctx.quick else 100, check=False)
+    conn = await connect(dsn)
+    try:
+        measured = [
+            await _measure(conn, account, n, runs=30 if ctx.quick else 100, check=False) for n, account, _ in accounts
+        ]
+    finally:
+        await conn.close()
+    for (n, _, once), f in zip(accounts, measured, strict=True):
         figures.append(
             Figure(
                 f"seller_view overview, {n:,} orders{'' if once['same'] else ' (JSON DIFFERS)'}",

@@ -25,89 +25,24 @@ import atexit
 import contextlib
 import json
 import os
-import random
 import statistics
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
 from bench import bench_read_side as read_side
+from bench import overview_data as data
 from bench.harness import Context, Figure, Target, benchmark
 from unified_seller_view import overview_queries, summaries, timeseries
 from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
 from unified_shared.topics import TopicSpec, create_topics
-
-SCHEMA = "view_1"
-MARKETS = [
-    ("ATVPDKIKX0DER", "USD", "NA"),
-    ("A1PA6795UKMFR9", "EUR", "EU"),
-    ("A13V1IB3VIYZZH", "EUR", "EU"),
-    ("A1F83G8C2ARO7P", "GBP", "EU"),
-    ("A1VC38T7YXB528", "JPY", "FE"),
-    ("A2VIGQ35RCS4UG", "AED", "EU"),  # no ECB rate: unconverted
-]
-BASE_RATES = {"USD": 1.10, "GBP": 0.86, "JPY": 160.0, "SEK": 11.3, "PLN": 4.3}
-START = date(2025, 10, 1)
-DAYS = 365
-STATUSES = ["Shipped"] * 8 + ["Unshipped", "Pending", "Canceled"]
-
-
-async def _rates(conn: asyncpg.Connection) -> None:
-    rng = random.Random(7)
-    days = [START + timedelta(days=i) for i in range(DAYS) if (START + timedelta(days=i)).weekday() < 5]
-    await conn.executemany(
-        f"INSERT INTO {SCHEMA}.fx_days (date, revision, source, derived) VALUES ($1, 1, 'bench', '{{}}'::jsonb)",
-        [(d,) for d in days],
-    )
-    rows = []
-    for d in days:
-        for currency, base in BASE_RATES.items():
-            rate = Decimal(str(round(base * (1 + rng.uniform(-0.03, 0.03)), 4 if base < 100 else 2)))
-            rows.append((currency, d, rate))
-    await conn.copy_records_to_table("fx_rates", records=rows, schema_name=SCHEMA)
-
-
-async def _orders(conn: asyncpg.Connection, account: uuid.UUID, n: int, seed: int) -> None:
-    rng = random.Random(seed)
-    prices = [Decimal(rng.randint(199, 19999)).scaleb(-2) for _ in range(400)]  # a catalogue
-    orders, refunds = [], []
-    for i in range(n):
-        market, currency, region = rng.choice(MARKETS)
-        purchased = datetime(2025, 10, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, DAYS * 86400 - 1))
-        qty = rng.choice([1, 1, 1, 2, 3])
-        amount = sum((rng.choice(prices) for _ in range(qty)), Decimal(0))
-        if currency == "JPY":
-            amount = (amount * 100).quantize(Decimal(1))
-        oid = f"{seed:03d}-{i:07d}"
-        orders.append(
-            (
-                account,
-                oid,
-                market,
-                region,
-                purchased,
-                purchased,
-                rng.choice(STATUSES),
-                "MFN",
-                currency,
-                amount,
-                qty,
-                0,
-                0,
-            )
-        )
-        if rng.random() < 0.12:
-            refunds.append((account, uuid.UUID(int=rng.getrandbits(128)), oid, currency, amount / 2, purchased))
-    await conn.copy_records_to_table("orders", records=orders, schema_name=SCHEMA)
-    await conn.copy_records_to_table("order_refunds", records=refunds, schema_name=SCHEMA)
 
 
 async def _time(
@@ -116,7 +51,7 @@ async def _time(
     times, out = [], None
     for _ in range(runs):
         async with conn.transaction(readonly=True, isolation="repeatable_read"):
-            await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
+            await conn.execute(f"SET LOCAL search_path TO {data.SCHEMA}, public")
             t0 = time.perf_counter()
             out = await overview_queries.overview(
                 conn, account, marketplaces=None, reporting_currency="USD", in_python=in_python, per_order=per_order
@@ -130,7 +65,7 @@ async def _series(conn: asyncpg.Connection, account: uuid.UUID, runs: int, granu
     times = []
     for _ in range(runs):
         async with conn.transaction(readonly=True, isolation="repeatable_read"):
-            await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
+            await conn.execute(f"SET LOCAL search_path TO {data.SCHEMA}, public")
             t0 = time.perf_counter()
             await timeseries.timeseries(
                 conn,
@@ -138,8 +73,8 @@ async def _series(conn: asyncpg.Connection, account: uuid.UUID, runs: int, granu
                 marketplaces=None,
                 reporting_currency="USD",
                 granularity=granularity,
-                first=START,
-                last=START + timedelta(days=DAYS - 1),
+                first=data.START,
+                last=data.START + timedelta(days=data.DAYS - 1),
             )
             times.append(time.perf_counter() - t0)
     return times
@@ -151,7 +86,7 @@ async def _plain(conn: asyncpg.Connection, account: uuid.UUID, runs: int) -> lis
         t0 = time.perf_counter()
         await conn.fetch(
             f"""SELECT marketplace_id, status, currency, count(*), sum(number_of_items), sum(amount)
-                FROM {SCHEMA}.orders WHERE account_id = $1 GROUP BY 1, 2, 3""",
+                FROM {data.SCHEMA}.orders WHERE account_id = $1 GROUP BY 1, 2, 3""",
             account,
         )
         times.append(time.perf_counter() - t0)
@@ -163,31 +98,6 @@ def _ms(times: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def _summarize(conn: asyncpg.Connection, account: uuid.UUID) -> float:
-    t0 = time.perf_counter()
-    async with conn.transaction():
-        await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
-        days = await conn.fetch(
-            "SELECT DISTINCT (purchase_date AT TIME ZONE 'UTC')::date AS d FROM orders WHERE account_id = $1", account
-        )
-        keys = sorted((account, r["d"]) for r in days)
-        for i in range(0, len(keys), 30):  # a month of days per statement
-            await summaries.refresh_days(conn, keys[i : i + 30])
-    return time.perf_counter() - t0
-
-
-async def _prepare(conn: asyncpg.Connection) -> None:
-    """The read model of one generation, a year of rates and a neighbour's orders."""
-    await conn.execute(f"CREATE SCHEMA {SCHEMA}")
-    await conn.execute(f"SET search_path TO {SCHEMA}, public")
-    await conn.execute(readmodel_ddl())
-    await conn.execute("RESET search_path")
-    await _rates(conn)
-    neighbour = uuid.uuid4()
-    await _orders(conn, neighbour, 50_000, seed=0)  # a neighbour: its rows interleave with ours
-    await _summarize(conn, neighbour)
-
-
 @contextlib.asynccontextmanager
 async def _scratch(admin: str) -> AsyncIterator[asyncpg.Connection]:
     """A scratch database with the read model of one generation, a year of rates and a neighbour's orders."""
@@ -197,25 +107,13 @@ async def _scratch(admin: str) -> AsyncIterator[asyncpg.Connection]:
     await c.close()
     conn = await connect(admin.rsplit("/", 1)[0] + f"/{db}")
     try:
-        await _prepare(conn)
+        await data.prepare(conn)
         yield conn
     finally:
         await conn.close()
         c = await asyncpg.connect(admin)
         await c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         await c.close()
-
-
-async def _load(conn: asyncpg.Connection, n: int, seed: int) -> tuple[uuid.UUID, float, float]:
-    """An account with ``n`` orders: (account, seconds to COPY its orders, seconds to summarize them)."""
-    account = uuid.uuid4()
-    t0 = time.perf_counter()
-    await _orders(conn, account, n, seed=seed)
-    copied = time.perf_counter() - t0
-    summarized = await _summarize(conn, account)
-    for table in ("orders", "order_refunds", "order_day_summaries", "order_month_summaries", "order_day_lookups"):
-        await conn.execute(f"VACUUM ANALYZE {SCHEMA}.{table}")
-    return account, copied, summarized
 
 
 async def _measure(
@@ -322,10 +220,10 @@ async def _loaded(ctx: Context) -> tuple[str, list[tuple[int, uuid.UUID, dict[st
         dsn = ctx.pg_admin_dsn.rsplit("/", 1)[0] + f"/{db}"
         conn = await connect(dsn)
         try:
-            await _prepare(conn)
+            await data.prepare(conn)
             accounts = []
             for i, n in enumerate(_sizes(ctx.quick), start=1):
-                account, copied, summarized = await _load(conn, n, seed=i)
+                account, copied, summarized = await data.load(conn, n, seed=i)
                 checked = await _measure(conn, account, n, runs=3, check=True)  # the JSON checks, once
                 accounts.append((n, account, {"load_s": copied + summarized, **checked}))
         finally:
@@ -393,7 +291,7 @@ async def main(sizes: list[int]) -> None:
             f"{'per-order SQL':>14}  same JSON  series p99: by week, by month (a year)"
         )
         for i, n in enumerate(sizes, start=1):
-            account, copied, summarized = await _load(conn, n, seed=i)
+            account, copied, summarized = await data.load(conn, n, seed=i)
             f = await _measure(conn, account, n)
             print(
                 f"{n:>9} {copied:>5.1f} s {summarized:>8.1f} s {f['p50']:>10.1f} ms {f['p99']:>5.1f} ms "

@@ -3,10 +3,12 @@ unknown kid (rate-limited), with audience, expiry, permission and marketplace ch
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from typing import Any
 
@@ -23,8 +25,11 @@ from unified_shared.auth import (
     requires,
     validator_from_settings,
 )
+from unified_shared.errors import Forbidden, NotFound
 from unified_shared.problems import Problem, install_problem_handlers
+from unified_shared.revocations import RevocationSet
 from unified_shared.testing import TestIssuer
+from unified_shared.token_cache import Verified, VerifiedTokens
 
 DE, FR = "A1PA6795UKMFR9", "A13V1IB3VIYZZH"
 
@@ -200,6 +205,26 @@ def _app(validator: TokenValidator) -> FastAPI:
     return app
 
 
+def _without_request_id(body: dict) -> dict:
+    return {k: v for k, v in body.items() if k != "request_id"}
+
+
+def test_the_principal_refuses_with_http_free_domain_errors() -> None:
+    p = Principal(uuid.uuid4(), uuid.uuid4(), "member", frozenset({"orders"}), frozenset({DE}), "t")
+    with pytest.raises(Forbidden):
+        p.require("messages")
+    with pytest.raises(Forbidden):
+        p.require_role("owner", "admin")
+    with pytest.raises(Forbidden):
+        p.require_marketplace(FR)
+    with pytest.raises(NotFound):
+        p.require_account(uuid.uuid4())
+    p.require("orders")
+    p.require_role("member")
+    p.require_marketplace(DE)
+    p.require_account(p.account_id)
+
+
 async def test_the_fastapi_dependency_answers_401_403_404_with_problem_bodies() -> None:
     issuer = TestIssuer()
     app = _app(make_validator(FakeJwks(issuer), issuer))
@@ -220,9 +245,98 @@ async def test_the_fastapi_dependency_answers_401_403_404_with_problem_bodies() 
         assert r.status_code == 401
         assert (await get(f"/v1/accounts/{account}/orders/{DE}", member)).status_code == 200
         r = await get(f"/v1/accounts/{account}/orders/{FR}", member)  # outside the marketplace scope
-        assert r.status_code == 403 and r.json()["status"] == 403
-        assert (await get(f"/v1/accounts/{account}/orders/{DE}", no_orders)).status_code == 403
-        assert (await get(f"/v1/accounts/{uuid.uuid4()}/orders/{DE}", member)).status_code == 404
+        assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+        assert _without_request_id(r.json()) == {
+            "type": "about:blank",
+            "title": "Forbidden",
+            "status": 403,
+            "detail": f"marketplace {FR} is outside your marketplace scope",
+            "instance": f"/v1/accounts/{account}/orders/{FR}",
+        }
+        r = await get(f"/v1/accounts/{account}/orders/{DE}", no_orders)
+        assert r.status_code == 403
+        assert r.json()["title"] == "Forbidden" and r.json()["detail"] == "this call needs the 'orders' permission"
+        other = uuid.uuid4()
+        r = await get(f"/v1/accounts/{other}/orders/{DE}", member)
+        assert r.status_code == 404
+        assert _without_request_id(r.json()) == {
+            "type": "about:blank",
+            "title": "Not found",
+            "status": 404,
+            "detail": "no such account",
+            "instance": f"/v1/accounts/{other}/orders/{DE}",
+        }
         assert (await get(f"/v1/accounts/{account}/orders/{FR}", owner)).status_code == 200  # owner: everything
         expired = issuer.mint(account_id=account, ttl_s=-60)
         assert (await get("/me", expired)).status_code == 401
+
+
+# -- tokens verified once are remembered (unified_shared.token_cache) --------------------------------------
+
+
+async def test_a_remembered_token_is_still_refused_once_revoked_or_refused_by_the_service_check() -> None:
+    issuer = TestIssuer()
+    revocations = RevocationSet()
+    refused_sessions: set[str] = set()
+
+    async def check(claims: dict[str, Any]) -> str | None:
+        return "signed out here" if claims["sid"] in refused_sessions else None
+
+    validator = TokenValidator(
+        JwksCache(FakeJwks(issuer)), issuer=issuer.issuer, audience=issuer.audience, revocations=revocations,
+        check=check,
+    )  # fmt: skip
+    revoked, checked = issuer.mint(account_id=uuid.uuid4()), issuer.mint(account_id=uuid.uuid4())
+    for token in (revoked, checked):
+        await validator.validate(token)
+        await validator.validate(token)
+    assert len(validator.verified) == 2  # remembered: the second call verified nothing
+    revocations.revoke_session(jwt.decode(revoked, options={"verify_signature": False})["sid"], time.time())
+    refused_sessions.add(jwt.decode(checked, options={"verify_signature": False})["sid"])
+    assert "session of this token has ended" in ((await rejected(validator, revoked)).detail or "")
+    assert "signed out here" in ((await rejected(validator, checked)).detail or "")
+
+
+async def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    issuer = TestIssuer()
+    validator = make_validator(FakeJwks(issuer), issuer)
+    validator.leeway_s = 0
+    token = issuer.mint(account_id=uuid.uuid4(), ttl_s=1)
+    await validator.validate(token)
+    deadline = time.monotonic() + 10
+    while True:  # accepted until its exp, refused from then on (PyJWT's rule, remembered or not)
+        try:
+            await validator.validate(token)
+        except Problem as exc:
+            assert exc.status == 401 and "expired" in (exc.detail or "")
+            break
+        assert time.monotonic() < deadline, "the remembered token outlived its expiry"
+        await asyncio.sleep(0.05)
+    assert len(validator.verified) == 0
+
+
+async def test_a_remembered_token_is_refused_once_its_key_leaves_the_jwks() -> None:
+    issuer = TestIssuer()
+    fetch = FakeJwks(issuer)
+    validator = make_validator(fetch, issuer, ttl_s=0.0, min_refetch_s=0.0)
+    token = issuer.mint(account_id=uuid.uuid4())
+    await validator.validate(token)
+    await validator.validate(token)
+    successor = TestIssuer()
+    successor.kid = "key-2"
+    fetch.keys = successor.jwks()["keys"]  # identity withdrew the key: only its successor is published
+    problem = await rejected(validator, token)
+    assert problem.status == 401 and "unknown key" in (problem.detail or "")
+
+
+def test_remembered_tokens_are_bounded_and_expire_by_their_clock() -> None:
+    now = [1000.0]
+    tokens: VerifiedTokens[str] = VerifiedTokens(max_entries=2, clock=lambda: now[0])
+    key = jwt.PyJWK.from_dict(TestIssuer().jwks()["keys"][0])
+    for name, expires in (("a", 1010.0), ("b", 1100.0), ("c", 1100.0)):
+        tokens.put(name, Verified("kid", key, expires, name))
+    assert len(tokens) == 2 and tokens.get("a", 5) is None  # the least recently used went first
+    now[0] = 1100.0 + 4.9
+    assert tokens.get("b", 5) is not None  # within the leeway
+    now[0] = 1100.0 + 5
+    assert tokens.get("b", 5) is None and tokens.get("c", 5) is None and len(tokens) == 0

@@ -9,13 +9,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from unified_shared.consumer import IdempotentConsumer, ReceivedEvent
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.envelope import Envelope
 from unified_shared.kafka import make_consumer, make_producer
 from unified_shared.testing import TopicWatcher
-from unified_shared.topics import create_topics
 
-from .plumbing_support import TEST_TOPIC, TEST_TOPIC_SPECS, AmountAdded
+from .plumbing_support import TEST_TOPIC, AmountAdded
 
 UNLUCKY = 13  # the handler always fails on this amount
 
@@ -34,16 +32,10 @@ async def add_amount(conn: asyncpg.Connection, received: ReceivedEvent) -> None:
 
 
 @pytest.fixture
-async def pool(fresh_db: str, kafka_bootstrap: str) -> AsyncIterator[asyncpg.Pool]:
-    await create_topics(kafka_bootstrap, TEST_TOPIC_SPECS)
-    pool = await create_pool(fresh_db)
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, [SHARED_COMPONENT])
-        await conn.execute(
-            "CREATE TABLE totals (account_id UUID PRIMARY KEY, total INT NOT NULL, applied INT NOT NULL)"
-        )
-    yield pool
-    await pool.close()
+async def pool(pool: asyncpg.Pool) -> asyncpg.Pool:
+    """The shared tests' database (conftest) plus the table the test handler adds to."""
+    await pool.execute("CREATE TABLE totals (account_id UUID PRIMARY KEY, total INT NOT NULL, applied INT NOT NULL)")
+    return pool
 
 
 @pytest.fixture

@@ -1,22 +1,25 @@
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from uuid import uuid4
 
+import asyncpg
 import pytest
 
 from unified_shared import eventstore
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, migrate_database
 from unified_shared.eventstore import ConcurrencyError
 
 from .plumbing_support import AmountAdded
 
 
-async def migrated(dsn: str) -> None:
-    conn = await connect(dsn)
-    try:
-        await apply_migrations(conn, [SHARED_COMPONENT])
-    finally:
-        await conn.close()
+@pytest.fixture
+async def conn(fresh_db: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a fresh database with the shared tables (event store, outbox)."""
+    await migrate_database(fresh_db, [])
+    conn = await connect(fresh_db)
+    yield conn
+    await conn.close()
 
 
 async def test_migrations_rerun_is_a_no_op(fresh_db: str) -> None:
@@ -29,29 +32,24 @@ async def test_migrations_rerun_is_a_no_op(fresh_db: str) -> None:
         await conn.close()
 
 
-async def test_append_read_and_fold(fresh_db: str) -> None:
-    await migrated(fresh_db)
+async def test_append_read_and_fold(conn: asyncpg.Connection) -> None:
     account = uuid4()
-    conn = await connect(fresh_db)
-    try:
+    async with conn.transaction():
+        await eventstore.append(conn, "s-1", 0, [AmountAdded(account_id=account, amount=2)])
+    async with conn.transaction():
+        await eventstore.append(conn, "s-1", 1, [AmountAdded(account_id=account, amount=5)])
+    stored = await eventstore.read_stream(conn, "s-1")
+    assert [s.version for s in stored] == [1, 2]
+    total, version = await eventstore.load(conn, "s-1", lambda acc, e: acc + e.amount, 0)  # type: ignore[attr-defined]
+    assert (total, version) == (7, 2)
+    with pytest.raises(ConcurrencyError):
         async with conn.transaction():
-            await eventstore.append(conn, "s-1", 0, [AmountAdded(account_id=account, amount=2)])
-        async with conn.transaction():
-            await eventstore.append(conn, "s-1", 1, [AmountAdded(account_id=account, amount=5)])
-        stored = await eventstore.read_stream(conn, "s-1")
-        assert [s.version for s in stored] == [1, 2]
-        total, version = await eventstore.load(conn, "s-1", lambda acc, e: acc + e.amount, 0)  # type: ignore[attr-defined]
-        assert (total, version) == (7, 2)
-        with pytest.raises(ConcurrencyError):
-            async with conn.transaction():
-                await eventstore.append(conn, "s-1", 1, [AmountAdded(account_id=account, amount=1)])
-        assert await eventstore.stream_version(conn, "s-1") == 2
-    finally:
-        await conn.close()
+            await eventstore.append(conn, "s-1", 1, [AmountAdded(account_id=account, amount=1)])
+    assert await eventstore.stream_version(conn, "s-1") == 2
 
 
 async def test_concurrent_appends_at_the_same_version_exactly_one_wins(fresh_db: str) -> None:
-    await migrated(fresh_db)
+    await migrate_database(fresh_db, [])
     account = uuid4()
     conns = [await connect(fresh_db) for _ in range(5)]
     gate = asyncio.Event()
@@ -95,60 +93,50 @@ async def test_migrate_database_creates_a_missing_database_and_reruns_as_a_no_op
         await conn.close()
 
 
-async def test_an_expected_version_ahead_of_the_stream_appends_nothing(fresh_db: str) -> None:
+async def test_an_expected_version_ahead_of_the_stream_appends_nothing(conn: asyncpg.Connection) -> None:
     """The unique constraint catches a stream that moved on; the guard catches one that is behind."""
-    await migrated(fresh_db)
     account = uuid4()
-    conn = await connect(fresh_db)
-    try:
-        with pytest.raises(ConcurrencyError) as raised:
-            async with conn.transaction():
-                await eventstore.append(conn, "s-ahead", 3, [AmountAdded(account_id=account, amount=1)])
-        assert (raised.value.expected, raised.value.actual) == (3, 0)
-        assert await eventstore.read_stream(conn, "s-ahead") == []
-    finally:
-        await conn.close()
+    with pytest.raises(ConcurrencyError) as raised:
+        async with conn.transaction():
+            await eventstore.append(conn, "s-ahead", 3, [AmountAdded(account_id=account, amount=1)])
+    assert (raised.value.expected, raised.value.actual) == (3, 0)
+    assert await eventstore.read_stream(conn, "s-ahead") == []
 
 
-async def test_one_append_writes_many_streams_in_the_order_given(fresh_db: str) -> None:
-    await migrated(fresh_db)
+async def test_one_append_writes_many_streams_in_the_order_given(conn: asyncpg.Connection) -> None:
     account = uuid4()
-    conn = await connect(fresh_db)
-    try:
+    async with conn.transaction():
+        await eventstore.append(conn, "m-2", 0, [AmountAdded(account_id=account, amount=0)])
+    async with conn.transaction():
+        stored = await eventstore.append_streams(
+            conn,
+            [
+                eventstore.StreamAppend("m-1", 0, [AmountAdded(account_id=account, amount=n) for n in (1, 2)]),
+                eventstore.StreamAppend("m-2", 1, [AmountAdded(account_id=account, amount=3)]),
+            ],
+        )
+    assert [(s.stream_id, s.version, s.payload["amount"]) for s in stored] == [
+        ("m-1", 1, 1),
+        ("m-1", 2, 2),
+        ("m-2", 2, 3),
+    ]
+    assert [s.position for s in stored] == sorted(s.position for s in stored)
+    with pytest.raises(ConcurrencyError) as raised:
         async with conn.transaction():
-            await eventstore.append(conn, "m-2", 0, [AmountAdded(account_id=account, amount=0)])
-        async with conn.transaction():
-            stored = await eventstore.append_streams(
+            await eventstore.append_streams(
                 conn,
                 [
-                    eventstore.StreamAppend("m-1", 0, [AmountAdded(account_id=account, amount=n) for n in (1, 2)]),
-                    eventstore.StreamAppend("m-2", 1, [AmountAdded(account_id=account, amount=3)]),
+                    eventstore.StreamAppend("m-3", 0, [AmountAdded(account_id=account, amount=4)]),
+                    eventstore.StreamAppend("m-2", 1, [AmountAdded(account_id=account, amount=5)]),
                 ],
             )
-        assert [(s.stream_id, s.version, s.payload["amount"]) for s in stored] == [
-            ("m-1", 1, 1),
-            ("m-1", 2, 2),
-            ("m-2", 2, 3),
-        ]
-        assert [s.position for s in stored] == sorted(s.position for s in stored)
-        with pytest.raises(ConcurrencyError) as raised:
-            async with conn.transaction():
-                await eventstore.append_streams(
-                    conn,
-                    [
-                        eventstore.StreamAppend("m-3", 0, [AmountAdded(account_id=account, amount=4)]),
-                        eventstore.StreamAppend("m-2", 1, [AmountAdded(account_id=account, amount=5)]),
-                    ],
-                )
-        assert raised.value.stream_id == "m-2"
-        assert await eventstore.read_stream(conn, "m-3") == []  # all or nothing
-    finally:
-        await conn.close()
+    assert raised.value.stream_id == "m-2"
+    assert await eventstore.read_stream(conn, "m-3") == []  # all or nothing
 
 
 async def test_a_command_that_has_not_appended_yet_blocks_no_other_append(fresh_db: str) -> None:
     """Commands run side by side: the append lock is taken by the insert, not by the command's start."""
-    await migrated(fresh_db)
+    await migrate_database(fresh_db, [])
     account = uuid4()
     first, second = await connect(fresh_db), await connect(fresh_db)
     try:
@@ -171,7 +159,7 @@ async def test_an_instant_postgresql_would_store_as_infinity_never_enters_the_st
     """Issue 11's root cause: year 1 became -infinity and stalled the relay. Refused at append."""
     from datetime import UTC, datetime
 
-    await migrated(fresh_db)
+    await migrate_database(fresh_db, [])
     conn = await connect(fresh_db)
     try:
         for when in (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC), datetime(2026, 9, 1)):
@@ -188,7 +176,7 @@ async def test_an_instant_postgresql_would_store_as_infinity_never_enters_the_st
 async def test_a_streams_next_version_from_an_older_transaction_is_refused(fresh_db: str) -> None:
     """The relay publishes in transaction order, so version 2 of a stream must not come from a transaction
     older than version 1's: such an append is a ConcurrencyError (a retry, in a new transaction, works)."""
-    await migrated(fresh_db)
+    await migrate_database(fresh_db, [])
     account = uuid4()
     early, other = await connect(fresh_db), await connect(fresh_db)
     try:
@@ -210,7 +198,7 @@ async def test_a_streams_next_version_from_an_older_transaction_is_refused(fresh
 
 async def test_an_append_returns_the_rows_exactly_as_stored(fresh_db: str) -> None:
     """append_streams builds its result from what it sent (only position and txid come back)."""
-    await migrated(fresh_db)
+    await migrate_database(fresh_db, [])
     account = uuid4()
     instants = [
         datetime(2026, 9, 1, 10, 0, 0, 120, tzinfo=timezone(timedelta(hours=2))),

@@ -1,6 +1,5 @@
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any, cast
 from uuid import uuid4
 
@@ -10,13 +9,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import OutOfOrderSequenceNumber
 
 from unified_shared import eventstore
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
+from unified_shared.db import connect
 from unified_shared.kafka import make_producer
 from unified_shared.outbox import OutboxRelay
 from unified_shared.testing import TopicWatcher
-from unified_shared.topics import create_topics
 
-from .plumbing_support import TEST_TOPIC, TEST_TOPIC_SPECS, AmountAdded
+from .plumbing_support import TEST_TOPIC, AmountAdded
 
 
 class Crash(Exception):
@@ -28,16 +26,6 @@ class CrashBeforeSavingRelay(OutboxRelay):
 
     async def save_position(self, conn: asyncpg.Connection, position: int) -> None:
         raise Crash()
-
-
-@pytest.fixture
-async def pool(fresh_db: str, kafka_bootstrap: str) -> AsyncIterator[asyncpg.Pool]:
-    await create_topics(kafka_bootstrap, TEST_TOPIC_SPECS)
-    pool = await create_pool(fresh_db)
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, [SHARED_COMPONENT])
-    yield pool
-    await pool.close()
 
 
 async def published_amounts(bootstrap: str, account: str, count: int) -> list[int]:

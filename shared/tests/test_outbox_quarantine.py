@@ -3,7 +3,6 @@ it, every other key goes on, and an operator repairs and releases it (real Kafka
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import asyncpg
@@ -11,24 +10,12 @@ import pytest
 from prometheus_client import REGISTRY
 
 from unified_shared import eventstore
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.kafka import make_producer
 from unified_shared.outbox import OutboxRelay
 from unified_shared.outbox_cli import main as outbox_cli
 from unified_shared.testing import TopicWatcher, eventually
-from unified_shared.topics import create_topics
 
-from .plumbing_support import TEST_TOPIC, TEST_TOPIC_SPECS, AmountAdded
-
-
-@pytest.fixture
-async def pool(fresh_db: str, kafka_bootstrap: str) -> AsyncIterator[asyncpg.Pool]:
-    await create_topics(kafka_bootstrap, TEST_TOPIC_SPECS)
-    pool = await create_pool(fresh_db)
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, [SHARED_COMPONENT])
-    yield pool
-    await pool.close()
+from .plumbing_support import TEST_TOPIC, AmountAdded
 
 
 async def append(pool: asyncpg.Pool, account: object, stream: str, amount: int) -> None:

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from unified_shared import eventstore
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
+from unified_shared.db import migrated_pool
 from unified_shared.outbox import OutboxRelay
 from unified_shared.outbox_send import OUTGOING_COLUMNS, Outgoing
 
@@ -26,9 +26,7 @@ INSTANTS = [
 
 @pytest.fixture
 async def pool(fresh_db: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(fresh_db)
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, [SHARED_COMPONENT])
+    pool = await migrated_pool(fresh_db)
     yield pool
     await pool.close()
 

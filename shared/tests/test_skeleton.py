@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from unified_shared import eventstore
 from unified_shared.clock import FixedClock
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
+from unified_shared.db import create_pool, migrate_database
 from unified_shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, Unavailable
 from unified_shared.eventstore import ConcurrencyError
 from unified_shared.problems import PROBLEM_JSON, install_problem_handlers, problem_of
@@ -95,11 +95,7 @@ async def test_fake_units_commit_append_and_roll_back() -> None:
 
 
 async def test_pg_units_wake_the_relay_after_commit_only(fresh_db: str) -> None:
-    conn = await connect(fresh_db)
-    try:
-        await apply_migrations(conn, [SHARED_COMPONENT])
-    finally:
-        await conn.close()
+    await migrate_database(fresh_db, [])
     pool = await create_pool(fresh_db, max_size=2)
     conns: list[asyncpg.Connection] = []
     woken: list[str] = []

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from unified_billing.app import CONSUMED_TOPICS, MIGRATIONS, create_service_app
 from unified_billing.handlers import apply_event
 from unified_billing.settings import Settings
-from unified_shared import testing_consumers
+from unified_shared import db, testing_consumers
 from unified_shared.clock import FixedClock
 from unified_shared.contracts.identity import AccountRegistered
 from unified_shared.contracts.regions import (
@@ -27,9 +27,9 @@ from unified_shared.contracts.regions import (
     ListingsActivated,
     SubscriptionStarted,
 )
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.events import Event
 from unified_shared.testing import TestIssuer, serve_app
+from unified_shared.testing_services import service_settings
 
 OPERATOR_TOKEN = secrets.token_urlsafe(32)
 US, DE, FR, JP, UK = "ATVPDKIKX0DER", "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1VC38T7YXB528", "A1F83G8C2ARO7P"
@@ -43,10 +43,7 @@ Clock = FixedClock  # a clock the test moves by hand
 
 
 async def migrated_pool(dsn: str) -> asyncpg.Pool:
-    pool = await create_pool(dsn)
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
-    return pool
+    return await db.migrated_pool(dsn, MIGRATIONS)
 
 
 async def feed(pool: asyncpg.Pool, *events: Event) -> None:
@@ -117,14 +114,14 @@ async def running_billing(
 ) -> AsyncIterator[RunningBilling]:
     if start_offsets is not None:
         await set_consumer_offsets(dsn, group, start_offsets)
-    settings = Settings(
-        database_url=dsn,
-        kafka_bootstrap_servers=bootstrap,
-        consumer_group=group,
-        identity_issuer=issuer.issuer,
-        identity_jwks_url=jwks_url,
+    settings = service_settings(
+        Settings,
+        dsn,
+        bootstrap,
+        issuer=issuer,
+        jwks_url=jwks_url,
+        group=group,
         operator_token=OPERATOR_TOKEN,
-        relay_poll_interval_s=0.1,
         scheduler_enabled=False,
         **overrides,
     )

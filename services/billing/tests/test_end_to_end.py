@@ -29,6 +29,7 @@ from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
 from unified_shared.kafka import make_producer
 from unified_shared.outbox import OutboxRelay
 from unified_shared.testing import TestIssuer, TopicWatcher, serve_app
+from unified_shared.testing_services import service_settings
 from unified_shared.topics import BILLING_INVOICES, IDENTITY_ACCOUNTS
 
 from .support import (
@@ -138,14 +139,14 @@ async def test_two_months_three_currencies_replay_and_a_late_event(make_db: Any,
     start = await start_offsets_for_billing(kafka_bootstrap)
     await regions_starts_at_end(regions_dsn, regions_group, kafka_bootstrap)
     async with issuer.serve() as jwks_url:
-        regions_settings = RegionsSettings(
-            database_url=regions_dsn,
-            kafka_bootstrap_servers=kafka_bootstrap,
-            consumer_group=regions_group,
-            identity_issuer=issuer.issuer,
-            identity_jwks_url=jwks_url,
+        regions_settings = service_settings(
+            RegionsSettings,
+            regions_dsn,
+            kafka_bootstrap,
+            issuer=issuer,
+            jwks_url=jwks_url,
+            group=regions_group,
             operator_token=OPERATOR_TOKEN,
-            relay_poll_interval_s=0.1,
         )
         owner = issuer.mint(account_id=account)
         async with (

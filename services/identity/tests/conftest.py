@@ -151,6 +151,13 @@ class Service:
         body = r.json()
         return body["account_id"], body["user_id"], email_addr
 
+    async def refresh(
+        self, client: httpx.AsyncClient, refresh_token: str, client_id: str = CLI_CLIENT
+    ) -> httpx.Response:
+        """POST /token with the refresh_token grant of a public client (no secret): the holder's next tokens."""
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+        return await client.post(f"{self.base}/token", data=form)
+
     def authorize_params(self, **extra: str) -> dict[str, str]:
         """A valid authorization request of the default client (fixed PKCE challenge)."""
         return {
@@ -253,6 +260,13 @@ class SignIn:
             "POST", f"{base}/authorize", data=fields, follow_redirects=True, withhold_token=True
         )
         return final, verifier, state, nonce
+
+    async def new_owner(self, http: httpx.AsyncClient, **account: Any) -> tuple[str, str, str, dict[str, Any]]:
+        """A newly registered account whose owner signed in: (account_id, user_id, email, token)."""
+        account_id, user_id, email_addr = await self.service.register(http, **account)
+        client, token = await self(email_addr)
+        await client.aclose()
+        return account_id, user_id, email_addr, token
 
     async def __call__(self, email_addr: str, password: str = STRONG_PASSWORD) -> tuple[Any, dict[str, Any]]:
         client = self.client()

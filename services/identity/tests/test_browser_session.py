@@ -63,17 +63,22 @@ async def browser_sign_in(service, browser: httpx.AsyncClient, email_addr: str) 
     return r
 
 
+async def redeem(
+    http: httpx.AsyncClient, service, client_id: str, redirect_uri: str, code: str, verifier: str
+) -> httpx.Response:
+    """POST /token with the authorization_code grant (PKCE, a public client)."""
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": client_id,
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+    }
+    return await http.post(f"{service.base}/token", data=form)
+
+
 async def exchange(http: httpx.AsyncClient, service, client_id: str, redirect_uri: str, code: str, verifier: str):
-    r = await http.post(
-        f"{service.base}/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": client_id,
-            "code": code,
-            "redirect_uri": redirect_uri,
-            "code_verifier": verifier,
-        },
-    )
+    r = await redeem(http, service, client_id, redirect_uri, code, verifier)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -296,21 +301,9 @@ async def test_end_session_ends_the_single_sign_on_for_every_client(service, htt
         r, _ = await service.authorize_get(replay, prompt="none")
         assert r.status_code == 302 and query(r.headers["location"])["error"] == "login_required"
     # Single sign-out: the other client's refresh-token family, born from the same sign-on, is ended too.
-    r = await http.post(
-        f"{service.base}/token",
-        data={"grant_type": "refresh_token", "client_id": SHOP, "refresh_token": token_b["refresh_token"]},
-    )
+    r = await service.refresh(http, token_b["refresh_token"], SHOP)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
-    r = await http.post(
-        f"{service.base}/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": SHOP,
-            "code": late_code,
-            "redirect_uri": SHOP_REDIRECT,
-            "code_verifier": late_verifier,
-        },
-    )
+    r = await redeem(http, service, SHOP, SHOP_REDIRECT, late_code, late_verifier)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
     conn = await service.db()
     try:
@@ -370,13 +363,6 @@ async def test_a_new_sign_in_replaces_the_browsers_session(service, http) -> Non
 
 
 # -- logout CSRF --------------------------------------------------------------------------------------------------
-async def refresh(http: httpx.AsyncClient, service, refresh_token: str) -> httpx.Response:
-    return await http.post(
-        f"{service.base}/token",
-        data={"grant_type": "refresh_token", "client_id": CLI, "refresh_token": refresh_token},
-    )
-
-
 async def test_end_session_without_the_users_id_token_only_asks_and_the_confirmed_post_signs_out(
     service, http, sign_in
 ) -> None:
@@ -397,7 +383,7 @@ async def test_end_session_without_the_users_id_token_only_asks_and_the_confirme
         nonlocal refresh_token
         r, _ = await service.authorize_get(browser, prompt="none")
         assert r.status_code == 302 and "code" in query(r.headers["location"]), r.headers["location"]
-        r = await refresh(http, service, refresh_token)
+        r = await service.refresh(http, refresh_token)
         assert r.status_code == 200, r.text
         refresh_token = r.json()["refresh_token"]
 
@@ -419,20 +405,18 @@ async def test_end_session_without_the_users_id_token_only_asks_and_the_confirme
         await still_signed_in()
 
     # 3. Someone else's ID token ends that someone's session, nothing of this browser's.
-    _, _, other_email = await service.register(http)
-    other_client, other_token = await sign_in(other_email)
-    await other_client.aclose()
+    _, _, _, other_token = await sign_in.new_owner(http)
     r = await browser.get(f"{service.base}/end-session", params={**logout, "id_token_hint": other_token["id_token"]})
     assert r.status_code == 302 and r.headers["location"] == f"{signed_out}?state=bye"
     assert SSO_COOKIE not in set_cookies(r)
-    assert (await refresh(http, service, other_token["refresh_token"])).json()["error"] == "invalid_grant"
+    assert (await service.refresh(http, other_token["refresh_token"])).json()["error"] == "invalid_grant"
     await still_signed_in()
 
     # 4. The user confirms: the page's own form signs out, then back to the app with its state.
     r = await browser.post(f"{service.base}/end-session", data=fields)
     assert r.status_code == 302 and r.headers["location"] == f"{signed_out}?state=bye", r.text
     assert int(set_cookies(r)[SSO_COOKIE][SSO_COOKIE]["max-age"]) == 0
-    r = await refresh(http, service, refresh_token)
+    r = await service.refresh(http, refresh_token)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     r, _ = await service.authorize_get(browser, prompt="none")
     assert query(r.headers["location"])["error"] == "login_required"

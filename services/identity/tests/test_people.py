@@ -12,7 +12,6 @@ import jwt
 from unified_shared.testing import TopicWatcher
 from unified_shared.topics import IDENTITY_ACCOUNTS
 
-CLI = "unified-seller-cli"
 MEMBER_PASSWORD = "another long passphrase 77"
 
 
@@ -32,9 +31,7 @@ def mail_text(service, address: str, subject_word: str) -> str:
 async def test_the_invitees_name_travels_from_the_invitation_to_the_member_list(
     service, http, sign_in, kafka_bootstrap
 ) -> None:
-    account_id, _, owner_email = await service.register(http)
-    client, owner = await sign_in(owner_email)
-    await client.aclose()
+    account_id, _, owner_email, owner = await sign_in.new_owner(http)
     base = f"{service.base}/v1/accounts/{account_id}"
     member_email = f"lena-{uuid.uuid4().hex[:8]}@example.com"
     async with TopicWatcher(kafka_bootstrap, [IDENTITY_ACCOUNTS]) as watcher:
@@ -68,9 +65,7 @@ async def test_the_invitees_name_travels_from_the_invitation_to_the_member_list(
 
 
 async def test_the_owner_verifies_the_email_by_the_link_sent_to_it(service, http, sign_in) -> None:
-    _, _, owner_email = await service.register(http)
-    client, owner = await sign_in(owner_email)
-    await client.aclose()
+    _, _, owner_email, owner = await sign_in.new_owner(http)
     info = (await http.get(f"{service.base}/userinfo", headers=bearer(owner))).json()
     assert info["email_verified"] is False
     assert jwt.decode(owner["id_token"], options={"verify_signature": False})["email_verified"] is False
@@ -89,10 +84,7 @@ async def test_the_owner_verifies_the_email_by_the_link_sent_to_it(service, http
     assert done.status_code == 200 and owner_email in done.text
 
     assert (await http.get(f"{service.base}/userinfo", headers=bearer(owner))).json()["email_verified"] is True
-    refreshed = await http.post(
-        f"{service.base}/token",
-        data={"client_id": CLI, "grant_type": "refresh_token", "refresh_token": owner["refresh_token"]},
-    )
+    refreshed = await service.refresh(http, owner["refresh_token"])
     id_token = refreshed.json()["id_token"]
     assert jwt.decode(id_token, options={"verify_signature": False})["email_verified"] is True
     # The link works once; a verified address needs no more mails.

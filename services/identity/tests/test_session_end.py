@@ -51,9 +51,8 @@ async def test_each_way_a_session_ends_is_published_and_refused_by_identity_at_o
         # Reuse of a rotated refresh token.
         client, reused = await sign_in(email_addr)
         await client.aclose()
-        form = {"client_id": CLI, "grant_type": "refresh_token", "refresh_token": reused["refresh_token"]}
-        assert (await http.post(f"{service.base}/token", data=form)).status_code == 200
-        assert (await http.post(f"{service.base}/token", data=form)).status_code == 400
+        assert (await service.refresh(http, reused["refresh_token"])).status_code == 200
+        assert (await service.refresh(http, reused["refresh_token"])).status_code == 400
         assert (await http.get(members, headers=bearer(reused))).status_code == 401
 
         # Logout (end-session with the ID token).
@@ -94,9 +93,7 @@ async def test_each_way_a_session_ends_is_published_and_refused_by_identity_at_o
 async def test_a_changed_members_old_token_is_refused_elsewhere_and_the_next_one_is_not(
     service, http, sign_in, kafka_bootstrap
 ) -> None:
-    account_id, _, owner_email = await service.register(http)
-    client, owner = await sign_in(owner_email)
-    await client.aclose()
+    account_id, _, _, owner = await sign_in.new_owner(http)
     member_email = f"member-{uuid.uuid4().hex[:8]}@example.com"
     r = await http.post(
         f"{service.base}/v1/accounts/{account_id}/invitations",
@@ -119,8 +116,7 @@ async def test_a_changed_members_old_token_is_refused_elsewhere_and_the_next_one
         )
         assert r.status_code == 200, r.text
         # Refreshed at once, in the same second as the change: the new token must not look older than it.
-        form = {"client_id": CLI, "grant_type": "refresh_token", "refresh_token": member["refresh_token"]}
-        refreshed = await http.post(f"{service.base}/token", data=form)
+        refreshed = await service.refresh(http, member["refresh_token"])
         assert refreshed.status_code == 200, refreshed.text
         seen = await watcher.collect(lambda s: s.headers["ce_type"].endswith("MemberRoleChanged.v1"), count=1)
     revocations = RevocationSet()

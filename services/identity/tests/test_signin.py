@@ -96,9 +96,7 @@ async def test_full_sign_in_with_a_real_oauth_client(service, http, sign_in) -> 
 
 
 async def test_forged_or_misdirected_access_tokens_are_rejected(service, http, sign_in) -> None:
-    _, _, email_addr = await service.register(http)
-    client, token = await sign_in(email_addr)
-    await client.aclose()
+    _, _, _, token = await sign_in.new_owner(http)
     good = token["access_token"]
     claims = jwt.decode(good, options={"verify_signature": False})
     kid, private_key = await active_private_key(service)
@@ -246,9 +244,7 @@ async def test_authorize_errors_go_back_to_the_registered_redirect_uri(service, 
 
 
 async def test_reuse_of_a_rotated_refresh_token_revokes_the_family(service, http, sign_in) -> None:
-    _, _, email_addr = await service.register(http)
-    client, token = await sign_in(email_addr)
-    await client.aclose()
+    _, _, _, token = await sign_in.new_owner(http)
     r1 = token["refresh_token"]
     step = await token_request(http, service.base, grant_type="refresh_token", refresh_token=r1)
     assert step.status_code == 200, step.text
@@ -308,9 +304,7 @@ async def test_unknown_email_and_wrong_password_get_the_same_answer(service, htt
 
 
 async def test_rotated_key_stays_published_until_its_tokens_expire(service, http, sign_in) -> None:
-    _, _, email_addr = await service.register(http)
-    client, old = await sign_in(email_addr)
-    await client.aclose()
+    _, _, email_addr, old = await sign_in.new_owner(http)
     old_kid = jwt.get_unverified_header(old["access_token"])["kid"]
 
     proc = await asyncio.create_subprocess_exec(
@@ -356,9 +350,7 @@ async def test_rotated_key_stays_published_until_its_tokens_expire(service, http
 
 
 async def test_revocation_and_end_session_end_the_session(service, http, sign_in) -> None:
-    _, _, email_addr = await service.register(http)
-    client, token = await sign_in(email_addr)
-    await client.aclose()
+    _, _, email_addr, token = await sign_in.new_owner(http)
     r = await http.post(
         f"{service.base}/revoke",
         data={"client_id": CLI, "token": token["refresh_token"], "token_type_hint": "refresh_token"},

@@ -33,9 +33,7 @@ def claims(token: dict) -> dict:
 
 
 async def owner_session(service, http, sign_in, name: str = "Acme GmbH") -> tuple[str, str, dict]:
-    account_id, user_id, email_addr = await service.register(http, name=name)
-    client, token = await sign_in(email_addr)
-    await client.aclose()
+    account_id, user_id, _, token = await sign_in.new_owner(http, name=name)
     return account_id, user_id, token
 
 
@@ -195,14 +193,7 @@ async def test_roles_owner_admin_member(service, http, sign_in) -> None:
         headers=bearer(admin),
     )
     assert r.status_code == 200, r.text
-    refreshed = await http.post(
-        f"{service.base}/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": member["refresh_token"],
-            "client_id": "unified-seller-cli",
-        },
-    )
+    refreshed = await service.refresh(http, member["refresh_token"])
     assert refreshed.status_code == 200
     c = claims(refreshed.json())
     assert sorted(c["marketplaces"]) == sorted([FR, "APJ6JRA9NG5V4"]) and c["permissions"] == ["orders", "reports"]
@@ -217,14 +208,7 @@ async def test_roles_owner_admin_member(service, http, sign_in) -> None:
     # Removing a member ends their sessions and their sign-in.
     r = await http.delete(f"{base}/members/{member_id}", headers=bearer(admin))
     assert r.status_code == 204
-    r = await http.post(
-        f"{service.base}/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": refreshed.json()["refresh_token"],
-            "client_id": "unified-seller-cli",
-        },
-    )
+    r = await service.refresh(http, refreshed.json()["refresh_token"])
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     client = sign_in.client()
     final, _, _, _ = await sign_in.authorize(client, member_email, MEMBER_PASSWORD)
@@ -312,14 +296,7 @@ async def test_an_admin_cannot_widen_its_own_grant_or_touch_other_admins(service
     assert await team() == before
 
     # The admin's next token still says {DE} and reports.
-    refreshed = await http.post(
-        f"{service.base}/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": admin["refresh_token"],
-            "client_id": "unified-seller-cli",
-        },
-    )
+    refreshed = await service.refresh(http, admin["refresh_token"])
     assert refreshed.status_code == 200
     c = claims(refreshed.json())
     assert c["role"] == "admin" and c["marketplaces"] == [DE] and c["permissions"] == ["reports"]

@@ -28,6 +28,7 @@ from unified_shared.contracts.regions import (
 )
 from unified_shared.events import Event
 from unified_shared.testing import TestIssuer, serve_app
+from unified_shared.testing_services import service_settings
 
 US, CA, DE, FR, JP, UK, EG = (
     "ATVPDKIKX0DER",
@@ -97,14 +98,8 @@ async def running_listings(
 ) -> AsyncIterator[RunningListings]:
     group = f"listings-test-{uuid.uuid4().hex[:8]}"
     await start_at_topic_ends(dsn, bootstrap, group)
-    settings = Settings(
-        database_url=dsn,
-        kafka_bootstrap_servers=bootstrap,
-        consumer_group=group,
-        http_port=0,
-        identity_issuer=issuer.issuer,
-        identity_jwks_url=jwks_url,
-        relay_poll_interval_s=0.05,
+    settings = service_settings(
+        Settings, dsn, bootstrap, issuer=issuer, jwks_url=jwks_url, group=group, http_port=0, relay_poll_interval_s=0.05
     )
     app = create_service_app(settings)
     async with serve_app(app) as base:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from unified_shared.testing import SeenRecord, TopicWatcher
+from unified_shared.testing_services import published_schema
 
 DE, FR, UK, US = "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1F83G8C2ARO7P", "ATVPDKIKX0DER"
-SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"
 
 
 def at(value: str) -> datetime:
@@ -29,16 +27,8 @@ def auth(token: str) -> dict[str, str]:
 
 
 async def events_until_marker(watcher: TopicWatcher, account: UUID, marker_thread: str) -> list[SeenRecord]:
-    """Every event of ``account`` published before the marker thread's first event (one key, one
-    partition, commit order: once the marker is there, everything committed before it is there)."""
-    key = str(account)
-    marker = await watcher.collect(
-        lambda r: r.key == key and r.value.get("thread_id") == marker_thread, count=1, timeout_s=30
-    )
-    assert marker, "the marker event never arrived"
-    return [r for r in watcher.seen if r.key == key and r.value.get("thread_id") != marker_thread]
+    """Every event of ``account`` published before the marker's first event (see ``TopicWatcher.before_marker``)."""
+    return await watcher.before_marker(str(account), "thread_id", marker_thread)
 
 
-def schema_for(ce_type: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((SCHEMAS / f"{ce_type}.json").read_text())
-    return data
+schema_for = published_schema

@@ -12,6 +12,7 @@ import jsonschema
 
 from unified_shared.clock import FixedClock
 from unified_shared.testing import TestIssuer, TopicWatcher
+from unified_shared.testing_services import new_seller
 from unified_shared.topics import BUYER_MESSAGES
 
 from .support import DE, FR, UK, US, auth, events_until_marker, message, schema_for
@@ -28,9 +29,7 @@ def kinds(records: list[Any]) -> list[tuple[str, str]]:
 async def test_the_same_message_reply_and_mark_twice_publish_once(
     start_messages: Start, issuer: Issuer, kafka_bootstrap: str
 ) -> None:
-    base = await start_messages("EU")
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, account, token = await new_seller(start_messages, issuer)
     explicit = message("2026-09-01T10:00:00Z", message_id="msg-1")
     derived = message("2026-09-01T11:00:00Z", body="And the invoice?")
     reply = {"body": "On its way.", "replied_at": "2026-09-01T12:00:00Z", "message_id": "reply-1"}
@@ -71,9 +70,7 @@ async def test_thread_state_and_deadline_across_a_reply_and_a_mark(
     start_messages: Start, issuer: Issuer, kafka_bootstrap: str
 ) -> None:
     clock = FixedClock("2026-09-04T18:00:00Z")
-    base = await start_messages("EU", clock=clock)
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, account, token = await new_seller(start_messages, issuer, "EU", clock=clock)
 
     async def listed(state: str) -> dict[str, dict[str, Any]]:
         response = await http.get(THREADS, params={"state": state}, headers=auth(token))
@@ -140,9 +137,7 @@ async def test_thread_state_and_deadline_across_a_reply_and_a_mark(
 
 
 async def test_bodies_are_plain_text_and_limited(start_messages: Start, issuer: Issuer, kafka_bootstrap: str) -> None:
-    base = await start_messages("EU")
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, account, token = await new_seller(start_messages, issuer)
     markup = "<script>alert('x')</script> &amp; <b>bold</b> \"quoted\" \u00e9\n{{ not a template }}"
     longest = "x" * 10_000
     async with TopicWatcher(kafka_bootstrap, [BUYER_MESSAGES]) as watcher, httpx.AsyncClient(base_url=base) as http:
@@ -197,10 +192,8 @@ async def test_bodies_are_plain_text_and_limited(start_messages: Start, issuer: 
 
 
 async def test_region_scope_and_permissions(start_messages: Start, issuer: Issuer) -> None:
-    base = await start_messages("EU")
-    account = uuid.uuid4()
+    base, account, owner = await new_seller(start_messages, issuer)
     test_issuer = issuer[0]
-    owner = test_issuer.mint(account_id=account)
     member = test_issuer.mint(account_id=account, role="member", permissions=["messages"], marketplaces=[DE, FR])
     orders_only = test_issuer.mint(account_id=account, role="member", permissions=["orders"], marketplaces="*")
     async with httpx.AsyncClient(base_url=base) as http:

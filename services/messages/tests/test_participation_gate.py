@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ import httpx
 
 from unified_shared.contracts.regions import ParticipationOpened
 from unified_shared.testing import TestIssuer, publish_events
+from unified_shared.testing_services import new_seller
 
 from .support import DE, auth, message
 
@@ -39,9 +39,9 @@ async def post_retrying(http: httpx.AsyncClient, path: str, body: dict[str, Any]
 async def test_new_threads_only_in_opened_marketplaces(
     start_messages: Start, issuer: tuple[TestIssuer, str], kafka_bootstrap: str
 ) -> None:
-    base = await start_messages("EU", participation_required=True, participation_wait_s=0.0)
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, account, token = await new_seller(
+        start_messages, issuer, "EU", participation_required=True, participation_wait_s=0.0
+    )
     async with httpx.AsyncClient(base_url=base) as http:
         early = await http.post(
             f"{THREADS}/t-1/buyer-messages", json=message("2026-09-01T10:00:00Z"), headers=auth(token)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import random
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from unified_shared.testing import SeenRecord, TopicWatcher
+from unified_shared.testing_services import published_schema
 
 DE, FR, UK, US, JP = "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1F83G8C2ARO7P", "ATVPDKIKX0DER", "A1VC38T7YXB528"
 CURRENCY = {DE: "EUR", FR: "EUR", UK: "GBP", US: "USD", JP: "JPY"}
-SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"
 
 
 def order_id() -> str:
@@ -50,19 +48,8 @@ def auth(token: str) -> dict[str, str]:
 
 
 async def events_until_marker(watcher: TopicWatcher, account: UUID, marker_order_id: str) -> list[SeenRecord]:
-    """Every event of ``account`` published before the marker order's OrderPlaced.
-
-    One account -> one Kafka key -> one partition, published in commit order: once the marker (committed
-    last) has arrived, everything committed before it has arrived too. No sleeping involved.
-    """
-    key = str(account)
-    marker = await watcher.collect(
-        lambda r: r.key == key and r.value.get("amazon_order_id") == marker_order_id, count=1, timeout_s=30
-    )
-    assert marker, "the marker event never arrived"
-    return [r for r in watcher.seen if r.key == key and r.value.get("amazon_order_id") != marker_order_id]
+    """Every event of ``account`` published before the marker's first event (see ``TopicWatcher.before_marker``)."""
+    return await watcher.before_marker(str(account), "amazon_order_id", marker_order_id)
 
 
-def schema_for(ce_type: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((SCHEMAS / f"{ce_type}.json").read_text())
-    return data
+schema_for = published_schema

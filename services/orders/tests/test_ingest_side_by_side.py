@@ -4,13 +4,13 @@ the row locks and the event store's unique (stream, version) decide, and each ev
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import httpx
 
 from unified_shared.testing import TestIssuer, TopicWatcher
+from unified_shared.testing_services import new_seller
 from unified_shared.topics import ORDERS
 
 from .support import DE, FR, auth, events_until_marker, order, order_id
@@ -22,9 +22,7 @@ Issuer = tuple[TestIssuer, str]
 async def test_overlapping_batches_at_once_place_each_order_once(
     start_orders: Start, issuer: Issuer, kafka_bootstrap: str
 ) -> None:
-    base = await start_orders("EU")
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, account, token = await new_seller(start_orders, issuer)
     shared = [order(marketplace=DE) for _ in range(20)]
     batches = [[*shared[i:], *shared[:i], order(marketplace=FR)] for i in range(0, 20, 4)]  # different orders
     async with TopicWatcher(kafka_bootstrap, [ORDERS]) as watcher, httpx.AsyncClient(base_url=base) as http:

@@ -12,6 +12,7 @@ import httpx
 import jsonschema
 
 from unified_shared.testing import TestIssuer, TopicWatcher
+from unified_shared.testing_services import new_seller
 from unified_shared.topics import ORDERS
 
 from .support import DE, FR, JP, UK, US, auth, events_until_marker, order, order_id, schema_for
@@ -27,9 +28,7 @@ def names(records: list[Any]) -> Counter[tuple[str, str]]:
 async def test_same_batch_twice_publishes_each_event_once(
     start_orders: Start, issuer: Issuer, kafka_bootstrap: str
 ) -> None:
-    base = await start_orders("EU")
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, account, token = await new_seller(start_orders, issuer)
     batch = [order(marketplace=DE), order(marketplace=FR), order(marketplace=UK, status="Pending")]
     async with TopicWatcher(kafka_bootstrap, [ORDERS]) as watcher, httpx.AsyncClient(base_url=base) as http:
         first = await http.post("/orders/v0/orders", json={"Orders": batch}, headers=auth(token))
@@ -56,9 +55,7 @@ async def test_same_batch_twice_publishes_each_event_once(
 async def test_each_refused_input_gets_its_problem_and_publishes_nothing(
     start_orders: Start, issuer: Issuer, kafka_bootstrap: str
 ) -> None:
-    base = await start_orders("EU")
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, account, token = await new_seller(start_orders, issuer)
     shipped = order(status="Shipped", updated="2026-09-02T10:00:00Z", shipped=2, unshipped=0)
     canceled = order(status="Canceled", updated="2026-09-02T10:00:00Z", unshipped=0)
     cases: list[tuple[dict[str, Any], int, str]] = [
@@ -101,9 +98,7 @@ async def test_each_refused_input_gets_its_problem_and_publishes_nothing(
 async def test_mixed_batch_applies_only_the_valid_orders(
     start_orders: Start, issuer: Issuer, kafka_bootstrap: str
 ) -> None:
-    base = await start_orders("EU")
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, account, token = await new_seller(start_orders, issuer)
     good1, bad1, good2, bad2 = order(), order(amount="-1.00"), order(marketplace=FR), order(marketplace=US)
     async with TopicWatcher(kafka_bootstrap, [ORDERS]) as watcher, httpx.AsyncClient(base_url=base) as http:
         response = await http.post(
@@ -135,9 +130,7 @@ async def test_mixed_batch_applies_only_the_valid_orders(
 
 
 async def test_refunds_are_bounded_and_idempotent(start_orders: Start, issuer: Issuer, kafka_bootstrap: str) -> None:
-    base = await start_orders("EU")
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, account, token = await new_seller(start_orders, issuer)
     sold = order(status="Shipped", amount="30.00", shipped=2, unshipped=0)
     oid = sold["AmazonOrderId"]
     refund = {"RefundAmount": {"CurrencyCode": "EUR", "Amount": "20.00"}, "RefundedAt": "2026-09-05T09:00:00Z"}
@@ -220,10 +213,8 @@ async def test_get_orders_keyset_pages_and_filters(start_orders: Start, issuer: 
 
 
 async def test_scoped_member_and_permissions(start_orders: Start, issuer: Issuer) -> None:
-    base = await start_orders("EU")
-    account = uuid.uuid4()
+    base, account, owner = await new_seller(start_orders, issuer)
     test_issuer = issuer[0]
-    owner = test_issuer.mint(account_id=account)
     member = test_issuer.mint(account_id=account, role="member", permissions=["orders"], marketplaces=[DE, FR])
     no_orders = test_issuer.mint(account_id=account, role="member", permissions=["messages"], marketplaces="*")
     uk_order = order(marketplace=UK)
@@ -283,9 +274,7 @@ async def test_three_regional_instances_each_accept_only_their_marketplaces(
 async def test_events_are_keyed_by_account_with_cloudevents_headers_and_match_their_schemas(
     start_orders: Start, issuer: Issuer, kafka_bootstrap: str
 ) -> None:
-    base = await start_orders("EU")
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, account, token = await new_seller(start_orders, issuer)
     placed = order(status="Unshipped", amount="42.50")
     oid = placed["AmazonOrderId"]
     shipped = {**placed, "OrderStatus": "Shipped", "LastUpdateDate": "2026-09-03T10:00:00Z"}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ import httpx
 from unified_shared.contracts.regions import ParticipationClosed, ParticipationOpened
 from unified_shared.testing import TestIssuer
 from unified_shared.testing import publish_events as publish
+from unified_shared.testing_services import new_seller
 
 from .support import DE, FR, UK, auth, order
 
@@ -41,9 +41,9 @@ async def post_retrying(http: httpx.AsyncClient, body: dict[str, Any], token: st
 async def test_never_opened_marketplace_is_refused_naming_it_and_a_closed_one_too(
     start_orders: Start, issuer: Issuer, kafka_bootstrap: str
 ) -> None:
-    base = await start_orders("EU", participation_required=True, participation_settle_s=0.2)
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, account, token = await new_seller(
+        start_orders, issuer, "EU", participation_required=True, participation_settle_s=0.2
+    )
     await publish(kafka_bootstrap, ParticipationOpened(account_id=account, marketplace_id=DE, at=AT))
     async with httpx.AsyncClient(base_url=base) as http:
         assert (await post_retrying(http, order(marketplace=DE), token))[-1] == 200
@@ -71,9 +71,9 @@ async def test_before_a_fresh_opening_is_learned_the_answer_is_retriable(
     start_orders: Start, issuer: Issuer, kafka_bootstrap: str
 ) -> None:
     # No waiting inside the request: what the service has not learned yet is answered 503 + Retry-After at once.
-    base = await start_orders("EU", participation_required=True, participation_wait_s=0.0)
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, account, token = await new_seller(
+        start_orders, issuer, "EU", participation_required=True, participation_wait_s=0.0
+    )
     async with httpx.AsyncClient(base_url=base) as http:
         first = await http.post("/orders/v0/orders", json=order(marketplace=UK), headers=auth(token))
         assert first.status_code == 503, first.text

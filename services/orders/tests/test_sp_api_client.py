@@ -12,6 +12,8 @@ from sp_api.api import Orders
 from sp_api.auth import AccessTokenResponse
 from sp_api.base import Marketplaces, SellingApiForbiddenException
 
+from unified_shared.testing_services import new_seller
+
 from .support import DE, FR, auth, order
 from .test_orders_api import Issuer, Start
 
@@ -40,9 +42,7 @@ def sp_orders(base: str, token: str) -> Any:
 async def test_unmodified_sp_api_client_pages_get_orders_and_reads_get_order(
     start_orders: Start, issuer: Issuer
 ) -> None:
-    base = await start_orders("EU")
-    account = uuid.uuid4()
-    token = issuer[0].mint(account_id=account)
+    base, _account, token = await new_seller(start_orders, issuer)
     placed = [
         order(
             marketplace=DE if n % 2 else FR,

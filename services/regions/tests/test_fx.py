@@ -21,7 +21,7 @@ from unified_regions import ecb
 from unified_regions.bootstrap import MIGRATIONS, fx_imports_over
 from unified_regions.store import PgRegionsStore
 from unified_regions.testing import OPERATOR_TOKEN, Running, running_service
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
+from unified_shared.db import migrated_pool
 from unified_shared.testing import TopicWatcher
 from unified_shared.topics import REGIONS_FX_RATES
 
@@ -42,9 +42,7 @@ def recent_csv(days: int) -> bytes:
 
 @pytest.fixture
 async def pool(fresh_db: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(fresh_db)
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
+    pool = await migrated_pool(fresh_db, MIGRATIONS)
     yield pool
     await pool.close()
 

@@ -13,7 +13,7 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
+from unified_shared.db import migrated_pool
 from unified_web import sessions
 from unified_web.app import MIGRATIONS
 
@@ -22,9 +22,7 @@ NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def pool(fresh_db: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(fresh_db)
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, [SHARED_COMPONENT, *MIGRATIONS])
+    pool = await migrated_pool(fresh_db, MIGRATIONS)
     yield pool
     await pool.close()
 
@@ -33,10 +31,8 @@ def tokens(n: int, expires: datetime) -> sessions.Tokens:
     return sessions.Tokens(f"access-{n}", f"refresh-{n}", f"id-{n}", expires)
 
 
-async def signed_in(pool: asyncpg.Pool, access_expires: datetime) -> str:
-    pending = await sessions.start_login(
-        pool, now=NOW, ttl_s=600, state="s", nonce="n", verifier="v", return_to="/orders"
-    )
+async def completed(pool: asyncpg.Pool, pending: str, access_expires: datetime, email: str | None = None) -> str:
+    """The sign-in of ``pending`` completed at ``NOW`` (a new user and account): the signed-in cookie."""
     return await sessions.complete_login(
         pool,
         pending,
@@ -44,24 +40,22 @@ async def signed_in(pool: asyncpg.Pool, access_expires: datetime) -> str:
         ttl_s=3600,
         user_id=uuid4(),
         account_id=uuid4(),
-        email="a@b.c",
+        email=email,
         tokens=tokens(1, access_expires),
     )
+
+
+async def signed_in(pool: asyncpg.Pool, access_expires: datetime) -> str:
+    pending = await sessions.start_login(
+        pool, now=NOW, ttl_s=600, state="s", nonce="n", verifier="v", return_to="/orders"
+    )
+    return await completed(pool, pending, access_expires, email="a@b.c")
 
 
 async def test_sign_in_replaces_the_pending_cookie_and_stores_only_hashes(pool: asyncpg.Pool) -> None:
     pending = await sessions.start_login(pool, now=NOW, ttl_s=600, state="s", nonce="n", verifier="v", return_to="/")
     assert (await sessions.load(pool, pending, NOW)).login_state == "s"  # type: ignore[union-attr]
-    cookie = await sessions.complete_login(
-        pool,
-        pending,
-        now=NOW,
-        ttl_s=3600,
-        user_id=uuid4(),
-        account_id=uuid4(),
-        email=None,
-        tokens=tokens(1, NOW + timedelta(minutes=10)),
-    )
+    cookie = await completed(pool, pending, NOW + timedelta(minutes=10))
     assert cookie != pending
     assert await sessions.load(pool, pending, NOW) is None
     session = await sessions.load(pool, cookie, NOW)

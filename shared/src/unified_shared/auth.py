@@ -4,6 +4,10 @@ The JWKS is cached; a token signed with an unknown ``kid`` triggers one refetch 
 rotation needs no restart. Tokens carry the account, role, permissions, marketplace scope and the session
 (``sid``); a token whose session or membership has ended is refused (``unified_shared.revocations``), and a
 service may add a check of its own (identity looks the session up in its database on every call).
+
+A token verified once is remembered (``VerifiedTokens``, keyed by the raw token) until it expires or its key
+leaves the JWKS: a repeat skips the signature check, a fifth of a small request's CPU. Only the signature
+and claim verification is remembered; the revocation and service checks run on every request.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ import httpx
 import jwt
 from fastapi import Request
 
+from unified_shared.errors import Forbidden, NotFound
 from unified_shared.problems import Problem
 from unified_shared.revocations import RevocationSet
+from unified_shared.token_cache import Verified, VerifiedTokens
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +58,20 @@ class Principal:
 
     def require(self, permission: str) -> None:
         if not self.has(permission):
-            raise Problem(403, "Forbidden", f"this call needs the '{permission}' permission")
+            raise Forbidden(None, f"this call needs the '{permission}' permission")
 
     def require_role(self, *roles: str) -> None:
         if self.role not in roles:
-            raise Problem(403, "Forbidden", f"this call needs one of the roles: {', '.join(roles)}")
+            raise Forbidden(None, f"this call needs one of the roles: {', '.join(roles)}")
 
     def require_marketplace(self, marketplace_id: str) -> None:
         if not self.covers(marketplace_id):
-            raise Problem(403, "Forbidden", f"marketplace {marketplace_id} is outside your marketplace scope")
+            raise Forbidden(None, f"marketplace {marketplace_id} is outside your marketplace scope")
 
     def require_account(self, account_id: UUID) -> None:
         if account_id != self.account_id:
             # Not 403: do not confirm that another account exists.
-            raise Problem(404, "Not found", "no such account")
+            raise NotFound(None, "no such account")
 
 
 JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
@@ -167,8 +173,34 @@ class TokenValidator:
         self.revocations = revocations
         # A service's own check of verified claims: returns why the token is refused, or None.
         self.check = check
+        self.verified: VerifiedTokens[Principal] = VerifiedTokens()
 
     async def validate(self, token: str) -> Principal:
+        """The principal of a valid token, else 401 (503 while the JWKS cannot be had)."""
+        principal = await self._remembered(token) or await self._verify(token)
+        claims = principal.claims
+        refusal = self.revocations.refusal(claims) if self.revocations is not None else None
+        if refusal is None and self.check is not None:
+            refusal = await self.check(claims)
+        if refusal is not None:
+            raise _unauthorized(refusal)
+        return principal
+
+    async def _remembered(self, token: str) -> Principal | None:
+        """The principal of a token verified before, unexpired, whose key the JWKS still holds."""
+        entry = self.verified.get(token, self.leeway_s)
+        if entry is None:
+            return None
+        try:
+            key = await self.jwks.key(entry.kid)  # refreshes the JWKS on its schedule, as a first sight would
+        except httpx.HTTPError:
+            key = None
+        if key is not entry.key:
+            self.verified.forget(token)
+            return None  # rotated, removed or refetched: verify again against what the JWKS holds now
+        return entry.principal
+
+    async def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -203,11 +235,7 @@ class TokenValidator:
         except jwt.PyJWTError as exc:
             raise _unauthorized(f"invalid token: {exc}") from None
         principal = principal_from_claims(claims)
-        refusal = self.revocations.refusal(claims) if self.revocations is not None else None
-        if refusal is None and self.check is not None:
-            refusal = await self.check(claims)
-        if refusal is not None:
-            raise _unauthorized(refusal)
+        self.verified.put(token, Verified(kid, key, float(claims["exp"]), principal))
         return principal
 
 

@@ -29,7 +29,7 @@ from unified_shared.uow import PgUnits
 S = TypeVar("S")
 Cfg = TypeVar("Cfg", bound=ServiceSettings)
 
-__all__ = ["PARTICIPATIONS_MIGRATIONS", "participation_gate", "participations_consumer", "pg_units", "regional_main"]
+__all__ = ["PARTICIPATIONS_MIGRATIONS", "participation_gate", "participations_consumer", "pg_units", "service_main"]
 
 
 def pg_units(runtime: ServiceRuntime, store: Callable[[asyncpg.Connection], S]) -> PgUnits[S]:
@@ -59,21 +59,26 @@ def participation_gate(runtime: ServiceRuntime, settings: RegionalSettings) -> G
     )
 
 
-def regional_main(
+def service_main(
     argv: list[str] | None,
     *,
-    prog: str,
-    description: str,
     settings: Callable[..., Cfg],
     bootstrap: Callable[[Cfg], FastAPI],
     migrations: Sequence[tuple[str, str]],
+    description: str | None = None,
 ) -> None:
-    """``python -m <service> serve|migrate|settings [--region NA|EU|FE]`` of a regional service."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    """``python -m <service> serve|migrate|settings`` (``--region NA|EU|FE`` where the settings are
+    ``RegionalSettings``): run the app ``bootstrap`` builds, create and migrate its database, or show the
+    settings it would run with."""
+    regional = isinstance(settings, type) and issubclass(settings, RegionalSettings)
+    package = bootstrap.__module__.split(".")[0]
+    parser = argparse.ArgumentParser(prog=f"python -m {package}", description=description)
     parser.add_argument("command", choices=["serve", "migrate", "settings"])
-    parser.add_argument("--region", choices=["NA", "EU", "FE"], help="overrides the REGION environment variable")
+    if regional:
+        parser.add_argument("--region", choices=["NA", "EU", "FE"], help="overrides the REGION environment variable")
     args = parser.parse_args(argv)
-    cfg = settings(region=args.region) if args.region else settings()
+    region = getattr(args, "region", None)
+    cfg = settings(region=region) if region else settings()
     if args.command == "serve":
         serve(bootstrap(cfg), cfg)
     elif args.command == "migrate":

@@ -7,10 +7,11 @@ once, and re-running is a no-op. A changed, already-applied file is an error, ne
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -33,12 +34,60 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 CONNECT_TIMEOUT_S = 5.0
 
 
+class PooledConnection(asyncpg.Connection):
+    """A pool connection that can go back to the pool without asyncpg's reset query (``RESET ALL``,
+    ``pg_advisory_unlock_all()``, ``UNLISTEN *``, ``CLOSE ALL``): one round trip per use, skipped only when
+    its user vouched that it left no session state (``session_free``)."""
+
+    __slots__ = ("_left_clean",)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._left_clean = False
+
+    def left_clean(self) -> None:
+        self._left_clean = True
+
+    def take_left_clean(self) -> bool:
+        left_clean, self._left_clean = self._left_clean, False
+        return left_clean
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """The pool's reset: asyncpg's reset query, unless the connection was used ``session_free`` (an open
+    transaction was already rolled back by the pool either way)."""
+    if isinstance(conn, PooledConnection) and conn.take_left_clean():
+        return
+    query = conn.get_reset_query()
+    if query:
+        await conn.execute(query)
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, timeout=CONNECT_TIMEOUT_S
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_reset,
+        connection_class=PooledConnection,
+        timeout=CONNECT_TIMEOUT_S,
     )
     assert pool is not None
     return pool
+
+
+@contextlib.asynccontextmanager
+async def session_free(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pool connection for work that leaves no session state behind: transactions and plain statements,
+    ``SET LOCAL`` and ``pg_advisory_xact_lock`` (they end with the transaction), never ``SET`` without LOCAL,
+    a session advisory lock, ``LISTEN`` or a cursor ``WITH HOLD``. It goes back to the pool without the reset
+    query when the block ends normally outside a transaction; after an error it is reset as usual."""
+    async with pool.acquire() as conn:
+        yield conn
+        mark = getattr(conn, "left_clean", None)  # absent on a pool not made by create_pool
+        if mark is not None and not conn.is_in_transaction():
+            mark()
 
 
 async def connect(dsn: str) -> asyncpg.Connection:
@@ -162,3 +211,12 @@ async def migrate_database(dsn: str, components: Sequence[tuple[str, str]]) -> l
         return await apply_migrations(conn, [SHARED_COMPONENT, *components])
     finally:
         await conn.close()
+
+
+async def migrated_pool(dsn: str, components: Sequence[tuple[str, str]] = ()) -> asyncpg.Pool:
+    """A pool on an existing database with the shared plumbing's migrations and ``components`` applied (the
+    caller closes it): what tests and tools open before they read or write a service's tables."""
+    pool = await create_pool(dsn)
+    async with pool.acquire() as conn:
+        await apply_migrations(conn, [SHARED_COMPONENT, *components])
+    return pool

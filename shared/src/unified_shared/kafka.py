@@ -96,6 +96,16 @@ def make_producer(bootstrap_servers: str, *, client_id: str, security: KafkaSecu
     )
 
 
+# How every consumer and reader of the platform reads: only committed transactions, from the start of what
+# it has not seen, committing its offsets itself (with its database transaction, or never for a reader).
+_READING: dict[str, Any] = {
+    "enable_auto_commit": False,
+    "auto_offset_reset": "earliest",
+    "isolation_level": "read_committed",
+    "max_poll_records": 500,
+}
+
+
 def make_consumer(
     bootstrap_servers: str,
     *,
@@ -109,10 +119,7 @@ def make_consumer(
         bootstrap_servers=bootstrap_servers,
         group_id=group_id,
         client_id=client_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        max_poll_records=500,
+        **_READING,
         **_security(security),
     )
 
@@ -125,10 +132,7 @@ def make_reader(bootstrap_servers: str, *, client_id: str, security: KafkaSecuri
         bootstrap_servers=bootstrap_servers,
         group_id=None,
         client_id=client_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        max_poll_records=500,
+        **_READING,
         **_security(security),
     )
 

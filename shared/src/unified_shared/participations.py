@@ -26,6 +26,7 @@ from unified_shared.contracts.regions import (
     ParticipationReinstated,
     ParticipationSuspended,
 )
+from unified_shared.db import session_free
 from unified_shared.events import Event
 
 PARTICIPATIONS_MIGRATIONS = ("participations", "unified_shared.participation_migrations")
@@ -134,7 +135,7 @@ class Gate:
         out: dict[str, tuple[Verdict, str]] = {}
         pending = set(marketplace_ids)
         while True:
-            async with self._pool().acquire() as conn:
+            async with session_free(self._pool()) as conn:  # one SELECT: no reset query needed
                 known = await participations(conn, account_id)
             for marketplace_id in list(pending):
                 p = known.get(marketplace_id)

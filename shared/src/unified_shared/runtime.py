@@ -9,7 +9,7 @@ import contextlib
 import importlib.metadata
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -74,7 +74,14 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: list[tuple[str, Callable[[], Coroutine[object, object, None]]]] = []
         self._readiness_details: list[Callable[[], dict[str, object]]] = []
+        self._start_steps: list[Callable[[], Awaitable[object]]] = []
         self.started = False
+
+    def on_start(self, step: Callable[[], Awaitable[object]]) -> None:
+        """A start-up step (load the signing keys, set a gauge), run in order at the end of ``start`` once the
+        pool, migrations, relay and consumer are up. Registered by the composition root after it built the
+        handlers over this runtime's pool: no construction loop, no wrapped lifespan."""
+        self._start_steps.append(step)
 
     def run_in_background(self, name: str, run: Callable[[], Coroutine[object, object, None]]) -> None:
         """A service's own long-running task (a scheduled import): started with the runtime, watched by
@@ -151,6 +158,8 @@ class ServiceRuntime:
         for name, run in self._background:
             self._tasks.append(asyncio.create_task(run(), name=name))
         self.started = True
+        for step in self._start_steps:
+            await step()
 
     async def stop(self) -> None:
         for task in self._tasks:

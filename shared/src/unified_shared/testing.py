@@ -156,6 +156,16 @@ class TopicWatcher:
             if now > deadline:
                 return matches
 
+    async def before_marker(self, key: str, field: str, marker: str, *, timeout_s: float = 30.0) -> list[SeenRecord]:
+        """Every record of ``key`` published before the marker (the first whose value has ``field == marker``),
+        the marker excluded. One key -> one partition, published in commit order: once the marker (committed
+        last) has arrived, everything committed before it has arrived too. No sleeping involved."""
+        arrived = await self.collect(
+            lambda r: r.key == key and r.value.get(field) == marker, count=1, timeout_s=timeout_s
+        )
+        assert arrived, f"the marker event ({field}={marker}) never arrived"
+        return [r for r in self.seen if r.key == key and r.value.get(field) != marker]
+
 
 class TestIssuer:
     """Signs access tokens shaped like the identity service's, for tests of the other services.

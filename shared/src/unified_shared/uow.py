@@ -26,6 +26,7 @@ from typing import Generic, Protocol, TypeVar
 import asyncpg
 
 from unified_shared import eventstore
+from unified_shared.db import session_free
 from unified_shared.events import Event
 from unified_shared.eventstore import ConcurrencyError, StreamAppend
 
@@ -104,9 +105,11 @@ class PgUnits(Generic[S]):
         self._store = store
         self._notify = notify
 
+    # A unit's work is transaction-scoped (its locks are ``pg_advisory_xact_lock``, its settings ``SET LOCAL``):
+    # the connection goes back to the pool without the reset query (``db.session_free``).
     @contextlib.asynccontextmanager
     async def command(self) -> AsyncIterator[UnitOfWork[S]]:
-        async with self._pool().acquire() as conn:
+        async with session_free(self._pool()) as conn:
             uow = PgUnitOfWork(conn, self._store(conn))
             async with conn.transaction():
                 yield uow
@@ -115,7 +118,7 @@ class PgUnits(Generic[S]):
 
     @contextlib.asynccontextmanager
     async def query(self) -> AsyncIterator[S]:
-        async with self._pool().acquire() as conn:
+        async with session_free(self._pool()) as conn:
             yield self._store(conn)
 
 

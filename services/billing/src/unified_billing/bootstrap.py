@@ -15,7 +15,6 @@ from unified_billing.scheduler import run_scheduler
 from unified_billing.settings import Settings
 from unified_shared.clock import Clock, system_clock
 from unified_shared.runtime import ConsumerSpec, ServiceRuntime, create_app
-from unified_shared.startup import StartupRuntime
 from unified_shared.topics import IDENTITY_ACCOUNTS, REGIONS_FX_RATES, REGIONS_SUBSCRIPTIONS
 
 MIGRATIONS = [("billing", "unified_billing.migrations")]
@@ -23,7 +22,7 @@ CONSUMED_TOPICS = [REGIONS_SUBSCRIPTIONS, REGIONS_FX_RATES, IDENTITY_ACCOUNTS]
 
 
 def bootstrap(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
-    runtime = StartupRuntime(
+    runtime = ServiceRuntime(
         settings, migrations=MIGRATIONS, consumer=ConsumerSpec("billing", CONSUMED_TOPICS, handlers=handler_table())
     )
     billing = Billing(settings, lambda: runtime.pool, clock=clock, notify=runtime.notify_relay)

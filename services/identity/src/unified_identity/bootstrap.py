@@ -19,14 +19,13 @@ from unified_identity.settings import Settings
 from unified_shared.auth import JwksCache, TokenValidator
 from unified_shared.clock import Clock, system_clock
 from unified_shared.problems import problem_response
-from unified_shared.runtime import create_app
-from unified_shared.startup import StartupRuntime
+from unified_shared.runtime import ServiceRuntime, create_app
 
 MIGRATIONS = [("identity", "unified_identity.migrations")]
 
 
 def bootstrap(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
-    runtime = StartupRuntime(settings, migrations=MIGRATIONS, publishes=True)
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, publishes=True)
     identity = Identity(runtime, settings, clock=clock)
     runtime.on_start(identity.start)
     app = create_app(runtime, title="unified-seller identity")

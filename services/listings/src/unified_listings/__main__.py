@@ -1,29 +1,14 @@
-"""CLI: ``python -m unified_listings serve|migrate``."""
+"""CLI: ``python -m unified_listings serve|migrate|settings``."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-
 from unified_listings.bootstrap import MIGRATIONS, bootstrap
 from unified_listings.settings import Settings
-from unified_shared.db import migrate_database
-from unified_shared.runtime import serve
+from unified_shared.bootstrap import service_main
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="unified_listings", description="unified-seller listings service")
-    parser.add_argument("command", choices=["serve", "migrate"])
-    args = parser.parse_args(argv)
-    settings = Settings()
-    if args.command == "serve":
-        serve(bootstrap(settings), settings)
-    else:
-        applied = asyncio.run(migrate_database(settings.database_url, MIGRATIONS))
-        print(
-            f"{settings.service_name}: {len(applied)} migrations applied"
-            + (f" ({', '.join(applied)})" if applied else "")
-        )
+    service_main(argv, settings=Settings, bootstrap=bootstrap, migrations=MIGRATIONS, description=__doc__)
 
 
 if __name__ == "__main__":

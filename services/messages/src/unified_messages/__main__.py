@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from unified_messages.bootstrap import MIGRATIONS, bootstrap
 from unified_messages.settings import Settings
-from unified_shared.bootstrap import regional_main
+from unified_shared.bootstrap import service_main
 
 
 def main(argv: list[str] | None = None) -> None:
-    regional_main(
-        argv,
-        prog="unified_messages",
-        description="unified-seller regional buyer-messages service",
-        settings=Settings,
-        bootstrap=bootstrap,
-        migrations=MIGRATIONS,
-    )
+    service_main(argv, settings=Settings, bootstrap=bootstrap, migrations=MIGRATIONS, description=__doc__)
 
 
 if __name__ == "__main__":

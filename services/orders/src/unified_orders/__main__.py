@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from unified_orders.bootstrap import MIGRATIONS, bootstrap
 from unified_orders.settings import Settings
-from unified_shared.bootstrap import regional_main
+from unified_shared.bootstrap import service_main
 
 
 def main(argv: list[str] | None = None) -> None:
-    regional_main(
-        argv,
-        prog="unified_orders",
-        description="unified-seller regional orders service",
-        settings=Settings,
-        bootstrap=bootstrap,
-        migrations=MIGRATIONS,
-    )
+    service_main(argv, settings=Settings, bootstrap=bootstrap, migrations=MIGRATIONS, description=__doc__)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from unified_shared.contracts.identity import AccountRegistered
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect
 from unified_shared.kafka import make_reader
 from unified_shared.testing import TestIssuer, serve_app
+from unified_shared.testing_services import service_settings
 from unified_shared.topics import IDENTITY_ACCOUNTS
 
 OPERATOR_TOKEN = secrets.token_urlsafe(32)  # operator tokens are at least 32 characters
@@ -79,16 +80,8 @@ async def running_service(dsn: str, bootstrap: str, **overrides: object) -> Asyn
     group = f"regions-test-{uuid.uuid4().hex[:10]}"
     await start_consumer_at_end(dsn, group, bootstrap, [IDENTITY_ACCOUNTS])
     async with issuer.serve() as jwks_url:
-        settings = Settings(
-            database_url=dsn,
-            kafka_bootstrap_servers=bootstrap,
-            consumer_group=group,
-            identity_issuer=issuer.issuer,
-            identity_jwks_url=jwks_url,
-            operator_token=OPERATOR_TOKEN,
-            relay_poll_interval_s=0.1,
-            **{"fx_fetch_enabled": False, **overrides},  # type: ignore[arg-type]
-        )
+        values = {"operator_token": OPERATOR_TOKEN, "fx_fetch_enabled": False, **overrides}
+        settings = service_settings(Settings, dsn, bootstrap, issuer=issuer, jwks_url=jwks_url, group=group, **values)
         app = composition.bootstrap(settings)
         async with serve_app(app) as base:
             yield Running(base, app, settings, issuer, dsn)

@@ -1,31 +1,14 @@
-"""CLI: ``python -m unified_web serve|migrate``."""
+"""CLI: ``python -m unified_web serve|migrate|settings`` (serve applies the migrations on start too)."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-
+from unified_shared.bootstrap import service_main
+from unified_web.bootstrap import MIGRATIONS, bootstrap
 from unified_web.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m unified_web", description="unified-seller web app")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the web app (applies migrations on start)")
-    sub.add_parser("migrate", help="create the session database if missing and apply the migrations")
-    args = parser.parse_args(argv)
-    settings = Settings()
-    if args.command == "serve":
-        from unified_shared.runtime import serve
-        from unified_web.app import create_service_app
-
-        serve(create_service_app(settings), settings)
-    else:
-        from unified_shared.db import migrate_database
-        from unified_web.app import MIGRATIONS
-
-        applied = asyncio.run(migrate_database(settings.database_url, MIGRATIONS))
-        print(f"{len(applied)} migrations applied" + (f": {', '.join(applied)}" if applied else ""))
+    service_main(argv, settings=Settings, bootstrap=bootstrap, migrations=MIGRATIONS, description=__doc__)
 
 
 if __name__ == "__main__":

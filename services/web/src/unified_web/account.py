@@ -4,7 +4,6 @@ people": invite, revoke, change a scope, remove) and billing (invoices, cap savi
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,7 +12,7 @@ from fastapi.responses import Response
 from unified_shared import catalog
 from unified_web import domain
 from unified_web.upstream import NotAllowed, UpstreamError
-from unified_web.web import User, check_csrf, form_data, redirect, render, require_page
+from unified_web.web import User, check_csrf, deps, form_data, redirect, render, require_page
 
 router = APIRouter()
 
@@ -207,7 +206,7 @@ async def billing(request: Request) -> Response:
     everything, shown, preview = await asyncio.gather(
         user.platform.invoices({}), user.platform.invoices(params), user.platform.preview()
     )
-    year = datetime.now(UTC).year
+    year = deps(request).clock().year
     periods, currencies = domain.periods_and_currencies(everything)
     context = {
         "invoices": shown.get("invoices", []),

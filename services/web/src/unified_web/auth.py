@@ -8,7 +8,6 @@ user's ID token, so identity's single sign-on session ends too.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -40,7 +39,7 @@ async def sign_in(request: Request, next: str | None = None) -> Response:
     verifier, challenge = pkce_pair()
     cookie = await sessions.start_login(
         web.pool,
-        now=datetime.now(UTC),
+        now=web.clock(),
         ttl_s=web.settings.login_ttl_s,
         state=state,
         nonce=nonce,
@@ -56,7 +55,7 @@ async def sign_in(request: Request, next: str | None = None) -> Response:
 async def callback(request: Request) -> Response:
     web = deps(request)
     cookie = request.cookies.get(cookie_name(web.settings))
-    now = datetime.now(UTC)
+    now = web.clock()
     pending = await sessions.load(web.pool, cookie, now)
     params = request.query_params
     if pending is None or pending.login_state is None or cookie is None:

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from unified_shared import catalog
 from unified_web import domain
 from unified_web.upstream import NotFound, UpstreamError
-from unified_web.web import check_csrf, form_data, redirect, render, require_page
+from unified_web.web import User, check_csrf, form_data, redirect, render, require_page
 
 router = APIRouter()
 
@@ -51,37 +51,43 @@ def _thread_context(code: str, data: dict[str, Any], **extra: Any) -> dict[str, 
     return {"thread": data, "code": code, "entries": data.get("entries", []), "error": None, "body": "", **extra}
 
 
-@router.post("/messages/{marketplace}/{thread_id}/reply")
-async def reply(request: Request, marketplace: str, thread_id: str) -> Response:
+async def _thread_form(request: Request, marketplace: str) -> tuple[User, str, dict[str, Any]]:
+    """A form posted on a thread: the user (who may see the inbox), the marketplace's code, the form (its
+    CSRF token checked)."""
     user = await require_page(request, "/messages")
     code = _code(marketplace)
     form = await form_data(request)
     check_csrf(user, form, request)
+    return user, code, form
+
+
+async def _thread_again(request: Request, user: User, code: str, thread_id: str, status: int, **extra: Any) -> Response:
+    """The thread page once more, with what was refused (``error``) and what was typed (``body``)."""
+    data = await user.platform.thread(code, thread_id)
+    return render(request, "thread.html", _thread_context(code, data, **extra), user=user, status=status)
+
+
+@router.post("/messages/{marketplace}/{thread_id}/reply")
+async def reply(request: Request, marketplace: str, thread_id: str) -> Response:
+    user, code, form = await _thread_form(request, marketplace)
     try:
         body = domain.reply_body(str(form.get("body", "")))
         await user.platform.reply(code, thread_id, body)
     except (domain.FormError, UpstreamError) as exc:
         if isinstance(exc, UpstreamError) and exc.status not in (409, 422):
             raise
-        data = await user.platform.thread(code, thread_id)
         error = exc if isinstance(exc, domain.FormError) else domain.FormError(exc.field or "body", exc.detail)
-        context = _thread_context(code, data, error=error, body=str(form.get("body", "")))
-        return render(request, "thread.html", context, user=user, status=422)
+        return await _thread_again(request, user, code, thread_id, 422, error=error, body=str(form.get("body", "")))
     return redirect("/messages?done=replied", request)
 
 
 @router.post("/messages/{marketplace}/{thread_id}/no-response-needed")
 async def no_response_needed(request: Request, marketplace: str, thread_id: str) -> Response:
-    user = await require_page(request, "/messages")
-    code = _code(marketplace)
-    form = await form_data(request)
-    check_csrf(user, form, request)
+    user, code, _ = await _thread_form(request, marketplace)
     try:
         await user.platform.no_response_needed(code, thread_id)
     except UpstreamError as exc:
         if exc.status not in (409, 422):
             raise
-        data = await user.platform.thread(code, thread_id)
-        context = _thread_context(code, data, error=domain.FormError("thread", exc.detail))
-        return render(request, "thread.html", context, user=user, status=409)
+        return await _thread_again(request, user, code, thread_id, 409, error=domain.FormError("thread", exc.detail))
     return redirect("/messages?done=marked", request)

@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +18,7 @@ import httpx
 import jwt
 
 from unified_shared.auth import ALLOWED_ALGORITHMS, JwksCache
+from unified_shared.clock import Clock, system_clock
 from unified_web.sessions import RefreshFailed, Tokens
 
 SCOPE = "openid email offline_access"
@@ -50,6 +51,7 @@ class OidcClient:
         client_secret: Callable[[], str],
         redirect_uri: str,
         post_logout_redirect_uri: str,
+        clock: Clock = system_clock,
     ) -> None:
         self.http = http
         self.issuer = issuer.rstrip("/")
@@ -57,6 +59,7 @@ class OidcClient:
         self._secret = client_secret
         self.redirect_uri = redirect_uri
         self.post_logout_redirect_uri = post_logout_redirect_uri
+        self.clock = clock
         self._discovery: dict[str, Any] | None = None
         self.jwks = JwksCache.from_url(f"{self.issuer}/.well-known/jwks.json")
 
@@ -112,7 +115,7 @@ class OidcClient:
 
     async def refresh(self, refresh_token: str) -> Tokens:
         body = await self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
-        return self._tokens(body, datetime.now(UTC))
+        return self._tokens(body, self.clock())
 
     async def id_claims(self, id_token: str, nonce: str) -> IdClaims:
         """The ID token, verified: signature (JWKS), issuer, audience = this client, expiry and our nonce."""

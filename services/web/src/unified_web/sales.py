@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,7 +12,7 @@ from fastapi.responses import Response
 from unified_shared import catalog
 from unified_web import domain
 from unified_web.upstream import NotAllowed, NotFound
-from unified_web.web import render, require_page
+from unified_web.web import deps, render, require_page
 
 router = APIRouter()
 
@@ -30,7 +29,7 @@ async def overview(request: Request) -> Response:
         error: domain.FormError | None = exc
     else:
         error = None
-    start, end = domain.chart_range(granularity, datetime.now(UTC).date())
+    start, end = domain.chart_range(granularity, deps(request).clock().date())
     data, series, fresh = await asyncio.gather(
         user.platform.overview(currency),
         user.platform.timeseries(currency, granularity, start, end),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from unified_shared.auth import Principal, TokenValidator
+from unified_shared.clock import Clock
 from unified_shared.problems import Problem
 from unified_shared.runtime import ServiceRuntime
 from unified_web import domain, formatting, sessions
@@ -67,6 +67,7 @@ class Deps:
     oidc: OidcClient
     validator: TokenValidator
     runtime: ServiceRuntime
+    clock: Clock
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -104,7 +105,7 @@ async def current_user(request: Request) -> User:
         raise NotSignedIn
     assert cookie is not None
     session = await sessions.refreshed_access_token(
-        web.pool, cookie, now=datetime.now(UTC), margin_s=REFRESH_MARGIN_S, refresh=web.oidc.refresh
+        web.pool, cookie, now=web.clock(), margin_s=REFRESH_MARGIN_S, refresh=web.oidc.refresh
     )
     if session is None or not session.signed_in:
         raise NotSignedIn

@@ -1,0 +1,55 @@
+"""Helpers for a service's own tests: its settings for a test, a seller on a started regional instance, the
+published schema of an event type. (The broker, issuer and app plumbing is in ``unified_shared.testing``.)"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from unified_shared.testing import TestIssuer
+
+Cfg = TypeVar("Cfg")
+
+
+def published_schema(ce_type: str) -> dict[str, Any]:
+    """The JSON Schema of an event type as published in the repository's ``docs/schemas`` (the contract check's
+    files): tests validate the records they read off the topics against it."""
+    path = Path(__file__).resolve().parents[3] / "docs" / "schemas" / f"{ce_type}.json"
+    schema: dict[str, Any] = json.loads(path.read_text())
+    return schema
+
+
+def service_settings(
+    settings: Callable[..., Cfg],
+    dsn: str,
+    bootstrap: str,
+    *,
+    issuer: TestIssuer,
+    jwks_url: str,
+    group: str,
+    **overrides: Any,
+) -> Cfg:
+    """A service's settings for a test: its own database and consumer group, the test broker, tokens of the
+    test issuer, a relay that polls often (a missed wake-up costs 0.1 s, not seconds)."""
+    values: dict[str, Any] = {
+        "database_url": dsn,
+        "kafka_bootstrap_servers": bootstrap,
+        "consumer_group": group,
+        "identity_issuer": issuer.issuer,
+        "identity_jwks_url": jwks_url,
+        "relay_poll_interval_s": 0.1,
+    }
+    return settings(**{**values, **overrides})
+
+
+async def new_seller(
+    start: Callable[..., Awaitable[str]], issuer: tuple[TestIssuer, str], region: str = "EU", **overrides: Any
+) -> tuple[str, uuid.UUID, str]:
+    """A regional instance of ``region`` started with these settings ``overrides`` (``regional_fixture``'s
+    ``start``), a new account and its owner's token: ``(base URL, account, token)``."""
+    base = await start(region, **overrides)
+    account = uuid.uuid4()
+    return base, account, issuer[0].mint(account_id=account)

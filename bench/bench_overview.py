@@ -1,14 +1,15 @@
-"""Time the seller view's overview for one account with many orders: the endpoint (reading the day
-summaries) beside a plain SQL aggregate over the same orders and the per-order SQL it replaced.
+"""Time the seller view's overview for one account with many orders: the endpoint (reading the month and
+day summaries) beside a plain SQL aggregate over the same orders and the per-order SQL it replaced.
 
-Part of ``make bench`` (benchmark ``overview``: one size, the overview's p99 beside the plain aggregate);
+Part of ``make bench`` (benchmark ``overview``: 10k, 100k and 1M orders, one account each, loaded once and
+timed in each run; BENCH_OVERVIEW_SIZES=10000,100000 to skip 1M, whose loading takes about 2 minutes);
 alone, with PostgreSQL up: ``.venv/bin/python -m bench.bench_overview [N ...]`` (default 10000 100000
 1000000: flat is the goal, p99 < 50 ms at 1M). Builds a scratch database with the read model of one
 generation, another account's orders around it, ~12 % of orders refunded, a year of daily rates; drops it
 afterwards. Orders are loaded with COPY and their summaries with the consumer's own recompute statement
-(summaries.refresh_days, a month of days per statement), not event by event: loading 1M orders through
-Kafka would take too long here. A summary row holds every kept reporting currency (arrays); the read takes
-its currency's element.
+(summaries.refresh_days, a month of days per statement; the month sums follow through their triggers), not
+event by event: loading 1M orders through Kafka would take too long here. A summary row holds every kept
+reporting currency (arrays); the read takes its currency's element.
 Prints figures; asserts nothing (it does check that the summaries give the JSON of the Python reference
 (up to 100k orders) and of the per-order SQL, and says so).
 
@@ -20,92 +21,28 @@ order events twice in one run, without the summaries' upkeep and with it, beside
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
-import random
 import statistics
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
 from bench import bench_read_side as read_side
+from bench import overview_data as data
 from bench.harness import Context, Figure, Target, benchmark
-from unified_seller_view import overview_queries, summaries
+from unified_seller_view import overview_queries, summaries, timeseries
 from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
 from unified_shared.topics import TopicSpec, create_topics
-
-SCHEMA = "view_1"
-MARKETS = [
-    ("ATVPDKIKX0DER", "USD", "NA"),
-    ("A1PA6795UKMFR9", "EUR", "EU"),
-    ("A13V1IB3VIYZZH", "EUR", "EU"),
-    ("A1F83G8C2ARO7P", "GBP", "EU"),
-    ("A1VC38T7YXB528", "JPY", "FE"),
-    ("A2VIGQ35RCS4UG", "AED", "EU"),  # no ECB rate: unconverted
-]
-BASE_RATES = {"USD": 1.10, "GBP": 0.86, "JPY": 160.0, "SEK": 11.3, "PLN": 4.3}
-START = date(2025, 10, 1)
-DAYS = 365
-STATUSES = ["Shipped"] * 8 + ["Unshipped", "Pending", "Canceled"]
-
-
-async def _rates(conn: asyncpg.Connection) -> None:
-    rng = random.Random(7)
-    days = [START + timedelta(days=i) for i in range(DAYS) if (START + timedelta(days=i)).weekday() < 5]
-    await conn.executemany(
-        f"INSERT INTO {SCHEMA}.fx_days (date, revision, source, derived) VALUES ($1, 1, 'bench', '{{}}'::jsonb)",
-        [(d,) for d in days],
-    )
-    rows = []
-    for d in days:
-        for currency, base in BASE_RATES.items():
-            rate = Decimal(str(round(base * (1 + rng.uniform(-0.03, 0.03)), 4 if base < 100 else 2)))
-            rows.append((currency, d, rate))
-    await conn.copy_records_to_table("fx_rates", records=rows, schema_name=SCHEMA)
-
-
-async def _orders(conn: asyncpg.Connection, account: uuid.UUID, n: int, seed: int) -> None:
-    rng = random.Random(seed)
-    prices = [Decimal(rng.randint(199, 19999)).scaleb(-2) for _ in range(400)]  # a catalogue
-    orders, refunds = [], []
-    for i in range(n):
-        market, currency, region = rng.choice(MARKETS)
-        purchased = datetime(2025, 10, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, DAYS * 86400 - 1))
-        qty = rng.choice([1, 1, 1, 2, 3])
-        amount = sum((rng.choice(prices) for _ in range(qty)), Decimal(0))
-        if currency == "JPY":
-            amount = (amount * 100).quantize(Decimal(1))
-        oid = f"{seed:03d}-{i:07d}"
-        orders.append(
-            (
-                account,
-                oid,
-                market,
-                region,
-                purchased,
-                purchased,
-                rng.choice(STATUSES),
-                "MFN",
-                currency,
-                amount,
-                qty,
-                0,
-                0,
-            )
-        )
-        if rng.random() < 0.12:
-            refunds.append((account, uuid.UUID(int=rng.getrandbits(128)), oid, currency, amount / 2, purchased))
-    await conn.copy_records_to_table("orders", records=orders, schema_name=SCHEMA)
-    await conn.copy_records_to_table("order_refunds", records=refunds, schema_name=SCHEMA)
 
 
 async def _time(
@@ -114,7 +51,7 @@ async def _time(
     times, out = [], None
     for _ in range(runs):
         async with conn.transaction(readonly=True, isolation="repeatable_read"):
-            await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
+            await conn.execute(f"SET LOCAL search_path TO {data.SCHEMA}, public")
             t0 = time.perf_counter()
             out = await overview_queries.overview(
                 conn, account, marketplaces=None, reporting_currency="USD", in_python=in_python, per_order=per_order
@@ -123,13 +60,33 @@ async def _time(
     return times, out
 
 
+async def _series(conn: asyncpg.Connection, account: uuid.UUID, runs: int, granularity: str) -> list[float]:
+    """The time series endpoint's work over the whole year of orders (weeks read days; months read months)."""
+    times = []
+    for _ in range(runs):
+        async with conn.transaction(readonly=True, isolation="repeatable_read"):
+            await conn.execute(f"SET LOCAL search_path TO {data.SCHEMA}, public")
+            t0 = time.perf_counter()
+            await timeseries.timeseries(
+                conn,
+                account,
+                marketplaces=None,
+                reporting_currency="USD",
+                granularity=granularity,
+                first=data.START,
+                last=data.START + timedelta(days=data.DAYS - 1),
+            )
+            times.append(time.perf_counter() - t0)
+    return times
+
+
 async def _plain(conn: asyncpg.Connection, account: uuid.UUID, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
         await conn.fetch(
             f"""SELECT marketplace_id, status, currency, count(*), sum(number_of_items), sum(amount)
-                FROM {SCHEMA}.orders WHERE account_id = $1 GROUP BY 1, 2, 3""",
+                FROM {data.SCHEMA}.orders WHERE account_id = $1 GROUP BY 1, 2, 3""",
             account,
         )
         times.append(time.perf_counter() - t0)
@@ -141,19 +98,6 @@ def _ms(times: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def _summarize(conn: asyncpg.Connection, account: uuid.UUID) -> float:
-    t0 = time.perf_counter()
-    async with conn.transaction():
-        await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
-        days = await conn.fetch(
-            "SELECT DISTINCT (purchase_date AT TIME ZONE 'UTC')::date AS d FROM orders WHERE account_id = $1", account
-        )
-        keys = sorted((account, r["d"]) for r in days)
-        for i in range(0, len(keys), 30):  # a month of days per statement
-            await summaries.refresh_days(conn, keys[i : i + 30])
-    return time.perf_counter() - t0
-
-
 @contextlib.asynccontextmanager
 async def _scratch(admin: str) -> AsyncIterator[asyncpg.Connection]:
     """A scratch database with the read model of one generation, a year of rates and a neighbour's orders."""
@@ -163,14 +107,7 @@ async def _scratch(admin: str) -> AsyncIterator[asyncpg.Connection]:
     await c.close()
     conn = await connect(admin.rsplit("/", 1)[0] + f"/{db}")
     try:
-        await conn.execute(f"CREATE SCHEMA {SCHEMA}")
-        await conn.execute(f"SET search_path TO {SCHEMA}, public")
-        await conn.execute(readmodel_ddl())
-        await conn.execute("RESET search_path")
-        await _rates(conn)
-        neighbour = uuid.uuid4()
-        await _orders(conn, neighbour, 50_000, seed=0)  # a neighbour: its rows interleave with ours
-        await _summarize(conn, neighbour)
+        await data.prepare(conn)
         yield conn
     finally:
         await conn.close()
@@ -179,30 +116,30 @@ async def _scratch(admin: str) -> AsyncIterator[asyncpg.Connection]:
         await c.close()
 
 
-async def _measure(conn: asyncpg.Connection, n: int, seed: int, runs: int = 100) -> dict[str, Any]:
-    """Figures for an account with ``n`` orders: load seconds, overview p50/p99, plain aggregate, per-order SQL
-    (all ms) and whether the summaries gave the reference's JSON."""
-    account = uuid.uuid4()
-    await _orders(conn, account, n, seed=seed)
-    load = await _summarize(conn, account)
-    for table in ("orders", "order_refunds", "order_day_summaries"):
-        await conn.execute(f"VACUUM ANALYZE {SCHEMA}.{table}")
+async def _measure(
+    conn: asyncpg.Connection, account: uuid.UUID, n: int, runs: int = 100, check: bool = True
+) -> dict[str, Any]:
+    """Figures for an account with ``n`` orders: overview p50/p99, plain aggregate, per-order SQL (all ms) and,
+    with ``check``, whether the summaries gave the JSON of the per-order SQL and (up to 100k) the reference."""
     await _time(conn, account, 3)  # warm the cache
     fast, got = await _time(conn, account, runs)
     plain = await _plain(conn, account, 5)
-    slow, old = await _time(conn, account, 3, per_order=True)
-    same = json.dumps(old, sort_keys=True) == json.dumps(got, sort_keys=True)
-    if n <= 100_000:
-        _, ref = await _time(conn, account, 1, in_python=True)
-        same = same and json.dumps(ref, sort_keys=True) == json.dumps(got, sort_keys=True)
-    return {
-        "load_s": load,
+    weeks, months = await _series(conn, account, runs // 2, "week"), await _series(conn, account, runs // 2, "month")
+    out = {
         "p50": _ms(fast, 0.5),
         "p99": _ms(fast, 0.99),
         "plain": statistics.median(plain) * 1000,
-        "per_order": statistics.median(slow) * 1000,
-        "same": same,
+        "weeks_p99": _ms(weeks, 0.99),
+        "months_p99": _ms(months, 0.99),
     }
+    if check:
+        slow, old = await _time(conn, account, 3, per_order=True)
+        same = json.dumps(old, sort_keys=True) == json.dumps(got, sort_keys=True)
+        if n <= 100_000:
+            _, ref = await _time(conn, account, 1, in_python=True)
+            same = same and json.dumps(ref, sort_keys=True) == json.dumps(got, sort_keys=True)
+        out |= {"per_order": statistics.median(slow) * 1000, "same": same}
+    return out
 
 
 async def _project(pool: asyncpg.Pool, kafka: str, n: int, schema: str, keep: bool) -> float:
@@ -244,24 +181,93 @@ async def measure_upkeep(kafka: str, dsn: str, n: int) -> tuple[float, float, fl
         await pool.close()
 
 
-@benchmark("overview", "seller_view overview for one account: day summaries vs a plain SQL aggregate of orders")
+def _sizes(quick: bool) -> list[int]:
+    """Orders per account measured by ``make bench``: BENCH_OVERVIEW_SIZES (comma-separated) or 10k, 100k, 1M
+    (10k with --quick). Loading 1M takes about 2 minutes here (COPY, then the summaries' own statements)."""
+    given = os.environ.get("BENCH_OVERVIEW_SIZES")
+    if given:
+        return [int(x) for x in given.split(",") if x.strip()]
+    return [10_000] if quick else [10_000, 100_000, 1_000_000]
+
+
+# The scratch database and its loaded accounts, per (server, quick), kept across the runner's runs (loading
+# 1M orders once, not once per run; the runner drops its own databases after each run, so this one is ours)
+# and dropped when the process exits.
+_LOADED: dict[tuple[str, bool], tuple[str, list[tuple[int, uuid.UUID, dict[str, Any]]]]] = {}
+
+
+def _drop_at_exit(admin: str, db: str) -> None:
+    async def drop() -> None:
+        c = await asyncpg.connect(admin)
+        try:
+            await c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        finally:
+            await c.close()
+
+    asyncio.run(drop())
+
+
+async def _loaded(ctx: Context) -> tuple[str, list[tuple[int, uuid.UUID, dict[str, Any]]]]:
+    key = (ctx.pg_admin_dsn, ctx.quick)
+    if key not in _LOADED:
+        db = f"bench_overview_{uuid.uuid4().hex[:8]}"
+        c = await asyncpg.connect(ctx.pg_admin_dsn)
+        try:
+            await c.execute(f'CREATE DATABASE "{db}"')
+        finally:
+            await c.close()
+        atexit.register(_drop_at_exit, ctx.pg_admin_dsn, db)
+        dsn = ctx.pg_admin_dsn.rsplit("/", 1)[0] + f"/{db}"
+        conn = await connect(dsn)
+        try:
+            await data.prepare(conn)
+            accounts = []
+            for i, n in enumerate(_sizes(ctx.quick), start=1):
+                account, copied, summarized = await data.load(conn, n, seed=i)
+                checked = await _measure(conn, account, n, runs=3, check=True)  # the JSON checks, once
+                accounts.append((n, account, {"load_s": copied + summarized, **checked}))
+        finally:
+            await conn.close()
+        _LOADED[key] = (dsn, accounts)
+    return _LOADED[key]
+
+
+@benchmark("overview", "seller_view overview for one account: month/day summaries vs a plain SQL aggregate of orders")
 async def overview_bench(ctx: Context) -> list[Figure]:
-    n = 10_000 if ctx.quick else 100_000
-    async with _scratch(ctx.pg_admin_dsn) as conn:
-        f = await _measure(conn, n, seed=1, runs=30 if ctx.quick else 100)
+    dsn, accounts = await _loaded(ctx)
+    figures = []
+    conn = await connect(dsn)
+    try:
+        measured = [
+            await _measure(conn, account, n, runs=30 if ctx.quick else 100, check=False) for n, account, _ in accounts
+        ]
+    finally:
+        await conn.close()
+    for (n, _, once), f in zip(accounts, measured, strict=True):
+        figures.append(
+            Figure(
+                f"seller_view overview, {n:,} orders{'' if once['same'] else ' (JSON DIFFERS)'}",
+                "q/s (1/p99)",
+                1000 / f["p99"],
+                1000 / f["plain"],
+                "plain SQL aggregate (median)",
+                Target(value=20),  # p99 < 50 ms
+                extra={
+                    "p50 ms": f["p50"],
+                    "p99 ms": f["p99"],
+                    "plain SQL ms": f["plain"],
+                    "per-order SQL ms": once["per_order"],
+                    "series by week (a year) p99 ms": f["weeks_p99"],
+                    "series by month (a year) p99 ms": f["months_p99"],
+                    "load s": once["load_s"],
+                },
+            )
+        )
     events = 5_000 if ctx.quick else 20_000
     base, without, with_ = await measure_upkeep(ctx.kafka, await ctx.database("bench_upkeep"), events)
     baseline = "aiokafka getmany + envelope + parse"
     return [
-        Figure(
-            f"seller_view overview, {n:,} orders{'' if f['same'] else ' (JSON DIFFERS)'}",
-            "q/s (1/p99)",
-            1000 / f["p99"],
-            1000 / f["plain"],
-            "plain SQL aggregate (median)",
-            Target(value=20),  # p99 < 50 ms
-            extra={"p50 ms": f["p50"], "p99 ms": f["p99"], "per-order SQL ms": f["per_order"]},
-        ),
+        *figures,
         Figure(
             f"seller_view projection without day summaries ({events:,} order events)", "ev/s", without, base, baseline
         ),
@@ -281,14 +287,16 @@ async def main(sizes: list[int]) -> None:
     async with _scratch(admin) as conn:
         print(f"PostgreSQL {conn.get_server_version().major}, reporting currency USD")
         print(
-            f"{'orders':>8} {'summarize':>10} {'overview p50':>13} {'p99':>8} {'plain SQL agg':>14} "
-            f"{'per-order SQL':>14}  same JSON"
+            f"{'orders':>9} {'COPY':>7} {'summarize':>10} {'overview p50':>13} {'p99':>8} {'plain SQL agg':>14} "
+            f"{'per-order SQL':>14}  same JSON  series p99: by week, by month (a year)"
         )
         for i, n in enumerate(sizes, start=1):
-            f = await _measure(conn, n, seed=i)
+            account, copied, summarized = await data.load(conn, n, seed=i)
+            f = await _measure(conn, account, n)
             print(
-                f"{n:>8} {f['load_s']:>8.1f} s {f['p50']:>10.1f} ms {f['p99']:>5.1f} ms "
-                f"{f['plain']:>11.0f} ms {f['per_order']:>11.0f} ms  {f['same']}",
+                f"{n:>9} {copied:>5.1f} s {summarized:>8.1f} s {f['p50']:>10.1f} ms {f['p99']:>5.1f} ms "
+                f"{f['plain']:>11.0f} ms {f['per_order']:>11.0f} ms  {f['same']!s:>9}  "
+                f"{f['weeks_p99']:>5.1f} ms, {f['months_p99']:.1f} ms",
                 flush=True,
             )
 

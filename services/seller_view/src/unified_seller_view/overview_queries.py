@@ -14,6 +14,7 @@ import asyncpg
 
 from unified_seller_view import (
     fx_store,
+    overview_rollup,
     overview_rules,
     overview_store,
     queries,
@@ -125,16 +126,23 @@ async def sum_rows(
     granularity: str | None = None,
     per_order: bool = False,
 ) -> Sequence[Mapping[str, Any]]:
-    """The overview's aggregate rows (overview_store.OVERVIEW_SQL's shape): from the day summaries when they cover the
-    question (a kept reporting currency, bounds on UTC midnights, a generation that has them), else from the
-    orders themselves."""
+    """The overview's aggregate rows (overview_store.OVERVIEW_SQL's shape): from the month and day summaries when
+    they cover the question (a kept reporting currency, bounds on UTC midnights, a generation that has them;
+    overview_rollup), from the day summaries alone in a generation without the months, else from the orders."""
     days = summaries.day_bounds(purchased_after, purchased_before)
-    if (
-        not per_order
-        and reporting_currency in summaries.REPORTING_CURRENCIES
-        and days is not None
-        and await summaries.kept(conn)  # a generation built before them: the orders themselves
-    ):
+    covered = not per_order and reporting_currency in summaries.REPORTING_CURRENCIES and days is not None
+    if covered and days is not None and await overview_rollup.available(conn):  # months where they can, else days
+        return await overview_rollup.overview_sums(
+            conn,
+            account_id,
+            marketplaces=marketplaces,
+            first_day=days[0],
+            end_day=days[1],
+            reporting_currency=reporting_currency,
+            granularity=granularity,
+            with_rates=granularity is None,
+        )
+    if covered and days is not None and await summaries.kept(conn):  # else a generation built before them: orders
         return await summaries.overview_sums(
             conn,
             account_id,
@@ -183,7 +191,11 @@ async def overview_in_sql(
     per_market: dict[str, overview_rules.Figures] = {}
     used_pairs: set[tuple[str, Any]] = set()
     found: dict[tuple[str, Any], overview_rules.Rate] = {}
+    listed: list[dict[str, Any]] | None = None
     for r in rows:
+        if r["kind"] == "rates":  # fx_rates_used as the answer lists it (overview_rollup)
+            listed = r["rates"]
+            continue
         if r["kind"] == "rate":
             if "rate_date" in r:  # the summaries say which rate served the pair
                 found[(r["currency"], r["day"])] = overview_rules.Rate(
@@ -200,7 +212,7 @@ async def overview_in_sql(
         total.absorb(fig)
     # the rates of the (currency, purchase day) pairs the reference would have recorded, read in this snapshot
     used = found | await fx_store.rates_on_or_before(conn, used_pairs)
-    return overview_rules.Overview(reporting_currency, per_market, total, used)
+    return overview_rules.Overview(reporting_currency, per_market, total, used, listed)
 
 
 async def overview(
@@ -248,7 +260,9 @@ async def overview(
         "purchased_before": purchased_before.isoformat() if purchased_before else None,
         "marketplaces": per_market,
         "total": result.total.to_json(reporting_currency),
-        "fx_rates_used": overview_rules.rates_used_json(result.rates_used),
+        "fx_rates_used": (
+            overview_rules.rates_used_json(result.rates_used) if result.rates_listed is None else result.rates_listed
+        ),
         "rules": {
             "gross_sales": "sum of OrderTotal of orders not Canceled; refunds are not subtracted",
             "refunds": "sum of refunds of orders not Canceled",

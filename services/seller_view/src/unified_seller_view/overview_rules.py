@@ -164,6 +164,7 @@ class Overview:
     marketplaces: dict[str, Figures]
     total: Figures
     rates_used: dict[tuple[str, date], Rate]  # (currency, purchase day) -> rate used
+    rates_listed: list[dict[str, Any]] | None = None  # rates_used_json's list, when the SQL made it already
 
 
 def _rate_for(currency: str, day: date, lookup: RateLookup) -> Rate | None:

@@ -117,20 +117,26 @@ class _SummarizedTable(HandlerTable):
         await summaries.per_batch(conn, keys, segments, keep=keep, started=started)
 
 
+async def _enter_schema(conn: asyncpg.Connection, schema: str, timeline: list[bool]) -> None:
+    """Point the connection at the generation's schema; on first use, learn (once, into ``timeline``) whether
+    that schema has the timeline tables (a schema's tables never change)."""
+    await use_schema(conn, schema)
+    if not timeline:
+        timeline.append(await messages_store.has_thread_marks(conn, schema))
+        if not timeline[0]:
+            log.warning(
+                "generation predates thread timelines: reply waits follow arrival order until a rebuild",
+                extra={"schema": schema},
+            )
+
+
 def table_for(schema: str) -> HandlerTable:
     """The consumer's handler table of one generation: every statement goes to that generation's schema
     (set once per batch)."""
     timeline: list[bool] = []  # whether the schema has the timeline tables; a schema's tables never change
 
     async def prepare(conn: asyncpg.Connection) -> None:
-        await use_schema(conn, schema)
-        if not timeline:
-            timeline.append(await messages_store.has_thread_marks(conn, schema))
-            if not timeline[0]:
-                log.warning(
-                    "generation predates thread timelines: reply waits follow arrival order until a rebuild",
-                    extra={"schema": schema},
-                )
+        await _enter_schema(conn, schema, timeline)
 
     by_type: dict[type[Event], Apply] = dict(SET_BASED)
     for types in PER_EVENT_GROUPS:
@@ -147,14 +153,7 @@ def handler_for(schema: str) -> Handler:
     timeline: list[bool] = []  # whether the schema has the timeline tables; a schema's tables never change
 
     async def handle(conn: asyncpg.Connection, received: ReceivedEvent) -> None:
-        await use_schema(conn, schema)
-        if not timeline:
-            timeline.append(await messages_store.has_thread_marks(conn, schema))
-            if not timeline[0]:
-                log.warning(
-                    "generation predates thread timelines: reply waits follow arrival order until a rebuild",
-                    extra={"schema": schema},
-                )
+        await _enter_schema(conn, schema, timeline)
         await apply_event(
             conn,
             received.event,

@@ -42,6 +42,7 @@ async def overview_rows(
 
 # -- overview in SQL ---------------------------------------------------------------------------------
 
+
 # The overview's sums computed in PostgreSQL in one pass over the account's orders (and their refunds), so a
 # request costs a few aggregate rows instead of every order. The rule is the one of overview_rules.build_overview:
 # every amount of a sale (the order total, then each refund in event_id order) is converted at the rates of
@@ -59,13 +60,56 @@ async def overview_rows(
 # and |amount x rate| < 10^14) and the quotient is exactly a tie or farther from it than half a 34th-digit
 # unit (|2|r| - L| x 10^33 > |X| is sufficient). Amounts that fail it (never with real rates and prices)
 # are returned one by one and converted by overview_rules.convert itself.
-#
+def rounded_half_even(amounts: str, reporting: str) -> str:
+    """The rounding above, written once for every statement that converts: ``amounts`` is a SELECT whose rows
+    carry amount, currency, lrate, trate, ``converted`` and x = amount x trate x 10^m (NULL when not converted);
+    the result adds n, r, ``rounded`` (x / lrate half-even in minor units) and ``exact``. ``reporting`` is the SQL
+    of the reporting currency (a parameter or a column)."""
+    amounts = amounts.replace("\n", "\n" + " " * 22)
+    return f"""    SELECT c.*, c.converted AND (c.currency = {reporting} OR (scale(c.amount) + scale(c.trate) <= 20
+               AND abs(c.amount * c.trate) < 1e14
+               AND (2 * abs(c.r) = c.lrate OR abs(2 * abs(c.r) - c.lrate) * 1e33 > abs(c.x)))) AS exact,
+           c.n + CASE WHEN 2 * abs(c.r) > c.lrate OR (2 * abs(c.r) = c.lrate AND mod(c.n, 2) <> 0) THEN sign(c.x)
+                      ELSE 0 END AS rounded
+    FROM (SELECT b.*, b.x - b.n * b.lrate AS r
+          FROM (SELECT a.*, div(a.x, a.lrate) AS n
+                FROM ({amounts}
+                      OFFSET 0) a
+                OFFSET 0) b
+          OFFSET 0) c
+    OFFSET 0"""
+
+
 # Flow: the refunds of the selected sales and the distinct (currency, purchase day) of their totals, the
 # rates of those pairs (a few hundred index look-ups), the orders with a refund lacking a rate, then ONE scan
 # of the account's orders hash-joined to those small sets and aggregated per (marketplace, status, currency).
 # The ``rate`` rows are the (currency, day) pairs build_overview records in ``rates_used``: every converted
 # sale total not in the reporting currency, and each refund before the order's first refund without a rate.
-OVERVIEW_SQL = """
+#
+# The sales totals and the refunds, each with its rates and x (rounded by rounded_half_even).
+_ORDER_AMOUNTS = """SELECT o.marketplace_id, o.status, o.currency, o.amount, o.number_of_items, p.lrate, p.trate,
+       o.day,
+       o.status <> 'Canceled' AND p.lrate IS NOT NULL AND p.trate IS NOT NULL
+           AND f.amazon_order_id IS NULL AS converted,
+       CASE WHEN o.status <> 'Canceled' AND f.amazon_order_id IS NULL
+            THEN o.amount * p.trate * $6::numeric END AS x
+FROM (SELECT amazon_order_id, marketplace_id, status, currency, amount, number_of_items,
+             (purchase_date AT TIME ZONE 'UTC')::date AS day
+      FROM orders
+      WHERE account_id = $1 AND ($2::text[] IS NULL OR marketplace_id = ANY($2))
+        AND ($3::timestamptz IS NULL OR purchase_date >= $3)
+        AND ($4::timestamptz IS NULL OR purchase_date < $4)) o
+LEFT JOIN rates p ON p.currency = o.currency AND p.day = o.day
+LEFT JOIN failed f ON f.amazon_order_id = o.amazon_order_id"""
+
+_REFUND_AMOUNTS = """SELECT pr.*, pr.total_ok AND f.amazon_order_id IS NULL AS converted,
+       pr.currency <> $5 AND pr.total_ok
+           AND (f.amazon_order_id IS NULL OR pr.refund_key < f.first_failed) AS looked_up,
+       CASE WHEN pr.total_ok AND f.amazon_order_id IS NULL
+            THEN pr.amount * pr.trate * $6::numeric END AS x
+FROM priced_refunds pr LEFT JOIN failed f ON f.amazon_order_id = pr.amazon_order_id"""
+
+OVERVIEW_SQL = f"""
 WITH latest AS MATERIALIZED (
     -- the newest day with published rates: a sale after it is converted provisionally (its rate may come)
     SELECT max(date) AS d FROM fx_days
@@ -110,50 +154,10 @@ failed AS MATERIALIZED (
     GROUP BY amazon_order_id
 ),
 order_rows AS (
-    SELECT c.*, c.converted AND (c.currency = $5 OR (scale(c.amount) + scale(c.trate) <= 20
-               AND abs(c.amount * c.trate) < 1e14
-               AND (2 * abs(c.r) = c.lrate OR abs(2 * abs(c.r) - c.lrate) * 1e33 > abs(c.x)))) AS exact,
-           c.n + CASE WHEN 2 * abs(c.r) > c.lrate OR (2 * abs(c.r) = c.lrate AND mod(c.n, 2) <> 0) THEN sign(c.x)
-                      ELSE 0 END AS rounded
-    FROM (SELECT b.*, b.x - b.n * b.lrate AS r
-          FROM (SELECT a.*, div(a.x, a.lrate) AS n
-                FROM (SELECT o.marketplace_id, o.status, o.currency, o.amount, o.number_of_items, p.lrate, p.trate,
-                             o.day,
-                             o.status <> 'Canceled' AND p.lrate IS NOT NULL AND p.trate IS NOT NULL
-                                 AND f.amazon_order_id IS NULL AS converted,
-                             CASE WHEN o.status <> 'Canceled' AND f.amazon_order_id IS NULL
-                                  THEN o.amount * p.trate * $6::numeric END AS x
-                      FROM (SELECT amazon_order_id, marketplace_id, status, currency, amount, number_of_items,
-                                   (purchase_date AT TIME ZONE 'UTC')::date AS day
-                            FROM orders
-                            WHERE account_id = $1 AND ($2::text[] IS NULL OR marketplace_id = ANY($2))
-                              AND ($3::timestamptz IS NULL OR purchase_date >= $3)
-                              AND ($4::timestamptz IS NULL OR purchase_date < $4)) o
-                      LEFT JOIN rates p ON p.currency = o.currency AND p.day = o.day
-                      LEFT JOIN failed f ON f.amazon_order_id = o.amazon_order_id
-                      OFFSET 0) a
-                OFFSET 0) b
-          OFFSET 0) c
-    OFFSET 0
+{rounded_half_even(_ORDER_AMOUNTS, "$5")}
 ),
 refund_rows AS (
-    SELECT c.*, c.converted AND (c.currency = $5 OR (scale(c.amount) + scale(c.trate) <= 20
-               AND abs(c.amount * c.trate) < 1e14
-               AND (2 * abs(c.r) = c.lrate OR abs(2 * abs(c.r) - c.lrate) * 1e33 > abs(c.x)))) AS exact,
-           c.n + CASE WHEN 2 * abs(c.r) > c.lrate OR (2 * abs(c.r) = c.lrate AND mod(c.n, 2) <> 0) THEN sign(c.x)
-                      ELSE 0 END AS rounded
-    FROM (SELECT b.*, b.x - b.n * b.lrate AS r
-          FROM (SELECT a.*, div(a.x, a.lrate) AS n
-                FROM (SELECT pr.*, pr.total_ok AND f.amazon_order_id IS NULL AS converted,
-                             pr.currency <> $5 AND pr.total_ok
-                                 AND (f.amazon_order_id IS NULL OR pr.refund_key < f.first_failed) AS looked_up,
-                             CASE WHEN pr.total_ok AND f.amazon_order_id IS NULL
-                                  THEN pr.amount * pr.trate * $6::numeric END AS x
-                      FROM priced_refunds pr LEFT JOIN failed f ON f.amazon_order_id = pr.amazon_order_id
-                      OFFSET 0) a
-                OFFSET 0) b
-          OFFSET 0) c
-    OFFSET 0
+{rounded_half_even(_REFUND_AMOUNTS, "$5")}
 )
 SELECT 'order' AS kind, marketplace_id, status, currency, NULL::date AS day, count(*) AS n,
        sum(number_of_items) FILTER (WHERE status <> 'Canceled') AS units,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from unified_seller_view import overview_rules
+from unified_seller_view.overview_store import rounded_half_even
 
 # The reporting currencies kept (the web front end's choices): every one multiplies the rows each order
 # event writes, so not all of ISO 4217; another one is answered by the per-order SQL (same figures, slower).
@@ -20,10 +21,32 @@ def factor(currency: str) -> Decimal:
     return Decimal(10) ** -exponent
 
 
+# Each order total and each refund per reporting currency, with its rates and x (rounded by rounded_half_even).
+_ORDER_AMOUNTS = """SELECT o.account_id, o.marketplace_id, o.status, o.currency, o.amount, o.number_of_items,
+       o.day, p.rc, p.pos, p.lrate, p.trate,
+       o.status <> 'Canceled' AND p.lrate IS NOT NULL AND p.trate IS NOT NULL
+           AND f.amazon_order_id IS NULL AS converted,
+       o.status <> 'Canceled' AND o.currency <> p.rc
+           AND p.lrate IS NOT NULL AND p.trate IS NOT NULL AS looked_up,
+       CASE WHEN o.status <> 'Canceled' AND f.amazon_order_id IS NULL
+            THEN o.amount * p.trate * p.mf END AS x
+FROM o JOIN rates p ON p.currency = o.currency AND p.day = o.day
+LEFT JOIN failed f ON f.account_id = o.account_id AND f.amazon_order_id = o.amazon_order_id
+    AND f.rc = p.rc"""
+
+_REFUND_AMOUNTS = """SELECT pr.*, pr.total_ok AND f.amazon_order_id IS NULL AS converted,
+       pr.currency <> pr.rc AND pr.total_ok
+           AND (f.amazon_order_id IS NULL OR pr.refund_key < f.first_failed) AS looked_up,
+       CASE WHEN pr.total_ok AND f.amazon_order_id IS NULL
+            THEN pr.amount * pr.trate * pr.mf END AS x
+FROM priced_refunds pr
+LEFT JOIN failed f ON f.account_id = pr.account_id AND f.amazon_order_id = pr.amazon_order_id
+    AND f.rc = pr.rc"""
+
 # {orders}: the CTEs k and o (the orders summed, with their purchase day); $3/$4: reporting currencies and
 # their 10^minor digits; {final}: the statement over order_rows and refund_rows.
-_TEMPLATE = """
-WITH {orders},
+_TEMPLATE = f"""
+WITH {{orders}},
 rep AS (SELECT rc, mf, pos FROM unnest($3::text[], $4::numeric[]) WITH ORDINALITY AS r(rc, mf, pos)),
 refunds AS MATERIALIZED (
     SELECT o.account_id, o.amazon_order_id, o.marketplace_id, o.day, r.event_id::text COLLATE "C" AS refund_key,
@@ -61,51 +84,12 @@ failed AS MATERIALIZED (
     GROUP BY account_id, amazon_order_id, rc
 ),
 order_rows AS (
-    SELECT c.*, c.converted AND (c.currency = c.rc OR (scale(c.amount) + scale(c.trate) <= 20
-               AND abs(c.amount * c.trate) < 1e14
-               AND (2 * abs(c.r) = c.lrate OR abs(2 * abs(c.r) - c.lrate) * 1e33 > abs(c.x)))) AS exact,
-           c.n + CASE WHEN 2 * abs(c.r) > c.lrate OR (2 * abs(c.r) = c.lrate AND mod(c.n, 2) <> 0) THEN sign(c.x)
-                      ELSE 0 END AS rounded
-    FROM (SELECT b.*, b.x - b.n * b.lrate AS r
-          FROM (SELECT a.*, div(a.x, a.lrate) AS n
-                FROM (SELECT o.account_id, o.marketplace_id, o.status, o.currency, o.amount, o.number_of_items,
-                             o.day, p.rc, p.pos, p.lrate, p.trate,
-                             o.status <> 'Canceled' AND p.lrate IS NOT NULL AND p.trate IS NOT NULL
-                                 AND f.amazon_order_id IS NULL AS converted,
-                             o.status <> 'Canceled' AND o.currency <> p.rc
-                                 AND p.lrate IS NOT NULL AND p.trate IS NOT NULL AS looked_up,
-                             CASE WHEN o.status <> 'Canceled' AND f.amazon_order_id IS NULL
-                                  THEN o.amount * p.trate * p.mf END AS x
-                      FROM o JOIN rates p ON p.currency = o.currency AND p.day = o.day
-                      LEFT JOIN failed f ON f.account_id = o.account_id AND f.amazon_order_id = o.amazon_order_id
-                          AND f.rc = p.rc
-                      OFFSET 0) a
-                OFFSET 0) b
-          OFFSET 0) c
-    OFFSET 0
+{rounded_half_even(_ORDER_AMOUNTS, "c.rc")}
 ),
 refund_rows AS (
-    SELECT c.*, c.converted AND (c.currency = c.rc OR (scale(c.amount) + scale(c.trate) <= 20
-               AND abs(c.amount * c.trate) < 1e14
-               AND (2 * abs(c.r) = c.lrate OR abs(2 * abs(c.r) - c.lrate) * 1e33 > abs(c.x)))) AS exact,
-           c.n + CASE WHEN 2 * abs(c.r) > c.lrate OR (2 * abs(c.r) = c.lrate AND mod(c.n, 2) <> 0) THEN sign(c.x)
-                      ELSE 0 END AS rounded
-    FROM (SELECT b.*, b.x - b.n * b.lrate AS r
-          FROM (SELECT a.*, div(a.x, a.lrate) AS n
-                FROM (SELECT pr.*, pr.total_ok AND f.amazon_order_id IS NULL AS converted,
-                             pr.currency <> pr.rc AND pr.total_ok
-                                 AND (f.amazon_order_id IS NULL OR pr.refund_key < f.first_failed) AS looked_up,
-                             CASE WHEN pr.total_ok AND f.amazon_order_id IS NULL
-                                  THEN pr.amount * pr.trate * pr.mf END AS x
-                      FROM priced_refunds pr
-                      LEFT JOIN failed f ON f.account_id = pr.account_id AND f.amazon_order_id = pr.amazon_order_id
-                          AND f.rc = pr.rc
-                      OFFSET 0) a
-                OFFSET 0) b
-          OFFSET 0) c
-    OFFSET 0
+{rounded_half_even(_REFUND_AMOUNTS, "c.rc")}
 )
-{final}
+{{final}}
 """
 
 

@@ -8,6 +8,7 @@ import contextlib
 import csv
 import io
 import os
+import random
 import time
 import uuid
 import zipfile
@@ -21,10 +22,13 @@ import asyncpg
 import httpx
 
 from unified_seller_view.app import create_service_app
-from unified_seller_view.generations import TOPICS, end_offsets, stored_offsets
+from unified_seller_view.generations import TOPICS, end_offsets, readmodel_ddl, stored_offsets
+from unified_seller_view.handlers import table_for
 from unified_seller_view.settings import Settings
 from unified_shared import eventstore
+from unified_shared.consumer import ReceivedEvent
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
+from unified_shared.envelope import Envelope
 from unified_shared.events import Event
 from unified_shared.kafka import make_producer
 from unified_shared.money import quantum
@@ -41,6 +45,51 @@ AE = "A2VIGQ35RCS4UG"
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+# -- handlers driven directly (no broker) ---------------------------------------------------------------
+
+
+def as_received(events: Sequence[Event]) -> list[ReceivedEvent]:
+    """The events as the consumer hands them to the handlers, in this order: the handlers read only the
+    event, its ID and its sequence (``i + 1`` and ``i``)."""
+    out = []
+    for i, e in enumerate(events):
+        env = Envelope(
+            id=uuid.UUID(int=i + 1),
+            source="/t",
+            type=e.ce_type(),
+            time=datetime(2026, 9, 1, tzinfo=UTC),
+            subject="s",
+            partitionkey=e.partition_key(),
+            sequence=i,
+        )
+        out.append(ReceivedEvent(env, e, e.TOPIC, 0, i))
+    return out
+
+
+async def create_readmodels(conn: asyncpg.Connection, *schemas: str) -> None:
+    """One empty read model per schema, as a generation has it (search_path reset after)."""
+    for schema in schemas:
+        await conn.execute(f"CREATE SCHEMA {schema}; SET search_path TO {schema}, public; {readmodel_ddl()}")
+    await conn.execute("RESET search_path")
+
+
+async def apply_in_random_batches(
+    conn: asyncpg.Connection, schema: str, events: list[ReceivedEvent], rng: random.Random
+) -> None:
+    """The events through the schema's batch handlers in batches of 1 to 40, one transaction each; a fifth of
+    the batches is delivered twice (as if the claim were lost), which must change nothing."""
+    table = table_for(schema)
+    start = 0
+    while start < len(events):
+        size = rng.choice([1, 3, 10, 40])
+        async with conn.transaction():
+            await table.apply(conn, events[start : start + size])
+        if rng.random() < 0.2:
+            async with conn.transaction():
+                await table.apply(conn, events[start : start + size])
+        start += size
 
 
 # -- real ECB rates ---------------------------------------------------------------------------------

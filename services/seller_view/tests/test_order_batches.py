@@ -8,19 +8,17 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from unified_seller_view import store
-from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import handler_for, table_for
-from unified_shared.consumer import ReceivedEvent
 from unified_shared.contracts import orders
 from unified_shared.db import connect
-from unified_shared.envelope import Envelope
 from unified_shared.events import Event
 
-from .support import DE, US
+from .support import DE, US, as_received, create_readmodels
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
@@ -33,13 +31,16 @@ def _history(rng: random.Random) -> list[Event]:
         order_id = f"{n:03d}-0000000-0000000"
         market, currency = rng.choice([(US, "USD"), (DE, "EUR")])
         placed = T0 + timedelta(hours=n)
+        order: dict[str, Any] = {
+            "account_id": account,
+            "marketplace_id": market,
+            "amazon_order_id": order_id,
+            "region": "NA" if market == US else "EU",
+        }  # what every event of the order carries
 
         def snapshot(at: datetime, status: str) -> orders.OrderPlaced:
             return orders.OrderPlaced(
-                account_id=account,
-                marketplace_id=market,
-                amazon_order_id=order_id,
-                region="NA" if market == US else "EU",
+                **order,
                 purchase_date=placed,
                 last_update_date=at,
                 order_status=status,  # type: ignore[arg-type]
@@ -56,10 +57,7 @@ def _history(rng: random.Random) -> list[Event]:
             if pick < 0.5:
                 events.append(
                     orders.OrderStatusChanged(
-                        account_id=account,
-                        marketplace_id=market,
-                        amazon_order_id=order_id,
-                        region="NA" if market == US else "EU",
+                        **order,
                         from_status="Unshipped",
                         to_status=rng.choice(["Shipped", "Canceled", "PartiallyShipped"]),  # type: ignore[arg-type]
                         last_update_date=at,
@@ -69,10 +67,7 @@ def _history(rng: random.Random) -> list[Event]:
             elif pick < 0.8:
                 events.append(
                     orders.OrderRefunded(
-                        account_id=account,
-                        marketplace_id=market,
-                        amazon_order_id=order_id,
-                        region="NA" if market == US else "EU",
+                        **order,
                         amount=orders.Money(currency_code=currency, amount=Decimal(k + 1)),
                         refunded_at=at,
                         last_update_date=at,
@@ -96,33 +91,13 @@ def _history(rng: random.Random) -> list[Event]:
     return mixed
 
 
-def _received(events: list[Event]) -> list[ReceivedEvent]:
-    out = []
-    for i, e in enumerate(events):
-        env = Envelope(
-            id=uuid.UUID(int=i + 1),
-            source="/t",
-            type=e.ce_type(),
-            time=T0,
-            subject="s",
-            partitionkey=e.partition_key(),
-            sequence=i,
-        )
-        out.append(ReceivedEvent(env, e, "orders.orders.v1", 0, i))
-    return out
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_batches_give_the_rows_of_the_per_event_path(fresh_db: str, seed: int) -> None:
     rng = random.Random(seed)
-    events = _received(_history(rng))
+    events = as_received(_history(rng))
     conn = await connect(fresh_db)
     try:
-        for schema in ("per_event", "batched"):
-            await conn.execute(f"CREATE SCHEMA {schema}")
-            await conn.execute(f"SET search_path TO {schema}, public")
-            await conn.execute(readmodel_ddl())
-        await conn.execute("RESET search_path")
+        await create_readmodels(conn, "per_event", "batched")
         one = handler_for("per_event")
         for received in events:
             async with conn.transaction():

@@ -4,18 +4,13 @@ endpoint, recorded once however often the events are delivered or replayed."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from unified_seller_view import store
-from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import apply_event, table_for
-from unified_shared.consumer import ReceivedEvent
 from unified_shared.db import connect
-from unified_shared.envelope import Envelope
-from unified_shared.events import Event
 
 from .scenario import Scenario
-from .support import DE, US, publisher, running_view, utc
+from .support import DE, US, as_received, create_readmodels, publisher, running_view, utc
 
 
 def _scenario() -> tuple[Scenario, str, str]:
@@ -69,41 +64,16 @@ async def test_order_detail_shows_each_status_with_its_time_and_refunds(make_db,
         assert "amazon_order_id" in bad.text
 
 
-def _received(events: list[Event]) -> list[ReceivedEvent]:
-    return [
-        ReceivedEvent(
-            Envelope(
-                id=uuid.UUID(int=i + 1),
-                source="/t",
-                type=e.ce_type(),
-                time=datetime(2026, 9, 1, tzinfo=UTC),
-                subject="s",
-                partitionkey=e.partition_key(),
-                sequence=i,
-            ),
-            e,
-            "orders.orders.v1",
-            0,
-            i,
-        )
-        for i, e in enumerate(events)
-    ]
-
-
 async def test_replaying_the_history_twice_adds_no_history_row(fresh_db: str) -> None:
     """Without the consumer's deduplication: the batched handlers and the per-event path, each given the
     whole history twice, keep exactly one row per order event."""
     s, _, _ = _scenario()
-    received = _received([e for _, e in s.events])
+    received = as_received([e for _, e in s.events])
     order_events = sum(1 for r in received if type(r.event).__module__.endswith("orders"))
     assert order_events == 6
     conn = await connect(fresh_db)
     try:
-        for schema in ("batched", "per_event"):
-            await conn.execute(f"CREATE SCHEMA {schema}")
-            await conn.execute(f"SET search_path TO {schema}, public")
-            await conn.execute(readmodel_ddl())
-        await conn.execute("RESET search_path")
+        await create_readmodels(conn, "batched", "per_event")
         table = table_for("batched")
         for _ in range(2):
             async with conn.transaction():

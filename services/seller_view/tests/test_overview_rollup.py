@@ -18,12 +18,11 @@ import asyncpg
 import pytest
 
 from unified_seller_view import overview_queries, overview_rollup, summaries, timeseries
-from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
 from unified_shared.db import connect
 
 from . import test_summaries as history_of
-from .support import DE, UK, US
+from .support import DE, UK, US, apply_in_random_batches, as_received, create_readmodels
 
 SCHEMA = "sums"  # as test_summaries' helpers expect
 
@@ -100,21 +99,11 @@ async def test_months_kept_by_the_triggers_answer_as_the_per_order_reference(
         monkeypatch.setattr(history_of, "RATES", history_of.RATES[:-1])
     rng = random.Random(seed)
     accounts = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(2)]
-    events = history_of.received(history_of.history(rng, accounts, 120))
+    events = as_received(history_of.history(rng, accounts, 120))
     conn = await connect(fresh_db)
     try:
-        await conn.execute(f"CREATE SCHEMA {SCHEMA}; SET search_path TO {SCHEMA}, public; {readmodel_ddl()}")
-        await conn.execute("RESET search_path")
-        table = table_for(SCHEMA)
-        start = 0
-        while start < len(events):
-            size = rng.choice([1, 3, 10, 40])
-            async with conn.transaction():
-                await table.apply(conn, events[start : start + size])
-            if rng.random() < 0.2:  # redelivered: changes nothing
-                async with conn.transaction():
-                    await table.apply(conn, events[start : start + size])
-            start += size
+        await create_readmodels(conn, SCHEMA)
+        await apply_in_random_batches(conn, SCHEMA, events, rng)
         months = await conn.fetch(f"SELECT DISTINCT month FROM {SCHEMA}.order_month_summaries ORDER BY 1")
         assert [m["month"] for m in months] == [date(2011, 3, 1), date(2011, 4, 1), date(2011, 5, 1)]
         kept, rolled_up = await _differences(conn, SCHEMA)
@@ -169,11 +158,10 @@ async def test_the_monthly_time_series_from_months_equals_the_one_from_days(
     monkeypatch.setattr(history_of, "RATES", history_of.RATES[:-1])
     rng = random.Random(7)
     account = uuid.UUID(int=rng.getrandbits(128))
-    events = history_of.received(history_of.history(rng, [account], 80))
+    events = as_received(history_of.history(rng, [account], 80))
     conn = await connect(fresh_db)
     try:
-        await conn.execute(f"CREATE SCHEMA {SCHEMA}; SET search_path TO {SCHEMA}, public; {readmodel_ddl()}")
-        await conn.execute("RESET search_path")
+        await create_readmodels(conn, SCHEMA)
         for start in range(0, len(events), 25):
             async with conn.transaction():
                 await table_for(SCHEMA).apply(conn, events[start : start + 25])
@@ -225,7 +213,7 @@ async def test_migration_004_gives_an_older_generation_the_same_rows(make_db: An
         monkey = pytest.MonkeyPatch()
         monkey.setattr(history_of, "DAYS", 75)
         rng = random.Random(3)
-        events = history_of.received(history_of.history(rng, [uuid.UUID(int=5), uuid.UUID(int=6)], 40))
+        events = as_received(history_of.history(rng, [uuid.UUID(int=5), uuid.UUID(int=6)], 40))
         monkey.undo()
         for start in range(0, len(events), 20):
             async with conn.transaction():

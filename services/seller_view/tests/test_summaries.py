@@ -19,13 +19,11 @@ import pytest
 from unified_seller_view import overview_queries, summaries
 from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
-from unified_shared.consumer import ReceivedEvent
 from unified_shared.contracts import orders, regions
 from unified_shared.db import connect
-from unified_shared.envelope import Envelope
 from unified_shared.events import Event
 
-from .support import DE, JP, UK, US
+from .support import DE, JP, UK, US, apply_in_random_batches, as_received, create_readmodels
 
 SCHEMA = "sums"
 # Far from the days other tests use: test_summaries_consumer publishes these random rates, revised, on the
@@ -59,16 +57,20 @@ def _order_events(rng: random.Random, account: uuid.UUID, n: int) -> list[Event]
         currency = rng.choice(["USD", "EUR", "GBP", "SEK"])
     placed = T0 + timedelta(days=rng.randint(0, DAYS - 1), hours=rng.choice([0, 11, 23]), minutes=rng.choice([0, 59]))
 
+    order: dict[str, Any] = {
+        "account_id": account,
+        "marketplace_id": market,
+        "amazon_order_id": order_id,
+        "region": region,
+    }  # what every event of the order carries
+
     def money(cur: str) -> orders.Money:
         places = 0 if cur == "JPY" else 2
         return orders.Money(currency_code=cur, amount=Decimal(rng.randint(1, 99999)).scaleb(-places))
 
     def snapshot(at: datetime, status: str, when: datetime = placed) -> orders.OrderPlaced:
         return orders.OrderPlaced(
-            account_id=account,
-            marketplace_id=market,
-            amazon_order_id=order_id,
-            region=region,
+            **order,
             purchase_date=when,
             last_update_date=at,
             order_status=status,  # type: ignore[arg-type]
@@ -85,10 +87,7 @@ def _order_events(rng: random.Random, account: uuid.UUID, n: int) -> list[Event]
         if pick < 0.4:
             events.append(
                 orders.OrderStatusChanged(
-                    account_id=account,
-                    marketplace_id=market,
-                    amazon_order_id=order_id,
-                    region=region,
+                    **order,
                     from_status="Unshipped",
                     to_status=rng.choice(["Shipped", "Canceled", "PartiallyShipped"]),  # type: ignore[arg-type]
                     last_update_date=at,
@@ -98,10 +97,7 @@ def _order_events(rng: random.Random, account: uuid.UUID, n: int) -> list[Event]
             cur = currency if rng.random() < 0.7 else rng.choice(["USD", "EUR", "GBP", "AED"])
             events.append(
                 orders.OrderRefunded(
-                    account_id=account,
-                    marketplace_id=market,
-                    amazon_order_id=order_id,
-                    region=region,
+                    **order,
                     amount=money(cur),
                     refunded_at=at,
                     last_update_date=at + timedelta(seconds=k),
@@ -138,22 +134,6 @@ def history(rng: random.Random, accounts: list[uuid.UUID], n_orders: int) -> lis
     return mixed
 
 
-def received(events: list[Event]) -> list[ReceivedEvent]:
-    out = []
-    for i, e in enumerate(events):
-        env = Envelope(
-            id=uuid.UUID(int=i + 1),
-            source="/t",
-            type=e.ce_type(),
-            time=T0,
-            subject="s",
-            partitionkey=e.partition_key(),
-            sequence=i,
-        )
-        out.append(ReceivedEvent(env, e, e.TOPIC, 0, i))
-    return out
-
-
 async def _rows(conn: asyncpg.Connection) -> list[str]:
     return [
         r["j"]
@@ -173,23 +153,11 @@ async def _overviews(conn: asyncpg.Connection, account: uuid.UUID, case: dict[st
 async def test_kept_summaries_equal_the_per_order_reference(fresh_db: str, seed: int) -> None:
     rng = random.Random(seed)
     accounts = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(2)]
-    events = received(history(rng, accounts, 60))
+    events = as_received(history(rng, accounts, 60))
     conn = await connect(fresh_db)
     try:
-        await conn.execute(f"CREATE SCHEMA {SCHEMA}")
-        await conn.execute(f"SET search_path TO {SCHEMA}, public")
-        await conn.execute(readmodel_ddl())
-        await conn.execute("RESET search_path")
-        table = table_for(SCHEMA)
-        start = 0
-        while start < len(events):
-            size = rng.choice([1, 3, 10, 40])
-            async with conn.transaction():
-                await table.apply(conn, events[start : start + size])
-            if rng.random() < 0.2:  # redelivered (as if the claim were lost): must change nothing
-                async with conn.transaction():
-                    await table.apply(conn, events[start : start + size])
-            start += size
+        await create_readmodels(conn, SCHEMA)
+        await apply_in_random_batches(conn, SCHEMA, events, rng)
         kept = await _rows(conn)
         assert kept, "the history made no summaries"
         assert any('"inexact_positions":[' in r for r in kept), "no conversion took the inexact path"
@@ -224,7 +192,7 @@ async def test_a_generation_built_before_the_summaries_is_kept_and_read_without_
     the orders themselves, until a rebuild replaces it."""
     rng = random.Random(9)
     account = uuid.UUID(int=rng.getrandbits(128))
-    events = received(history(rng, [account], 15))
+    events = as_received(history(rng, [account], 15))
     conn = await connect(fresh_db)
     try:
         await conn.execute(f"CREATE SCHEMA {SCHEMA}; SET search_path TO {SCHEMA}, public; {readmodel_ddl()}")

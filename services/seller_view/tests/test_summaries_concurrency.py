@@ -13,13 +13,11 @@ from decimal import Decimal
 import asyncpg
 
 from unified_seller_view import summaries
-from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
 from unified_shared.contracts import orders
 from unified_shared.db import connect
 
-from .support import DE, US
-from .test_summaries import received
+from .support import DE, US, as_received, create_readmodels
 
 SCHEMA = "sums"
 AT = datetime(2026, 9, 3, 10, tzinfo=UTC)
@@ -58,10 +56,9 @@ async def test_concurrent_batches_of_one_account_keep_both_orders(fresh_db: str)
     account = uuid.uuid4()
     a, b, watcher = await connect(fresh_db), await connect(fresh_db), await connect(fresh_db)
     try:
-        await a.execute(f"CREATE SCHEMA {SCHEMA}; SET search_path TO {SCHEMA}, public; {readmodel_ddl()}")
-        await a.execute("RESET search_path")
+        await create_readmodels(a, SCHEMA)
         table = table_for(SCHEMA)
-        first, na, eu = received(
+        first, na, eu = as_received(
             [
                 _placed(account, 1, US, "USD", "NA"),
                 _placed(account, 2, US, "USD", "NA"),

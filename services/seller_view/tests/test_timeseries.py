@@ -9,7 +9,12 @@ from typing import Any
 from unified_shared.contracts import regions
 
 from .scenario import base_scenario, fx_events, rate_book
-from .support import DE, FR, JP, US, ecb_history, publisher, running_view, utc
+from .support import DE, FR, JP, US, View, ecb_history, publisher, running_view, utc
+
+
+async def _series(view: View, account_id: Any, first: str, last: str, token: str | None = None, **params: Any) -> Any:
+    """The time series of the purchase days ``first`` to ``last`` (both included)."""
+    return await view.json(account_id, "overview/timeseries", token, **{"from": first}, to=last, **params)
 
 
 def _cell(bucket: dict[str, Any], marketplace_id: str) -> dict[str, Any]:
@@ -24,14 +29,7 @@ async def test_daily_buckets_add_up_to_the_overview_and_follow_scope(make_db, ka
     async with running_view(make_db, kafka_bootstrap) as view, publisher(make_db, kafka_bootstrap) as pub:
         await pub.publish(*fx_events(), *s.events)
         await view.caught_up()
-        got = await view.json(
-            s.account_id,
-            "overview/timeseries",
-            granularity="day",
-            currency="EUR",
-            **{"from": "2026-09-09"},
-            to="2026-09-15",
-        )
+        got = await _series(view, s.account_id, "2026-09-09", "2026-09-15", granularity="day", currency="EUR")
         assert [b["start"] for b in got["buckets"]] == [f"2026-09-{d:02d}" for d in range(9, 16)]
         overview = await view.json(s.account_id, "overview", currency="EUR")
         for m in overview["marketplaces"]:
@@ -48,30 +46,14 @@ async def test_daily_buckets_add_up_to_the_overview_and_follow_scope(make_db, ka
         assert Decimal(saturday["sales"]) == book.convert(Decimal("45.50"), "USD", date(2026, 9, 12), "EUR")
         assert Decimal(saturday["refunds"]) == book.convert(Decimal("5.25"), "USD", date(2026, 9, 12), "EUR")
         # a week (Monday first) and a month hold everything
-        weekly = await view.json(
-            s.account_id,
-            "overview/timeseries",
-            granularity="week",
-            currency="EUR",
-            **{"from": "2026-09-07"},
-            to="2026-09-20",
-        )
+        weekly = await _series(view, s.account_id, "2026-09-07", "2026-09-20", granularity="week", currency="EUR")
         assert [b["start"] for b in weekly["buckets"]] == ["2026-09-07", "2026-09-14"]
         assert sum(b["total"]["orders"] for b in weekly["buckets"]) == overview["total"]["orders"]
-        monthly = await view.json(
-            s.account_id,
-            "overview/timeseries",
-            granularity="month",
-            currency="EUR",
-            **{"from": "2026-09-01"},
-            to="2026-09-30",
-        )
+        monthly = await _series(view, s.account_id, "2026-09-01", "2026-09-30", granularity="month", currency="EUR")
         assert monthly["buckets"][0]["total"]["sales"] == overview["total"]["gross_sales"]["reporting"]
         # scope: a DE+FR member sees only DE and FR, in every bucket
         member = view.token(s.account_id, role="member", permissions=["reports"], marketplaces=[DE, FR])
-        scoped = await view.json(
-            s.account_id, "overview/timeseries", member, currency="USD", **{"from": "2026-09-09"}, to="2026-09-15"
-        )
+        scoped = await _series(view, s.account_id, "2026-09-09", "2026-09-15", member, currency="USD")
         assert {m["marketplace_id"] for m in scoped["marketplaces"]} == {DE, FR}
         assert all({c["marketplace_id"] for c in b["marketplaces"]} == {DE, FR} for b in scoped["buckets"])
         # bad input: 422 problems naming the field
@@ -100,9 +82,7 @@ async def test_a_conversion_before_its_days_rate_is_provisional_then_final(make_
         assert overview["total"]["provisional"] == {"orders": 1, "refunds": 0}
         listed = await view.json(s.account_id, "orders", order_id=late.amazon_order_id)
         assert listed["orders"][0]["conversion"] == "provisional"
-        series = await view.json(
-            s.account_id, "overview/timeseries", currency="EUR", **{"from": "2026-09-16"}, to="2026-09-16"
-        )
+        series = await _series(view, s.account_id, "2026-09-16", "2026-09-16", currency="EUR")
         assert series["buckets"][0]["total"]["provisional_orders"] == 1
         # USD orders reported in USD need no rate: never provisional
         usd = await view.json(s.account_id, "overview", currency="USD", marketplace="US")
@@ -117,8 +97,6 @@ async def test_a_conversion_before_its_days_rate_is_provisional_then_final(make_
         listed = await view.json(s.account_id, "orders", order_id=late.amazon_order_id)
         assert listed["orders"][0]["conversion"] == "final"
         jpy = ecb_history()[day]["JPY"]
-        series = await view.json(
-            s.account_id, "overview/timeseries", currency="EUR", **{"from": "2026-09-16"}, to="2026-09-16"
-        )
+        series = await _series(view, s.account_id, "2026-09-16", "2026-09-16", currency="EUR")
         assert series["buckets"][0]["total"]["provisional_orders"] == 0
         assert Decimal(series["buckets"][0]["total"]["sales"]) == (Decimal(5000) / jpy).quantize(Decimal("0.01"))

@@ -95,12 +95,27 @@ class Scenario:
         self.add(f"order-{o.amazon_order_id}", self.placed_event(o))
         return o
 
+    def _of_order(self, o: PlacedOrder) -> dict[str, Any]:
+        """The fields every event of the order carries."""
+        return {
+            "account_id": self.account_id,
+            "marketplace_id": o.marketplace_id,
+            "amazon_order_id": o.amazon_order_id,
+            "region": REGION[o.marketplace_id],
+        }
+
+    def _of_thread(self, thread: str, marketplace_id: str) -> dict[str, Any]:
+        """The fields every event of the buyer-message thread carries."""
+        return {
+            "account_id": self.account_id,
+            "marketplace_id": marketplace_id,
+            "thread_id": thread,
+            "region": REGION[marketplace_id],
+        }
+
     def placed_event(self, o: PlacedOrder) -> orders.OrderPlaced:
         return orders.OrderPlaced(
-            account_id=self.account_id,
-            marketplace_id=o.marketplace_id,
-            amazon_order_id=o.amazon_order_id,
-            region=REGION[o.marketplace_id],  # type: ignore[arg-type]
+            **self._of_order(o),
             purchase_date=o.purchase_date,
             last_update_date=o.purchase_date,
             order_status=o.status,  # type: ignore[arg-type]
@@ -112,10 +127,7 @@ class Scenario:
 
     def change(self, o: PlacedOrder, to: str, at: datetime) -> tuple[str, Event]:
         event = orders.OrderStatusChanged(
-            account_id=self.account_id,
-            marketplace_id=o.marketplace_id,
-            amazon_order_id=o.amazon_order_id,
-            region=REGION[o.marketplace_id],  # type: ignore[arg-type]
+            **self._of_order(o),
             from_status=o.status,  # type: ignore[arg-type]
             to_status=to,  # type: ignore[arg-type]
             last_update_date=at,
@@ -126,10 +138,7 @@ class Scenario:
     def refund(self, o: PlacedOrder, amount: str, at: datetime) -> tuple[str, Event]:
         o.refunds.append(Decimal(amount))
         event = orders.OrderRefunded(
-            account_id=self.account_id,
-            marketplace_id=o.marketplace_id,
-            amazon_order_id=o.amazon_order_id,
-            region=REGION[o.marketplace_id],  # type: ignore[arg-type]
+            **self._of_order(o),
             amount=orders.Money(currency_code=o.currency, amount=Decimal(amount)),
             refunded_at=at,
             last_update_date=at,
@@ -140,10 +149,7 @@ class Scenario:
         self.add(
             f"thread-{thread}",
             messages.BuyerMessageReceived(
-                account_id=self.account_id,
-                marketplace_id=marketplace_id,
-                thread_id=thread,
-                region=REGION[marketplace_id],  # type: ignore[arg-type]
+                **self._of_thread(thread, marketplace_id),
                 message_id=f"m-{uuid.uuid4().hex[:8]}",
                 received_at=at,
                 subject=f"question about {thread}",
@@ -155,10 +161,7 @@ class Scenario:
         self.add(
             f"thread-{thread}",
             messages.SellerReplied(
-                account_id=self.account_id,
-                marketplace_id=marketplace_id,
-                thread_id=thread,
-                region=REGION[marketplace_id],  # type: ignore[arg-type]
+                **self._of_thread(thread, marketplace_id),
                 message_id=f"r-{uuid.uuid4().hex[:8]}",
                 replied_at=at,
                 body="It ships today.",
@@ -169,10 +172,7 @@ class Scenario:
         self.add(
             f"thread-{thread}",
             messages.MarkedNoResponseNeeded(
-                account_id=self.account_id,
-                marketplace_id=marketplace_id,
-                thread_id=thread,
-                region=REGION[marketplace_id],  # type: ignore[arg-type]
+                **self._of_thread(thread, marketplace_id),
                 at=at,
             ),
         )

@@ -69,17 +69,27 @@ GROUP BY account_id, date_trunc('month', day)::date, kind, marketplace_id, curre
 ORDER BY 1, 2, 3, 4, 5, 6
 ON CONFLICT (account_id, month, kind, marketplace_id, currency, status) DO UPDATE SET
     n = m.n + EXCLUDED.n, units = m.units + EXCLUDED.units, amount = trim_scale(m.amount + EXCLUDED.amount),
-    n_converted = ARRAY(SELECT a + b FROM unnest(m.n_converted, EXCLUDED.n_converted) WITH ORDINALITY u(a, b, i)
-                        ORDER BY i),
-    n_unconverted = ARRAY(SELECT a + b FROM unnest(m.n_unconverted, EXCLUDED.n_unconverted)
-                          WITH ORDINALITY u(a, b, i) ORDER BY i),
-    amount_unconverted = ARRAY(SELECT trim_scale(a + b)
-                               FROM unnest(m.amount_unconverted, EXCLUDED.amount_unconverted)
-                                    WITH ORDINALITY u(a, b, i) ORDER BY i),
-    reporting_units = ARRAY(SELECT trim_scale(a + b) FROM unnest(m.reporting_units, EXCLUDED.reporting_units)
-                            WITH ORDINALITY u(a, b, i) ORDER BY i),
-    n_inexact = ARRAY(SELECT a + b FROM unnest(m.n_inexact, EXCLUDED.n_inexact) WITH ORDINALITY u(a, b, i)
-                      ORDER BY i);
+    n_converted = ARRAY[m.n_converted[1] + EXCLUDED.n_converted[1], m.n_converted[2] + EXCLUDED.n_converted[2],
+                        m.n_converted[3] + EXCLUDED.n_converted[3], m.n_converted[4] + EXCLUDED.n_converted[4],
+                        m.n_converted[5] + EXCLUDED.n_converted[5], m.n_converted[6] + EXCLUDED.n_converted[6]],
+    n_unconverted = ARRAY[m.n_unconverted[1] + EXCLUDED.n_unconverted[1], m.n_unconverted[2] + EXCLUDED.n_unconverted[2],
+                          m.n_unconverted[3] + EXCLUDED.n_unconverted[3], m.n_unconverted[4] + EXCLUDED.n_unconverted[4],
+                          m.n_unconverted[5] + EXCLUDED.n_unconverted[5], m.n_unconverted[6] + EXCLUDED.n_unconverted[6]],
+    amount_unconverted = ARRAY[trim_scale(m.amount_unconverted[1] + EXCLUDED.amount_unconverted[1]),
+                               trim_scale(m.amount_unconverted[2] + EXCLUDED.amount_unconverted[2]),
+                               trim_scale(m.amount_unconverted[3] + EXCLUDED.amount_unconverted[3]),
+                               trim_scale(m.amount_unconverted[4] + EXCLUDED.amount_unconverted[4]),
+                               trim_scale(m.amount_unconverted[5] + EXCLUDED.amount_unconverted[5]),
+                               trim_scale(m.amount_unconverted[6] + EXCLUDED.amount_unconverted[6])],
+    reporting_units = ARRAY[trim_scale(m.reporting_units[1] + EXCLUDED.reporting_units[1]),
+                            trim_scale(m.reporting_units[2] + EXCLUDED.reporting_units[2]),
+                            trim_scale(m.reporting_units[3] + EXCLUDED.reporting_units[3]),
+                            trim_scale(m.reporting_units[4] + EXCLUDED.reporting_units[4]),
+                            trim_scale(m.reporting_units[5] + EXCLUDED.reporting_units[5]),
+                            trim_scale(m.reporting_units[6] + EXCLUDED.reporting_units[6])],
+    n_inexact = ARRAY[m.n_inexact[1] + EXCLUDED.n_inexact[1], m.n_inexact[2] + EXCLUDED.n_inexact[2],
+                      m.n_inexact[3] + EXCLUDED.n_inexact[3], m.n_inexact[4] + EXCLUDED.n_inexact[4],
+                      m.n_inexact[5] + EXCLUDED.n_inexact[5], m.n_inexact[6] + EXCLUDED.n_inexact[6]];
 DELETE FROM order_month_summaries m
 USING (SELECT DISTINCT account_id, date_trunc('month', day)::date AS month
        FROM (SELECT account_id, day FROM unnest(removed) UNION ALL SELECT account_id, day FROM unnest(added)) c) k
@@ -93,8 +103,9 @@ FROM (SELECT -1 AS sign, * FROM unnest(removed) UNION ALL SELECT 1, * FROM unnes
 GROUP BY account_id, day, marketplace_id, currency
 ORDER BY 1, 2, 3, 4
 ON CONFLICT (account_id, day, marketplace_id, currency) DO UPDATE SET
-    n_rate_lookups = ARRAY(SELECT a + b FROM unnest(l.n_rate_lookups, EXCLUDED.n_rate_lookups)
-                           WITH ORDINALITY u(a, b, i) ORDER BY i);
+    n_rate_lookups = ARRAY[l.n_rate_lookups[1] + EXCLUDED.n_rate_lookups[1], l.n_rate_lookups[2] + EXCLUDED.n_rate_lookups[2],
+                           l.n_rate_lookups[3] + EXCLUDED.n_rate_lookups[3], l.n_rate_lookups[4] + EXCLUDED.n_rate_lookups[4],
+                           l.n_rate_lookups[5] + EXCLUDED.n_rate_lookups[5], l.n_rate_lookups[6] + EXCLUDED.n_rate_lookups[6]];
 DELETE FROM order_day_lookups l
 USING (SELECT DISTINCT account_id, day
        FROM (SELECT account_id, day FROM unnest(removed) UNION ALL SELECT account_id, day FROM unnest(added)) c) k

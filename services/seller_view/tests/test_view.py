@@ -243,6 +243,16 @@ async def test_orders_filters_and_stable_keyset_pages(make_db, kafka_bootstrap) 
         bad = await view.get(s.account_id, "orders", max_results=2, status="Shipped", next_token=first["next_token"])
         assert bad.status_code == 400
         assert (await view.get(s.account_id, "orders", next_token="garbage")).status_code == 400
+        # bad filters of the overview: 422 problems naming the field
+        for params, field in (
+            ({"currency": "ZZZ"}, "currency"),
+            ({"marketplace": "XX"}, "marketplace"),
+            ({"purchased_after": "2026-09-01T00:00:00"}, "purchased_after"),
+        ):
+            refused = await view.get(s.account_id, "overview", **params)
+            assert refused.status_code == 422, (params, refused.text)
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert refused.json()["field"] == field
 
 
 async def _send_raw(producer: AIOKafkaProducer, key: str, ce_type: str, value: bytes) -> uuid.UUID:

@@ -24,6 +24,7 @@ from unified_shared.auth import Principal, current_principal
 from unified_shared.bounds import Cursor, QueryInstant
 from unified_shared.clock import Clock
 from unified_shared.contracts.orders import OrderStatus
+from unified_shared.errors import Forbidden, Invalid
 from unified_shared.money import UnknownCurrency, minor_units
 from unified_shared.problems import Problem
 
@@ -50,7 +51,7 @@ def _account(principal: Principal, account_id: UUID) -> None:
 
 def _require_any(principal: Principal, *permissions: str) -> None:
     if not any(principal.has(p) for p in permissions):
-        raise Problem(403, "Forbidden", f"this call needs one of the permissions: {', '.join(permissions)}")
+        raise Forbidden(None, f"this call needs one of the permissions: {', '.join(permissions)}")
 
 
 def _scope(principal: Principal, requested: list[str] | None) -> list[str] | None:
@@ -60,7 +61,7 @@ def _scope(principal: Principal, requested: list[str] | None) -> list[str] | Non
         try:
             wanted = domain.normalize_marketplaces(requested)
         except catalog.UnknownMarketplace as exc:
-            raise Problem(400, "Unknown marketplace", str(exc)) from None
+            raise Invalid("marketplace", str(exc), title="Unknown marketplace") from None
     return domain.visible_marketplaces(principal.marketplaces, wanted)
 
 
@@ -69,13 +70,13 @@ def _as_of(request: Request, as_of: datetime | None) -> datetime:
         clock: Clock = request.app.state.clock
         return clock()
     if as_of.tzinfo is None:
-        raise Problem(400, "Invalid as_of", "as_of must carry a time zone (e.g. 2026-10-01T12:00:00Z)")
+        raise Invalid("as_of", "as_of must carry a time zone (e.g. 2026-10-01T12:00:00Z)")
     return as_of
 
 
 def _aware(name: str, value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        raise Problem(400, f"Invalid {name}", f"{name} must carry a time zone (e.g. 2026-10-01T00:00:00Z)")
+        raise Invalid(name, f"{name} must carry a time zone (e.g. 2026-10-01T00:00:00Z)")
     return value
 
 
@@ -93,6 +94,16 @@ StatusList = Annotated[str, Field(max_length=300, pattern="^[A-Za-z, ]*$")]
 OrderIdList = Annotated[str, Field(max_length=2000, pattern="^[0-9, -]*$")]
 
 
+def _reporting_currency(currency: str) -> str:
+    """The reporting currency asked for, upper-cased; one ISO 4217 knows, else a 422 naming ``currency``."""
+    reporting = currency.upper()
+    try:
+        minor_units(reporting)
+    except UnknownCurrency as exc:
+        raise Invalid("currency", str(exc), title="Unknown currency") from None
+    return reporting
+
+
 @router.get("/overview")
 async def get_overview(
     request: Request,
@@ -108,11 +119,7 @@ async def get_overview(
 ) -> dict[str, Any]:
     _account(principal, account_id)
     _require_any(principal, "reports", "orders")
-    reporting = currency.upper()
-    try:
-        minor_units(reporting)
-    except UnknownCurrency as exc:
-        raise Problem(400, "Unknown currency", str(exc)) from None
+    reporting = _reporting_currency(currency)
     scope = _scope(principal, _split(marketplace))
     async with read_view(request) as (conn, _gen):
         return await overview_queries.overview(
@@ -140,11 +147,7 @@ async def get_overview_timeseries(
     """Sales, units, orders and refunds per marketplace per bucket (the overview's rules, scope-filtered)."""
     _account(principal, account_id)
     _require_any(principal, "reports", "orders")
-    reporting = currency.upper()
-    try:
-        minor_units(reporting)
-    except UnknownCurrency as exc:
-        raise Problem(422, "Unknown currency", str(exc), errors=[{"field": "currency", "message": str(exc)}]) from None
+    reporting = _reporting_currency(currency)
     clock: Clock = request.app.state.clock
     last = to or clock().astimezone(UTC).date()
     first = from_ or timeseries.default_range(last, granularity)[0]

@@ -8,10 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 
 from unified_seller_view import offers_queries
-from unified_seller_view.api import _account, _require_any, _scope, _split, read_view
+from unified_seller_view.api import _account, _reporting_currency, _require_any, _scope, _split, read_view
 from unified_shared.auth import Principal, current_principal
-from unified_shared.money import UnknownCurrency, minor_units
-from unified_shared.problems import Problem
 
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["unified view"])
 
@@ -27,11 +25,7 @@ async def get_offers(
 ) -> dict[str, Any]:
     _account(principal, account_id)
     _require_any(principal, "listings", "reports")
-    reporting = currency.upper()
-    try:
-        minor_units(reporting)
-    except UnknownCurrency as exc:
-        raise Problem(422, "Unknown currency", str(exc), field="currency") from None
+    reporting = _reporting_currency(currency)
     scope = _scope(principal, _split(marketplace))
     async with read_view(request) as (conn, _gen):
         return await offers_queries.offers_by_sku(conn, account_id, marketplaces=scope, reporting_currency=reporting)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib.metadata
 import logging
 import time
@@ -266,6 +267,10 @@ def create_app(runtime: ServiceRuntime, *, title: str, version: str | None = Non
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        # Everything built at start-up lives as long as the process: out of the collector's sight, a full
+        # collection no longer walks it (tens of milliseconds added to whichever request it lands in).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

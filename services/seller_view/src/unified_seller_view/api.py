@@ -155,7 +155,7 @@ async def get_overview_timeseries(
     try:
         timeseries.buckets(first, last, granularity)
     except timeseries.BadRange as exc:
-        raise Problem(422, "Invalid range", str(exc), errors=[{"field": exc.field, "message": str(exc)}]) from None
+        raise Invalid(exc.field, str(exc), title="Invalid range") from None
     async with read_view(request) as (conn, _gen):
         return await timeseries.timeseries(
             conn,

@@ -241,8 +241,11 @@ async def test_orders_filters_and_stable_keyset_pages(make_db, kafka_bootstrap) 
         # A token is bound to its filters and cannot be forged into something else.
         first = await view.json(s.account_id, "orders", max_results=2)
         bad = await view.get(s.account_id, "orders", max_results=2, status="Shipped", next_token=first["next_token"])
-        assert bad.status_code == 400
-        assert (await view.get(s.account_id, "orders", next_token="garbage")).status_code == 400
+        assert (bad.status_code, bad.json()["field"]) == (400, "next_token")
+        garbage = await view.get(s.account_id, "orders", next_token="garbage")
+        assert (garbage.status_code, garbage.json()["field"]) == (400, "next_token")
+        unknown = await view.get(s.account_id, "orders", status="Lost")
+        assert (unknown.status_code, unknown.json()["field"]) == (400, "status")
         # bad filters of the overview: 422 problems naming the field
         for params, field in (
             ({"currency": "ZZZ"}, "currency"),

@@ -199,7 +199,7 @@ async def get_orders(
     if statuses:
         unknown = sorted(set(statuses) - ORDER_STATUSES)
         if unknown:
-            raise Problem(400, "Unknown order status", f"unknown status: {', '.join(unknown)}")
+            raise Problem(400, "Unknown order status", f"unknown status: {', '.join(unknown)}", field="status")
     scope = _scope(principal, _split((marketplace or []) + (MarketplaceIds or [])))
     token = next_token or NextToken
     async with read_view(request) as (conn, _gen):
@@ -216,7 +216,9 @@ async def get_orders(
                 max_results=MaxResultsPerPage or max_results,
             )
         except domain.BadPageToken as exc:
-            raise Problem(400, "Invalid NextToken", str(exc)) from None
+            raise Problem(
+                400, "Invalid NextToken", str(exc), field="next_token" if next_token else "NextToken"
+            ) from None
 
 
 @router.get("/messages")

@@ -44,9 +44,10 @@ from unified_shared.consumer_apply import (
     ReceivedEvent,
     per_event,
 )
+from unified_shared.consumer_fallback import BatchFailed, apply_at_once, apply_one_by_one
 from unified_shared.consumer_records import ParsedRecord, parse_record
 from unified_shared.dead_letters import DeadLetter, dlq_topic
-from unified_shared.metrics import CONSUMER_APPLIED, CONSUMER_LAG, CONSUMER_LAST_FETCH_AGE, CONSUMER_RETRIES
+from unified_shared.metrics import CONSUMER_APPLIED, CONSUMER_LAG, CONSUMER_LAST_FETCH_AGE
 from unified_shared.tracing import record_spans
 
 __all__ = [
@@ -63,23 +64,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Errors that mean "the database is unreachable" or "try the whole batch again", not "this event is bad".
-_RETRY_BATCH_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    ConnectionError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-)
 # Without a fetch answered for this long the consumer reports itself unable to fetch (degraded).
 FETCH_STALE_S = 15.0
-
-
-class _BatchFailed(Exception):
-    """A batch failed as a whole (not for a retryable reason): its transaction is rolled back and the batch
-    applied again event by event."""
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -196,7 +182,7 @@ class IdempotentConsumer:
         parsed = [self.parse(r) for r in records]
         try:
             outcomes, new_letters = await self._apply_parsed(parsed, one_by_one=False)
-        except _BatchFailed:
+        except BatchFailed:
             outcomes, new_letters = await self._apply_parsed(parsed, one_by_one=True)
         record_spans(
             ((f"consume {item.envelope.type}", item.envelope.traceparent) for item in parsed if item.envelope),
@@ -267,45 +253,18 @@ class IdempotentConsumer:
         return await consumer_claims.claim(conn, self.name, [item.key for item in parsed], [i.outcome for i in parsed])
 
     async def _apply(self, conn: asyncpg.Connection, events: list[ReceivedEvent], one_by_one: bool) -> dict[UUID, str]:
-        """Apply the batch at once (no savepoint: when it fails, _BatchFailed rolls the whole transaction back
-        and the caller runs it again ``one_by_one``); else event by event, each in a savepoint. Returns
-        {event ID: reason} of those given up."""
+        """{event ID: reason} of the events given up (``consumer_fallback``)."""
         if not one_by_one:
-            try:
-                await self.table.apply(conn, events)
-                return {}
-            except _RETRY_BATCH_ERRORS:
-                raise
-            except Exception as exc:
-                log.warning(
-                    "batch failed; applying its events one by one",
-                    extra={"consumer": self.name, "events": len(events), "error": f"{type(exc).__name__}: {exc}"},
-                )
-                raise _BatchFailed from exc
-        failed: dict[UUID, str] = {}
-        for received in events:
-            reason = await self._apply_one(conn, received)
-            if reason is not None:
-                failed[UUID(str(received.event_id))] = reason
-        return failed
-
-    async def _apply_one(self, conn: asyncpg.Connection, received: ReceivedEvent) -> str | None:
-        last_error = ""
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                async with conn.transaction():  # savepoint: a failed attempt leaves nothing behind
-                    await self.table.apply(conn, [received])
-                return None
-            except _RETRY_BATCH_ERRORS:
-                raise
-            except PoisonEvent as exc:
-                return f"rejected: {exc}"
-            except Exception as exc:  # a handler bug or a transient conflict: retry, then dead-letter
-                last_error = f"{type(exc).__name__}: {exc}"
-                if attempt < self.max_attempts:
-                    CONSUMER_RETRIES.labels(self.name).inc()
-                    await asyncio.sleep(self.backoff_base_s * 2 ** (attempt - 1))
-        return last_error
+            await apply_at_once(conn, self.table, events, self.name)
+            return {}
+        return await apply_one_by_one(
+            conn,
+            self.table,
+            events,
+            self.name,
+            max_attempts=self.max_attempts,
+            backoff_base_s=self.backoff_base_s,
+        )
 
     async def _save_offsets(self, conn: asyncpg.Connection, parsed: list[ParsedRecord]) -> None:
         await consumer_offsets.save(

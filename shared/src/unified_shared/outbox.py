@@ -29,11 +29,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import OutOfOrderSequenceNumber, ProducerFenced
 
 from unified_shared import outbox_quarantine as quarantine
+from unified_shared import outbox_reads as reads
 from unified_shared.envelope import Envelope
 from unified_shared.eventstore import StoredEvent
-from unified_shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED, OUTBOX_QUARANTINED
+from unified_shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED
+from unified_shared.outbox_keys import BlockedKeys
 from unified_shared.outbox_send import (
-    OUTGOING_COLUMNS,
     ROW_FAULTS,
     Batches,
     Cursor,
@@ -44,8 +45,6 @@ from unified_shared.outbox_send import (
 from unified_shared.tracing import handed_on
 
 log = logging.getLogger(__name__)
-
-RELEASE_CHECK_S = 1.0  # how often a relay with quarantined keys looks for an operator's release
 
 
 class _RowRetry(Exception):
@@ -86,9 +85,7 @@ class OutboxRelay:
         self.degraded = False
         self._wakeup = asyncio.Event()
         self._attempts: dict[int, tuple[int, str]] = {}  # position -> (failed attempts, last reason)
-        self._blocked: set[str] = set()
-        self._blocked_loaded = False
-        self._release_checked = 0.0
+        self._blocked = BlockedKeys(name)
         self._in_flight: deque[InFlight] = deque()
         self._failures = 0
         self._failing_since: float | None = None
@@ -98,42 +95,22 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def cursor(self, conn: asyncpg.Connection) -> Cursor:
-        row = await conn.fetchrow("SELECT txid, position FROM outbox_position WHERE relay = $1", self.name)
-        return (int(row["txid"]), int(row["position"])) if row else (0, 0)
+        return await reads.cursor(conn, self.name)
 
     async def position(self, conn: asyncpg.Connection) -> int:
         return (await self.cursor(conn))[1]
 
     async def save_position(self, conn: asyncpg.Connection, cursor: Cursor) -> None:
-        await conn.execute(
-            """INSERT INTO outbox_position (relay, txid, position) VALUES ($1, $2::xid8, $3)
-               ON CONFLICT (relay) DO UPDATE
-               SET txid = EXCLUDED.txid, position = EXCLUDED.position, updated_at = now()""",
-            self.name,
-            cursor[0],
-            cursor[1],
-        )
+        await reads.save_cursor(conn, self.name, cursor)
 
     # -- status ---------------------------------------------------------------------------------------
     async def status(self) -> RelayStatus:
         """Backlog, age of the oldest unpublished event and the quarantine, from the database (the truth
         even while the relay waits inside the producer's retries); updates the metrics and ``degraded``."""
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                """WITH saved AS (
-                       SELECT coalesce(max(txid), '0'::xid8) AS t, coalesce(max(position), 0) AS p
-                       FROM outbox_position WHERE relay = $1)
-                   SELECT (SELECT count(*) FROM event_store e WHERE (e.txid, e.position) > (saved.t, saved.p))
-                              AS backlog,
-                          (SELECT extract(epoch FROM clock_timestamp() - e.recorded_at) FROM event_store e
-                           WHERE (e.txid, e.position) > (saved.t, saved.p) ORDER BY e.txid, e.position LIMIT 1)
-                              AS age
-                   FROM saved""",
-                self.name,
-            )
+            backlog, age = await reads.backlog(conn, self.name)
             held = await quarantine.counts(conn, self.name)
-        age = float(row["age"] or 0.0)
-        OUTBOX_BACKLOG.labels(self.name).set(max(0, int(row["backlog"])))
+        OUTBOX_BACKLOG.labels(self.name).set(backlog)
         OUTBOX_OLDEST_AGE.labels(self.name).set(age)
         degraded = age > self.degraded_after_s
         if degraded != self.degraded:
@@ -146,7 +123,7 @@ class OutboxRelay:
             else:
                 log.info("outbox relay no longer degraded", extra={"relay": self.name})
         return RelayStatus(
-            max(0, int(row["backlog"])),
+            backlog,
             age,
             held.get("failed", 0),
             held.get("held", 0) + held.get("released", 0),
@@ -183,35 +160,9 @@ class OutboxRelay:
         )
         return future
 
-    async def _read(self, conn: asyncpg.Connection, after: Cursor) -> tuple[list[Outgoing], Cursor]:
-        """The next rows after ``after``, of finished transactions only; and the cursor of the last one."""
-        rows = await conn.fetch(
-            f"""SELECT {OUTGOING_COLUMNS} FROM event_store
-               WHERE (txid, position) > ($1::xid8, $2::bigint) AND txid < pg_snapshot_xmin(pg_current_snapshot())
-               ORDER BY txid, position LIMIT $3""",
-            after[0],
-            after[1],
-            self.batch_size,
-        )
-        batch = [Outgoing.of_row(r) for r in rows]
-        return batch, ((batch[-1].txid, batch[-1].position) if batch else after)
-
     async def _quarantine(self, conn: asyncpg.Connection, stored: Outgoing, reason: str) -> None:
-        await quarantine.put(conn, self.name, stored, "failed", reason)
-        self._blocked.add(stored.partition_key)
+        await self._blocked.fail(conn, stored, reason)
         self._attempts.pop(stored.position, None)
-        OUTBOX_QUARANTINED.labels(self.name).inc()
-        log.error(
-            "outbox event quarantined: its partition key waits, every other key goes on",
-            extra={
-                "relay": self.name,
-                "position": stored.position,
-                "event_id": str(stored.event_id),
-                "event_type": stored.event_type,
-                "partition_key": stored.partition_key,
-                "reason": reason,
-            },
-        )
 
     async def _dispatch(self, conn: asyncpg.Connection, batch: list[Outgoing], start: Cursor, last: Cursor) -> None:
         """Send a batch without waiting for acknowledgements; rows of blocked keys join the quarantine."""
@@ -219,7 +170,7 @@ class OutboxRelay:
         batches = Batches(self.producer)
         for i, stored in enumerate(batch):
             if stored.partition_key in self._blocked:
-                await quarantine.put(conn, self.name, stored, "held", "behind a quarantined event of its key")
+                await self._blocked.hold(conn, stored)
                 continue
             attempts, reason = self._attempts.get(stored.position, (0, ""))
             if attempts >= self.max_row_attempts:
@@ -264,46 +215,18 @@ class OutboxRelay:
             done += await self._settle(conn, self._in_flight.popleft())
         return done
 
-    async def _drain_quarantine(self, conn: asyncpg.Connection, *, force: bool = False) -> None:
-        """Publish, in position order, the quarantined rows of keys no longer blocked by a failed row
-        (released by an operator, or the failed one skipped); a key with nothing left flows again."""
-        if not self._blocked_loaded:
-            self._blocked = await quarantine.blocked_keys(conn, self.name)
-            self._blocked_loaded = True
-        now = time.monotonic()
-        if not self._blocked or (not force and now - self._release_checked < RELEASE_CHECK_S):
-            return
-        self._release_checked = now
-        for key in sorted(self._blocked):
-            waiting = await quarantine.rows(conn, self.name, key=key)
-            sent: list[tuple[StoredEvent, asyncio.Future[Any]]] = []
-            for q in waiting:
-                if q.status == "failed":
-                    break
-                try:
-                    sent.append((q.stored, await self._send(Outgoing.of(q.stored))))
-                except ROW_FAULTS as exc:
-                    await quarantine.mark(conn, self.name, q.position, "failed", repr(exc))
-                    break
-            await asyncio.gather(*(f for _, f in sent))
-            await quarantine.remove(conn, self.name, [s.position for s, _ in sent])
-            OUTBOX_PUBLISHED.labels(self.name).inc(len(sent))
-            if len(sent) == len(waiting):
-                self._blocked.discard(key)
-                log.info("outbox quarantine of a key drained", extra={"relay": self.name, "published": len(sent)})
-
     async def publish_once(self, *, wait_s: float = 10.0) -> int:
         """One unpipelined pass: read the next batch, send it, wait for every ack, save the cursor.
 
         Rows committed but still behind a running older transaction (anywhere in the cluster) are waited
         for, up to ``wait_s``: 0 then means nothing committed is left, not "not publishable yet"."""
         async with self.pool.acquire() as conn:
-            await self._drain_quarantine(conn, force=True)
+            await self._blocked.drain(conn, self._send, force=True)
             start = await self.cursor(conn)
             deadline = time.monotonic() + wait_s
             while True:
-                batch, last = await self._read(conn, start)
-                if batch or time.monotonic() > deadline or not await self._held_back(conn, start):
+                batch, last = await reads.rows_after(conn, start, self.batch_size)
+                if batch or time.monotonic() > deadline or not await reads.held_back(conn, start):
                     break
                 await asyncio.sleep(0.02)
             if not batch:
@@ -314,23 +237,14 @@ class OutboxRelay:
             finally:
                 self._in_flight.clear()
 
-    async def _held_back(self, conn: asyncpg.Connection, after: Cursor) -> bool:
-        """Committed rows after ``after`` that a running older transaction keeps from being read yet."""
-        held: bool = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM event_store WHERE (txid, position) > ($1::xid8, $2::bigint))",
-            after[0],
-            after[1],
-        )
-        return held
-
     async def _pump(self) -> None:
         """Read, send and settle continuously: the next batch is read while earlier ones await their acks."""
         async with self.pool.acquire() as conn:
             cursor = await self.cursor(conn)
             try:
                 while True:
-                    await self._drain_quarantine(conn)
-                    batch, last = await self._read(conn, cursor)
+                    await self._blocked.drain(conn, self._send)
+                    batch, last = await reads.rows_after(conn, cursor, self.batch_size)
                     if batch:
                         await self._dispatch(conn, batch, cursor, last)
                         cursor = last

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -20,6 +20,8 @@ def stream_id(account_id: UUID, thread_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Thread:
+    """One row of ``threads``: what the list and the thread view show without reading the timeline."""
+
     thread_id: str
     marketplace_id: str
     amazon_order_id: str | None
@@ -38,10 +40,7 @@ class Thread:
         """The thread after a command: its head (ID, marketplace, order, subject), its status recomputed from
         its whole timeline, its counts, and its stream version. Listed by reply deadline, else last activity."""
         return Thread(
-            thread_id=head.thread_id,
-            marketplace_id=head.marketplace_id,
-            amazon_order_id=head.amazon_order_id,
-            subject=head.subject,
+            **{f.name: getattr(head, f.name) for f in fields(ThreadHead)},
             state=status.state,
             awaiting_since=status.awaiting_since,
             reply_deadline=status.reply_deadline,
@@ -75,6 +74,8 @@ class ThreadHead:
 
 @dataclass(frozen=True, slots=True)
 class StoredEntry:
+    """One row of ``thread_entries``: a point of the timeline with what was said and by whom."""
+
     entry_id: str
     thread_id: str
     kind: EntryKind
@@ -88,34 +89,22 @@ class StoredEntry:
         return Entry(self.entry_id, self.kind, self.at)
 
 
+# The columns of ``threads`` and ``thread_entries`` after ``account_id``, in table order: they bear the fields'
+# names, but for the stream's version (``stream_version``).
+_THREAD_FIELDS = tuple(f.name for f in fields(Thread))
+_ENTRY_FIELDS = tuple(f.name for f in fields(StoredEntry))
+
+
+def _column(field: str) -> str:
+    return "stream_version" if field == "version" else field
+
+
 def _thread(row: asyncpg.Record) -> Thread:
-    return Thread(
-        thread_id=row["thread_id"],
-        marketplace_id=row["marketplace_id"],
-        amazon_order_id=row["amazon_order_id"],
-        subject=row["subject"],
-        state=row["state"],
-        awaiting_since=row["awaiting_since"],
-        reply_deadline=row["reply_deadline"],
-        last_activity_at=row["last_activity_at"],
-        sort_at=row["sort_at"],
-        buyer_messages=row["buyer_messages"],
-        replies=row["replies"],
-        version=row["stream_version"],
-    )
+    return Thread(**{f: row[_column(f)] for f in _THREAD_FIELDS})
 
 
 def _entry(row: asyncpg.Record) -> StoredEntry:
-    return StoredEntry(
-        entry_id=row["entry_id"],
-        thread_id=row["thread_id"],
-        kind=row["kind"],
-        at=row["at"],
-        subject=row["subject"],
-        body=row["body"],
-        amazon_order_id=row["amazon_order_id"],
-        actor=row["actor"],
-    )
+    return StoredEntry(**{f: row[f] for f in _ENTRY_FIELDS})
 
 
 class MessagesStore(Protocol):
@@ -160,14 +149,7 @@ class PgMessagesStore:
                                           amazon_order_id, actor)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
             account_id,
-            entry.entry_id,
-            entry.thread_id,
-            entry.kind,
-            entry.at,
-            entry.subject,
-            entry.body,
-            entry.amazon_order_id,
-            entry.actor,
+            *(getattr(entry, f) for f in _ENTRY_FIELDS),
         )
 
     async def save_thread(self, account_id: UUID, thread: Thread) -> None:
@@ -183,18 +165,7 @@ class PgMessagesStore:
                    buyer_messages = EXCLUDED.buyer_messages, replies = EXCLUDED.replies,
                    stream_version = EXCLUDED.stream_version""",
             account_id,
-            thread.thread_id,
-            thread.marketplace_id,
-            thread.amazon_order_id,
-            thread.subject,
-            thread.state,
-            thread.awaiting_since,
-            thread.reply_deadline,
-            thread.last_activity_at,
-            thread.sort_at,
-            thread.buyer_messages,
-            thread.replies,
-            thread.version,
+            *(getattr(thread, f) for f in _THREAD_FIELDS),
         )
 
     async def list_threads(self, account_id: UUID, query: ThreadQuery) -> list[Thread]:

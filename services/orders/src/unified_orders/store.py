@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Literal, Protocol
 from uuid import UUID
@@ -20,21 +20,17 @@ def stream_id(account_id: UUID, amazon_order_id: str) -> str:
     return f"order:{account_id}:{amazon_order_id}"
 
 
+# The ``orders`` columns after ``account_id``, in table order: they bear the state's field names, but for the
+# stream's version (``stream_version``).
+_FIELDS = tuple(f.name for f in fields(OrderState))
+
+
+def _column(field: str) -> str:
+    return "stream_version" if field == "version" else field
+
+
 def _state(row: asyncpg.Record) -> OrderState:
-    return OrderState(
-        amazon_order_id=row["amazon_order_id"],
-        marketplace_id=row["marketplace_id"],
-        purchase_date=row["purchase_date"],
-        last_update_date=row["last_update_date"],
-        order_status=row["order_status"],
-        fulfillment_channel=row["fulfillment_channel"],
-        currency_code=row["currency_code"],
-        amount=row["amount"],
-        items_shipped=row["items_shipped"],
-        items_unshipped=row["items_unshipped"],
-        refunded_amount=row["refunded_amount"],
-        version=row["stream_version"],
-    )
+    return OrderState(**{f: row[_column(f)] for f in _FIELDS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,23 +100,7 @@ class PgOrdersStore:
                    items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
                    refunded_amount = EXCLUDED.refunded_amount, stream_version = EXCLUDED.stream_version""",
             account_id,
-            *(
-                [getattr(s, f) for s in ordered]
-                for f in (
-                    "amazon_order_id",
-                    "marketplace_id",
-                    "purchase_date",
-                    "last_update_date",
-                    "order_status",
-                    "fulfillment_channel",
-                    "currency_code",
-                    "amount",
-                    "items_shipped",
-                    "items_unshipped",
-                    "refunded_amount",
-                    "version",
-                )
-            ),
+            *([getattr(s, f) for s in ordered] for f in _FIELDS),
         )
 
     async def save_order(self, account_id: UUID, state: OrderState) -> None:
@@ -135,18 +115,7 @@ class PgOrdersStore:
                    items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
                    refunded_amount = EXCLUDED.refunded_amount, stream_version = EXCLUDED.stream_version""",
             account_id,
-            state.amazon_order_id,
-            state.marketplace_id,
-            state.purchase_date,
-            state.last_update_date,
-            state.order_status,
-            state.fulfillment_channel,
-            state.currency_code,
-            state.amount,
-            state.items_shipped,
-            state.items_unshipped,
-            state.refunded_amount,
-            state.version,
+            *(getattr(state, f) for f in _FIELDS),
         )
 
     async def get_refund(self, account_id: UUID, amazon_order_id: str, refund_id: str) -> RefundInput | None:

@@ -48,6 +48,7 @@ from unified_shared.consumer_fallback import BatchFailed, apply_at_once, apply_o
 from unified_shared.consumer_records import ParsedRecord, parse_record
 from unified_shared.dead_letters import DeadLetter, dlq_topic
 from unified_shared.metrics import CONSUMER_APPLIED, CONSUMER_LAG, CONSUMER_LAST_FETCH_AGE
+from unified_shared.retry import retry_forever
 from unified_shared.tracing import record_spans
 
 __all__ = [
@@ -321,35 +322,31 @@ class IdempotentConsumer:
             CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(lag)
 
     async def run(self) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                if self._rewind_pending:
-                    await self.rewind()
-                    self._rewind_pending = False
-                if self._letters_pending:
-                    await self._flush_dead_letters()
-                await self.poll_once()
-                if self._failures:
-                    log.info("consumer recovered", extra={"consumer": self.name, "failed_attempts": self._failures})
-                self._failures = 0
-                self.last_error = None
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # The failed batch may not be committed: rewind to the stored offsets and try again.
-                # Logged once per streak (state change), not once per attempt.
-                self.last_error = repr(exc)
-                if self._failures == 0:
-                    log.warning(
-                        "consumer batch failed; rewinding and retrying until it succeeds",
-                        extra={"consumer": self.name, "error": repr(exc)},
-                    )
-                self._failures += 1
-                self._rewind_pending = True  # the next attempt starts with a rewind (repeated until it works)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        await retry_forever(self._attempt, self._attempt_failed)
+
+    async def _attempt(self) -> None:
+        if self._rewind_pending:
+            await self.rewind()
+            self._rewind_pending = False
+        if self._letters_pending:
+            await self._flush_dead_letters()
+        await self.poll_once()
+        if self._failures:
+            log.info("consumer recovered", extra={"consumer": self.name, "failed_attempts": self._failures})
+        self._failures = 0
+        self.last_error = None
+
+    async def _attempt_failed(self, exc: Exception) -> None:
+        # The failed batch may not be committed: rewind to the stored offsets and try again.
+        # Logged once per streak (state change), not once per attempt.
+        self.last_error = repr(exc)
+        if self._failures == 0:
+            log.warning(
+                "consumer batch failed; rewinding and retrying until it succeeds",
+                extra={"consumer": self.name, "error": repr(exc)},
+            )
+        self._failures += 1
+        self._rewind_pending = True  # the next attempt starts with a rewind (repeated until it works)
 
     async def rewind(self) -> None:
         assignment = list(self.consumer.assignment())

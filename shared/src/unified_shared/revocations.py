@@ -10,7 +10,6 @@ issued before the change. Older events need not be read: every token they could 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -23,6 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from unified_shared.kafka import make_reader
+from unified_shared.retry import retry_forever
 from unified_shared.topics import IDENTITY_ACCOUNTS
 
 log = logging.getLogger(__name__)
@@ -179,23 +179,19 @@ class RevocationReader:
 
     async def run(self) -> None:
         """Read until cancelled; a failure is reported (readiness detail) and retried with a new consumer."""
-        backoff = 0.5
         try:
-            while True:
-                try:
-                    await self.poll_once()
-                    self.last_error = None
-                    backoff = 0.5
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.last_error = repr(exc)
-                    log.warning("revocation reader failed; retrying", exc_info=True)
-                    await self._close()
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
+            await retry_forever(self._attempt, self._attempt_failed)
         finally:
             await self._close()
+
+    async def _attempt(self) -> None:
+        await self.poll_once()
+        self.last_error = None
+
+    async def _attempt_failed(self, exc: Exception) -> None:
+        self.last_error = repr(exc)
+        log.warning("revocation reader failed; retrying", exc_info=True)
+        await self._close()
 
     async def _close(self) -> None:
         if self._consumer is not None:

@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -74,6 +75,18 @@ async def make_consumer_for(
     return consumer
 
 
+@contextlib.asynccontextmanager
+async def running_consumer(
+    pool: asyncpg.Pool, bootstrap: str, producer: AIOKafkaProducer, name: str
+) -> AsyncIterator[IdempotentConsumer]:
+    """A started consumer of the test topic (``make_consumer_for``), stopped when the block ends."""
+    consumer = await make_consumer_for(pool, bootstrap, producer, name)
+    try:
+        yield consumer
+    finally:
+        await consumer.consumer.stop()
+
+
 async def totals(pool: asyncpg.Pool, account: UUID) -> tuple[int, int]:
     row = await pool.fetchrow("SELECT total, applied FROM totals WHERE account_id = $1", account)
     return (row["total"], row["applied"]) if row else (0, 0)
@@ -101,13 +114,10 @@ async def test_an_event_delivered_twice_is_applied_once(
     await send(producer, *twice)
     await send(producer, *twice)  # the same ce_id again: a redelivery after a relay crash
     await send(producer, *record_for(AmountAdded(account_id=account, amount=7)))
-    consumer = await make_consumer_for(pool, kafka_bootstrap, producer, f"c-{uuid4().hex[:8]}")
-    try:
+    async with running_consumer(pool, kafka_bootstrap, producer, f"c-{uuid4().hex[:8]}") as consumer:
         await poll_until(consumer, pool, account, 2)
         await drain(consumer)
         assert await totals(pool, account) == (12, 2)
-    finally:
-        await consumer.consumer.stop()
 
 
 async def test_replay_from_offset_zero_changes_nothing(
@@ -117,8 +127,7 @@ async def test_replay_from_offset_zero_changes_nothing(
     for n in (1, 2, 3):
         await send(producer, *record_for(AmountAdded(account_id=account, amount=n)))
     name = f"c-{uuid4().hex[:8]}"
-    consumer = await make_consumer_for(pool, kafka_bootstrap, producer, name)
-    try:
+    async with running_consumer(pool, kafka_bootstrap, producer, name) as consumer:
         await poll_until(consumer, pool, account, 3)
         before = await totals(pool, account)
         # Replay the whole topic: rewind every partition to offset 0, in Kafka and in the stored offsets.
@@ -128,8 +137,6 @@ async def test_replay_from_offset_zero_changes_nothing(
         assert await totals(pool, account) == before == (6, 3)
         stored = await pool.fetchval("SELECT sum(next_offset) FROM consumer_offsets WHERE consumer = $1", name)
         assert stored > 0
-    finally:
-        await consumer.consumer.stop()
 
 
 async def test_poison_message_goes_to_dlq_with_its_reason_and_the_next_is_processed(
@@ -143,12 +150,9 @@ async def test_poison_message_goes_to_dlq_with_its_reason_and_the_next_is_proces
         await send(producer, key, bad_value, headers)
         await send(producer, *unlucky)
         await send(producer, *record_for(AmountAdded(account_id=account, amount=4)))
-        consumer = await make_consumer_for(pool, kafka_bootstrap, producer, f"c-{uuid4().hex[:8]}")
-        try:
+        async with running_consumer(pool, kafka_bootstrap, producer, f"c-{uuid4().hex[:8]}") as consumer:
             await poll_until(consumer, pool, account, 1)
             dead = await dlq.collect(lambda r: r.key == str(account), count=2, timeout_s=15, settle_s=0.5)
-        finally:
-            await consumer.consumer.stop()
     assert await totals(pool, account) == (4, 1)
     assert len(dead) == 2
     by_error = sorted(dead, key=lambda r: int(r.headers["dlq_original_offset"]))  # 99 < 100
@@ -174,11 +178,8 @@ async def test_unknown_event_type_is_counted_and_skipped(
     headers = [(k, b"unifiedseller.test.SomethingNew.v1" if k == "ce_type" else v) for k, v in headers]
     await send(producer, key, value, headers)
     await send(producer, *record_for(AmountAdded(account_id=account, amount=2)))
-    consumer = await make_consumer_for(pool, kafka_bootstrap, producer, f"c-{uuid4().hex[:8]}")
-    try:
+    async with running_consumer(pool, kafka_bootstrap, producer, f"c-{uuid4().hex[:8]}") as consumer:
         await poll_until(consumer, pool, account, 1)
-    finally:
-        await consumer.consumer.stop()
     assert await totals(pool, account) == (2, 1)
     assert await pool.fetchval("SELECT count(*) FROM consumer_processed_events WHERE outcome = 'unknown-type'") == 1
 
@@ -200,12 +201,9 @@ async def test_run_survives_and_resumes(pool: asyncpg.Pool, producer: AIOKafkaPr
         await asyncio.gather(task, return_exceptions=True)
         await consumer.consumer.stop()
     await send(producer, *record_for(AmountAdded(account_id=account, amount=30)))
-    again = await make_consumer_for(pool, kafka_bootstrap, producer, name)
-    try:
+    async with running_consumer(pool, kafka_bootstrap, producer, name) as again:
         await poll_until(again, pool, account, 3)
         await drain(again)
-    finally:
-        await again.consumer.stop()
     assert await totals(pool, account) == (60, 3)
 
 
@@ -217,15 +215,12 @@ async def test_a_record_without_an_envelope_is_dead_lettered_once_even_when_repl
     async with TopicWatcher(kafka_bootstrap, [f"{TEST_TOPIC}.dlq"]) as dlq:
         await send(producer, str(account).encode(), b"not even json", [])
         await send(producer, *record_for(AmountAdded(account_id=account, amount=3)))
-        consumer = await make_consumer_for(pool, kafka_bootstrap, producer, name)
-        try:
+        async with running_consumer(pool, kafka_bootstrap, producer, name) as consumer:
             await poll_until(consumer, pool, account, 1)
             await pool.execute("UPDATE consumer_offsets SET next_offset = 0 WHERE consumer = $1", name)
             await consumer.consumer.seek_to_beginning(*consumer.consumer.assignment())
             await drain(consumer, 10)
             dead = await dlq.collect(lambda r: r.key == str(account), count=2, timeout_s=5)
-        finally:
-            await consumer.consumer.stop()
     assert len(dead) == 1
     assert "envelope" in dead[0].headers["dlq_error"]
     assert await totals(pool, account) == (3, 1)

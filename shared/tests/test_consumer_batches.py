@@ -20,7 +20,7 @@ from unified_shared.kafka import make_consumer
 from unified_shared.testing import TopicWatcher
 
 from .plumbing_support import TEST_TOPIC, AmountAdded
-from .test_consumer import UNLUCKY, pool, producer, record_for, send, totals  # noqa: F401 (fixtures)
+from .test_consumer import UNLUCKY, poll_until, pool, producer, record_for, send, totals  # noqa: F401 (fixtures)
 
 
 def _received(account: UUID, amount: int, offset: int) -> ReceivedEvent:
@@ -80,30 +80,26 @@ async def _sum_batch(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) 
 BATCH_SIZES: list[int] = []
 
 
-async def _consumer(db: asyncpg.Pool, bootstrap: str, dlq_producer: AIOKafkaProducer, name: str, scope: str) -> Any:
+async def _consumer(
+    db: asyncpg.Pool,
+    bootstrap: str,
+    dlq_producer: AIOKafkaProducer,
+    name: str,
+    handler: Any = _sum_batch,
+    **options: Any,
+) -> Any:
+    """A started batch consumer of the test topic named ``name``, applying AmountAdded with ``handler``."""
     kafka = make_consumer(bootstrap, group_id=name, client_id=name, topics=[])
-    consumer = IdempotentConsumer(
-        db,
-        kafka,
-        dlq_producer,
-        name=name,
-        topics=[TEST_TOPIC],
-        handlers=HandlerTable({AmountAdded: _sum_batch}),
-        dead_letter_scope=scope,
-        backoff_base_s=0.01,
-    )
+    handlers = HandlerTable({AmountAdded: handler})
+    consumer = IdempotentConsumer(db, kafka, dlq_producer, name=name, topics=[TEST_TOPIC], handlers=handlers, **options)
     consumer.subscribe()
     await kafka.start()
     return consumer
 
 
-async def _until(consumer: IdempotentConsumer, db: asyncpg.Pool, account: UUID, applied: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        await consumer.poll_once()
-        if (await totals(db, account))[1] >= applied:
-            return
-    raise AssertionError(f"only {await totals(db, account)} applied")
+def _dead_lettering(scope: str) -> dict[str, Any]:
+    """The options of a consumer whose dead letters are keyed by ``scope`` and that retries at once."""
+    return {"dead_letter_scope": scope, "backoff_base_s": 0.01}
 
 
 async def test_a_poisoned_batch_falls_back_per_event_and_dead_letters_once_across_generations(
@@ -117,16 +113,16 @@ async def test_a_poisoned_batch_falls_back_per_event_and_dead_letters_once_acros
         for n in (1, 2, UNLUCKY, 4, 5):
             await send(producer, *record_for(AmountAdded(account_id=account, amount=n)))
         await send(producer, str(account).encode(), b"not even json", [])
-        first = await _consumer(pool, kafka_bootstrap, producer, f"{scope}-gen1", scope)
+        first = await _consumer(pool, kafka_bootstrap, producer, f"{scope}-gen1", **_dead_lettering(scope))
         try:
-            await _until(first, pool, account, 4)
+            await poll_until(first, pool, account, 4)
         finally:
             await first.consumer.stop()
         # a rebuild: a new consumer name from offset 0 in the same scope (its effects go to a fresh table)
         await pool.execute("DELETE FROM totals WHERE account_id = $1", account)
-        second = await _consumer(pool, kafka_bootstrap, producer, f"{scope}-gen2", scope)
+        second = await _consumer(pool, kafka_bootstrap, producer, f"{scope}-gen2", **_dead_lettering(scope))
         try:
-            await _until(second, pool, account, 4)
+            await poll_until(second, pool, account, 4)
             for _ in range(4):
                 await second.poll_once()
         finally:
@@ -159,7 +155,7 @@ async def test_a_batch_rolled_back_sends_no_dead_letter(
     async with TopicWatcher(kafka_bootstrap, [f"{TEST_TOPIC}.dlq"]) as dlq:
         await send(producer, str(account).encode(), b"not even json", [])
         await send(producer, *record_for(AmountAdded(account_id=account, amount=7)))
-        consumer = await _consumer(pool, kafka_bootstrap, producer, scope, scope)
+        consumer = await _consumer(pool, kafka_bootstrap, producer, scope, **_dead_lettering(scope))
         real_save = consumer._save_offsets
         failures = [1]
 
@@ -196,7 +192,7 @@ async def test_a_failed_batch_is_applied_even_when_the_first_rewind_fails_too(
     on from past the lost batch (found by the chaos test: two status changes vanished from the view)."""
     account = uuid4()
     scope = f"svc-{uuid4().hex[:8]}"
-    consumer = await _consumer(pool, kafka_bootstrap, producer, scope, scope)
+    consumer = await _consumer(pool, kafka_bootstrap, producer, scope, **_dead_lettering(scope))
     real_apply, real_stored = consumer.table.apply, consumer._stored_offsets
     outage = {"batch": 1, "rewind": 0}
 
@@ -247,23 +243,11 @@ async def test_a_partition_beyond_max_records_is_applied_in_order_in_batches_of_
 
     for n in range(1, 11):
         await send(producer, *record_for(AmountAdded(account_id=account, amount=n)))
-    name = f"svc-{uuid4().hex[:8]}"
-    kafka = make_consumer(kafka_bootstrap, group_id=name, client_id=name, topics=[])
-    consumer = IdempotentConsumer(
-        pool,
-        kafka,
-        producer,
-        name=name,
-        topics=[TEST_TOPIC],
-        handlers=HandlerTable({AmountAdded: record_batch}),
-        max_records=3,
-    )
-    consumer.subscribe()
-    await kafka.start()
+    consumer = await _consumer(pool, kafka_bootstrap, producer, f"svc-{uuid4().hex[:8]}", record_batch, max_records=3)
     try:
-        await _until(consumer, pool, account, 10)
+        await poll_until(consumer, pool, account, 10)
     finally:
-        await kafka.stop()
+        await consumer.consumer.stop()
     assert [n for batch in batches for n in batch] == list(range(1, 11))
     assert max(len(batch) for batch in batches) <= 3
     assert await totals(pool, account) == (55, 10)

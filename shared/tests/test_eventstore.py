@@ -22,6 +22,16 @@ async def conn(fresh_db: str) -> AsyncIterator[asyncpg.Connection]:
     await conn.close()
 
 
+@pytest.fixture
+async def two_conns(fresh_db: str) -> AsyncIterator[tuple[asyncpg.Connection, asyncpg.Connection]]:
+    """Two connections to a fresh database with the shared tables: two transactions side by side."""
+    await migrate_database(fresh_db, [])
+    first, second = await connect(fresh_db), await connect(fresh_db)
+    yield first, second
+    await first.close()
+    await second.close()
+
+
 async def test_migrations_rerun_is_a_no_op(fresh_db: str) -> None:
     conn = await connect(fresh_db)
     try:
@@ -134,91 +144,71 @@ async def test_one_append_writes_many_streams_in_the_order_given(conn: asyncpg.C
     assert await eventstore.read_stream(conn, "m-3") == []  # all or nothing
 
 
-async def test_a_command_that_has_not_appended_yet_blocks_no_other_append(fresh_db: str) -> None:
+async def test_a_command_that_has_not_appended_yet_blocks_no_other_append(
+    two_conns: tuple[asyncpg.Connection, asyncpg.Connection],
+) -> None:
     """Commands run side by side: the append lock is taken by the insert, not by the command's start."""
-    await migrate_database(fresh_db, [])
+    first, second = two_conns
     account = uuid4()
-    first, second = await connect(fresh_db), await connect(fresh_db)
-    try:
-        tx = first.transaction()
-        await tx.start()
-        await first.fetchval("SELECT count(*) FROM event_store")  # a command that reads and decides
-        async with second.transaction():
-            await asyncio.wait_for(
-                eventstore.append(second, "side-by-side", 0, [AmountAdded(account_id=account, amount=1)]), 10
-            )
-        await eventstore.append(first, "side-by-side-2", 0, [AmountAdded(account_id=account, amount=2)])
-        await tx.commit()
-        assert len(await eventstore.read_stream(second, "side-by-side")) == 1
-    finally:
-        await first.close()
-        await second.close()
+    tx = first.transaction()
+    await tx.start()
+    await first.fetchval("SELECT count(*) FROM event_store")  # a command that reads and decides
+    async with second.transaction():
+        await asyncio.wait_for(
+            eventstore.append(second, "side-by-side", 0, [AmountAdded(account_id=account, amount=1)]), 10
+        )
+    await eventstore.append(first, "side-by-side-2", 0, [AmountAdded(account_id=account, amount=2)])
+    await tx.commit()
+    assert len(await eventstore.read_stream(second, "side-by-side")) == 1
 
 
-async def test_an_instant_postgresql_would_store_as_infinity_never_enters_the_store(fresh_db: str) -> None:
+async def test_an_instant_postgresql_would_store_as_infinity_never_enters_the_store(conn: asyncpg.Connection) -> None:
     """Issue 11's root cause: year 1 became -infinity and stalled the relay. Refused at append."""
-    from datetime import UTC, datetime
-
-    await migrate_database(fresh_db, [])
-    conn = await connect(fresh_db)
-    try:
-        for when in (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC), datetime(2026, 9, 1)):
-            with pytest.raises(ValueError, match="occurred_at"):
-                async with conn.transaction():
-                    await eventstore.append(
-                        conn, "s-inf", 0, [AmountAdded(account_id=uuid4(), amount=1)], occurred_at=when
-                    )
-        assert await eventstore.read_stream(conn, "s-inf") == []
-    finally:
-        await conn.close()
+    for when in (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC), datetime(2026, 9, 1)):
+        with pytest.raises(ValueError, match="occurred_at"):
+            async with conn.transaction():
+                await eventstore.append(conn, "s-inf", 0, [AmountAdded(account_id=uuid4(), amount=1)], occurred_at=when)
+    assert await eventstore.read_stream(conn, "s-inf") == []
 
 
-async def test_a_streams_next_version_from_an_older_transaction_is_refused(fresh_db: str) -> None:
+async def test_a_streams_next_version_from_an_older_transaction_is_refused(
+    two_conns: tuple[asyncpg.Connection, asyncpg.Connection],
+) -> None:
     """The relay publishes in transaction order, so version 2 of a stream must not come from a transaction
     older than version 1's: such an append is a ConcurrencyError (a retry, in a new transaction, works)."""
-    await migrate_database(fresh_db, [])
+    early, other = two_conns
     account = uuid4()
-    early, other = await connect(fresh_db), await connect(fresh_db)
-    try:
-        tx = early.transaction()
-        await tx.start()
-        await early.execute("SELECT pg_current_xact_id()")  # it wrote something before reading the stream
-        async with other.transaction():
-            await eventstore.append(other, "ordered", 0, [AmountAdded(account_id=account, amount=1)])
-        with pytest.raises(ConcurrencyError):
-            await eventstore.append(early, "ordered", 1, [AmountAdded(account_id=account, amount=2)])
-        await tx.rollback()
-        async with early.transaction():
-            await eventstore.append(early, "ordered", 1, [AmountAdded(account_id=account, amount=2)])
-        assert [s.version for s in await eventstore.read_stream(early, "ordered")] == [1, 2]
-    finally:
-        await early.close()
-        await other.close()
+    tx = early.transaction()
+    await tx.start()
+    await early.execute("SELECT pg_current_xact_id()")  # it wrote something before reading the stream
+    async with other.transaction():
+        await eventstore.append(other, "ordered", 0, [AmountAdded(account_id=account, amount=1)])
+    with pytest.raises(ConcurrencyError):
+        await eventstore.append(early, "ordered", 1, [AmountAdded(account_id=account, amount=2)])
+    await tx.rollback()
+    async with early.transaction():
+        await eventstore.append(early, "ordered", 1, [AmountAdded(account_id=account, amount=2)])
+    assert [s.version for s in await eventstore.read_stream(early, "ordered")] == [1, 2]
 
 
-async def test_an_append_returns_the_rows_exactly_as_stored(fresh_db: str) -> None:
+async def test_an_append_returns_the_rows_exactly_as_stored(conn: asyncpg.Connection) -> None:
     """append_streams builds its result from what it sent (only position and txid come back)."""
-    await migrate_database(fresh_db, [])
     account = uuid4()
     instants = [
         datetime(2026, 9, 1, 10, 0, 0, 120, tzinfo=timezone(timedelta(hours=2))),
         datetime(2026, 9, 2, tzinfo=UTC),
     ]
-    conn = await connect(fresh_db)
-    try:
-        async with conn.transaction():
-            returned = await eventstore.append_streams(
-                conn,
-                [
-                    eventstore.StreamAppend(
-                        "r-1", 0, [AmountAdded(account_id=account, amount=n) for n in (1, 2)], instants
-                    ),
-                    eventstore.StreamAppend("r-2", 0, [AmountAdded(account_id=account, amount=3)]),
-                ],
-                traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-            )
-        stored = await eventstore.read_stream(conn, "r-1") + await eventstore.read_stream(conn, "r-2")
-        assert returned == stored
-        assert [s.occurred_at.utcoffset() for s in returned] == [timedelta(0)] * 3
-    finally:
-        await conn.close()
+    async with conn.transaction():
+        returned = await eventstore.append_streams(
+            conn,
+            [
+                eventstore.StreamAppend(
+                    "r-1", 0, [AmountAdded(account_id=account, amount=n) for n in (1, 2)], instants
+                ),
+                eventstore.StreamAppend("r-2", 0, [AmountAdded(account_id=account, amount=3)]),
+            ],
+            traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+    stored = await eventstore.read_stream(conn, "r-1") + await eventstore.read_stream(conn, "r-2")
+    assert returned == stored
+    assert [s.occurred_at.utcoffset() for s in returned] == [timedelta(0)] * 3

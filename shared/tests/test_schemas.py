@@ -119,3 +119,12 @@ def test_every_registered_event_has_a_schema_with_its_topic() -> None:
     placed = schemas["unifiedseller.orders.OrderPlaced.v1"]
     money = placed["$defs"]["Money"]["properties"]["amount"]
     assert money["type"] == "string"
+
+
+def test_an_event_type_is_named_after_its_class_unless_it_says_otherwise() -> None:
+    from unified_shared.contracts.regions import ParticipationOpened
+
+    from .plumbing_support import RUN, AmountAdded
+
+    assert ParticipationOpened.ce_type() == "unifiedseller.regions.ParticipationOpened.v1"
+    assert AmountAdded.ce_type() == f"unifiedseller.test.AmountAdded{RUN}.v1"

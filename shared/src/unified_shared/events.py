@@ -52,7 +52,10 @@ _REGISTRY: dict[str, type[Event]] = {}
 
 
 def event_type(cls: E) -> E:
-    """Class decorator: register an event model under its ``ce_type``."""
+    """Class decorator: register an event model under its ``ce_type``. Its ``NAME`` is the class's own name
+    unless the class says otherwise."""
+    if "NAME" not in vars(cls):
+        cls.NAME = cls.__name__
     key = cls.ce_type()
     existing = _REGISTRY.get(key)
     if existing is not None and existing is not cls:

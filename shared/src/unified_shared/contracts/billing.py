@@ -27,13 +27,14 @@ class InvoiceLine(BaseModel):
 
 
 class _BillingEvent(AccountEvent):
+    """A billing document issued to one account (an invoice or a credit note): issued once, never changed."""
+
     DOMAIN: ClassVar[str] = "billing"
     TOPIC: ClassVar[str] = BILLING_INVOICES
 
 
 @event_type
 class InvoiceIssued(_BillingEvent):
-    NAME: ClassVar[str] = "InvoiceIssued"
     invoice_id: str
     period: str  # YYYY-MM
     currency: str
@@ -46,7 +47,6 @@ class InvoiceIssued(_BillingEvent):
 
 @event_type
 class CreditNoteIssued(_BillingEvent):
-    NAME: ClassVar[str] = "CreditNoteIssued"
     credit_note_id: str
     invoice_id: str
     period: str

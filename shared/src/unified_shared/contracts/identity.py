@@ -14,13 +14,15 @@ Permission = Literal["orders", "messages", "reports", "billing"]
 
 
 class _IdentityEvent(AccountEvent):
+    """What the identity service tells about one account's team (registration, invitations, members) and its
+    sign-in sessions. Keyed by the account: a consumer sees one account's team changes in the order made."""
+
     DOMAIN: ClassVar[str] = "identity"
     TOPIC: ClassVar[str] = IDENTITY_ACCOUNTS
 
 
 @event_type
 class AccountRegistered(_IdentityEvent):
-    NAME: ClassVar[str] = "AccountRegistered"
     legal_name: str
     home_marketplace_id: str
     owner_user_id: UUID
@@ -30,7 +32,6 @@ class AccountRegistered(_IdentityEvent):
 
 @event_type
 class UserInvited(_IdentityEvent):
-    NAME: ClassVar[str] = "UserInvited"
     invitation_id: UUID
     email: str
     role: Role
@@ -45,7 +46,6 @@ class UserInvited(_IdentityEvent):
 
 @event_type
 class InvitationAccepted(_IdentityEvent):
-    NAME: ClassVar[str] = "InvitationAccepted"
     invitation_id: UUID
     user_id: UUID
     email: str
@@ -59,7 +59,6 @@ class InvitationAccepted(_IdentityEvent):
 
 @event_type
 class InvitationRevoked(_IdentityEvent):
-    NAME: ClassVar[str] = "InvitationRevoked"
     invitation_id: UUID
     revoked_by: UUID
     revoked_at: datetime
@@ -67,7 +66,6 @@ class InvitationRevoked(_IdentityEvent):
 
 @event_type
 class MemberRoleChanged(_IdentityEvent):
-    NAME: ClassVar[str] = "MemberRoleChanged"
     user_id: UUID
     role: Role
     permissions: list[Permission]
@@ -79,7 +77,6 @@ class MemberRoleChanged(_IdentityEvent):
 
 @event_type
 class MemberRemoved(_IdentityEvent):
-    NAME: ClassVar[str] = "MemberRemoved"
     user_id: UUID
     removed_by: UUID
     removed_at: datetime
@@ -92,7 +89,6 @@ class SessionRevoked(_IdentityEvent):
     from then on, without waiting for them to expire. (Removal and role changes end access by user and issue
     time instead: MemberRemoved, MemberRoleChanged.)"""
 
-    NAME: ClassVar[str] = "SessionRevoked"
     user_id: UUID
     session_id: UUID
     reason: str

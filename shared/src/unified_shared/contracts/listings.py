@@ -39,6 +39,9 @@ class TargetRule(BaseModel):
 
 
 class _OfferEvent(AccountEvent):
+    """What the listings service tells about one account's offers, their international links and the target
+    prices it sets; keyed by the account, so one account's changes arrive in the order made."""
+
     DOMAIN: ClassVar[str] = "listings"
     TOPIC: ClassVar[str] = LISTINGS_OFFERS
 
@@ -47,7 +50,6 @@ class _OfferEvent(AccountEvent):
 class OfferUpserted(_OfferEvent):
     """The seller's own offer in one marketplace (a source, or a marketplace it prices by hand)."""
 
-    NAME: ClassVar[str] = "OfferUpserted"
     sku: str
     marketplace_id: str
     currency: str
@@ -61,7 +63,6 @@ class OfferUpserted(_OfferEvent):
 class InternationalLinkSet(_OfferEvent):
     """A link from a source marketplace to targets, for one SKU or all (``sku`` = "*"); replaces the last one."""
 
-    NAME: ClassVar[str] = "InternationalLinkSet"
     sku: str
     source_marketplace_id: str
     targets: list[TargetRule]
@@ -73,7 +74,6 @@ class OfferPriceChanged(_OfferEvent):
     """A target price (re)computed: the rate, its date and the rule that made it. ``previous`` is None for the
     first price; a re-pricing on a new FX day is published even where the rounded price stayed the same."""
 
-    NAME: ClassVar[str] = "OfferPriceChanged"
     sku: str
     marketplace_id: str
     currency: str
@@ -98,7 +98,6 @@ class OfferStopped(_OfferEvent):
     """A target offer no longer offered: its marketplace closed or lost active listings, the link dropped
     it, the SKU was excluded, or no rate converts its price (never guessed)."""
 
-    NAME: ClassVar[str] = "OfferStopped"
     sku: str
     marketplace_id: str
     reason: str

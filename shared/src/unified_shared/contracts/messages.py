@@ -11,6 +11,8 @@ from unified_shared.topics import BUYER_MESSAGES
 
 
 class _MessageEvent(AccountEvent):
+    """A change of one buyer-message thread, recorded by the regional messages service of ``region``."""
+
     DOMAIN: ClassVar[str] = "messages"
     TOPIC: ClassVar[str] = BUYER_MESSAGES
     marketplace_id: str
@@ -24,7 +26,6 @@ class _MessageEvent(AccountEvent):
 
 @event_type
 class BuyerMessageReceived(_MessageEvent):
-    NAME: ClassVar[str] = "BuyerMessageReceived"
     message_id: str
     amazon_order_id: str | None = None
     received_at: datetime
@@ -34,7 +35,6 @@ class BuyerMessageReceived(_MessageEvent):
 
 @event_type
 class SellerReplied(_MessageEvent):
-    NAME: ClassVar[str] = "SellerReplied"
     message_id: str
     replied_at: datetime
     body: str
@@ -43,6 +43,5 @@ class SellerReplied(_MessageEvent):
 
 @event_type
 class MarkedNoResponseNeeded(_MessageEvent):
-    NAME: ClassVar[str] = "MarkedNoResponseNeeded"
     at: datetime
     marked_by: UUID | None = None

@@ -30,6 +30,9 @@ class Money(BaseModel):
 
 
 class _OrderEvent(AccountEvent):
+    """A change of one order as SP-API reported it to the regional orders service of ``region``: the order's
+    events keep their order because the account is the key."""
+
     DOMAIN: ClassVar[str] = "orders"
     TOPIC: ClassVar[str] = ORDERS
     marketplace_id: str
@@ -39,7 +42,6 @@ class _OrderEvent(AccountEvent):
 
 @event_type
 class OrderPlaced(_OrderEvent):
-    NAME: ClassVar[str] = "OrderPlaced"
     purchase_date: datetime
     last_update_date: datetime
     order_status: OrderStatus
@@ -52,7 +54,6 @@ class OrderPlaced(_OrderEvent):
 
 @event_type
 class OrderStatusChanged(_OrderEvent):
-    NAME: ClassVar[str] = "OrderStatusChanged"
     from_status: OrderStatus
     to_status: OrderStatus
     last_update_date: datetime
@@ -62,7 +63,6 @@ class OrderStatusChanged(_OrderEvent):
 
 @event_type
 class OrderRefunded(_OrderEvent):
-    NAME: ClassVar[str] = "OrderRefunded"
     amount: Money
     refunded_at: datetime
     last_update_date: datetime

@@ -12,6 +12,9 @@ Plan = Literal["Professional"]
 
 
 class _SubscriptionEvent(AccountEvent):
+    """A change of one account's standing in one marketplace (participation, subscription, listings) as the
+    regions service decided it; consumers fold them per (account, marketplace) in the order of the stream."""
+
     DOMAIN: ClassVar[str] = "regions"
     TOPIC: ClassVar[str] = REGIONS_SUBSCRIPTIONS
     marketplace_id: str
@@ -20,45 +23,42 @@ class _SubscriptionEvent(AccountEvent):
 
 @event_type
 class ParticipationOpened(_SubscriptionEvent):
-    NAME: ClassVar[str] = "ParticipationOpened"
+    pass
 
 
 @event_type
 class ParticipationSuspended(_SubscriptionEvent):
-    NAME: ClassVar[str] = "ParticipationSuspended"
     reason: str | None = None
 
 
 @event_type
 class ParticipationReinstated(_SubscriptionEvent):
-    NAME: ClassVar[str] = "ParticipationReinstated"
+    pass
 
 
 @event_type
 class ParticipationClosed(_SubscriptionEvent):
-    NAME: ClassVar[str] = "ParticipationClosed"
+    pass
 
 
 @event_type
 class SubscriptionStarted(_SubscriptionEvent):
-    NAME: ClassVar[str] = "SubscriptionStarted"
     plan: Plan = "Professional"
 
 
 @event_type
 class SubscriptionEnded(_SubscriptionEvent):
-    NAME: ClassVar[str] = "SubscriptionEnded"
     plan: Plan = "Professional"
 
 
 @event_type
 class ListingsActivated(_SubscriptionEvent):
-    NAME: ClassVar[str] = "ListingsActivated"
+    pass
 
 
 @event_type
 class ListingsDeactivated(_SubscriptionEvent):
-    NAME: ClassVar[str] = "ListingsDeactivated"
+    pass
 
 
 @event_type
@@ -67,7 +67,6 @@ class FxRatesPublished(Event):
 
     DOMAIN: ClassVar[str] = "regions"
     TOPIC: ClassVar[str] = REGIONS_FX_RATES
-    NAME: ClassVar[str] = "FxRatesPublished"
     date: dt.date
     base: Literal["EUR"] = "EUR"
     rates: dict[str, DecimalString]

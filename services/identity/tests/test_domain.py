@@ -80,6 +80,12 @@ def test_permissions_billing_is_only_the_owners() -> None:
         "permissions": ["orders"],
         "extra_permissions": ["listings"],
     }
+    assert domain.event_grant("admin", ["listings", "orders"], ["ATVPDKIKX0DER"]) == {
+        "role": "admin",
+        "permissions": ["orders"],
+        "extra_permissions": ["listings"],
+        "marketplace_scope": ["ATVPDKIKX0DER"],
+    }
     with pytest.raises(domain.Forbidden):
         domain.check_permissions(["orders", "billing"])
     with pytest.raises(domain.Invalid):

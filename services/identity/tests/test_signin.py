@@ -36,6 +36,14 @@ async def token_request(http: httpx.AsyncClient, base: str, **form: str) -> http
     return await http.post(f"{base}/token", data={"client_id": CLI, **form})
 
 
+async def exchange_code(
+    http: httpx.AsyncClient, base: str, final: httpx.Response, verifier: str, redirect_uri: str
+) -> httpx.Response:
+    """The token request for the code the sign-in's last redirect (``final``) carried."""
+    form = {"code": code_of(final), "redirect_uri": redirect_uri, "code_verifier": verifier}
+    return await token_request(http, base, grant_type="authorization_code", **form)
+
+
 async def active_private_key(service) -> tuple[str, Ed25519PrivateKey]:
     conn = await service.db()
     try:
@@ -176,14 +184,7 @@ async def test_a_wrong_pkce_verifier_is_refused_and_burns_the_code(service, http
         )
     assert exc.value.error == "invalid_grant"
     await client.aclose()
-    retry = await token_request(
-        http,
-        service.base,
-        grant_type="authorization_code",
-        code=code_of(final),
-        redirect_uri=service.callback.url,
-        code_verifier=verifier,
-    )
+    retry = await exchange_code(http, service.base, final, verifier, service.callback.url)
     assert retry.status_code == 400 and retry.json()["error"] == "invalid_grant"
 
 
@@ -209,14 +210,7 @@ async def test_a_redirect_uri_differing_by_one_character_is_refused(service, htt
     client = sign_in.client()
     final, verifier, _, _ = await sign_in.authorize(client, email_addr, STRONG_PASSWORD)
     await client.aclose()
-    r = await token_request(
-        http,
-        service.base,
-        grant_type="authorization_code",
-        code=code_of(final),
-        redirect_uri=almost,
-        code_verifier=verifier,
-    )
+    r = await exchange_code(http, service.base, final, verifier, almost)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
 
 

@@ -56,9 +56,7 @@ class Accounts(Base):
                     conn,
                     account_id=account_id,
                     user_id=user_id,
-                    role=domain.OWNER,
-                    permissions=domain.OWNER_PERMISSIONS,
-                    marketplaces="*",
+                    access=store.Access(domain.OWNER, domain.OWNER_PERMISSIONS, "*"),
                     joined_at=registered_at,
                 )
                 event = AccountRegistered(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -143,15 +144,7 @@ async def register_account(body: RegisterAccount, request: Request) -> Registere
 async def invite(
     account_id: UUID, body: InvitationRequest, request: Request, principal: Principal = Depends(current_principal)
 ) -> InvitationCreated:
-    invitation_id, expires_at = await _identity(request).invite(
-        principal,
-        account_id,
-        email=body.email,
-        role=body.role,
-        permissions=body.permissions,
-        marketplaces=body.marketplaces,
-        name=body.name,
-    )
+    invitation_id, expires_at = await _identity(request).invite(principal, account_id, **body.model_dump())
     return InvitationCreated(invitation_id=invitation_id, expires_at=expires_at)
 
 
@@ -204,11 +197,16 @@ async def accept_invitation(body: AcceptInvitation, request: Request) -> Registe
 
 
 # -- the link in the invitation mail (a person with a browser) ------------------------------------------------
+def _link_page(token: str, invalid: str, page: Callable[[str], HTMLResponse]) -> HTMLResponse:
+    """The page a mailed link opens (its form posts the token back), or an error page titled ``invalid``."""
+    if not token:
+        return pages.error(invalid, "The link has no token.", status=400)
+    return page(token)
+
+
 @router.get("/invitations/accept", response_class=HTMLResponse, include_in_schema=False)
 async def accept_page(token: str = "") -> HTMLResponse:
-    if not token:
-        return pages.error("Invalid invitation link", "The link has no token.", status=400)
-    return pages.accept_invitation(token)
+    return _link_page(token, "Invalid invitation link", pages.accept_invitation)
 
 
 @router.post("/invitations/accept", response_class=HTMLResponse, include_in_schema=False)
@@ -249,9 +247,7 @@ async def confirm_email(body: VerificationConfirm, request: Request) -> dict[str
 
 @router.get("/email/verify", response_class=HTMLResponse, include_in_schema=False)
 async def verify_page(token: str = "") -> HTMLResponse:
-    if not token:
-        return pages.error("Invalid verification link", "The link has no token.", status=400)
-    return pages.verify_email(token)
+    return _link_page(token, "Invalid verification link", pages.verify_email)
 
 
 @router.post("/email/verify", response_class=HTMLResponse, include_in_schema=False)

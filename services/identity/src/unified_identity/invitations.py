@@ -79,9 +79,7 @@ class Invitations(Base):
                 invitation_id=invitation_id,
                 account_id=account_id,
                 email=email_norm,
-                role=role,
-                permissions=perms,
-                marketplaces=scope,
+                access=store.Access(role, perms, scope),
                 token_hash=domain.secret_hash(token),
                 invited_by=principal.user_id,
                 created_at=now,
@@ -95,9 +93,7 @@ class Invitations(Base):
                     account_id=account_id,
                     invitation_id=invitation_id,
                     email=email_norm,
-                    role=role,  # type: ignore[arg-type]
-                    **domain.event_permissions(perms),  # type: ignore[arg-type]
-                    marketplace_scope=scope,
+                    **domain.event_grant(role, perms, scope),
                     invited_by=principal.user_id,
                     expires_at=expires_at,
                     name=invitee_name,
@@ -114,10 +110,7 @@ class Invitations(Base):
                 link=f"{self.settings.issuer}/invitations/accept?token={token}",
                 expires_at=expires_at,
             )
-            try:
-                await mail.send(self.settings, message)
-            except mail.MailError as exc:
-                raise domain.MailRefused(None, f"the invitation mail could not be sent: {exc}") from None
+            await mail.send_or_refuse(self.settings, message, "invitation")
         self.runtime.notify_relay()
         return invitation_id, expires_at
 
@@ -193,9 +186,7 @@ class Invitations(Base):
             conn,
             account_id=account_id,
             user_id=user_id,
-            role=invitation["role"],
-            permissions=invitation["permissions"],
-            marketplaces=scope,
+            access=store.Access(invitation["role"], invitation["permissions"], scope),
             joined_at=now,
         )
         await store.mark_invitation_accepted(conn, invitation["invitation_id"], user_id, now)
@@ -207,9 +198,7 @@ class Invitations(Base):
                 invitation_id=invitation["invitation_id"],
                 user_id=user_id,
                 email=email,
-                role=invitation["role"],
-                **domain.event_permissions(invitation["permissions"]),  # type: ignore[arg-type]
-                marketplace_scope=scope,
+                **domain.event_grant(invitation["role"], invitation["permissions"], scope),
                 accepted_at=now,
                 name=invitation["name"],
             ),

@@ -17,6 +17,7 @@ import aiosmtplib
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from unified_identity import domain
 from unified_identity.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,23 @@ log = logging.getLogger(__name__)
 
 class MailError(RuntimeError):
     """The SMTP server did not take the mail."""
+
+
+def _message(*, sender: str, to: str, subject: str, text: str) -> EmailMessage:
+    """A plain-text mail with the headers every mail of this service carries."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain="unified-seller.localhost")
+    # 8bit: the link stays one readable line in the raw mail (no quoted-printable soft breaks).
+    msg.set_content(text, cte="8bit")
+    return msg
+
+
+def _until(expires_at: datetime) -> str:
+    return expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def invitation_message(
@@ -36,40 +54,25 @@ def invitation_message(
     expires_at: datetime,
     invitee_name: str | None = None,
 ) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = f"You are invited to join {account_name} on unified-seller"
-    msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(domain="unified-seller.localhost")
-    expiry = expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    msg.set_content(
+    text = (
         f"Hello{f' {invitee_name}' if invitee_name else ''},\n\n"
         f"you have been invited to join {account_name} on unified-seller as {role}.\n\n"
-        f"Accept the invitation and choose your password here (the link works once, until {expiry}):\n\n"
+        f"Accept the invitation and choose your password here (the link works once, until {_until(expires_at)}):\n\n"
         f"{link}\n\n"
-        f"If you did not expect this mail, ignore it.\n",
-        cte="8bit",  # the link stays one readable line in the raw mail (no quoted-printable soft breaks)
+        f"If you did not expect this mail, ignore it.\n"
     )
-    return msg
+    subject = f"You are invited to join {account_name} on unified-seller"
+    return _message(sender=sender, to=to, subject=subject, text=text)
 
 
 def verification_message(*, sender: str, to: str, link: str, expires_at: datetime) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = "Confirm your e-mail address for unified-seller"
-    msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(domain="unified-seller.localhost")
-    expiry = expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    msg.set_content(
+    text = (
         f"Hello,\n\n"
-        f"please confirm that this address is yours (the link works once, until {expiry}):\n\n"
+        f"please confirm that this address is yours (the link works once, until {_until(expires_at)}):\n\n"
         f"{link}\n\n"
-        f"If you did not ask for this mail, ignore it.\n",
-        cte="8bit",
+        f"If you did not ask for this mail, ignore it.\n"
     )
-    return msg
+    return _message(sender=sender, to=to, subject="Confirm your e-mail address for unified-seller", text=text)
 
 
 async def send(settings: Settings, message: EmailMessage) -> None:
@@ -85,6 +88,15 @@ async def send(settings: Settings, message: EmailMessage) -> None:
         )
     except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
         raise MailError(f"cannot deliver mail via {settings.smtp_host}:{settings.smtp_port}: {exc}") from exc
+
+
+async def send_or_refuse(settings: Settings, message: EmailMessage, what: str) -> None:
+    """Send the mail of a command (``what``: invitation, verification); a refusal is the domain's MailRefused,
+    raised before the command commits, so nothing it created outlives the mail that was not sent."""
+    try:
+        await send(settings, message)
+    except MailError as exc:
+        raise domain.MailRefused(None, f"the {what} mail could not be sent: {exc}") from None
 
 
 class EmlFolderHandler:

@@ -9,7 +9,7 @@ import asyncpg
 
 from unified_identity import domain, session_store, store
 from unified_identity.invitations import Invitations, grant_of
-from unified_identity.results import Member, PendingInvitation, Team, scope_of
+from unified_identity.results import Member, PendingInvitation, Team, access_of, scope_of
 from unified_shared.auth import Principal
 from unified_shared.contracts.identity import (
     MemberRemoved,
@@ -74,9 +74,7 @@ class Members(Invitations):
                 conn,
                 account_id=account_id,
                 user_id=user_id,
-                role=new_role,
-                permissions=perms,
-                marketplaces=scope,
+                access=store.Access(new_role, perms, scope),
                 at=now,
             )
             await self._append(
@@ -85,9 +83,7 @@ class Members(Invitations):
                 MemberRoleChanged(
                     account_id=account_id,
                     user_id=user_id,
-                    role=new_role,  # type: ignore[arg-type]
-                    **domain.event_permissions(perms),  # type: ignore[arg-type]
-                    marketplace_scope=scope,
+                    **domain.event_grant(new_role, perms, scope),
                     changed_by=principal.user_id,
                     changed_at=now,
                 ),
@@ -128,13 +124,4 @@ class Members(Invitations):
 
 def member_of(row: asyncpg.Record) -> Member:
     """A membership row as the result type (permissions as the token would say them)."""
-    return Member(
-        user_id=row["user_id"],
-        email=row["email"],
-        name=row["name"],
-        email_verified=row["email_verified"],
-        role=row["role"],
-        permissions=tuple(domain.token_permissions(row["role"], row["permissions"])),
-        marketplaces=scope_of(row["marketplaces"]),
-        joined_at=row["joined_at"],
-    )
+    return Member(**{f: row[f] for f in ("user_id", "email", "name", "email_verified", "joined_at")}, **access_of(row))

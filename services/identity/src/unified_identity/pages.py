@@ -61,6 +61,17 @@ def _page(title: str, body: str, *, status: int = 200, headers: Mapping[str, str
     return HTMLResponse(html, status_code=status, headers={**_SECURITY_HEADERS, **(headers or {})})
 
 
+def _hidden_fields(params: Mapping[str, str], names: tuple[str, ...], csrf_token: str) -> str:
+    """What a form carries over to its POST: the named parameters it was opened with, and its CSRF token."""
+    carried = [name for name in names if params.get(name)]
+    hidden = "".join(f'<input type="hidden" name="{name}" value="{escape(params[name])}">' for name in carried)
+    return hidden + f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(csrf_token)}">'
+
+
+def _error_message(error: str | None) -> str:
+    return f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+
+
 def sign_in(
     params: Mapping[str, str],
     *,
@@ -71,13 +82,8 @@ def sign_in(
     status: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    hidden = "".join(
-        f'<input type="hidden" name="{name}" value="{escape(params.get(name, ""))}">'
-        for name in AUTHORIZE_FIELDS
-        if params.get(name)
-    )
-    hidden += f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(csrf_token)}">'
-    message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    hidden = _hidden_fields(params, AUTHORIZE_FIELDS, csrf_token)
+    message = _error_message(error)
     body = (
         f"<p>Sign in to continue to <strong>{escape(client_name)}</strong>.</p>{message}"
         f'<form method="post" action="/authorize">{hidden}'
@@ -96,7 +102,7 @@ def error(title: str, detail: str, *, status: int = 400, headers: Mapping[str, s
 
 
 def accept_invitation(token: str, *, error: str | None = None, status: int = 200) -> HTMLResponse:
-    message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    message = _error_message(error)
     body = (
         f"<p>Choose a password (at least 12 characters, not a common one) to join the team.</p>{message}"
         f'<form method="post" action="/invitations/accept">'
@@ -139,13 +145,8 @@ def confirm_sign_out(
     error: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    hidden = "".join(
-        f'<input type="hidden" name="{name}" value="{escape(params.get(name, ""))}">'
-        for name in END_SESSION_FIELDS
-        if params.get(name)
-    )
-    hidden += f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(csrf_token)}">'
-    message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    hidden = _hidden_fields(params, END_SESSION_FIELDS, csrf_token)
+    message = _error_message(error)
     who = f" as <strong>{escape(email)}</strong>" if email else ""
     body = (
         f"<p>You are signed in{who}. Sign out of unified-seller in this browser, and of every app you signed in "

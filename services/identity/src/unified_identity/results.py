@@ -4,11 +4,14 @@ sessions, sign-out, clients, tokens, user info, the team."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from unified_identity.domain.errors import OAuthError, RateLimited, Unauthorized
+from unified_identity.domain.team import token_permissions
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,15 @@ CSRF_SECRET_NAME = "sign-in-form-csrf"
 def scope_of(stored: str | list[str]) -> str | tuple[str, ...]:
     """A stored marketplace scope (``"*"`` or a list of IDs) as a result carries it."""
     return stored if isinstance(stored, str) else tuple(stored)
+
+
+def access_of(membership: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored membership's role, permissions and marketplaces as the results (and tokens) say them."""
+    return {
+        "role": membership["role"],
+        "permissions": tuple(token_permissions(membership["role"], membership["permissions"])),
+        "marketplaces": scope_of(membership["marketplaces"]),
+    }
 
 
 @dataclass(frozen=True, slots=True)

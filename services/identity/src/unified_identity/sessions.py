@@ -11,7 +11,7 @@ import jwt
 
 from unified_identity import domain, keys, session_store, store
 from unified_identity.domain import OAuthError
-from unified_identity.results import SignedOut, UserInfo, scope_of
+from unified_identity.results import SignedOut, UserInfo, access_of
 from unified_identity.signin import SignInCommands
 from unified_identity.tokens import Tokens
 from unified_shared.auth import Principal
@@ -153,12 +153,7 @@ class Sessions(Tokens, SignInCommands):
             raise domain.NotFound(None, "no such user")
         return UserInfo(
             user_id=principal.user_id,
-            email=member["email"],
-            email_verified=member["email_verified"],
-            name=member["name"],
-            account_id=member["account_id"],
             account_name=member["legal_name"],
-            role=member["role"],
-            permissions=tuple(domain.token_permissions(member["role"], member["permissions"])),
-            marketplaces=scope_of(member["marketplaces"]),
+            **{f: member[f] for f in ("email", "email_verified", "name", "account_id")},
+            **access_of(member),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import fields
 from datetime import timedelta
 from uuid import uuid4
 
@@ -91,14 +92,7 @@ class SignInCommands(Base):
             row = await session_store.live_browser_session(conn, domain.secret_hash(cookie), self.clock())
         if row is None:
             return None
-        return BrowserSession(
-            browser_session_id=row["browser_session_id"],
-            user_id=row["user_id"],
-            account_id=row["account_id"],
-            email=row["email"],
-            auth_time=row["auth_time"],
-            expires_at=row["expires_at"],
-        )
+        return BrowserSession(**{f.name: row[f.name] for f in fields(BrowserSession)})
 
     def sso_outcome(self, request: AuthorizeRequest, session: BrowserSession | None) -> domain.SsoOutcome:
         return domain.sso_outcome(

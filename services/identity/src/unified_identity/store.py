@@ -4,6 +4,7 @@ the handler decides the transaction."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 from uuid import UUID
@@ -11,6 +12,16 @@ from uuid import UUID
 import asyncpg
 
 Row: TypeAlias = asyncpg.Record
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a membership or an invitation grants, as its row keeps it: a role, permissions and the marketplace
+    scope (``"*"`` or marketplace IDs, stored as JSON)."""
+
+    role: str
+    permissions: Sequence[str]
+    marketplaces: Any
 
 
 # -- accounts, users, memberships ------------------------------------------------------------------------------
@@ -82,9 +93,7 @@ async def insert_membership(
     *,
     account_id: UUID,
     user_id: UUID,
-    role: str,
-    permissions: Sequence[str],
-    marketplaces: Any,
+    access: Access,
     joined_at: datetime,
 ) -> None:
     await conn.execute(
@@ -92,9 +101,9 @@ async def insert_membership(
            VALUES ($1, $2, $3, $4, $5::jsonb, $6)""",
         account_id,
         user_id,
-        role,
-        list(permissions),
-        marketplaces,
+        access.role,
+        list(access.permissions),
+        access.marketplaces,
         joined_at,
     )
 
@@ -123,9 +132,7 @@ async def update_membership(
     *,
     account_id: UUID,
     user_id: UUID,
-    role: str,
-    permissions: Sequence[str],
-    marketplaces: Any,
+    access: Access,
     at: datetime,
 ) -> None:
     await conn.execute(
@@ -133,9 +140,9 @@ async def update_membership(
            WHERE account_id = $1 AND user_id = $2""",
         account_id,
         user_id,
-        role,
-        list(permissions),
-        marketplaces,
+        access.role,
+        list(access.permissions),
+        access.marketplaces,
         at,
     )
 
@@ -151,9 +158,7 @@ async def insert_invitation(
     invitation_id: UUID,
     account_id: UUID,
     email: str,
-    role: str,
-    permissions: Sequence[str],
-    marketplaces: Any,
+    access: Access,
     token_hash: bytes,
     invited_by: UUID,
     created_at: datetime,
@@ -167,9 +172,9 @@ async def insert_invitation(
         invitation_id,
         account_id,
         email,
-        role,
-        list(permissions),
-        marketplaces,
+        access.role,
+        list(access.permissions),
+        access.marketplaces,
         token_hash,
         invited_by,
         created_at,

@@ -8,6 +8,7 @@ import binascii
 import hmac
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,14 +70,11 @@ class Tokens(Base):
     async def _exchange_code(
         self, conn: asyncpg.Connection, client: Client, form: dict[str, str]
     ) -> TokenGrant | OAuthError:
-        code = form.get("code")
-        if not code:
-            return OAuthError("invalid_request", "code is required")
-        code_hash = domain.secret_hash(code)
-        row = await session_store.code_for_update(conn, code_hash)
+        found = await _presented(conn, form, "code", session_store.code_for_update, "unknown authorization code")
+        if isinstance(found, OAuthError):
+            return found
+        code_hash, row = found
         now = self.clock()
-        if row is None:
-            return OAuthError("invalid_grant", "unknown authorization code")
         if row["used_at"] is not None:
             # RFC 6749 4.1.2: a code used twice revokes what it was exchanged for.
             if row["session_id"] is not None:
@@ -104,14 +102,11 @@ class Tokens(Base):
         )
 
     async def _refresh(self, conn: asyncpg.Connection, client: Client, form: dict[str, str]) -> TokenGrant | OAuthError:
-        token = form.get("refresh_token")
-        if not token:
-            return OAuthError("invalid_request", "refresh_token is required")
-        token_hash = domain.secret_hash(token)
-        row = await session_store.refresh_for_update(conn, token_hash)
+        found = await _presented(conn, form, "refresh_token", session_store.refresh_for_update, "unknown refresh token")
+        if isinstance(found, OAuthError):
+            return found
+        token_hash, row = found
         now = self.clock()
-        if row is None:
-            return OAuthError("invalid_grant", "unknown refresh token")
         if row["client_id"] != client.client_id:
             return OAuthError("invalid_grant", "refresh token was issued to another client")
         if row["revoked_at"] is not None:
@@ -219,3 +214,22 @@ class Granted:
 
 def _grant_fields(row: asyncpg.Record) -> dict[str, Any]:
     return {k: row[k] for k in ("user_id", "account_id", "client_id", "scope", "auth_time")}
+
+
+async def _presented(
+    conn: asyncpg.Connection,
+    form: dict[str, str],
+    field: str,
+    locked_row: Callable[[asyncpg.Connection, bytes], Awaitable[asyncpg.Record | None]],
+    unknown: str,
+) -> tuple[bytes, asyncpg.Record] | OAuthError:
+    """The secret a token request presents in ``field`` (a code or a refresh token): its hash and its row,
+    locked by ``locked_row``; or the error to answer (none given, or none such)."""
+    secret = form.get(field)
+    if not secret:
+        return OAuthError("invalid_request", f"{field} is required")
+    secret_hash = domain.secret_hash(secret)
+    row = await locked_row(conn, secret_hash)
+    if row is None:
+        return OAuthError("invalid_grant", unknown)
+    return secret_hash, row

@@ -40,10 +40,7 @@ class EmailVerification(Base):
                 link=f"{self.settings.issuer}/email/verify?token={token}",
                 expires_at=expires_at,
             )
-            try:
-                await mail.send(self.settings, message)
-            except mail.MailError as exc:
-                raise domain.MailRefused(None, f"the verification mail could not be sent: {exc}") from None
+            await mail.send_or_refuse(self.settings, message, "verification")
         return VerificationMail(
             user["email"],
             email_verified=False,

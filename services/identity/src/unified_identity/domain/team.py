@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from unified_identity.domain.errors import DomainError, Forbidden, Gone, Invalid
 from unified_shared import catalog
@@ -64,6 +64,12 @@ def event_permissions(permissions: Iterable[str]) -> dict[str, list[str]]:
         "permissions": [p for p in perms if p in EVENT_V1_PERMISSIONS],
         "extra_permissions": [p for p in perms if p not in EVENT_V1_PERMISSIONS],
     }
+
+
+def event_grant(role: str, permissions: Iterable[str], scope: str | Sequence[str]) -> dict[str, Any]:
+    """The grant fields of a team event (UserInvited, InvitationAccepted, MemberRoleChanged): the role, the
+    permissions as ``event_permissions`` splits them, and the marketplace scope (``"*"`` or IDs) as given."""
+    return {"role": role, **event_permissions(permissions), "marketplace_scope": scope}
 
 
 def token_permissions(role: str, permissions: Iterable[str]) -> list[str]:

@@ -157,18 +157,7 @@ async def post_buyer_message(
     principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> JSONResponse:
-    result = await h.receive(
-        principal,
-        BuyerMessage(
-            thread_id=thread_id,
-            marketplace_id=payload.marketplace_id,
-            subject=payload.subject,
-            body=payload.body,
-            received_at=payload.received_at,
-            message_id=payload.message_id,
-            amazon_order_id=payload.amazon_order_id,
-        ),
-    )
+    result = await h.receive(principal, BuyerMessage(thread_id=thread_id, **payload.model_dump()))
     return _result(result, h, created=True)
 
 
@@ -184,8 +173,7 @@ async def post_reply(
     principal: Principal = Depends(sp_api_principal),
     h: MessagesHandlers = Depends(handlers),
 ) -> JSONResponse:
-    reply = Reply(thread_id=thread_id, body=payload.body, replied_at=payload.replied_at, message_id=payload.message_id)
-    return _result(await h.reply(principal, reply), h, created=True)
+    return _result(await h.reply(principal, Reply(thread_id=thread_id, **payload.model_dump())), h, created=True)
 
 
 @router.post(

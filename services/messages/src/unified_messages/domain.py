@@ -76,6 +76,8 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class ThreadStatus:
+    """A thread's state computed from its whole timeline, whatever order its entries were recorded in."""
+
     state: ThreadState
     awaiting_since: datetime | None  # received_at of the first unanswered buyer message
     first_at: datetime  # the thread's first buyer message
@@ -109,6 +111,8 @@ def thread_status(entries: Iterable[Entry]) -> ThreadStatus:
 
 @dataclass(frozen=True, slots=True)
 class Urgency:
+    """How urgent a reply is at a given instant (the list's ``is_overdue`` and ``due_within_4h``)."""
+
     is_overdue: bool
     due_within_4h: bool
 

@@ -47,6 +47,9 @@ FIELD = "marketplace_id"
 
 @dataclass(frozen=True, slots=True)
 class BuyerMessage:
+    """A buyer message to record, as the API validated it; without ``message_id`` its ID is derived from its
+    content, so sending it again records nothing new."""
+
     thread_id: str
     marketplace_id: str
     subject: str
@@ -58,6 +61,8 @@ class BuyerMessage:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """A seller reply to record (``replied_at`` None: now)."""
+
     thread_id: str
     body: str
     replied_at: datetime | None = None
@@ -66,6 +71,8 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
+    """What a thread command did (``unchanged``: a repeat of an entry already recorded), and the thread after it."""
+
     outcome: str  # received | replied | marked | unchanged
     entry_id: str
     thread: Thread

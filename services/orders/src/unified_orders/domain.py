@@ -191,6 +191,8 @@ _IMMUTABLE = (
     ("currency_code", "OrderTotal.CurrencyCode"),
     ("amount", "OrderTotal.Amount"),
 )
+# What a newer update of a placed order may change (everything else is immutable or the same).
+_UPDATABLE = ("last_update_date", "order_status", "items_shipped", "items_unshipped")
 
 
 def _same_content(current: OrderState, new: OrderInput) -> bool:
@@ -229,18 +231,14 @@ def decide(current: OrderState | None, new: OrderInput) -> Decision:
                 from_status=current.order_status,
             )
         change = (current.order_status, new.order_status)
-    state = replace(
-        current,
-        last_update_date=new.last_update_date,
-        order_status=new.order_status,
-        items_shipped=new.items_shipped,
-        items_unshipped=new.items_unshipped,
-    )
+    state = replace(current, **{f: getattr(new, f) for f in _UPDATABLE})
     return Decision("updated", state, change)
 
 
 @dataclass(frozen=True, slots=True)
 class RefundInput:
+    """A refund as received (and stored in ``order_refunds``); its ID makes a repeated refund a no-op."""
+
     refund_id: str
     currency_code: str
     amount: Decimal

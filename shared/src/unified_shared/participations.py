@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Literal
 from uuid import UUID
 
@@ -105,6 +105,7 @@ async def participations(conn: asyncpg.Connection, account_id: UUID) -> dict[str
 Verdict = Literal["open", "not-open", "not-learned"]
 
 
+@dataclass(frozen=True, slots=True)
 class Gate:
     """Is a marketplace open for this account, as far as the consumer has learned?
 
@@ -112,20 +113,12 @@ class Gate:
     no lag (everything published before then is applied), or None.
     """
 
-    def __init__(
-        self,
-        pool: Callable[[], asyncpg.Pool],
-        caught_up_as_of: Callable[[], float | None],
-        *,
-        settle_s: float = 0.5,
-        wait_s: float = 2.0,
-        poll_s: float = 0.05,
-    ) -> None:
-        self._pool = pool
-        self._caught_up_as_of = caught_up_as_of
-        self.settle_s = settle_s
-        self.wait_s = wait_s
-        self.poll_s = poll_s
+    pool: Callable[[], asyncpg.Pool]
+    caught_up_as_of: Callable[[], float | None]
+    _: KW_ONLY
+    settle_s: float = 0.5
+    wait_s: float = 2.0
+    poll_s: float = 0.05
 
     async def verdicts(self, account_id: UUID, marketplace_ids: set[str]) -> dict[str, tuple[Verdict, str]]:
         """Each marketplace's verdict and why. Unknown ones are waited for (at most ``wait_s``): learned open
@@ -135,7 +128,7 @@ class Gate:
         out: dict[str, tuple[Verdict, str]] = {}
         pending = set(marketplace_ids)
         while True:
-            async with session_free(self._pool()) as conn:  # one SELECT: no reset query needed
+            async with session_free(self.pool()) as conn:  # one SELECT: no reset query needed
                 known = await participations(conn, account_id)
             for marketplace_id in list(pending):
                 p = known.get(marketplace_id)
@@ -145,7 +138,7 @@ class Gate:
                 out[marketplace_id] = ("open", "open") if p.status == "open" else ("not-open", p.status)
             if not pending:
                 return out
-            caught_up = self._caught_up_as_of()
+            caught_up = self.caught_up_as_of()
             if caught_up is not None and caught_up >= arrived + self.settle_s:
                 for marketplace_id in pending:
                     out[marketplace_id] = ("not-open", "never opened")

@@ -47,6 +47,9 @@ class AuthorizeRequest:
 
 @dataclass(frozen=True, slots=True)
 class SignedIn:
+    """Who signed in, when, and through which browser session (None: not by single sign-on's cookie): what an
+    authorization code is issued for."""
+
     user_id: UUID
     account_id: UUID
     auth_time: datetime
@@ -137,6 +140,8 @@ class UserInfo:
 
 @dataclass(frozen=True, slots=True)
 class Member:
+    """One member of the team as the member list shows it (permissions as the token would say them)."""
+
     user_id: UUID
     email: str
     name: str | None
@@ -149,6 +154,8 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class PendingInvitation:
+    """An invitation that can still be accepted, as the team view lists it (permissions as granted)."""
+
     invitation_id: UUID
     email: str
     name: str | None
@@ -162,6 +169,8 @@ class PendingInvitation:
 
 @dataclass(frozen=True, slots=True)
 class Team:
+    """An account's members and its pending invitations: the team view."""
+
     account_id: UUID
     members: tuple[Member, ...]
     invitations: tuple[PendingInvitation, ...]

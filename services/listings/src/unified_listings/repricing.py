@@ -3,9 +3,11 @@ one bulk write of the offers and one bulk append of their events, in the caller'
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -128,42 +130,33 @@ def _price_event(
         sku=source.sku,
         marketplace_id=target.marketplace_id,
         currency=target.currency,
-        price=desired.price,
         previous=previous,
         quantity=source.quantity,
         source_marketplace_id=source.marketplace_id,
         source_currency=source.currency,
         source_price=source.price,
-        fx_rate=desired.fx_rate,
-        fx_rate_date=desired.fx_rate_date,
-        fx_source=desired.fx_source,
         rule=target,
-        manual=desired.manual,
-        clamped=desired.clamped,
         cause="opened" if previous is None and cause == "fx" else cause,
         at=now,
+        **dataclasses.asdict(desired),  # the price and how it was made: a Price's fields are the event's
     )
 
 
 def _price_row(
     source: SourceOffer, target: TargetRule, desired: Price, rule: dict[str, object], version: int
 ) -> store.TargetRow:
-    return store.TargetRow(
-        source.account_id,
-        source.sku,
-        target.marketplace_id,
-        target.currency,
-        desired.price,
-        source.quantity,
-        "Active",
-        source.marketplace_id,
-        source.price,
-        desired.fx_rate,
-        desired.fx_rate_date,
+    return _linked_row(
+        source,
+        target,
         rule,
-        desired.clamped,
-        None,
         version,
+        status="Active",
+        price=desired.price,
+        source_price=source.price,
+        fx_rate=desired.fx_rate,
+        fx_rate_date=desired.fx_rate_date,
+        clamped=desired.clamped,
+        stop_reason=None,
     )
 
 
@@ -176,22 +169,37 @@ def _stop_row(
     rule: dict[str, object],
     version: int,
 ) -> store.TargetRow:
-    return store.TargetRow(
-        source.account_id,
-        source.sku,
-        target.marketplace_id,
-        target.currency,
-        existing.price if existing else None,
-        source.quantity,
-        "Stopped",
-        source.marketplace_id,
-        existing.source_price if existing else None,
-        None,
-        existing.fx_rate_date if existing else None,
+    """A stopped target keeps its last price, and the source price and rate day it came from."""
+    return _linked_row(
+        source,
+        target,
         rule,
-        None,
-        desired.reason,
         version,
+        status="Stopped",
+        price=existing.price if existing else None,
+        source_price=existing.source_price if existing else None,
+        fx_rate=None,
+        fx_rate_date=existing.fx_rate_date if existing else None,
+        clamped=None,
+        stop_reason=desired.reason,
+    )
+
+
+def _linked_row(
+    source: SourceOffer, target: TargetRule, rule: dict[str, object], version: int, **state: Any
+) -> store.TargetRow:
+    """The row of ``source``'s offer in ``target``'s marketplace under ``rule``; ``state`` is the rest (price,
+    status and where the price came from), which is what a priced and a stopped target differ in."""
+    return store.TargetRow(
+        account_id=source.account_id,
+        sku=source.sku,
+        marketplace_id=target.marketplace_id,
+        currency=target.currency,
+        quantity=source.quantity,
+        source_marketplace_id=source.marketplace_id,
+        rule=rule,
+        version=version,
+        **state,
     )
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal
 from uuid import UUID
 
 import asyncpg
@@ -83,16 +83,15 @@ async def reprice(
         stream = store.offer_stream(account_id, marketplace_id, sku)
         if isinstance(desired, Price):
             event: Event = _price_event(source, target=target, desired=desired, existing=existing, cause=cause, now=now)
-            rows.append(_price_row(source, target, desired, rule, version + 1))
+            state = _priced(source, desired)
             priced += 1
         else:
             event = OfferStopped(
                 account_id=account_id, sku=sku, marketplace_id=marketplace_id, reason=desired.reason, at=now
             )
-            rows.append(
-                _stop_row(source, target=target, existing=existing, desired=desired, rule=rule, version=version + 1)
-            )
+            state = _stopped(existing, desired)
             stopped += 1
+        rows.append(_linked_row(source, target, rule, version + 1, state))
         events.append((stream, version, event))
     for key, existing in current.items():
         if key in wanted or existing.status == "Stopped":
@@ -142,54 +141,38 @@ def _price_event(
     )
 
 
-def _price_row(
-    source: SourceOffer, target: TargetRule, desired: Price, rule: dict[str, object], version: int
-) -> store.TargetRow:
-    return _linked_row(
-        source,
-        target,
-        rule,
-        version,
-        status="Active",
-        price=desired.price,
-        source_price=source.price,
-        fx_rate=desired.fx_rate,
-        fx_rate_date=desired.fx_rate_date,
-        clamped=desired.clamped,
-        stop_reason=None,
+@dataclass(frozen=True, slots=True)
+class _TargetState:
+    """What a priced and a stopped target row differ in: the status, the price and where it came from."""
+
+    status: str
+    price: Decimal | None
+    source_price: Decimal | None
+    fx_rate: Decimal | None
+    fx_rate_date: dt.date | None
+    clamped: str | None
+    stop_reason: str | None
+
+
+def _priced(source: SourceOffer, desired: Price) -> _TargetState:
+    return _TargetState(
+        "Active", desired.price, source.price, desired.fx_rate, desired.fx_rate_date, desired.clamped, None
     )
 
 
-def _stop_row(
-    source: SourceOffer,
-    *,
-    target: TargetRule,
-    existing: TargetOffer | None,
-    desired: Stop,
-    rule: dict[str, object],
-    version: int,
-) -> store.TargetRow:
+def _stopped(existing: TargetOffer | None, desired: Stop) -> _TargetState:
     """A stopped target keeps its last price, and the source price and rate day it came from."""
-    return _linked_row(
-        source,
-        target,
-        rule,
-        version,
-        status="Stopped",
-        price=existing.price if existing else None,
-        source_price=existing.source_price if existing else None,
-        fx_rate=None,
-        fx_rate_date=existing.fx_rate_date if existing else None,
-        clamped=None,
-        stop_reason=desired.reason,
+    if existing is None:
+        return _TargetState("Stopped", None, None, None, None, None, desired.reason)
+    return _TargetState(
+        "Stopped", existing.price, existing.source_price, None, existing.fx_rate_date, None, desired.reason
     )
 
 
 def _linked_row(
-    source: SourceOffer, target: TargetRule, rule: dict[str, object], version: int, **state: Any
+    source: SourceOffer, target: TargetRule, rule: dict[str, object], version: int, state: _TargetState
 ) -> store.TargetRow:
-    """The row of ``source``'s offer in ``target``'s marketplace under ``rule``; ``state`` is the rest (price,
-    status and where the price came from), which is what a priced and a stopped target differ in."""
+    """The row of ``source``'s offer in ``target``'s marketplace under ``rule``, in ``state``."""
     return store.TargetRow(
         account_id=source.account_id,
         sku=source.sku,
@@ -199,7 +182,7 @@ def _linked_row(
         source_marketplace_id=source.marketplace_id,
         rule=rule,
         version=version,
-        **state,
+        **dataclasses.asdict(state),
     )
 
 

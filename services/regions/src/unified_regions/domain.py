@@ -41,6 +41,8 @@ SubscriptionEvent = (
 
 
 class Status(StrEnum):
+    """Where a participation stands in its life cycle."""
+
     NONE = "none"  # never opened
     OPEN = "open"
     SUSPENDED = "suspended"
@@ -48,6 +50,8 @@ class Status(StrEnum):
 
 
 class Action(StrEnum):
+    """The commands on a participation, by the path segment the API names them with."""
+
     OPEN = "open"
     SUSPEND = "suspend"
     REINSTATE = "reinstate"

@@ -129,13 +129,7 @@ async def register_account(body: RegisterAccount, request: Request) -> Registere
     if body.at is not None and not operator:
         raise Problem(403, "Forbidden", "only the platform operator (X-Operator-Token) may set 'at'")
     account_id, user_id = await _identity(request).register_account(
-        legal_name=body.legal_name,
-        home_marketplace=body.home_marketplace,
-        email=body.email,
-        password=body.password,
-        at=body.at,
-        owner_name=body.name,
-        address=None if operator else source_address(request),
+        **body.model_dump(exclude={"name"}), owner_name=body.name, address=None if operator else source_address(request)
     )
     return Registered(account_id=account_id, user_id=user_id)
 

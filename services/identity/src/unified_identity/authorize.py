@@ -72,20 +72,8 @@ class Authorize(Base):
     async def create_code(self, request: AuthorizeRequest, signed_in: SignedIn) -> str:
         code = domain.new_secret()
         async with self.pool.acquire() as conn:
-            await session_store.insert_code(
-                conn,
-                code_hash=domain.secret_hash(code),
-                client_id=request.client_id,
-                user_id=signed_in.user_id,
-                account_id=signed_in.account_id,
-                redirect_uri=request.redirect_uri,
-                scope=request.scope,
-                nonce=request.nonce,
-                code_challenge=request.code_challenge,
-                auth_time=signed_in.auth_time,
-                expires_at=self.clock() + timedelta(seconds=self.settings.authorization_code_ttl_s),
-                browser_session_id=signed_in.browser_session_id,
-            )
+            expires_at = self.clock() + timedelta(seconds=self.settings.authorization_code_ttl_s)
+            await session_store.insert_code(conn, domain.secret_hash(code), request, signed_in, expires_at)
         return code
 
 

@@ -9,40 +9,36 @@ from uuid import UUID
 
 import asyncpg
 
+from unified_identity.results import AuthorizeRequest, SignedIn
+
 Row: TypeAlias = asyncpg.Record
 
 
 # -- authorization codes, sessions and refresh tokens ----------------------------------------------------------
 async def insert_code(
     conn: asyncpg.Connection,
-    *,
     code_hash: bytes,
-    client_id: str,
-    user_id: UUID,
-    account_id: UUID,
-    redirect_uri: str,
-    scope: str,
-    nonce: str | None,
-    code_challenge: str,
-    auth_time: datetime,
+    request: AuthorizeRequest,
+    signed_in: SignedIn,
     expires_at: datetime,
-    browser_session_id: UUID | None,
 ) -> None:
+    """An authorization code's row: the request it answers and the sign-in it stands for (the code itself is
+    only in the redirect; the row keeps its hash)."""
     await conn.execute(
         """INSERT INTO authorization_codes (code_hash, client_id, user_id, account_id, redirect_uri, scope, nonce,
                                             code_challenge, auth_time, expires_at, browser_session_id)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
         code_hash,
-        client_id,
-        user_id,
-        account_id,
-        redirect_uri,
-        scope,
-        nonce,
-        code_challenge,
-        auth_time,
+        request.client_id,
+        signed_in.user_id,
+        signed_in.account_id,
+        request.redirect_uri,
+        request.scope,
+        request.nonce,
+        request.code_challenge,
+        signed_in.auth_time,
         expires_at,
-        browser_session_id,
+        signed_in.browser_session_id,
     )
 
 

@@ -22,7 +22,7 @@ import asyncpg
 import httpx
 
 from unified_seller_view.app import create_service_app
-from unified_seller_view.generations import TOPICS, end_offsets, readmodel_ddl, stored_offsets
+from unified_seller_view.generations import TOPICS, end_offsets, readmodel_ddl, steps_component, stored_offsets
 from unified_seller_view.handlers import table_for
 from unified_seller_view.settings import Settings
 from unified_shared import eventstore
@@ -302,3 +302,11 @@ def sum_decimals(values: Sequence[Decimal]) -> Decimal:
 
 
 Predicate = Callable[[Any], bool]
+
+
+async def forget_step(conn: asyncpg.Connection, schema: str, version: int) -> None:
+    """Make a generation look as if it was built before read-model step ``version`` (drop what the step made
+    first): the upgrade then applies the step to it."""
+    await conn.execute(
+        "DELETE FROM schema_migrations WHERE component = $1 AND version = $2", steps_component(schema), version
+    )

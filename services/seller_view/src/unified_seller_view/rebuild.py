@@ -89,6 +89,7 @@ async def rebuild(
     try:
         async with pool.acquire() as conn:
             await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
+            await gens.upgrade_generations(conn)
             live = await gens.ensure_live_generation(
                 conn, settings.consumer_base, settings.view_origin, settings.kafka_bootstrap_servers
             )

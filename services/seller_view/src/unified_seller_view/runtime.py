@@ -18,6 +18,7 @@ from unified_seller_view.generations import (
     ddl_checksum,
     ensure_live_generation,
     live_generation,
+    upgrade_generations,
 )
 from unified_seller_view.handlers import table_for
 from unified_seller_view.settings import Settings
@@ -52,12 +53,13 @@ class SellerViewRuntime(ServiceRuntime):
         conn = await connect(s.database_url)
         try:
             await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
+            await upgrade_generations(conn)
             gen = await ensure_live_generation(conn, s.consumer_base, s.view_origin, s.kafka_bootstrap_servers)
         finally:
             await conn.close()
         if gen.ddl_checksum != ddl_checksum():
             log.warning(
-                "the live generation was built from another readmodel.sql: run `rebuild` to apply the current one",
+                "the live generation was built from another read model: run `rebuild` to apply the current one",
                 extra={"generation": gen.number, "schema": gen.schema},
             )
         self.generation = gen

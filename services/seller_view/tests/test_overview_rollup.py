@@ -84,10 +84,11 @@ async def _differences(conn: asyncpg.Connection, schema: str) -> tuple[list[str]
     )
 
 
-async def _json(conn: asyncpg.Connection, account: uuid.UUID, **case: Any) -> str:
+async def _json(conn: asyncpg.Connection, account: uuid.UUID, in_python: bool = False, **case: Any) -> str:
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
         await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
-        return json.dumps(await overview_queries.overview(conn, account, **case), sort_keys=True)
+        q = overview_queries.OverviewQuery(account, **case)
+        return json.dumps(await overview_queries.overview(conn, q, in_python=in_python), sort_keys=True)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

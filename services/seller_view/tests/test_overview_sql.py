@@ -161,8 +161,9 @@ def test_python_rounding_can_differ_from_exact_arithmetic() -> None:
 async def _both(conn: asyncpg.Connection, account: uuid.UUID, **kwargs: Any) -> tuple[str, str]:
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
         await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
-        reference = await overview_queries.overview(conn, account, in_python=True, **kwargs)
-        summed = await overview_queries.overview(conn, account, **kwargs)
+        q = overview_queries.OverviewQuery(account, **kwargs)
+        reference = await overview_queries.overview(conn, q, in_python=True)
+        summed = await overview_queries.overview(conn, q)
     return json.dumps(reference, sort_keys=True), json.dumps(summed, sort_keys=True)
 
 
@@ -216,11 +217,7 @@ async def _sum_rows(conn: asyncpg.Connection, account: uuid.UUID, currency: str)
     assert isinstance(exponent, int)
     return await overview_store.overview_sums(
         conn,
-        account,
-        marketplaces=None,
-        purchased_after=None,
-        purchased_before=None,
-        reporting_currency=currency,
+        overview_queries.OverviewQuery(account, currency),
         minor_factor=Decimal(10) ** -exponent,
     )
 

@@ -144,8 +144,9 @@ async def _rows(conn: asyncpg.Connection) -> list[str]:
 async def _overviews(conn: asyncpg.Connection, account: uuid.UUID, case: dict[str, Any]) -> tuple[str, str]:
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
         await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
-        reference = await overview_queries.overview(conn, account, in_python=True, **case)
-        summed = await overview_queries.overview(conn, account, **case)
+        q = overview_queries.OverviewQuery(account, **case)
+        reference = await overview_queries.overview(conn, q, in_python=True)
+        summed = await overview_queries.overview(conn, q)
     return json.dumps(reference, sort_keys=True), json.dumps(summed, sort_keys=True)
 
 

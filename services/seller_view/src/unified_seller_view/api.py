@@ -124,11 +124,13 @@ async def get_overview(
     async with read_view(request) as (conn, _gen):
         return await overview_queries.overview(
             conn,
-            account_id,
-            marketplaces=scope,
-            reporting_currency=reporting,
-            purchased_after=_aware("purchased_after", purchased_after),
-            purchased_before=_aware("purchased_before", purchased_before),
+            overview_queries.OverviewQuery(
+                account_id,
+                reporting,
+                scope,
+                _aware("purchased_after", purchased_after),
+                _aware("purchased_before", purchased_before),
+            ),
         )
 
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
+from uuid import UUID
 
 from unified_shared.money import UnknownCurrency, quantum
 
@@ -27,6 +28,18 @@ BASE_CURRENCY = "EUR"
 NOT_A_SALE = frozenset({"Canceled"})
 
 # -- FX conversion and the overview -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewQuery:
+    """One overview question: whose orders, summed in which currency, over which marketplaces (None: all) and
+    purchase window. Passed whole from the API through every layer of the read side."""
+
+    account_id: UUID
+    reporting_currency: str
+    marketplaces: list[str] | None = None
+    purchased_after: datetime | None = None
+    purchased_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,16 +11,12 @@ from uuid import UUID
 
 import asyncpg
 
+from unified_seller_view.overview_rules import OverviewQuery
+
 # -- overview in Python (every order, the reference) ------------------------------------------------
 
 
-async def overview_rows(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    marketplaces: list[str] | None,
-    purchased_after: datetime | None,
-    purchased_before: datetime | None,
-) -> list[asyncpg.Record]:
+async def overview_rows(conn: asyncpg.Connection, q: OverviewQuery) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT o.amazon_order_id, o.marketplace_id, o.status, o.currency, o.amount, o.number_of_items,
                   (o.purchase_date AT TIME ZONE 'UTC')::date AS purchase_day,
@@ -33,10 +29,10 @@ async def overview_rows(
              AND ($4::timestamptz IS NULL OR o.purchase_date < $4)
            GROUP BY o.account_id, o.amazon_order_id
            ORDER BY o.amazon_order_id""",
-        account_id,
-        marketplaces,
-        purchased_after,
-        purchased_before,
+        q.account_id,
+        q.marketplaces,
+        q.purchased_after,
+        q.purchased_before,
     )
 
 
@@ -197,15 +193,7 @@ WHERE c.currency <> 'EUR'
 
 
 async def overview_sums(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    marketplaces: list[str] | None,
-    purchased_after: datetime | None,
-    purchased_before: datetime | None,
-    reporting_currency: str,
-    minor_factor: Decimal,
-    granularity: str | None = None,
+    conn: asyncpg.Connection, q: OverviewQuery, *, minor_factor: Decimal, granularity: str | None = None
 ) -> list[asyncpg.Record]:
     """The overview's aggregate rows (see OVERVIEW_SQL): ``kind`` says what each row carries; with a
     ``granularity`` (day, week, month) the order and refund rows are split by ``bucket`` (its first day)."""
@@ -214,11 +202,11 @@ async def overview_sums(
     await conn.execute("SET LOCAL jit = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_sort = off")
     rows = await conn.fetch(
         OVERVIEW_SQL,
-        account_id,
-        marketplaces,
-        purchased_after,
-        purchased_before,
-        reporting_currency,
+        q.account_id,
+        q.marketplaces,
+        q.purchased_after,
+        q.purchased_before,
+        q.reporting_currency,
         minor_factor,
         granularity,
     )

@@ -208,12 +208,14 @@ async def get_orders(
         try:
             return await queries.orders(
                 conn,
-                account_id,
-                marketplaces=scope,
-                statuses=statuses,
-                purchased_after=_aware("purchased_after", purchased_after or CreatedAfter),
-                purchased_before=_aware("purchased_before", purchased_before or CreatedBefore),
-                order_ids=_split((order_id or []) + (AmazonOrderIds or [])),
+                domain.OrdersQuery(
+                    account_id,
+                    marketplaces=scope,
+                    statuses=statuses,
+                    purchased_after=_aware("purchased_after", purchased_after or CreatedAfter),
+                    purchased_before=_aware("purchased_before", purchased_before or CreatedBefore),
+                    order_ids=_split((order_id or []) + (AmazonOrderIds or [])),
+                ),
                 next_token=token,
                 max_results=MaxResultsPerPage or max_results,
             )

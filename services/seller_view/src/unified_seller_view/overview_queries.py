@@ -4,7 +4,8 @@ generation (one read-only snapshot per request)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -107,6 +108,16 @@ def absorb_sum_row(fig: overview_rules.Figures, r: Mapping[str, Any], reporting_
         raise ValueError(f"unexpected overview row kind {kind!r}")
 
 
+async def _summaries_reader(conn: asyncpg.Connection, granularity: str | None) -> Callable[..., Awaitable[Any]] | None:
+    """The months where the generation has them (overview_rollup, which also lists the rates of a plain overview),
+    else the days alone (a generation built before the months), else None (one built before both: the orders)."""
+    if await overview_rollup.available(conn):
+        return functools.partial(overview_rollup.overview_sums, with_rates=granularity is None)
+    if await summaries.kept(conn):
+        return summaries.overview_sums
+    return None
+
+
 async def sum_rows(
     conn: asyncpg.Connection, q: OverviewQuery, *, granularity: str | None = None, per_order: bool = False
 ) -> Sequence[Mapping[str, Any]]:
@@ -115,19 +126,9 @@ async def sum_rows(
     overview_rollup), from the day summaries alone in a generation without the months, else from the orders."""
     days = summaries.day_bounds(q.purchased_after, q.purchased_before)
     covered = not per_order and q.reporting_currency in summaries.REPORTING_CURRENCIES and days is not None
-    if covered and days is not None and await overview_rollup.available(conn):  # months where they can, else days
-        return await overview_rollup.overview_sums(
-            conn,
-            q.account_id,
-            marketplaces=q.marketplaces,
-            first_day=days[0],
-            end_day=days[1],
-            reporting_currency=q.reporting_currency,
-            granularity=granularity,
-            with_rates=granularity is None,
-        )
-    if covered and days is not None and await summaries.kept(conn):  # else a generation built before them: orders
-        return await summaries.overview_sums(
+    summed = await _summaries_reader(conn, granularity) if covered else None
+    if summed is not None and days is not None:
+        return await summed(
             conn,
             q.account_id,
             marketplaces=q.marketplaces,

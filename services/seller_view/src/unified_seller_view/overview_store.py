@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from uuid import UUID
 
 import asyncpg
 
+from unified_seller_view.domain import OrdersQuery
 from unified_seller_view.overview_rules import OverviewQuery
 
 # -- overview in Python (every order, the reference) ------------------------------------------------
@@ -219,16 +219,7 @@ async def overview_sums(
 
 
 async def orders_page(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    marketplaces: list[str] | None,
-    statuses: list[str] | None,
-    purchased_after: datetime | None,
-    purchased_before: datetime | None,
-    order_ids: list[str] | None,
-    after: tuple[datetime, str] | None,
-    limit: int,
+    conn: asyncpg.Connection, q: OrdersQuery, *, after: tuple[datetime, str] | None, limit: int
 ) -> list[asyncpg.Record]:
     """Newest first; the keyset (purchase_date, amazon_order_id) makes pages stable under new inserts."""
     return await conn.fetch(
@@ -246,12 +237,12 @@ async def orders_page(
              AND ($7::timestamptz IS NULL OR (o.purchase_date, o.amazon_order_id) < ($7, $8::text))
            ORDER BY o.purchase_date DESC, o.amazon_order_id DESC
            LIMIT $9""",
-        account_id,
-        marketplaces,
-        statuses,
-        purchased_after,
-        purchased_before,
-        order_ids,
+        q.account_id,
+        q.marketplaces,
+        q.statuses,
+        q.purchased_after,
+        q.purchased_before,
+        q.order_ids,
         after[0] if after else None,
         after[1] if after else None,
         limit,

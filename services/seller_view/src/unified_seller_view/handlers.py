@@ -192,27 +192,22 @@ async def apply_event(
             scope="*",
             changed_at=event.registered_at,
         )
-    elif isinstance(event, identity.InvitationAccepted):
-        await accounts_store.upsert_member(
-            conn,
-            event.account_id,
-            event.user_id,
-            email=event.email,
-            role=event.role,
-            permissions=[*event.permissions, *event.extra_permissions],
-            scope=event.marketplace_scope,
-            changed_at=event.accepted_at,
+    elif isinstance(event, identity.InvitationAccepted | identity.MemberRoleChanged):
+        # a role change keeps the member's email (None) and dates the change when it was made
+        email, changed_at = (
+            (event.email, event.accepted_at)
+            if isinstance(event, identity.InvitationAccepted)
+            else (None, event.changed_at)
         )
-    elif isinstance(event, identity.MemberRoleChanged):
         await accounts_store.upsert_member(
             conn,
             event.account_id,
             event.user_id,
-            email=None,
+            email=email,
             role=event.role,
             permissions=[*event.permissions, *event.extra_permissions],
             scope=event.marketplace_scope,
-            changed_at=event.changed_at,
+            changed_at=changed_at,
         )
     elif isinstance(event, identity.MemberRemoved):
         await accounts_store.remove_member(conn, event.account_id, event.user_id, event.removed_at)

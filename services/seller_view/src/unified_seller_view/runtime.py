@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from prometheus_client import Gauge
 
 from unified_seller_view.generations import (
@@ -39,6 +40,29 @@ DLQ_SCOPE = "seller_view"
 
 def consumer_spec(gen: Generation) -> ConsumerSpec:
     return ConsumerSpec(gen.consumer_name, TOPICS, handlers=table_for(gen.schema), dead_letter_scope=DLQ_SCOPE)
+
+
+def generation_consumer(
+    settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer, gen: Generation, role: str
+) -> IdempotentConsumer:
+    """The consumer that fills ``gen``, in the Kafka group named after it (not started): the serving process's
+    and a rebuild's (``role`` names the client) are the same but for that name."""
+    spec = consumer_spec(gen)
+    kafka = make_consumer(
+        settings.kafka_bootstrap_servers,
+        group_id=gen.consumer_name,
+        client_id=f"{settings.service_name}-{role}",
+        topics=[],
+    )
+    return IdempotentConsumer(
+        pool,
+        kafka,
+        producer,
+        name=gen.consumer_name,
+        topics=spec.topics,
+        handlers=spec.handlers,
+        dead_letter_scope=spec.dead_letter_scope,
+    )
 
 
 class SellerViewRuntime(ServiceRuntime):
@@ -116,22 +140,9 @@ class SellerViewRuntime(ServiceRuntime):
             with contextlib.suppress(Exception):
                 await self.consumer.consumer.stop()
         assert self.producer is not None
-        s = self.view_settings
-        kafka_consumer = make_consumer(
-            s.kafka_bootstrap_servers, group_id=gen.consumer_name, client_id=f"{s.service_name}-consumer", topics=[]
-        )
-        spec = consumer_spec(gen)
-        self.consumer = IdempotentConsumer(
-            self.pool,
-            kafka_consumer,
-            self.producer,
-            name=gen.consumer_name,
-            topics=spec.topics,
-            handlers=spec.handlers,
-            dead_letter_scope=spec.dead_letter_scope,
-        )
-        self.consumer_spec = spec
+        self.consumer = generation_consumer(self.view_settings, self.pool, self.producer, gen, "consumer")
+        self.consumer_spec = consumer_spec(gen)
         self.consumer.subscribe()
-        await kafka_consumer.start()
+        await self.consumer.consumer.start()
         self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
         self.generation = gen

@@ -21,7 +21,7 @@ from unified_seller_view import overview_queries, overview_rules, summaries
 from unified_seller_view.generations import readmodel_ddl
 from unified_shared.db import connect
 
-from .support import AE, DE, FR, JP, UK, US
+from .support import AE, DE, FR, JP, UK, US, overview_both_ways
 
 SCHEMA = "view_eq"
 MARKETS = {
@@ -159,12 +159,7 @@ def test_python_rounding_can_differ_from_exact_arithmetic() -> None:
 
 
 async def _both(conn: asyncpg.Connection, account: uuid.UUID, **kwargs: Any) -> tuple[str, str]:
-    async with conn.transaction(readonly=True, isolation="repeatable_read"):
-        await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
-        q = overview_queries.OverviewQuery(account, **kwargs)
-        reference = await overview_queries.overview(conn, q, in_python=True)
-        summed = await overview_queries.overview(conn, q)
-    return json.dumps(reference, sort_keys=True), json.dumps(summed, sort_keys=True)
+    return await overview_both_ways(conn, SCHEMA, account, **kwargs)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])

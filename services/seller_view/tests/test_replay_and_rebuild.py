@@ -23,7 +23,7 @@ from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, creat
 from unified_shared.kafka import make_consumer, make_producer, make_reader
 
 from .scenario import base_scenario, fx_events
-from .support import DE, US, View, publisher, running_view, utc
+from .support import DE, US, View, publisher, utc, view_of
 
 
 def rich_scenario() -> Any:
@@ -150,9 +150,7 @@ async def answers(view: View, account_id: uuid.UUID) -> dict[str, Any]:
 
 async def test_rebuild_gives_the_same_answers_and_readers_are_served_throughout(make_db, kafka_bootstrap) -> None:
     s = rich_scenario()
-    async with running_view(make_db, kafka_bootstrap) as view, publisher(make_db, kafka_bootstrap) as pub:
-        await pub.publish(*fx_events(), *s.events)
-        await view.caught_up()
+    async with view_of(make_db, kafka_bootstrap, *fx_events(), *s.events) as (view, pub):
         live = await answers(view, s.account_id)
         assert live["overview-USD"]["total"]["orders"] == len(s.orders)
 

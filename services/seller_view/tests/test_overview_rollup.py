@@ -1,5 +1,5 @@
 """The month sums and the per-day rate look-ups that the overview reads (kept from the day summaries by
-triggers, readmodel.sql) through random histories over three months: orders changing day, refunds, FX days
+triggers, readmodel/004) through random histories over three months: orders changing day, refunds, FX days
 late, revised and replayed, random batches, some delivered twice. Checked three ways: the kept rows equal the
 day rows rolled up from scratch, every overview read through the months equals the per-order reference
 (ranges that cut months, scopes, currencies), and the monthly time series equals the one summed from days.

@@ -4,7 +4,7 @@ user's own ID token). Errors are pages or redirects back to the client, never JS
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -87,14 +87,32 @@ async def _params(request: Request, *, form: bool, title: str) -> dict[str, str]
         return pages.error(title, exc.description)
 
 
+_Answer = Callable[[Request, Identity, dict[str, str], Client, AuthorizeRequest], Awaitable[Response]]
+
+
+async def _answer_valid(request: Request, *, form: bool, answer: _Answer) -> Response:
+    """``answer``'s response to a valid authorization request; the error page or redirect to any other."""
+    checked = await _authorize_request(request, form=form)
+    if isinstance(checked, Response):
+        return checked
+    return await answer(request, identity_of(request), *checked)
+
+
 @router.get("/authorize", response_class=Response)
 async def authorize_form(request: Request) -> Response:
     """The sign-in form, or (single sign-on) a code at once when the browser's session may be used."""
-    identity = identity_of(request)
-    checked = await _authorize_request(request, form=False)
-    if isinstance(checked, Response):
-        return checked
-    params, client, auth_request = checked
+    return await _answer_valid(request, form=False, answer=_offer_sign_in)
+
+
+@router.post("/authorize", response_class=Response)
+async def authorize_submit(request: Request) -> Response:
+    """The sign-in form posted back: a code for the client, or the form again saying why not."""
+    return await _answer_valid(request, form=True, answer=_sign_in_posted)
+
+
+async def _offer_sign_in(
+    request: Request, identity: Identity, params: dict[str, str], client: Client, auth_request: AuthorizeRequest
+) -> Response:
     session_cookie = request.cookies.get(cookie_name(identity, SESSION_COOKIE))
     session = await identity.browser_session(session_cookie)
     outcome = identity.sso_outcome(auth_request, session)
@@ -113,45 +131,29 @@ async def authorize_form(request: Request) -> Response:
     return response
 
 
-@router.post("/authorize", response_class=Response)
-async def authorize_submit(request: Request) -> Response:
-    identity = identity_of(request)
-    checked = await _authorize_request(request, form=True)
-    if isinstance(checked, Response):
-        return checked
-    params, client, auth_request = checked
+async def _sign_in_posted(
+    request: Request, identity: Identity, params: dict[str, str], client: Client, auth_request: AuthorizeRequest
+) -> Response:
     email = params.get("email", "")
+
+    def refused(error: str, status: int, headers: Mapping[str, str] | None = None) -> Response:
+        """The sign-in form again, with the email as typed and why the post was refused."""
+        return _sign_in_page(
+            identity, request, params, client, email=email, error=error, status=status, headers=headers
+        )
+
     # Login CSRF: only a form this server gave to this browser may sign the browser in. Checked before the
     # password, so a forged post neither signs in nor counts towards the throttle.
     if not identity.csrf_ok(request.cookies.get(cookie_name(identity, CSRF_COOKIE)), params.get(pages.CSRF_FIELD)):
-        return _sign_in_page(
-            identity,
-            request,
-            params,
-            client,
-            email=email,
-            error="This sign-in form has expired or was not opened in this browser. Please sign in again.",
-            status=403,
-        )
+        return refused("This sign-in form has expired or was not opened in this browser. Please sign in again.", 403)
     try:
         signed_in = await identity.sign_in(
             email, params.get("password", ""), address=source_address(request), client_id=auth_request.client_id
         )
     except SignInThrottled as exc:
-        return _sign_in_page(
-            identity,
-            request,
-            params,
-            client,
-            email=email,
-            error="Too many failed sign-in attempts. Try again later.",
-            status=429,
-            headers={"Retry-After": str(exc.retry_after)},
-        )
+        return refused("Too many failed sign-in attempts. Try again later.", 429, {"Retry-After": str(exc.retry_after)})
     except SignInFailed:
-        return _sign_in_page(
-            identity, request, params, client, email=email, error="Incorrect email or password.", status=401
-        )
+        return refused("Incorrect email or password.", 401)
     cookie, signed_in = await identity.open_browser_session(
         signed_in, replacing=request.cookies.get(cookie_name(identity, SESSION_COOKIE))
     )

@@ -203,13 +203,6 @@ async def test_migration_004_gives_an_older_generation_the_same_rows(make_db: An
     try:
         await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
         old = await gens.create_generation(conn, f"sv-old-{uuid.uuid4().hex[:8]}", {}, "live")
-        # the generation as the previous readmodel.sql made it: day summaries, no months, no triggers
-        await conn.execute(
-            f"""DROP TABLE "{old.schema}".order_month_summaries, "{old.schema}".order_day_lookups;
-                DROP FUNCTION "{old.schema}".order_day_summaries_rollup CASCADE;
-                DROP FUNCTION "{old.schema}".order_day_summaries_truncated CASCADE;
-                DROP FUNCTION "{old.schema}".order_rollup_apply"""
-        )
         monkey = pytest.MonkeyPatch()
         monkey.setattr(history_of, "DAYS", 75)
         rng = random.Random(3)
@@ -219,19 +212,36 @@ async def test_migration_004_gives_an_older_generation_the_same_rows(make_db: An
             async with conn.transaction():
                 await table_for(old.schema).apply(conn, events[start : start + 20])
         assert await conn.fetchval(f'SELECT count(*) FROM "{old.schema}".order_day_summaries') > 0
-        await conn.execute("DELETE FROM schema_migrations WHERE component = 'seller_view' AND version = 4")
+        # the generation as the readmodel.sql before 004 made it: day summaries, no months, no look-ups
+        await conn.execute(
+            f"""DROP TABLE "{old.schema}".order_month_summaries, "{old.schema}".order_day_lookups;
+                DROP FUNCTION "{old.schema}".order_rollup_apply"""
+        )
+        # 004 as it ran, then 005 (the triggers 004 made give way to the statements that keep the rows)
+        await conn.execute("DELETE FROM schema_migrations WHERE component = 'seller_view' AND version IN (4, 5)")
         applied = await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
-        assert any("004" in name for name in applied), applied
+        assert any("004" in name for name in applied) and any("005" in name for name in applied), applied
         assert await conn.fetchval(f'SELECT count(*) FROM "{old.schema}".order_month_summaries') > 0
         kept, rolled_up = await _differences(conn, f'"{old.schema}"')
         assert kept == rolled_up
-        # and the triggers keep them from now on
+        # and the statements that write the day rows keep them from now on, without triggers
+        assert not await conn.fetchval(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = $1::regclass",
+            f'"{old.schema}".order_day_summaries',
+        )
+        for start in range(0, len(events), 7):  # replayed by the consumer's path: a difference per batch
+            async with conn.transaction():
+                await table_for(old.schema).apply(conn, events[start : start + 7])
+        kept, rolled_up = await _differences(conn, f'"{old.schema}"')
+        assert kept == rolled_up
         async with conn.transaction():
             await conn.execute(f'SET LOCAL search_path TO "{old.schema}", public')
             await summaries.refresh_all(conn)
         kept, rolled_up = await _differences(conn, f'"{old.schema}"')
         assert kept == rolled_up
-        await conn.execute(f'TRUNCATE "{old.schema}".order_day_summaries')  # emptied with their day rows
+        async with conn.transaction():  # emptied with their day rows
+            await conn.execute(f'SET LOCAL search_path TO "{old.schema}", public; DELETE FROM orders')
+            await summaries.refresh_all(conn)
         assert await _differences(conn, f'"{old.schema}"') == ([], [])
     finally:
         await conn.close()

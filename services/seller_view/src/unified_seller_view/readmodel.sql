@@ -227,12 +227,13 @@ CREATE TABLE order_day_summaries (
 );
 CREATE INDEX order_day_summaries_by_day ON order_day_summaries (day);
 
--- Derived from order_day_summaries (kept by triggers on it, below), so the overview reads months rather than
--- days: per (account, month, kind, marketplace, currency, status) the sums of that month's day rows (arrays
--- in the same reporting-currency order; n_inexact: how many day rows hold an inexact entry of each currency,
--- whose values the read then takes from the day rows). order_day_lookups: per (account, day, marketplace,
--- currency) the days' rate look-ups, which the overview lists per day. Rows whose counts reach 0 are deleted
--- and amounts have their trailing zeros trimmed, so the same history gives the same bytes whatever the batches.
+-- Derived from order_day_summaries (kept by the statements that write it: summary_sql.py), so the overview
+-- reads months rather than days: per (account, month, kind, marketplace, currency, status) the sums of that
+-- month's day rows (arrays in the same reporting-currency order; n_inexact: how many day rows hold an inexact
+-- entry of each currency, whose values the read then takes from the day rows). order_day_lookups: per
+-- (account, day, marketplace, currency) the days' rate look-ups, which the overview lists per day. Rows whose
+-- counts reach 0 are deleted and amounts have their trailing zeros trimmed, so the same history gives the same
+-- bytes whatever the batches.
 CREATE TABLE order_month_summaries (
     account_id         UUID NOT NULL,
     month              DATE NOT NULL,
@@ -260,7 +261,8 @@ CREATE TABLE order_day_lookups (
     PRIMARY KEY (account_id, day, marketplace_id, currency)
 );
 
--- Adds ``added`` and takes out ``removed`` (day rows as they were) in both derived tables, set-based: one
+-- Adds ``added`` and takes out ``removed`` (day rows as they were) in both derived tables, set-based (called by the
+-- statements that recompute days whole; a batch's difference moves them itself, summary_sql.py): one
 -- statement per table whatever the number of rows, so its cost follows the rows the statement changed.
 -- (anyarray: a function typed by the table's row type would keep the table from being dropped alone. Its own
 -- planner settings: it runs inside statements that turn nested loops off, which here would scan whole tables.)
@@ -337,37 +339,3 @@ WHERE l.account_id = k.account_id AND l.day = k.day AND l.n_rate_lookups = '{0,0
 END
 $$;
 
-CREATE FUNCTION order_day_summaries_rollup() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-DECLARE
-    removed order_day_summaries[];
-    added order_day_summaries[];
-BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        removed := ARRAY(SELECT o FROM old_rows o);
-    END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        added := ARRAY(SELECT r FROM new_rows r);
-    END IF;
-    IF cardinality(removed) > 0 OR cardinality(added) > 0 THEN
-        PERFORM order_rollup_apply(coalesce(removed, '{}'), coalesce(added, '{}'));
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER order_day_summaries_rollup_insert AFTER INSERT ON order_day_summaries
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION order_day_summaries_rollup();
-CREATE TRIGGER order_day_summaries_rollup_update AFTER UPDATE ON order_day_summaries
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION order_day_summaries_rollup();
-CREATE TRIGGER order_day_summaries_rollup_delete AFTER DELETE ON order_day_summaries
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION order_day_summaries_rollup();
-CREATE FUNCTION order_day_summaries_truncated() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-BEGIN
-    TRUNCATE order_month_summaries, order_day_lookups;
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER order_day_summaries_rollup_truncate AFTER TRUNCATE ON order_day_summaries
-    FOR EACH STATEMENT EXECUTE FUNCTION order_day_summaries_truncated();

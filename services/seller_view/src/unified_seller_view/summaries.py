@@ -199,12 +199,7 @@ async def refresh_days(conn: asyncpg.Connection, keys: Iterable[DayKey]) -> None
         None,
         accounts,
     )
-    await conn.execute(
-        """DELETE FROM order_day_summaries s USING unnest($1::uuid[], $2::date[]) AS k(a, d)
-           WHERE s.account_id = k.a AND s.day = k.d""",
-        accounts,
-        days,
-    )
+    await conn.execute(summary_sql.DELETE_DAYS_SQL, accounts, days)
     await conn.execute(
         summary_sql.REFRESH_SQL,
         accounts,
@@ -265,7 +260,9 @@ async def refresh_for_fx_day(conn: asyncpg.Connection, day: date, currencies: It
 
 async def refresh_all(conn: asyncpg.Connection) -> None:
     """Recompute every day of every account (read models loaded without the consumer, e.g. in tests)."""
-    await conn.execute("DELETE FROM order_day_summaries")
+    await conn.execute(
+        "DELETE FROM order_day_summaries; DELETE FROM order_month_summaries; DELETE FROM order_day_lookups"
+    )
     rows = await conn.fetch("SELECT DISTINCT account_id, (purchase_date AT TIME ZONE 'UTC')::date AS day FROM orders")
     await refresh_days(conn, [(r["account_id"], r["day"]) for r in rows])
 

@@ -172,9 +172,96 @@ def _added(column: str) -> str:
 
 
 _COLUMN_LIST = f"{_COLUMNS}, {_INEXACT}"
+
+
+def _array_sum(column: str, cast: str, source: str = "") -> str:
+    """ARRAY[sum(column[1]), ...]: the element-wise sum of a figure's arrays over a group."""
+    each = (f"sum({source}{column}[{i}]){cast}" for i in range(1, 7))
+    if not cast:
+        each = (f"trim_scale({e})" for e in each)
+    return "ARRAY[" + ", ".join(each) + "]"
+
+
+def _array_plus(table: str, column: str, trim: bool) -> str:
+    """ARRAY[t.column[1] + EXCLUDED.column[1], ...] (trailing zeros trimmed for amounts)."""
+    each = (f"{table}.{column}[{i}] + EXCLUDED.{column}[{i}]" for i in range(1, 7))
+    if trim:
+        each = (f"trim_scale({e})" for e in each)
+    return "ARRAY[" + ", ".join(each) + "]"
+
+
+_MONTH_KEY = "account_id, month, kind, marketplace_id, currency, status"
+_LOOKUP_KEY = "account_id, day, marketplace_id, currency"
+# The month rollup and the day look-ups (readmodel.sql) moved by the difference ``kept`` (the rows the day
+# summaries get added, dirty days left out): the same difference summed per month and per (day, marketplace,
+# currency), rows whose result is 0 deleted rather than written (found by index, by ctid: one statement never
+# touches a row twice). n_inexact never moves here: a day whose orders have an inexact entry is dirty
+# (recomputed whole, refresh_days), and the other days keep their inexact entries as they are.
+_ROLLUP = f"""md AS MATERIALIZED (
+    SELECT account_id, date_trunc('month', day)::date AS month, kind, marketplace_id, currency, status,
+           sum(n)::bigint AS n, sum(units)::bigint AS units, trim_scale(sum(amount)) AS amount,
+           {_array_sum("n_converted", "::bigint")} AS n_converted,
+           {_array_sum("n_unconverted", "::bigint")} AS n_unconverted,
+           {_array_sum("amount_unconverted", "")} AS amount_unconverted,
+           {_array_sum("reporting_units", "")} AS reporting_units
+    FROM kept GROUP BY {_MONTH_KEY.replace("month", "date_trunc('month', day)::date")}
+),
+mc AS MATERIALIZED (
+    SELECT md.*, m.n AS stored, m.ctid AS at FROM md LEFT JOIN LATERAL (
+        SELECT ctid, n FROM order_month_summaries m WHERE m.account_id = md.account_id AND m.month = md.month
+            AND m.kind = md.kind AND m.marketplace_id = md.marketplace_id AND m.currency = md.currency
+            AND m.status = md.status OFFSET 0) m ON true
+),
+months_up AS (
+    INSERT INTO order_month_summaries AS m
+    SELECT {_MONTH_KEY}, n, units, amount, n_converted, n_unconverted, amount_unconverted, reporting_units,
+           '{{0,0,0,0,0,0}}' FROM mc WHERE coalesce(stored, 0) + n <> 0 ORDER BY {_MONTH_KEY}
+    ON CONFLICT ({_MONTH_KEY}) DO UPDATE SET
+        n = m.n + EXCLUDED.n, units = m.units + EXCLUDED.units, amount = trim_scale(m.amount + EXCLUDED.amount),
+        n_converted = {_array_plus("m", "n_converted", False)},
+        n_unconverted = {_array_plus("m", "n_unconverted", False)},
+        amount_unconverted = {_array_plus("m", "amount_unconverted", True)},
+        reporting_units = {_array_plus("m", "reporting_units", True)}
+),
+months_gone AS (
+    DELETE FROM order_month_summaries WHERE ctid = ANY(ARRAY(SELECT at FROM mc WHERE stored + n = 0))
+),
+ld AS MATERIALIZED (
+    SELECT {_LOOKUP_KEY}, {_array_sum("n_rate_lookups", "::bigint")} AS n_rate_lookups
+    FROM kept GROUP BY {_LOOKUP_KEY}
+),
+lc AS MATERIALIZED (
+    SELECT ld.*, l.ctid AS at,
+           ARRAY[{", ".join(f"coalesce(l.n_rate_lookups[{i}], 0) + ld.n_rate_lookups[{i}]" for i in range(1, 7))}]
+               = '{{0,0,0,0,0,0}}' AS gone
+    FROM ld LEFT JOIN LATERAL (
+        SELECT ctid, n_rate_lookups FROM order_day_lookups l WHERE l.account_id = ld.account_id AND l.day = ld.day
+            AND l.marketplace_id = ld.marketplace_id AND l.currency = ld.currency OFFSET 0) l ON true
+    WHERE ld.n_rate_lookups <> '{{0,0,0,0,0,0}}'
+),
+lookups_up AS (
+    INSERT INTO order_day_lookups AS l SELECT {_LOOKUP_KEY}, n_rate_lookups FROM lc WHERE NOT gone
+    ORDER BY {_LOOKUP_KEY}
+    ON CONFLICT ({_LOOKUP_KEY}) DO UPDATE SET n_rate_lookups = {_array_plus("l", "n_rate_lookups", False)}
+),
+lookups_gone AS (
+    DELETE FROM order_day_lookups WHERE ctid = ANY(ARRAY(SELECT at FROM lc WHERE gone))
+)"""
+# Inserts the rows of the days $1/$2 (deleted before: DELETE_DAYS_SQL) and adds them to their months and
+# look-ups (order_rollup_apply, readmodel.sql).
 REFRESH_SQL = _TEMPLATE.replace("{orders}", _BY_DAYS).replace(
-    "{final}", f"INSERT INTO order_day_summaries ({_COLUMN_LIST})\n{_sums('1')}"
+    "{final}",
+    f""", ins AS (INSERT INTO order_day_summaries AS s ({_COLUMN_LIST})
+{_sums("1")}
+RETURNING s)
+SELECT order_rollup_apply('{{}}'::order_day_summaries[], coalesce(array_agg(ins.s), '{{}}')) FROM ins""",
 )
+
+# Deletes the rows of the days $1/$2 and takes them out of their months and look-ups.
+DELETE_DAYS_SQL = """WITH del AS (
+    DELETE FROM order_day_summaries s USING unnest($1::uuid[], $2::date[]) AS k(a, d)
+    WHERE s.account_id = k.a AND s.day = k.d RETURNING s)
+SELECT order_rollup_apply(coalesce(array_agg(del.s), '{}'), '{}'::order_day_summaries[]) FROM del"""
 
 # Adds $5 (1 or -1) times the sums of the orders $1/$2 as they are now, except on days where they have an
 # inexact conversion (its entry cannot be taken out of the arrays) or days $6/$7: those days are returned
@@ -186,11 +273,13 @@ DELTA_SQL = _TEMPLATE.replace("{orders}", _BY_ORDERS).replace(
     f""", sums AS MATERIALIZED ({_sums("$5::int")}),
 dirty AS (SELECT account_id, day FROM sums WHERE inexact_positions IS NOT NULL
           UNION SELECT a, d FROM unnest($6::uuid[], $7::date[]) AS x(a, d)),
+kept AS MATERIALIZED (SELECT * FROM sums WHERE (account_id, day) NOT IN (SELECT account_id, day FROM dirty)),
 up AS (
     INSERT INTO order_day_summaries AS s ({_COLUMN_LIST})
-    SELECT * FROM sums WHERE (account_id, day) NOT IN (SELECT account_id, day FROM dirty) ORDER BY {_KEY}
+    SELECT * FROM kept ORDER BY {_KEY}
     ON CONFLICT ({_KEY}) DO UPDATE SET {", ".join(_added(c) for c in _COLUMNS.split(", ")[6:])}
 ),
+{_ROLLUP},
 emptied AS (  -- rows found by index (LATERAL) and deleted by ctid: the planner settings forbid nested loops
     DELETE FROM order_day_summaries WHERE ctid = ANY(ARRAY(
         SELECT z.ctid FROM (SELECT DISTINCT a, d FROM unnest($8::uuid[], $9::date[]) AS e(a, d)) e

@@ -1,9 +1,9 @@
-"""The month sums and the per-day rate look-ups that the overview reads (kept from the day summaries by
-triggers, readmodel.sql) through random histories over three months: orders changing day, refunds, FX days
-late, revised and replayed, random batches, some delivered twice. Checked three ways: the kept rows equal the
-day rows rolled up from scratch, every overview read through the months equals the per-order reference
-(ranges that cut months, scopes, currencies), and the monthly time series equals the one summed from days.
-Migration 004 gives an older generation the same rows."""
+"""The month sums and the per-day rate look-ups that the overview reads (kept with the day summaries by the
+statements that write them: contribution_sql.py, summary_sql.py) through random histories over three months:
+orders changing day, refunds, FX days late, revised and replayed, random batches, some delivered twice.
+Checked three ways: the kept rows equal the day rows rolled up from scratch, every overview read through the
+months equals the per-order reference (ranges that cut months, scopes, currencies), and the monthly time
+series equals the one summed from days. Migrations 004 and 005 give an older generation the same rows."""
 
 from __future__ import annotations
 

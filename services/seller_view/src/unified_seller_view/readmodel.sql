@@ -227,6 +227,33 @@ CREATE TABLE order_day_summaries (
 );
 CREATE INDEX order_day_summaries_by_day ON order_day_summaries (day);
 
+-- Derived: each order's contribution to order_day_summaries as last summed (its 'order' row and a 'refund' row
+-- per refund currency, with the day rows' columns), so that a batch takes the old sums of the orders it
+-- changes from here rather than computing them again (contribution_sql.py); a day's rows are the sums of its
+-- orders' contributions. Stored with the day rows, by the same statements.
+CREATE TABLE order_contributions (
+    account_id              UUID NOT NULL,
+    amazon_order_id         TEXT NOT NULL,
+    day                     DATE NOT NULL,
+    kind                    TEXT NOT NULL,
+    marketplace_id          TEXT NOT NULL,
+    currency                TEXT NOT NULL,
+    status                  TEXT NOT NULL,
+    n                       BIGINT NOT NULL,
+    units                   BIGINT,
+    amount                  NUMERIC,
+    n_unconverted           BIGINT[] NOT NULL,
+    amount_unconverted      NUMERIC[] NOT NULL,
+    n_rate_lookups          BIGINT[] NOT NULL,
+    n_converted             BIGINT[] NOT NULL,
+    reporting_units         NUMERIC[] NOT NULL,
+    inexact_positions       INT[],
+    inexact_amounts         NUMERIC[],
+    inexact_local_rates     NUMERIC[],
+    inexact_reporting_rates NUMERIC[],
+    PRIMARY KEY (account_id, amazon_order_id, kind, currency)
+);
+
 -- Derived from order_day_summaries (kept by the statements that write it: summary_sql.py), so the overview
 -- reads months rather than days: per (account, month, kind, marketplace, currency, status) the sums of that
 -- month's day rows (arrays in the same reporting-currency order; n_inexact: how many day rows hold an inexact

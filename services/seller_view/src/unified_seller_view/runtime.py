@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 from prometheus_client import Gauge
 
+from unified_seller_view import summaries
 from unified_seller_view.generations import (
     TOPICS,
     Generation,
@@ -52,6 +53,8 @@ class SellerViewRuntime(ServiceRuntime):
         conn = await connect(s.database_url)
         try:
             await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
+            for schema in await summaries.fill_contributions(conn):  # generations from before migration 005
+                log.info("order contributions filled", extra={"schema": schema})
             gen = await ensure_live_generation(conn, s.consumer_base, s.view_origin, s.kafka_bootstrap_servers)
         finally:
             await conn.close()

@@ -79,7 +79,7 @@ months_gone AS (
 ),
 ld AS MATERIALIZED (
     SELECT {_LOOKUP_KEY}, {_array_sum("n_rate_lookups", "::bigint")} AS n_rate_lookups
-    FROM kept GROUP BY {_LOOKUP_KEY}
+    FROM kept WHERE n_rate_lookups <> {_ZEROS} GROUP BY {_LOOKUP_KEY}  -- rows without a look-up move nothing
 ),
 lc AS MATERIALIZED (
     SELECT ld.*, l.ctid AS at,

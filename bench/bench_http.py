@@ -1,7 +1,9 @@
 """The orders API in its own process (as deployed: ``python -m unified_orders serve``, a regional
 instance with its relay) against a FastAPI hello endpoint under the same uvicorn settings; load from a
 separate process (bench/load.py). Figures: single-order POST with 1 and 32 clients, how 32 clients scale
-over 1, and batch ingest (100-order batches) in orders/s per regional instance."""
+over 1, and batch ingest (100-order batches) in orders/s per regional instance. Beside each figure: the CPU
+milliseconds per request of every process on the path (the orders process with its relay, the database's
+backends, the Kafka broker, the load generator), since on a small machine they share the same cores."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import socket
 import sys
 import time
@@ -83,6 +86,30 @@ def _database_cpu_s(database: str) -> float:
     return total
 
 
+def _listener_pid(port: int) -> int | None:
+    """The process listening on TCP ``port`` of this machine (the Kafka broker), if it can be seen (Linux /proc)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A = LISTEN
+                    inodes.add(f"socket:[{fields[9]}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                return int(proc.name)
+    return None
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's children that have ended (the load generator, once it exits)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _machine_busy() -> tuple[float, float]:
     """(busy, total) CPU jiffies of the whole machine, every core and every process (Linux /proc)."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -98,10 +125,13 @@ async def _load(
     batch: int = 0,
     server: int | None = None,
     database: str = "",
+    broker: int | None = None,
 ) -> dict[str, float]:
     """Run the load generator; with ``server`` (a pid), also how much CPU that process used per request and
-    how busy the whole machine was (the figures are only as good as the cores left to the server)."""
+    how busy the whole machine was (the figures are only as good as the cores left to the server); the CPU
+    per request of the database's backends, of the ``broker`` process and of the load generator itself."""
     cpu0, db0 = _process_cpu_s(server) if server else 0.0, _database_cpu_s(database) if database else 0.0
+    broker0, load0 = _process_cpu_s(broker) if broker else 0.0, _children_cpu_s()
     (busy0, total0), t0 = _machine_busy(), time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
         PY, "-m", "bench.load", url, "--clients", str(clients), "--seconds", str(seconds),
@@ -111,6 +141,8 @@ async def _load(
     out, _ = await proc.communicate()
     result: dict[str, float] = json.loads(out.decode().strip().splitlines()[-1])
     wall = time.perf_counter() - t0
+    requests = max(1.0, result["requests"])
+    result["load generator CPU ms per request"] = 1000 * (_children_cpu_s() - load0) / requests
     busy1, total1 = _machine_busy()
     result["machine busy %"] = 100 * (busy1 - busy0) / max(1.0, total1 - total0)
     if server:
@@ -118,7 +150,9 @@ async def _load(
         result["server CPU %"] = 100 * cpu / wall
         result["server CPU ms per request"] = 1000 * cpu / max(1.0, result["requests"])
     if database:
-        result["database CPU ms per request"] = 1000 * (_database_cpu_s(database) - db0) / max(1.0, result["requests"])
+        result["database CPU ms per request"] = 1000 * (_database_cpu_s(database) - db0) / requests
+    if broker:
+        result["broker CPU ms per request"] = 1000 * (_process_cpu_s(broker) - broker0) / requests
     if result["errors"]:
         print(f"#   {url}: {result['errors']:.0f} of {result['requests']:.0f} requests failed", file=sys.stderr)
     if result["errors"] > result["requests"] / 100:  # a figure of refusals is no figure
@@ -139,7 +173,14 @@ async def _open_marketplace(database_url: str, account_id: uuid.UUID) -> None:
 
 
 def _cpu(result: dict[str, float], prefix: str = "") -> dict[str, float]:
-    keys = ("server CPU %", "server CPU ms per request", "database CPU ms per request", "machine busy %")
+    keys = (
+        "server CPU %",
+        "server CPU ms per request",
+        "database CPU ms per request",
+        "broker CPU ms per request",
+        "load generator CPU ms per request",
+        "machine busy %",
+    )
     return {prefix + k: result[k] for k in keys if k in result}
 
 
@@ -170,13 +211,17 @@ async def http_bench(ctx: Context) -> list[Figure]:
             await _load(f"{base}/orders/v0/orders", 4, 1.0, token)  # warm up (JWKS, plans, pools)
             await _load(f"{hello}/hello", 4, 1.0)
             db = database_url.rsplit("/", 1)[1]
-            one = await _load(f"{base}/orders/v0/orders", 1, ctx.seconds, token, server=orders, database=db)
+            kafka = _listener_pid(int(ctx.kafka.split(",")[0].rsplit(":", 1)[1]))
+
+            async def post(clients: int, batch: int = 0) -> dict[str, float]:
+                url = f"{base}/orders/v0/orders"
+                return await _load(url, clients, ctx.seconds, token, batch, server=orders, database=db, broker=kafka)
+
+            one = await post(1)
             hello_one = await _load(f"{hello}/hello", 1, ctx.seconds, server=hello_pid)
-            many = await _load(f"{base}/orders/v0/orders", 32, ctx.seconds, token, server=orders, database=db)
+            many = await post(32)
             hello_many = await _load(f"{hello}/hello", 32, ctx.seconds, server=hello_pid)
-            batch = await _load(
-                f"{base}/orders/v0/orders", 4, ctx.seconds, token, batch=100, server=orders, database=db
-            )
+            batch = await post(4, batch=100)
     return [
         Figure(
             "POST one order, 1 client", "rq/s", one["rps"], hello_one["rps"], "FastAPI hello, 1 client",

@@ -55,7 +55,7 @@ async def _time(
             await conn.execute(f"SET LOCAL search_path TO {data.SCHEMA}, public")
             t0 = time.perf_counter()
             out = await overview_queries.overview(
-                conn, account, marketplaces=None, reporting_currency="USD", in_python=in_python, per_order=per_order
+                conn, overview_queries.OverviewQuery(account, "USD"), in_python=in_python, per_order=per_order
             )
             times.append(time.perf_counter() - t0)
     return times, out

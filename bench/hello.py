@@ -1,5 +1,7 @@
 """The raw HTTP baseline: a FastAPI hello endpoint served exactly as every service is (uvicorn.run with
-the arguments of ``unified_shared.runtime.serve``). ``python -m bench.hello PORT``."""
+``unified_shared.runtime.UVICORN_OPTIONS``: the event loop and HTTP parser of ``serve``).
+
+``python -m bench.hello PORT``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from typing import Any
 
 import uvicorn
 from fastapi import Body, FastAPI
+
+from unified_shared.runtime import UVICORN_OPTIONS
 
 app = FastAPI(title="hello")
 
@@ -23,4 +27,4 @@ async def ready() -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), **UVICORN_OPTIONS)  # type: ignore[arg-type]

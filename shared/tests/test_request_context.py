@@ -78,3 +78,29 @@ async def test_durations_are_recorded_per_route_template_and_status() -> None:
     assert _count("/things/{thing_id}", "404") == before_404 + 1
     assert _count("/things/{thing_id}", "500") == before_500 + 1
     assert _count("unmatched", "404") == before_unmatched + 1
+
+
+@pytest.mark.parametrize("recorded", [False, True])
+async def test_an_incoming_traceparent_is_current_while_the_request_is_served(
+    recorded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With spans off, the caller's trace context alone is made current (no span is made): what the request
+    appends must still carry the caller's trace. With spans on, the request's span is its child."""
+    import unified_shared.requests as requests_module
+    from unified_shared.tracing import current_traceparent
+
+    monkeypatch.setattr(requests_module, "recording", lambda: recorded)
+    app = FastAPI()
+    app.add_middleware(RequestContextMiddleware)
+
+    @app.get("/trace")
+    async def trace_of() -> dict[str, str | None]:
+        return {"traceparent": current_traceparent()}
+
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    given = f"00-{trace_id}-00f067aa0ba902b7-01"
+    seen = (await _get(app, "/trace", {"traceparent": given})).json()["traceparent"]
+    assert seen is not None and seen.split("-")[1] == trace_id
+    if not recorded:
+        assert seen == given  # passed through unchanged
+    assert (await _get(app, "/trace")).json()["traceparent"] is None or recorded

@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -67,6 +67,30 @@ def selling(account: UUID, marketplace: str, at: str) -> list[Event]:
         SubscriptionStarted(account_id=account, marketplace_id=marketplace, at=utc(at)),
         ListingsActivated(account_id=account, marketplace_id=marketplace, at=utc(at)),
     ]
+
+
+async def new_seller(pool: asyncpg.Pool, home: str, *openings: tuple[str, str], rate_days: Sequence[str] = ()) -> UUID:
+    """A new account registered at ``home`` that starts selling in each (marketplace, from) of ``openings``, and
+    the test rates of ``rate_days``, applied: the set-up most closing tests start from."""
+    account = uuid.uuid4()
+    started = [event for marketplace, at in openings for event in selling(account, marketplace, at)]
+    await feed(pool, registered(account, home), *started, *(rates(day) for day in rate_days))
+    return account
+
+
+@contextlib.asynccontextmanager
+async def uncommitted(pool: asyncpg.Pool, statement: str, *args: object) -> AsyncIterator[None]:
+    """Run ``statement`` in a transaction that stays open, its locks held, until the block ends; then roll it
+    back. How a test holds a lock or a row another session must wait for."""
+    conn = await pool.acquire()
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(statement, *args)
+        yield
+    finally:
+        await tx.rollback()
+        await pool.release(conn)
 
 
 def rates(day: str, usd: str = "1.2320", jpy: str = "136.64", revision: int = 1) -> FxRatesPublished:
@@ -132,3 +156,29 @@ async def running_billing(
 
 async def start_offsets_for_billing(bootstrap: str) -> dict[tuple[str, int], int]:
     return await topic_ends(bootstrap, list(CONSUMED_TOPICS))
+
+
+@contextlib.asynccontextmanager
+async def billing_from_now(
+    dsn: str,
+    bootstrap: str,
+    issuer: TestIssuer,
+    jwks_url: str,
+    *,
+    clock: Callable[[], dt.datetime],
+    name: str,
+    **overrides: Any,
+) -> AsyncIterator[RunningBilling]:
+    """A billing service on a consumer group of its own that starts after what the shared topics hold already:
+    another test's FX rates must not settle this test's periods."""
+    async with running_billing(
+        dsn,
+        bootstrap,
+        issuer,
+        jwks_url,
+        clock=clock,
+        group=f"billing-{name}-{uuid.uuid4().hex[:8]}",
+        start_offsets=await start_offsets_for_billing(bootstrap),
+        **overrides,
+    ) as svc:
+        yield svc

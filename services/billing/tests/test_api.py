@@ -16,13 +16,12 @@ from .support import (
     OPERATOR_TOKEN,
     US,
     Clock,
+    billing_from_now,
     feed,
     migrated_pool,
     rates,
     registered,
-    running_billing,
     selling,
-    start_offsets_for_billing,
 )
 
 
@@ -47,16 +46,7 @@ async def test_billing_api(fresh_db: str, kafka_bootstrap: str) -> None:
     clock = Clock("2026-10-21T12:00:00Z")
     async with (
         issuer.serve() as jwks_url,
-        running_billing(
-            fresh_db,
-            kafka_bootstrap,
-            issuer,
-            jwks_url,
-            clock=clock,
-            group=f"billing-api-{uuid.uuid4().hex[:8]}",
-            # after what the shared topics hold already: another test's FX rates must not settle this one's periods
-            start_offsets=await start_offsets_for_billing(kafka_bootstrap),
-        ) as svc,
+        billing_from_now(fresh_db, kafka_bootstrap, issuer, jwks_url, clock=clock, name="api") as svc,
     ):
         owner = svc.owner(account)
         base = f"/v1/accounts/{account}"

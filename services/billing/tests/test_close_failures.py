@@ -20,11 +20,11 @@ from unified_shared.testing import TestIssuer
 from .support import (
     US,
     Clock,
+    billing_from_now,
     feed,
     registered,
-    running_billing,
     selling,
-    start_offsets_for_billing,
+    uncommitted,
 )
 from .test_closing import billing, documents
 
@@ -53,29 +53,22 @@ async def test_a_busy_account_answers_503_and_the_scheduler_moves_on(
 
     async with (
         issuer.serve() as jwks_url,
-        running_billing(
+        billing_from_now(
             fresh_db,
             kafka_bootstrap,
             issuer,
             jwks_url,
             clock=Clock("2026-10-02T06:00:00Z"),
-            group=f"billing-busy-{uuid.uuid4().hex[:8]}",
-            start_offsets=await start_offsets_for_billing(kafka_bootstrap),
+            name="busy",
             close_lock_timeout_s=0.5,
         ) as svc,
     ):
         b: Billing = svc.app.state.handlers
         before = failures_counted("busy")
         # The consumer's batch transaction: the account's fact lock, exclusively, held until released.
-        holder = await pool.acquire()
-        holder_tx = holder.transaction()
-        await holder_tx.start()
-        try:
-            await holder.execute(
-                "SELECT pg_advisory_xact_lock($1::int, $2::int)",
-                locks.FACTS_LOCK_CLASS,
-                locks.account_lock_key(busy),
-            )
+        async with uncommitted(
+            pool, "SELECT pg_advisory_xact_lock($1::int, $2::int)", locks.FACTS_LOCK_CLASS, locks.account_lock_key(busy)
+        ):
             async with svc.client(svc.owner(busy)) as client:
                 # A bound so that a close waiting for the lock fails the test instead of hanging it.
                 response = await asyncio.wait_for(client.post("/v1/billing/periods/2026-09/close"), 30)
@@ -88,9 +81,6 @@ async def test_a_busy_account_answers_503_and_the_scheduler_moves_on(
             # The scheduler's tick skips the busy account and closes the other one.
             outcomes = await asyncio.wait_for(b.scheduler_tick(), 30)
             assert mine(outcomes) == [(other, "2026-09", "closed")]
-        finally:
-            await holder_tx.rollback()
-            await pool.release(holder)
         assert failures_counted("busy") - before == 2
         assert await close_failures(pool) == {(busy, "2026-09"): 2}
         assert await documents(pool, busy) == []  # nothing issued: the period stays due

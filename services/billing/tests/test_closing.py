@@ -22,7 +22,21 @@ from unified_shared.contracts.regions import (
     SubscriptionStarted,
 )
 
-from .support import DE, JP, UK, US, Clock, feed, migrated_pool, rates, registered, selling, utc
+from .support import (
+    DE,
+    JP,
+    UK,
+    US,
+    Clock,
+    feed,
+    migrated_pool,
+    new_seller,
+    rates,
+    registered,
+    selling,
+    uncommitted,
+    utc,
+)
 
 
 def billing(pool: asyncpg.Pool, clock: Clock, **settings: object) -> Billing:
@@ -64,17 +78,14 @@ async def billing_events(pool: asyncpg.Pool, account: uuid.UUID) -> list[asyncpg
 
 
 async def amazon_example_account(pool: asyncpg.Pool) -> uuid.UUID:
-    account = uuid.uuid4()
-    await feed(
+    return await new_seller(
         pool,
-        registered(account, US),
-        *selling(account, US, "2026-08-03T09:00"),
-        *selling(account, DE, "2026-08-10T09:00"),
-        *selling(account, JP, "2026-08-20T09:00"),
-        rates("2026-08-31"),
-        rates("2026-09-30"),
+        US,
+        (US, "2026-08-03T09:00"),
+        (DE, "2026-08-10T09:00"),
+        (JP, "2026-08-20T09:00"),
+        rate_days=("2026-08-31", "2026-09-30"),
     )
-    return account
 
 
 async def test_two_instances_closing_at_once_issue_each_invoice_once(fresh_db: str) -> None:
@@ -102,15 +113,13 @@ async def test_two_instances_closing_at_once_issue_each_invoice_once(fresh_db: s
 
 
 async def test_first_period_then_capped_period(pool: asyncpg.Pool) -> None:
-    account = uuid.uuid4()
-    await feed(
+    account = await new_seller(
         pool,
-        registered(account, DE),
-        *selling(account, DE, "2026-08-03T09:00"),
-        *selling(account, US, "2026-08-05T09:00"),
-        *selling(account, JP, "2026-08-20T09:00"),
-        rates("2026-08-31"),
-        rates("2026-09-30"),
+        DE,
+        (DE, "2026-08-03T09:00"),
+        (US, "2026-08-05T09:00"),
+        (JP, "2026-08-20T09:00"),
+        rate_days=("2026-08-31", "2026-09-30"),
     )
     b = billing(pool, Clock("2026-10-01T00:00:00Z"))
     await b.close_period(Period(2026, 8))
@@ -131,14 +140,8 @@ async def test_an_open_period_cannot_be_closed(pool: asyncpg.Pool) -> None:
 
 
 async def test_missing_fx_rate_holds_the_period_until_the_rate_arrives(pool: asyncpg.Pool) -> None:
-    account = uuid.uuid4()
-    await feed(
-        pool,
-        registered(account, US),
-        *selling(account, US, "2026-09-03T09:00"),
-        *selling(account, JP, "2026-09-20T09:00"),
-        rates("2026-10-28"),  # Wednesday; the 29th and 30th (weekdays) are not in yet
-    )
+    # The rates of Wednesday the 28th only: the 29th and 30th (weekdays) are not in yet.
+    account = await new_seller(pool, US, (US, "2026-09-03T09:00"), (JP, "2026-09-20T09:00"), rate_days=("2026-10-28",))
     clock = Clock("2026-11-02T06:00:00Z")
     b = billing(pool, clock)
     await b.close_period(Period(2026, 9), account)  # the first period: home US only, no rate needed
@@ -160,14 +163,8 @@ async def test_missing_fx_rate_holds_the_period_until_the_rate_arrives(pool: asy
 
 
 async def test_scheduler_closes_the_previous_month_only_once_it_has_ended(pool: asyncpg.Pool) -> None:
-    account = uuid.uuid4()
-    await feed(
-        pool,
-        registered(account, US),
-        *selling(account, US, "2026-09-03T09:00"),
-        *selling(account, UK, "2026-10-03T09:00"),
-        rates("2026-09-30"),
-        rates("2026-10-30"),
+    account = await new_seller(
+        pool, US, (US, "2026-09-03T09:00"), (UK, "2026-10-03T09:00"), rate_days=("2026-09-30", "2026-10-30")
     )
     clock = Clock("2026-10-31T23:59:59Z")
     b = billing(pool, clock)
@@ -216,29 +213,22 @@ async def test_late_events_for_a_closed_period_give_a_credit_note_and_never_edit
 
 
 async def test_a_fact_committed_while_a_close_runs_is_never_lost(pool: asyncpg.Pool) -> None:
-    account = uuid.uuid4()
-    await feed(pool, registered(account, US), *selling(account, US, "2026-08-03T09:00"), rates("2026-09-30"))
+    account = await new_seller(pool, US, (US, "2026-08-03T09:00"), rate_days=("2026-09-30",))
     b = billing(pool, Clock("2026-10-02T06:00:00Z"))
     await b.close_period(Period(2026, 8))
     # A barrier: an uncommitted September row makes the close wait at its own upsert, i.e. after it has
     # read the facts and before it commits.
-    barrier = await pool.acquire()
-    barrier_tx = barrier.transaction()
-    await barrier_tx.start()
-    try:
-        await barrier.execute(
-            "INSERT INTO billing_periods (account_id, period, status, reason) VALUES ($1, '2026-09', 'held', 'x')",
-            account,
-        )
+    async with uncommitted(
+        pool,
+        "INSERT INTO billing_periods (account_id, period, status, reason) VALUES ($1, '2026-09', 'held', 'x')",
+        account,
+    ):
         closing = asyncio.create_task(b.close_account_period(account, Period(2026, 9)))
         assert await wait_until_blocked(pool, "transactionid", unless=closing)
         # Now the consumer records a UK subscription in September (it waits for the close, or it commits
         # before the close does: either way the fact must reach September's invoices).
         consuming = asyncio.create_task(feed(pool, *selling(account, UK, "2026-09-20T09:00")))
         await wait_until_blocked(pool, "advisory", unless=consuming)
-    finally:
-        await barrier_tx.rollback()
-        await pool.release(barrier)
     assert (await closing).status == "closed"
     await consuming
     await b.scheduler_tick()  # the next run
@@ -253,8 +243,7 @@ async def test_a_fact_committed_while_a_close_runs_is_never_lost(pool: asyncpg.P
 
 @pytest.mark.parametrize("next_run", ["scheduler", "close-period"])
 async def test_a_late_fact_in_a_month_never_closed_is_billed_by_the_next_run(pool: asyncpg.Pool, next_run: str) -> None:
-    account = uuid.uuid4()
-    await feed(pool, registered(account, US), *selling(account, US, "2026-09-03T09:00"))
+    account = await new_seller(pool, US, (US, "2026-09-03T09:00"))
     b = billing(pool, Clock("2026-11-02T06:00:00Z"))
     await b.close_period(Period(2026, 9))
     await b.close_period(Period(2026, 10))
@@ -307,10 +296,9 @@ async def test_scheduler_closes_every_month_missed_while_down_oldest_first_bound
 
 
 async def test_held_periods_are_retried_after_due_ones_and_in_turn(pool: asyncpg.Pool) -> None:
-    account = uuid.uuid4()
     # September is the first period (home US, no rate needed); October and November need rates that never
     # arrive in this test, so they stay held.
-    await feed(pool, registered(account, US), *selling(account, US, "2026-09-03T09:00"))
+    account = await new_seller(pool, US, (US, "2026-09-03T09:00"))
     await feed(pool, *selling(account, JP, "2026-09-20T09:00"))
     b = billing(pool, Clock("2026-12-02T06:00:00Z"), scheduler_max_closes_per_tick=1)
     ticks = [[(o.period, o.status) for o in await b.scheduler_tick()] for _ in range(5)]
@@ -328,8 +316,7 @@ async def test_closed_through_marker_skips_clean_months_and_a_late_fact_moves_it
     months it changes are due again (dirty), and closing them advances it again."""
     from unified_billing import store
 
-    account = uuid.uuid4()
-    await feed(pool, registered(account, US), *selling(account, US, "2026-08-03T09:00"))
+    account = await new_seller(pool, US, (US, "2026-08-03T09:00"))
     b = billing(pool, Clock("2026-11-02T06:00:00Z"))
     for month in (8, 9, 10):
         await b.close_period(Period(2026, month))

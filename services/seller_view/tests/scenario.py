@@ -146,36 +146,32 @@ class Scenario:
         return (f"order-{o.amazon_order_id}", event)
 
     def buyer_message(self, thread: str, marketplace_id: str, at: datetime) -> None:
-        self.add(
-            f"thread-{thread}",
-            messages.BuyerMessageReceived(
-                **self._of_thread(thread, marketplace_id),
-                message_id=f"m-{uuid.uuid4().hex[:8]}",
-                received_at=at,
-                subject=f"question about {thread}",
-                body="Where is my parcel?",
-            ),
+        self._on_thread(
+            thread,
+            messages.BuyerMessageReceived,
+            marketplace_id,
+            message_id=f"m-{uuid.uuid4().hex[:8]}",
+            received_at=at,
+            subject=f"question about {thread}",
+            body="Where is my parcel?",
         )
 
     def reply(self, thread: str, marketplace_id: str, at: datetime) -> None:
-        self.add(
-            f"thread-{thread}",
-            messages.SellerReplied(
-                **self._of_thread(thread, marketplace_id),
-                message_id=f"r-{uuid.uuid4().hex[:8]}",
-                replied_at=at,
-                body="It ships today.",
-            ),
+        self._on_thread(
+            thread,
+            messages.SellerReplied,
+            marketplace_id,
+            message_id=f"r-{uuid.uuid4().hex[:8]}",
+            replied_at=at,
+            body="It ships today.",
         )
 
     def no_response(self, thread: str, marketplace_id: str, at: datetime) -> None:
-        self.add(
-            f"thread-{thread}",
-            messages.MarkedNoResponseNeeded(
-                **self._of_thread(thread, marketplace_id),
-                at=at,
-            ),
-        )
+        self._on_thread(thread, messages.MarkedNoResponseNeeded, marketplace_id, at=at)
+
+    def _on_thread(self, thread: str, event_type: type[Event], marketplace_id: str, **fields: Any) -> None:
+        """An event of the thread: the fields every one of its events carries, and ``fields``."""
+        self.add(f"thread-{thread}", event_type(**self._of_thread(thread, marketplace_id), **fields))
 
     def invoice(self, period: str, currency: str, lines: list[tuple[str, str]]) -> None:
         total = sum((Decimal(a) for _, a in lines), Decimal(0))

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import csv
 import io
+import json
 import os
 import random
 import time
@@ -21,8 +22,9 @@ from typing import Any
 import asyncpg
 import httpx
 
+from unified_seller_view import overview_queries
 from unified_seller_view.app import create_service_app
-from unified_seller_view.generations import TOPICS, end_offsets, readmodel_ddl, stored_offsets
+from unified_seller_view.generations import TOPICS, end_offsets, readmodel_ddl, steps_component, stored_offsets
 from unified_seller_view.handlers import table_for
 from unified_seller_view.settings import Settings
 from unified_shared import eventstore
@@ -302,3 +304,31 @@ def sum_decimals(values: Sequence[Decimal]) -> Decimal:
 
 
 Predicate = Callable[[Any], bool]
+
+
+async def forget_step(conn: asyncpg.Connection, schema: str, version: int) -> None:
+    """Make a generation look as if it was built before read-model step ``version`` (drop what the step made
+    first): the upgrade then applies the step to it."""
+    await conn.execute(
+        "DELETE FROM schema_migrations WHERE component = $1 AND version = $2", steps_component(schema), version
+    )
+
+
+async def overview_both_ways(conn: asyncpg.Connection, schema: str, account: uuid.UUID, **case: Any) -> tuple[str, str]:
+    """The overview of ``case`` (OverviewQuery's fields) from the Python reference and from SQL, in one snapshot
+    of ``schema``, as canonical JSON: the two must be equal."""
+    async with conn.transaction(readonly=True, isolation="repeatable_read"):
+        await conn.execute(f"SET LOCAL search_path TO {schema}, public")
+        q = overview_queries.OverviewQuery(account, **case)
+        reference = await overview_queries.overview(conn, q, in_python=True)
+        summed = await overview_queries.overview(conn, q)
+    return json.dumps(reference, sort_keys=True), json.dumps(summed, sort_keys=True)
+
+
+@contextlib.asynccontextmanager
+async def view_of(make_db: Any, bootstrap: str, *events: tuple[str, Event]) -> AsyncIterator[tuple[View, Publisher]]:
+    """A running view and a publisher, ``events`` published and consumed: where the view's tests start."""
+    async with running_view(make_db, bootstrap) as view, publisher(make_db, bootstrap) as pub:
+        await pub.publish(*events)
+        await view.caught_up()
+        yield view, pub

@@ -1,6 +1,6 @@
 """Each order's stored contribution (order_contributions) is what a recompute gives, and a generation built
-before the table gets its contributions at start-up (summaries.fill_contributions, after migration 005), after
-which its batches keep the same rows as a recompute from scratch."""
+before the table gets its contributions at start-up (summaries.fill_contributions, after read-model step 005),
+after which its batches keep the same rows as a recompute from scratch."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from unified_seller_view.handlers import table_for
 from unified_shared.db import connect
 
 from . import test_summaries as history_of
-from .support import as_received
+from .support import as_received, forget_step
 
 
 async def _rows(conn: asyncpg.Connection, schema: str, table: str) -> list[str]:
@@ -59,8 +59,10 @@ async def test_a_generation_from_before_the_contributions_gets_them_and_keeps_th
         assert days and (days, await _rows(conn, old.schema, "order_contributions")) == await _recomputed(
             conn, old.schema
         )
-        # as migration 005 leaves a generation built before it: the table, empty
-        await conn.execute(f'DELETE FROM "{old.schema}".order_contributions')
+        # as step 005 leaves a generation built before it: the table, empty
+        await conn.execute(f'DROP TABLE "{old.schema}".order_contributions')
+        await forget_step(conn, old.schema, 5)
+        assert await gens.upgrade_generations(conn) == [f"{old.schema}:005_order_contributions"]
         assert await summaries.fill_contributions(conn) == [old.schema]
         assert await summaries.fill_contributions(conn) == []  # once
         assert await _rows(conn, old.schema, "order_day_summaries") == days  # the same day rows

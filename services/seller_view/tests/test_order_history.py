@@ -10,7 +10,7 @@ from unified_seller_view.handlers import apply_event, table_for
 from unified_shared.db import connect
 
 from .scenario import Scenario
-from .support import DE, US, as_received, create_readmodels, publisher, running_view, utc
+from .support import DE, US, as_received, create_readmodels, forget_step, publisher, running_view, utc
 
 
 def _scenario() -> tuple[Scenario, str, str]:
@@ -93,7 +93,7 @@ async def test_replaying_the_history_twice_adds_no_history_row(fresh_db: str) ->
         await conn.close()
 
 
-async def test_migration_adds_the_history_table_to_a_generation_built_before_it(make_db) -> None:
+async def test_the_upgrade_adds_the_history_table_to_a_generation_built_before_it(make_db) -> None:
     from unified_seller_view import generations as gens
     from unified_seller_view.runtime import MIGRATIONS
     from unified_shared.db import SHARED_COMPONENT, apply_migrations
@@ -103,11 +103,12 @@ async def test_migration_adds_the_history_table_to_a_generation_built_before_it(
     try:
         await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
         old = await gens.create_generation(conn, f"sv-old-{uuid.uuid4().hex[:8]}", {}, "live")
-        # the generation as the previous readmodel.sql made it, before migration 003 ran
+        # the generation as the read model made it before step 003 (order_status_history) existed
         await conn.execute(f'DROP TABLE "{old.schema}".order_status_history')
-        await conn.execute("DELETE FROM schema_migrations WHERE component = 'seller_view' AND version = 3")
-        applied = await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
-        assert any("003" in name or "order_status_history" in name for name in applied), applied
+        await forget_step(conn, old.schema, 3)
+        applied = await gens.upgrade_generations(conn)
+        assert applied == [f"{old.schema}:003_order_status_history"], applied
+        assert (await gens.generation(conn, old.number)).ddl_checksum == gens.ddl_checksum()  # still current
         columns = await conn.fetchval(
             """SELECT count(*) FROM information_schema.columns
                WHERE table_schema = $1 AND table_name = 'order_status_history'""",

@@ -3,7 +3,7 @@ statements that write them: contribution_sql.py, summary_sql.py) through random 
 orders changing day, refunds, FX days late, revised and replayed, random batches, some delivered twice.
 Checked three ways: the kept rows equal the day rows rolled up from scratch, every overview read through the
 months equals the per-order reference (ranges that cut months, scopes, currencies), and the monthly time
-series equals the one summed from days. Migrations 004 and 005 give an older generation the same rows."""
+series equals the one summed from days. Read-model steps 004 and 005 give an older generation the same rows."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from unified_seller_view.handlers import table_for
 from unified_shared.db import connect
 
 from . import test_summaries as history_of
-from .support import DE, UK, US, apply_in_random_batches, as_received, create_readmodels
+from .support import DE, UK, US, apply_in_random_batches, as_received, create_readmodels, forget_step
 
 SCHEMA = "sums"  # as test_summaries' helpers expect
 
@@ -84,10 +84,11 @@ async def _differences(conn: asyncpg.Connection, schema: str) -> tuple[list[str]
     )
 
 
-async def _json(conn: asyncpg.Connection, account: uuid.UUID, **case: Any) -> str:
+async def _json(conn: asyncpg.Connection, account: uuid.UUID, in_python: bool = False, **case: Any) -> str:
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
         await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
-        return json.dumps(await overview_queries.overview(conn, account, **case), sort_keys=True)
+        q = overview_queries.OverviewQuery(account, **case)
+        return json.dumps(await overview_queries.overview(conn, q, in_python=in_python), sort_keys=True)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -193,7 +194,7 @@ async def test_the_monthly_time_series_from_months_equals_the_one_from_days(
         await conn.close()
 
 
-async def test_migration_004_gives_an_older_generation_the_same_rows(make_db: Any) -> None:
+async def test_steps_004_005_give_an_older_generation_the_same_rows(make_db: Any) -> None:
     from unified_seller_view import generations as gens
     from unified_seller_view.runtime import MIGRATIONS
     from unified_shared.db import SHARED_COMPONENT, apply_migrations
@@ -212,15 +213,19 @@ async def test_migration_004_gives_an_older_generation_the_same_rows(make_db: An
             async with conn.transaction():
                 await table_for(old.schema).apply(conn, events[start : start + 20])
         assert await conn.fetchval(f'SELECT count(*) FROM "{old.schema}".order_day_summaries') > 0
-        # the generation as the readmodel.sql before 004 made it: day summaries, no months, no look-ups
+        # the generation as the read model made it before step 004: day summaries, no months, no look-ups
         await conn.execute(
-            f"""DROP TABLE "{old.schema}".order_month_summaries, "{old.schema}".order_day_lookups;
+            f"""DROP TABLE "{old.schema}".order_month_summaries, "{old.schema}".order_day_lookups,
+                    "{old.schema}".order_contributions;
                 DROP FUNCTION "{old.schema}".order_rollup_apply"""
         )
-        # 004 as it ran, then 005 (the triggers 004 made give way to the statements that keep the rows)
-        await conn.execute("DELETE FROM schema_migrations WHERE component = 'seller_view' AND version IN (4, 5)")
-        applied = await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
-        assert any("004" in name for name in applied) and any("005" in name for name in applied), applied
+        # step 004 as it ran (months filled, triggers), then 005 (the triggers give way to the statements that
+        # keep the rows; the contributions filled at start-up)
+        await forget_step(conn, old.schema, 4)
+        await forget_step(conn, old.schema, 5)
+        applied = await gens.upgrade_generations(conn)
+        assert applied == [f"{old.schema}:004_order_month_summaries", f"{old.schema}:005_order_contributions"]
+        assert await summaries.fill_contributions(conn) == [old.schema]
         assert await conn.fetchval(f'SELECT count(*) FROM "{old.schema}".order_month_summaries') > 0
         kept, rolled_up = await _differences(conn, f'"{old.schema}"')
         assert kept == rolled_up

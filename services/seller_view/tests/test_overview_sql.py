@@ -21,7 +21,7 @@ from unified_seller_view import overview_queries, overview_rules, summaries
 from unified_seller_view.generations import readmodel_ddl
 from unified_shared.db import connect
 
-from .support import AE, DE, FR, JP, UK, US
+from .support import AE, DE, FR, JP, UK, US, overview_both_ways
 
 SCHEMA = "view_eq"
 MARKETS = {
@@ -159,11 +159,7 @@ def test_python_rounding_can_differ_from_exact_arithmetic() -> None:
 
 
 async def _both(conn: asyncpg.Connection, account: uuid.UUID, **kwargs: Any) -> tuple[str, str]:
-    async with conn.transaction(readonly=True, isolation="repeatable_read"):
-        await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
-        reference = await overview_queries.overview(conn, account, in_python=True, **kwargs)
-        summed = await overview_queries.overview(conn, account, **kwargs)
-    return json.dumps(reference, sort_keys=True), json.dumps(summed, sort_keys=True)
+    return await overview_both_ways(conn, SCHEMA, account, **kwargs)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
@@ -216,11 +212,7 @@ async def _sum_rows(conn: asyncpg.Connection, account: uuid.UUID, currency: str)
     assert isinstance(exponent, int)
     return await overview_store.overview_sums(
         conn,
-        account,
-        marketplaces=None,
-        purchased_after=None,
-        purchased_before=None,
-        reporting_currency=currency,
+        overview_queries.OverviewQuery(account, currency),
         minor_factor=Decimal(10) ** -exponent,
     )
 

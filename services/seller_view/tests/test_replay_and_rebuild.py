@@ -19,11 +19,11 @@ from unified_seller_view import store
 from unified_seller_view.handlers import apply_event, handler_for
 from unified_seller_view.runtime import MIGRATIONS
 from unified_shared.consumer import IdempotentConsumer
-from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
+from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
 from unified_shared.kafka import make_consumer, make_producer, make_reader
 
 from .scenario import base_scenario, fx_events
-from .support import DE, US, View, publisher, running_view, utc
+from .support import DE, US, View, publisher, utc, view_of
 
 
 def rich_scenario() -> Any:
@@ -150,9 +150,7 @@ async def answers(view: View, account_id: uuid.UUID) -> dict[str, Any]:
 
 async def test_rebuild_gives_the_same_answers_and_readers_are_served_throughout(make_db, kafka_bootstrap) -> None:
     s = rich_scenario()
-    async with running_view(make_db, kafka_bootstrap) as view, publisher(make_db, kafka_bootstrap) as pub:
-        await pub.publish(*fx_events(), *s.events)
-        await view.caught_up()
+    async with view_of(make_db, kafka_bootstrap, *fx_events(), *s.events) as (view, pub):
         live = await answers(view, s.account_id)
         assert live["overview-USD"]["total"]["orders"] == len(s.orders)
 
@@ -213,3 +211,35 @@ async def test_rebuild_gives_the_same_answers_and_readers_are_served_throughout(
         await view.caught_up()
         got = await view.json(s.account_id, "orders", order_id=newer.amazon_order_id)
         assert [o["amazon_order_id"] for o in got["orders"]] == [newer.amazon_order_id]
+
+
+async def test_a_generation_from_before_the_read_model_steps_stays_current_and_gets_only_new_steps(make_db) -> None:
+    """A generation made from the single readmodel.sql (no step records, that file's checksum) had steps 1, 3 and
+    4: the upgrade records them without running them again and keeps it current, so no rebuild is needed."""
+    conn = await connect(await make_db())
+    try:
+        await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
+        for version in (3, 4):  # the database migrations that gave older generations steps 3 and 4
+            await conn.execute(
+                "INSERT INTO schema_migrations (component, version, name, checksum) VALUES ('seller_view', $1, '', '')",
+                version,
+            )
+        legacy = await gens.create_generation(conn, "sv-legacy", {}, "live")
+        outdated = await gens.create_generation(conn, "sv-legacy", {}, "retired")
+        for gen, checksum in ((legacy, gens.LEGACY_READMODEL_CHECKSUM), (outdated, "an older readmodel.sql")):
+            await conn.execute("DELETE FROM schema_migrations WHERE component = $1", gens.steps_component(gen.schema))
+            await conn.execute(
+                "UPDATE view_generations SET ddl_checksum = $2 WHERE generation = $1", gen.number, checksum
+            )
+            # as the single readmodel.sql made them: without what the steps after 4 make
+            await conn.execute(f'DROP TABLE "{gen.schema}".order_contributions')
+        # steps 1, 3 and 4 not run again (a re-run would fail: tables exist), the steps after them run
+        assert await gens.upgrade_generations(conn) == [
+            f"{gen.schema}:005_order_contributions" for gen in (legacy, outdated)
+        ]
+        for gen in (legacy, outdated):
+            assert [v for v, _ in await gens.applied_steps(conn, gen.schema)] == [1, 3, 4, 5]
+        assert (await gens.generation(conn, legacy.number)).ddl_checksum == gens.ddl_checksum()
+        assert (await gens.generation(conn, outdated.number)).ddl_checksum == "an older readmodel.sql"
+    finally:
+        await conn.close()

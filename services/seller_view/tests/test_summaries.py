@@ -16,14 +16,14 @@ from typing import Any
 import asyncpg
 import pytest
 
-from unified_seller_view import overview_queries, summaries
+from unified_seller_view import summaries
 from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
 from unified_shared.contracts import orders, regions
 from unified_shared.db import connect
 from unified_shared.events import Event
 
-from .support import DE, JP, UK, US, apply_in_random_batches, as_received, create_readmodels
+from .support import DE, JP, UK, US, apply_in_random_batches, as_received, create_readmodels, overview_both_ways
 
 SCHEMA = "sums"
 # Far from the days other tests use: test_summaries_consumer publishes these random rates, revised, on the
@@ -142,11 +142,7 @@ async def _rows(conn: asyncpg.Connection) -> list[str]:
 
 
 async def _overviews(conn: asyncpg.Connection, account: uuid.UUID, case: dict[str, Any]) -> tuple[str, str]:
-    async with conn.transaction(readonly=True, isolation="repeatable_read"):
-        await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
-        reference = await overview_queries.overview(conn, account, in_python=True, **case)
-        summed = await overview_queries.overview(conn, account, **case)
-    return json.dumps(reference, sort_keys=True), json.dumps(summed, sort_keys=True)
+    return await overview_both_ways(conn, SCHEMA, account, **case)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])

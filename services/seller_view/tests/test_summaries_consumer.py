@@ -58,7 +58,7 @@ async def _check(view: View, accounts: list[uuid.UUID]) -> None:
                 async with conn.transaction(readonly=True, isolation="repeatable_read"):
                     await conn.execute(f"SET LOCAL search_path TO {schema}, public")
                     ref = await overview_queries.overview(
-                        conn, account, marketplaces=None, reporting_currency=currency, in_python=True
+                        conn, overview_queries.OverviewQuery(account, currency), in_python=True
                     )
                 assert json.dumps(got, sort_keys=True) == json.dumps(ref, sort_keys=True), currency
     finally:

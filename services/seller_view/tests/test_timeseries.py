@@ -9,7 +9,7 @@ from typing import Any
 from unified_shared.contracts import regions
 
 from .scenario import base_scenario, fx_events, rate_book
-from .support import DE, FR, JP, US, View, ecb_history, publisher, running_view, utc
+from .support import DE, FR, JP, US, View, ecb_history, utc, view_of
 
 
 async def _series(view: View, account_id: Any, first: str, last: str, token: str | None = None, **params: Any) -> Any:
@@ -26,9 +26,7 @@ def _cell(bucket: dict[str, Any], marketplace_id: str) -> dict[str, Any]:
 async def test_daily_buckets_add_up_to_the_overview_and_follow_scope(make_db, kafka_bootstrap) -> None:
     s = base_scenario()
     book = rate_book()
-    async with running_view(make_db, kafka_bootstrap) as view, publisher(make_db, kafka_bootstrap) as pub:
-        await pub.publish(*fx_events(), *s.events)
-        await view.caught_up()
+    async with view_of(make_db, kafka_bootstrap, *fx_events(), *s.events) as (view, _):
         got = await _series(view, s.account_id, "2026-09-09", "2026-09-15", granularity="day", currency="EUR")
         assert [b["start"] for b in got["buckets"]] == [f"2026-09-{d:02d}" for d in range(9, 16)]
         overview = await view.json(s.account_id, "overview", currency="EUR")
@@ -69,21 +67,30 @@ async def test_daily_buckets_add_up_to_the_overview_and_follow_scope(make_db, ka
             assert response.json()["field"] == field
 
 
+async def _how_converted(view: View, account_id: Any, order_id: str) -> tuple[tuple[Any, ...], Any]:
+    """How the JP order of 2026-09-16 (``order_id``) shows in EUR: the JP overview's conversion and provisional
+    counts, the order's conversion in the orders list, the day's provisional orders in the series (and the series)."""
+    overview = await view.json(account_id, "overview", currency="EUR", marketplace="JP")
+    listed = await view.json(account_id, "orders", order_id=order_id)
+    series = await _series(view, account_id, "2026-09-16", "2026-09-16", currency="EUR")
+    total = overview["total"]
+    marks = (
+        total["conversion"],
+        total["provisional"],
+        listed["orders"][0]["conversion"],
+        series["buckets"][0]["total"]["provisional_orders"],
+    )
+    return marks, series
+
+
 async def test_a_conversion_before_its_days_rate_is_provisional_then_final(make_db, kafka_bootstrap) -> None:
     """The last rates are of 2026-09-14: a JP order of 09-16 is converted at them, marked provisional in the
     overview, the orders list and the time series; once 09-16's rates arrive it is final (and re-converted)."""
     s = base_scenario()
     late = s.place(JP, utc(2026, 9, 16, 3), "5000", 1, "Shipped")
-    async with running_view(make_db, kafka_bootstrap) as view, publisher(make_db, kafka_bootstrap) as pub:
-        await pub.publish(*fx_events(), *s.events)
-        await view.caught_up()
-        overview = await view.json(s.account_id, "overview", currency="EUR", marketplace="JP")
-        assert overview["total"]["conversion"] == "provisional"
-        assert overview["total"]["provisional"] == {"orders": 1, "refunds": 0}
-        listed = await view.json(s.account_id, "orders", order_id=late.amazon_order_id)
-        assert listed["orders"][0]["conversion"] == "provisional"
-        series = await _series(view, s.account_id, "2026-09-16", "2026-09-16", currency="EUR")
-        assert series["buckets"][0]["total"]["provisional_orders"] == 1
+    async with view_of(make_db, kafka_bootstrap, *fx_events(), *s.events) as (view, pub):
+        marks, _ = await _how_converted(view, s.account_id, late.amazon_order_id)
+        assert marks == ("provisional", {"orders": 1, "refunds": 0}, "provisional", 1)
         # USD orders reported in USD need no rate: never provisional
         usd = await view.json(s.account_id, "overview", currency="USD", marketplace="US")
         assert usd["total"]["conversion"] == "complete"
@@ -91,12 +98,7 @@ async def test_a_conversion_before_its_days_rate_is_provisional_then_final(make_
         day = date(2026, 9, 16)
         await pub.publish((f"fx-{day}", regions.FxRatesPublished(date=day, rates=ecb_history()[day], source="ECB")))
         await view.caught_up()
-        overview = await view.json(s.account_id, "overview", currency="EUR", marketplace="JP")
-        assert overview["total"]["conversion"] == "complete"
-        assert overview["total"]["provisional"] == {"orders": 0, "refunds": 0}
-        listed = await view.json(s.account_id, "orders", order_id=late.amazon_order_id)
-        assert listed["orders"][0]["conversion"] == "final"
+        marks, series = await _how_converted(view, s.account_id, late.amazon_order_id)
+        assert marks == ("complete", {"orders": 0, "refunds": 0}, "final", 0)
         jpy = ecb_history()[day]["JPY"]
-        series = await _series(view, s.account_id, "2026-09-16", "2026-09-16", currency="EUR")
-        assert series["buckets"][0]["total"]["provisional_orders"] == 0
         assert Decimal(series["buckets"][0]["total"]["sales"]) == (Decimal(5000) / jpy).quantize(Decimal("0.01"))

@@ -15,7 +15,7 @@ from unified_shared.testing import TopicWatcher
 from unified_shared.topics import ORDERS
 
 from .scenario import CURRENCY, Scenario, base_scenario, fx_events, rate_book
-from .support import AE, DE, FR, JP, US, publisher, running_view, utc
+from .support import AE, DE, FR, JP, US, publisher, running_view, utc, view_of
 
 
 def _market(overview: dict[str, Any], marketplace_id: str) -> dict[str, Any]:
@@ -27,9 +27,7 @@ def _market(overview: dict[str, Any], marketplace_id: str) -> dict[str, Any]:
 async def test_overview_equals_independent_sums_in_local_and_reporting_currency(make_db, kafka_bootstrap) -> None:
     s = base_scenario()
     book = rate_book()
-    async with running_view(make_db, kafka_bootstrap) as view, publisher(make_db, kafka_bootstrap) as pub:
-        await pub.publish(*fx_events(), *s.events)
-        await view.caught_up()
+    async with view_of(make_db, kafka_bootstrap, *fx_events(), *s.events) as (view, _):
         for currency in ("USD", "EUR", "JPY"):
             got = await view.json(s.account_id, "overview", currency=currency)
             expected = s.expected(book, currency)

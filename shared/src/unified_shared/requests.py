@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Histogram
 
-from unified_shared.tracing import SERVICE_ATTRIBUTE, context_of, tracer
+from unified_shared.tracing import SERVICE_ATTRIBUTE, context_of, recording, tracer
 
 log = logging.getLogger("unified_shared.requests")
 
@@ -72,8 +73,13 @@ def _route_of(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
+_TRACE_HEADERS = frozenset((b"traceparent", b"tracestate"))
+
+
 class RequestContextMiddleware:
-    """Plain ASGI (no per-request task): sets the request ID and times the request."""
+    """Plain ASGI (no per-request task): sets the request ID and times the request. A server span is made
+    only while spans are recorded; otherwise an incoming trace context is just made current, so the events
+    the request causes still carry it (what a non-recording span would have carried, for less work)."""
 
     def __init__(self, app: ASGIApp, service: str = "") -> None:
         self.app = app
@@ -83,12 +89,18 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers") or []}
-        given = headers.get(REQUEST_ID_HEADER, "")
+        given = ""
+        trace_headers: dict[str, str] = {}
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+            elif name in _TRACE_HEADERS:
+                trace_headers[name.decode("latin-1")] = value.decode("latin-1")
         request_id = given if _SANE_ID.match(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         status = 0
         started = time.perf_counter()
+        method = str(scope.get("method", ""))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -97,30 +109,37 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER.encode(), request_id.encode())]
             await send(message)
 
-        span_cm = tracer().start_as_current_span(
-            f"{scope.get('method', '')} request", context=context_of(headers), kind=SpanKind.SERVER
-        )
-        span = span_cm.__enter__()
-        span.set_attribute(SERVICE_ATTRIBUTE, self.service)
-        span.set_attribute("http.request.method", str(scope.get("method", "")))
-        span.set_attribute("request_id", request_id)
+        span: Span | None = None
+        span_cm: Any = None
+        attached: object | None = None
+        if recording():
+            span_cm = tracer().start_as_current_span(
+                f"{method} request", context=context_of(trace_headers), kind=SpanKind.SERVER
+            )
+            span = span_cm.__enter__()
+            span.set_attribute(SERVICE_ATTRIBUTE, self.service)
+            span.set_attribute("http.request.method", method)
+            span.set_attribute("request_id", request_id)
+        elif trace_headers:
+            attached = otel_context.attach(context_of(trace_headers))
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
             # Our bug: one stack trace in the log, and the client still gets a problem body it can quote.
-            log.exception("unhandled error in %s %s", scope.get("method"), _route_of(scope))
+            log.exception("unhandled error in %s %s", method, _route_of(scope))
             if status:
                 raise  # the answer had started: nothing more can be sent
             await _send_bug(send, request_id)
         finally:
             route = _route_of(scope)
-            HTTP_REQUEST_SECONDS.labels(scope.get("method", ""), route, str(status or 500)).observe(
-                time.perf_counter() - started
-            )
-            span.update_name(f"{scope.get('method', '')} {route}")
-            span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", status or 500)
-            if (status or 500) >= 500:
-                span.set_status(Status(StatusCode.ERROR))
-            span_cm.__exit__(None, None, None)
+            HTTP_REQUEST_SECONDS.labels(method, route, str(status or 500)).observe(time.perf_counter() - started)
+            if span is not None:
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status or 500)
+                if (status or 500) >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                span_cm.__exit__(None, None, None)
+            elif attached is not None:
+                otel_context.detach(attached)  # type: ignore[arg-type]
             request_id_var.reset(token)

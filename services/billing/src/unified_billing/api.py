@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hmac
 import io
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
@@ -203,16 +204,28 @@ async def holds(request: Request) -> HoldsOut:
     )
 
 
-@router.get("/v1/accounts/{account_id}/invoices", response_model=InvoicesOut)
-async def list_invoices(
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """The owner's documents under a listing's filters: what the JSON and the CSV listings both show."""
+
+    period: str | None
+    rows: list[StoredDocument]
+
+
+async def _listing(
     account_id: UUID,
     request: Request,
     period: PeriodParam | None = Query(None),
     currency: CurrencyParam | None = Query(None),
     _: Principal = Depends(billing_owner),
-) -> InvoicesOut:
+) -> _Listing:
     rows = await _billing(request).documents(account_id, period=period, currency=currency.upper() if currency else None)
-    docs = [_document_out(r) for r in rows]
+    return _Listing(period, rows)
+
+
+@router.get("/v1/accounts/{account_id}/invoices", response_model=InvoicesOut)
+async def list_invoices(account_id: UUID, listing: _Listing = Depends(_listing)) -> InvoicesOut:
+    docs = [_document_out(r) for r in listing.rows]
     return InvoicesOut(
         account_id=account_id,
         invoices=[d for d in docs if d.document_type == "invoice"],
@@ -221,15 +234,9 @@ async def list_invoices(
 
 
 @router.get("/v1/accounts/{account_id}/invoices.csv", response_class=Response)
-async def export_csv(
-    account_id: UUID,
-    request: Request,
-    period: PeriodParam | None = Query(None),
-    currency: CurrencyParam | None = Query(None),
-    _: Principal = Depends(billing_owner),
-) -> Response:
+async def export_csv(account_id: UUID, listing: _Listing = Depends(_listing)) -> Response:
     """One row per document line; credit-note amounts are negative so that a column sums to the net."""
-    rows = await _billing(request).documents(account_id, period=period, currency=currency.upper() if currency else None)
+    period, rows = listing.period, listing.rows
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(

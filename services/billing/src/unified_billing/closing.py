@@ -190,18 +190,6 @@ class Closing(BillingBase):
         """A client may retry a busy close after about one lock wait."""
         return max(1, math.ceil(self.settings.close_lock_timeout_s))
 
-    async def run_due(
-        self,
-        *,
-        up_to: Period,
-        account_id: UUID | None = None,
-        skip: set[tuple[UUID, Period]] | None = None,
-        limit: int | None = None,
-    ) -> list[AccountOutcome]:
-        """Close the due periods; the ones that fail are recorded and skipped (see ``_close_or_record``)."""
-        outcomes, _ = await self._run_due(up_to=up_to, account_id=account_id, skip=skip, limit=limit)
-        return outcomes
-
     async def _run_due(
         self,
         *,
@@ -210,6 +198,7 @@ class Closing(BillingBase):
         skip: set[tuple[UUID, Period]] | None = None,
         limit: int | None = None,
     ) -> tuple[list[AccountOutcome], list[CloseFailure]]:
+        """Close the due periods; the ones that fail are recorded and skipped (see ``_close_or_record``)."""
         async with self.pool.acquire() as conn:
             due = await store.due_periods(conn, up_to=up_to, account_id=account_id, limit=limit)
         outcomes: list[AccountOutcome] = []
@@ -229,7 +218,7 @@ class Closing(BillingBase):
         months that passed while billing was down), with late facts, or held. Oldest first, at most
         ``scheduler_max_closes_per_tick`` per tick (the next tick goes on)."""
         previous = Period.of(self.clock()).prev()
-        outcomes = await self.run_due(up_to=previous, limit=self.settings.scheduler_max_closes_per_tick)
+        outcomes, _ = await self._run_due(up_to=previous, limit=self.settings.scheduler_max_closes_per_tick)
         await self.refresh_gauge()
         return outcomes
 

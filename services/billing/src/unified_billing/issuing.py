@@ -3,6 +3,7 @@ store keeps the lines' JSON, the API and the events carry the contract models)."
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -12,19 +13,10 @@ from unified_shared.events import Event
 
 
 def line_model(line: ChargeLine) -> InvoiceLine:
-    return InvoiceLine(
-        marketplace_id=line.marketplace_id,
-        currency=line.currency,
-        fee=line.fee,
-        ratio=line.ratio,
-        amount=line.amount,
-        discount=line.discount,
-        fx_rate_date=line.fx_rate_date,
-        fx_rate_source=line.fx_rate_source,
-        fx_rate_usd=line.fx_to_cap,
-        fx_rate=line.fx_rate,
-        description=line.description,
-    )
+    """The contract's line: the same fields, but for the cap's rate, which the contract calls ``fx_rate_usd``."""
+    fields = dataclasses.asdict(line)
+    fields["fx_rate_usd"] = fields.pop("fx_to_cap")
+    return InvoiceLine.model_validate(fields)
 
 
 def lines_json(lines: tuple[ChargeLine, ...] | list[ChargeLine]) -> list[dict[str, Any]]:

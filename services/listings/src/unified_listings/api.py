@@ -115,22 +115,19 @@ def target_of(raw: Any, n: int) -> TargetRule:
         sku_of(s, f"{field}.manual_prices"): amount_of(p, f"{field}.manual_prices.{s}", currency)
         for s, p in manual_raw.items()
     }
+    rule = Rule(currency, percent, fixed, ending, floor, ceiling)
     try:
-        check_rule(Rule(currency, percent, fixed, ending, floor, ceiling))
+        check_rule(rule)
     except InvalidRule as exc:
         raise Invalid(f"{field}.{exc.field}", exc.detail) from None
     if any(p <= 0 for p in manual.values()):
         raise Invalid(f"{field}.manual_prices", "manual prices must be greater than zero")
+    # The checked rule's fields are the target rule's pricing fields.
     return TargetRule(
         marketplace_id=marketplace_id,
-        currency=currency,
-        percent=percent,
-        fixed=fixed,
-        ending=ending,
-        floor=floor,
-        ceiling=ceiling,
         excluded_skus=sorted(set(excluded)),
         manual_prices=manual,
+        **asdict(rule),
     )
 
 

@@ -22,6 +22,8 @@ FX_BASE = "EUR"
 
 @dataclass(frozen=True, slots=True)
 class SourceOffer:
+    """An own offer that links can copy: what a target price is computed from."""
+
     account_id: UUID
     sku: str
     marketplace_id: str
@@ -64,6 +66,8 @@ class RateBook:
 
 @dataclass(frozen=True, slots=True)
 class Price:
+    """What a target offer should cost, and the rate, rule and clamp that made it (the event says all of it)."""
+
     price: Decimal
     clamped: Clamp | None
     fx_rate: Decimal
@@ -74,6 +78,8 @@ class Price:
 
 @dataclass(frozen=True, slots=True)
 class Stop:
+    """A target offer that should stop selling, and why (e.g. its marketplace closed)."""
+
     reason: str
 
 

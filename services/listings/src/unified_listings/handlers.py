@@ -6,6 +6,7 @@ accounts concerned, in the same transaction: offers, their events and the outbox
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -76,18 +77,6 @@ class Listings:
             )
             outcome = None
             if not unchanged:
-                event = OfferUpserted(
-                    account_id=principal.account_id,
-                    sku=offer.sku,
-                    marketplace_id=offer.marketplace_id,
-                    currency=currency,
-                    price=offer.price,
-                    quantity=offer.quantity,
-                    status=offer.status,  # type: ignore[arg-type]
-                    at=now,
-                )
-                stream = store.offer_stream(principal.account_id, offer.marketplace_id, offer.sku)
-                await eventstore.append(conn, stream, version, [event], occurred_at=now)
                 source = SourceOffer(
                     principal.account_id,
                     offer.sku,
@@ -97,6 +86,9 @@ class Listings:
                     offer.quantity,
                     offer.status,
                 )
+                event = OfferUpserted(**dataclasses.asdict(source), at=now)  # the offer's fields are the event's
+                stream = store.offer_stream(principal.account_id, offer.marketplace_id, offer.sku)
+                await eventstore.append(conn, stream, version, [event], occurred_at=now)
                 await store.save_own_offer(conn, principal.account_id, source, version + 1)
                 outcome = await repricing.reprice(conn, [principal.account_id], "source_price", now=now)
         self._notify()

@@ -3,9 +3,11 @@ one bulk write of the offers and one bulk append of their events, in the caller'
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from uuid import UUID
 
 import asyncpg
@@ -81,16 +83,15 @@ async def reprice(
         stream = store.offer_stream(account_id, marketplace_id, sku)
         if isinstance(desired, Price):
             event: Event = _price_event(source, target=target, desired=desired, existing=existing, cause=cause, now=now)
-            rows.append(_price_row(source, target, desired, rule, version + 1))
+            state = _priced(source, desired)
             priced += 1
         else:
             event = OfferStopped(
                 account_id=account_id, sku=sku, marketplace_id=marketplace_id, reason=desired.reason, at=now
             )
-            rows.append(
-                _stop_row(source, target=target, existing=existing, desired=desired, rule=rule, version=version + 1)
-            )
+            state = _stopped(existing, desired)
             stopped += 1
+        rows.append(_linked_row(source, target, rule, version + 1, state))
         events.append((stream, version, event))
     for key, existing in current.items():
         if key in wanted or existing.status == "Stopped":
@@ -128,70 +129,60 @@ def _price_event(
         sku=source.sku,
         marketplace_id=target.marketplace_id,
         currency=target.currency,
-        price=desired.price,
         previous=previous,
         quantity=source.quantity,
         source_marketplace_id=source.marketplace_id,
         source_currency=source.currency,
         source_price=source.price,
-        fx_rate=desired.fx_rate,
-        fx_rate_date=desired.fx_rate_date,
-        fx_source=desired.fx_source,
         rule=target,
-        manual=desired.manual,
-        clamped=desired.clamped,
         cause="opened" if previous is None and cause == "fx" else cause,
         at=now,
+        **dataclasses.asdict(desired),  # the price and how it was made: a Price's fields are the event's
     )
 
 
-def _price_row(
-    source: SourceOffer, target: TargetRule, desired: Price, rule: dict[str, object], version: int
-) -> store.TargetRow:
-    return store.TargetRow(
-        source.account_id,
-        source.sku,
-        target.marketplace_id,
-        target.currency,
-        desired.price,
-        source.quantity,
-        "Active",
-        source.marketplace_id,
-        source.price,
-        desired.fx_rate,
-        desired.fx_rate_date,
-        rule,
-        desired.clamped,
-        None,
-        version,
+@dataclass(frozen=True, slots=True)
+class _TargetState:
+    """What a priced and a stopped target row differ in: the status, the price and where it came from."""
+
+    status: str
+    price: Decimal | None
+    source_price: Decimal | None
+    fx_rate: Decimal | None
+    fx_rate_date: dt.date | None
+    clamped: str | None
+    stop_reason: str | None
+
+
+def _priced(source: SourceOffer, desired: Price) -> _TargetState:
+    return _TargetState(
+        "Active", desired.price, source.price, desired.fx_rate, desired.fx_rate_date, desired.clamped, None
     )
 
 
-def _stop_row(
-    source: SourceOffer,
-    *,
-    target: TargetRule,
-    existing: TargetOffer | None,
-    desired: Stop,
-    rule: dict[str, object],
-    version: int,
+def _stopped(existing: TargetOffer | None, desired: Stop) -> _TargetState:
+    """A stopped target keeps its last price, and the source price and rate day it came from."""
+    if existing is None:
+        return _TargetState("Stopped", None, None, None, None, None, desired.reason)
+    return _TargetState(
+        "Stopped", existing.price, existing.source_price, None, existing.fx_rate_date, None, desired.reason
+    )
+
+
+def _linked_row(
+    source: SourceOffer, target: TargetRule, rule: dict[str, object], version: int, state: _TargetState
 ) -> store.TargetRow:
+    """The row of ``source``'s offer in ``target``'s marketplace under ``rule``, in ``state``."""
     return store.TargetRow(
-        source.account_id,
-        source.sku,
-        target.marketplace_id,
-        target.currency,
-        existing.price if existing else None,
-        source.quantity,
-        "Stopped",
-        source.marketplace_id,
-        existing.source_price if existing else None,
-        None,
-        existing.fx_rate_date if existing else None,
-        rule,
-        None,
-        desired.reason,
-        version,
+        account_id=source.account_id,
+        sku=source.sku,
+        marketplace_id=target.marketplace_id,
+        currency=target.currency,
+        quantity=source.quantity,
+        source_marketplace_id=source.marketplace_id,
+        rule=rule,
+        version=version,
+        **dataclasses.asdict(state),
     )
 
 

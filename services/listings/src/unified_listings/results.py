@@ -12,6 +12,8 @@ from unified_shared.contracts.listings import TargetRule
 
 @dataclass(frozen=True, slots=True)
 class OfferRecorded:
+    """What recording an own offer did: stored or unchanged, and how many linked targets moved."""
+
     sku: str
     marketplace_id: str
     outcome: str  # "recorded" or "unchanged"
@@ -21,6 +23,8 @@ class OfferRecorded:
 
 @dataclass(frozen=True, slots=True)
 class LinkSaved:
+    """What saving a link did: the targets it priced or stopped, and the link's new version."""
+
     targets_repriced: int
     targets_stopped: int
     version: int
@@ -49,6 +53,8 @@ class Offer:
 
 @dataclass(frozen=True, slots=True)
 class Link:
+    """A link as the API shows it: its source, its targets' rules and its version."""
+
     source_marketplace_id: str
     sku: str
     targets: tuple[TargetRule, ...]

@@ -26,6 +26,8 @@ def link_stream(account_id: UUID, source_marketplace_id: str, sku: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Link:
+    """A stored link: one source (marketplace, SKU or '*') and the rule of each target it prices."""
+
     account_id: UUID
     source_marketplace_id: str
     sku: str

@@ -34,6 +34,8 @@ HandlersDep = Annotated[RegionsHandlers, Depends(_handlers)]
 
 # -- catalog ----------------------------------------------------------------------------------------
 class MarketplaceOut(BaseModel):
+    """A catalog marketplace on the wire: the catalog's fields, its region by name."""
+
     marketplace_id: str
     code: str
     name: str
@@ -45,16 +47,7 @@ class MarketplaceOut(BaseModel):
 
 
 def _marketplace_out(m: catalog.Marketplace) -> MarketplaceOut:
-    return MarketplaceOut(
-        marketplace_id=m.marketplace_id,
-        code=m.code,
-        name=m.name,
-        country_code=m.country_code,
-        currency=m.currency,
-        region=str(m.region),
-        domain=m.domain,
-        language=m.language,
-    )
+    return MarketplaceOut.model_validate(m, from_attributes=True)
 
 
 class MarketplacesOut(BaseModel):

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -40,6 +41,8 @@ SubscriptionEvent = (
 
 
 class Status(StrEnum):
+    """Where a participation stands in its life cycle."""
+
     NONE = "none"  # never opened
     OPEN = "open"
     SUSPENDED = "suspended"
@@ -47,6 +50,8 @@ class Status(StrEnum):
 
 
 class Action(StrEnum):
+    """The commands on a participation, by the path segment the API names them with."""
+
     OPEN = "open"
     SUSPEND = "suspend"
     REINSTATE = "reinstate"
@@ -126,52 +131,86 @@ def decide(
             f"({state.last_at.isoformat()}); changes must be recorded in time order",
             code="effective_time_before_last_change",
         )
-    s = state.status
-    if action is Action.OPEN:
-        if s is Status.OPEN:
-            raise Rejected("the participation is already open")
-        if s is Status.SUSPENDED:
-            raise Rejected("the participation is suspended: reinstate it instead of opening it")
-        return ParticipationOpened(account_id=account_id, marketplace_id=marketplace_id, at=at)
-    if action is Action.SUSPEND:
-        if s is not Status.OPEN:
-            raise Rejected(f"only an open participation can be suspended (it is {s})")
+    event_type, refusals = _TRANSITIONS[action]
+    for refuses, why in refusals:
+        if refuses(state):
+            raise Rejected(why.format(status=state.status))
+    if event_type is ParticipationSuspended:
         return ParticipationSuspended(account_id=account_id, marketplace_id=marketplace_id, at=at, reason=reason)
-    if action is Action.REINSTATE:
-        if s is not Status.SUSPENDED:
-            raise Rejected(f"only a suspended participation can be reinstated (it is {s})")
-        return ParticipationReinstated(account_id=account_id, marketplace_id=marketplace_id, at=at)
-    if action is Action.CLOSE:
-        if s not in (Status.OPEN, Status.SUSPENDED):
-            raise Rejected(f"only an open or suspended participation can be closed (it is {s})")
-        if state.subscribed:
-            raise Rejected("the Professional subscription is still active: end it before closing")
-        return ParticipationClosed(account_id=account_id, marketplace_id=marketplace_id, at=at)
-    if action is Action.START_SUBSCRIPTION:
-        if s is not Status.OPEN:
-            raise Rejected(f"a subscription can start only while the participation is open (it is {s})")
-        if state.subscribed:
-            raise Rejected("the Professional subscription is already active")
-        return SubscriptionStarted(account_id=account_id, marketplace_id=marketplace_id, at=at)
-    if action is Action.END_SUBSCRIPTION:
-        if not state.subscribed:
-            raise Rejected("there is no active subscription to end")
-        if state.listings_active:
-            raise Rejected("listings are still active: deactivate them before ending the subscription")
-        return SubscriptionEnded(account_id=account_id, marketplace_id=marketplace_id, at=at)
-    if action is Action.ACTIVATE_LISTINGS:
-        if s is not Status.OPEN:
-            raise Rejected(f"listings can be activated only while the participation is open (it is {s})")
-        if not state.subscribed:
-            raise Rejected("listings can be activated only with an active subscription")
-        if state.listings_active:
-            raise Rejected("listings are already active")
-        return ListingsActivated(account_id=account_id, marketplace_id=marketplace_id, at=at)
-    if action is Action.DEACTIVATE_LISTINGS:
-        if not state.listings_active:
-            raise Rejected("listings are not active")
-        return ListingsDeactivated(account_id=account_id, marketplace_id=marketplace_id, at=at)
-    raise ValueError(f"unknown action {action!r}")  # pragma: no cover - Action is exhaustive
+    return event_type(account_id=account_id, marketplace_id=marketplace_id, at=at)
+
+
+def _not_open(p: Participation) -> bool:
+    return p.status is not Status.OPEN
+
+
+# Each action: the one event it causes, after the refusals checked in order (a test of the state and the
+# reason it gives; ``{status}`` is the participation's status).
+_Refusal = tuple[Callable[[Participation], bool], str]
+_TRANSITIONS: dict[Action, tuple[type[SubscriptionEvent], tuple[_Refusal, ...]]] = {
+    Action.OPEN: (
+        ParticipationOpened,
+        (
+            (lambda p: p.status is Status.OPEN, "the participation is already open"),
+            (
+                lambda p: p.status is Status.SUSPENDED,
+                "the participation is suspended: reinstate it instead of opening it",
+            ),
+        ),
+    ),
+    Action.SUSPEND: (
+        ParticipationSuspended,
+        ((_not_open, "only an open participation can be suspended (it is {status})"),),
+    ),
+    Action.REINSTATE: (
+        ParticipationReinstated,
+        (
+            (
+                lambda p: p.status is not Status.SUSPENDED,
+                "only a suspended participation can be reinstated (it is {status})",
+            ),
+        ),
+    ),
+    Action.CLOSE: (
+        ParticipationClosed,
+        (
+            (
+                lambda p: p.status not in (Status.OPEN, Status.SUSPENDED),
+                "only an open or suspended participation can be closed (it is {status})",
+            ),
+            (lambda p: p.subscribed, "the Professional subscription is still active: end it before closing"),
+        ),
+    ),
+    Action.START_SUBSCRIPTION: (
+        SubscriptionStarted,
+        (
+            (_not_open, "a subscription can start only while the participation is open (it is {status})"),
+            (lambda p: p.subscribed, "the Professional subscription is already active"),
+        ),
+    ),
+    Action.END_SUBSCRIPTION: (
+        SubscriptionEnded,
+        (
+            (lambda p: not p.subscribed, "there is no active subscription to end"),
+            (
+                lambda p: p.listings_active,
+                "listings are still active: deactivate them before ending the subscription",
+            ),
+        ),
+    ),
+    Action.ACTIVATE_LISTINGS: (
+        ListingsActivated,
+        (
+            (_not_open, "listings can be activated only while the participation is open (it is {status})"),
+            (lambda p: not p.subscribed, "listings can be activated only with an active subscription"),
+            (lambda p: p.listings_active, "listings are already active"),
+        ),
+    ),
+    Action.DEACTIVATE_LISTINGS: (
+        ListingsDeactivated,
+        ((lambda p: not p.listings_active, "listings are not active"),),
+    ),
+}
 
 
 def evolve(state: Participation, event: Event) -> Participation:

@@ -16,7 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from unified_regions import domain
-from unified_regions.domain import Action, Participation
+from unified_regions.domain import Action
 from unified_regions.store import Account, ParticipationRow, PgRegionsStore
 from unified_shared import catalog
 from unified_shared.auth import Principal
@@ -35,10 +35,9 @@ NO_ACCOUNT = "no such account (not registered, or not known to regions yet)"
 
 
 @dataclass(frozen=True, slots=True)
-class CommandResult:
-    marketplace_id: str
-    state: Participation
-    version: int
+class CommandResult(ParticipationRow):
+    """What a participation command did: the participation after it, and the type of the event it recorded."""
+
     event_type: str
 
 

@@ -19,6 +19,8 @@ from unified_shared.eventstore import APPEND_LOCK
 
 @dataclass(frozen=True, slots=True)
 class Account:
+    """A registered account as regions keeps it: whose participations it checks and which home it opened."""
+
     account_id: UUID
     legal_name: str
     home_marketplace_id: str
@@ -28,6 +30,8 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class ParticipationRow:
+    """A participation as folded from its stream, with the version the next command appends after."""
+
     marketplace_id: str
     state: Participation
     version: int
@@ -35,6 +39,8 @@ class ParticipationRow:
 
 @dataclass(frozen=True, slots=True)
 class FxDay:
+    """One stored day of ECB euro reference rates (and the ones derived), one revision."""
+
     date: dt.date
     rates: dict[str, Decimal]
     derived: dict[str, str]

@@ -18,6 +18,7 @@ async def _migrate(settings: Settings) -> None:
     applied = await migrate_database(settings.database_url, [MIGRATIONS])
     conn = await connect(settings.database_url)
     try:
+        applied += await gens.upgrade_generations(conn)
         live = await gens.ensure_live_generation(
             conn, settings.consumer_base, settings.view_origin, settings.kafka_bootstrap_servers
         )
@@ -35,7 +36,7 @@ async def _generations(settings: Settings) -> None:
         current = gens.ddl_checksum()
         for g in await gens.all_generations(conn):
             mark = "*" if live and g.number == live.number else " "
-            ddl = "current" if g.ddl_checksum == current else "outdated (rebuild to apply readmodel.sql)"
+            ddl = "current" if g.ddl_checksum == current else "outdated (rebuild to apply the read model)"
             print(f"{mark} {g.number:>3} {g.schema:<10} {g.state:<8} consumer={g.consumer_name} readmodel={ddl}")
     finally:
         await conn.close()

@@ -94,6 +94,17 @@ StatusList = Annotated[str, Field(max_length=300, pattern="^[A-Za-z, ]*$")]
 OrderIdList = Annotated[str, Field(max_length=2000, pattern="^[0-9, -]*$")]
 
 
+def _reporting_access(
+    principal: Principal, account_id: UUID, currency: str, marketplace: list[str] | None, *permissions: str
+) -> tuple[str, list[str] | None]:
+    """A report's checks, in this order: the caller's account, one of ``permissions``, the reporting currency
+    (see ``_reporting_currency``), then the marketplaces it may show (its scope narrowed to those asked for)."""
+    _account(principal, account_id)
+    _require_any(principal, *permissions)
+    reporting = _reporting_currency(currency)
+    return reporting, _scope(principal, _split(marketplace))
+
+
 def _reporting_currency(currency: str) -> str:
     """The reporting currency asked for, upper-cased; one ISO 4217 knows, else a 422 naming ``currency``."""
     reporting = currency.upper()
@@ -117,18 +128,17 @@ async def get_overview(
     purchased_after: QueryInstant | None = Query(None, description="only orders purchased at or after this time"),
     purchased_before: QueryInstant | None = Query(None, description="only orders purchased before this time"),
 ) -> dict[str, Any]:
-    _account(principal, account_id)
-    _require_any(principal, "reports", "orders")
-    reporting = _reporting_currency(currency)
-    scope = _scope(principal, _split(marketplace))
+    reporting, scope = _reporting_access(principal, account_id, currency, marketplace, "reports", "orders")
     async with read_view(request) as (conn, _gen):
         return await overview_queries.overview(
             conn,
-            account_id,
-            marketplaces=scope,
-            reporting_currency=reporting,
-            purchased_after=_aware("purchased_after", purchased_after),
-            purchased_before=_aware("purchased_before", purchased_before),
+            overview_queries.OverviewQuery(
+                account_id,
+                reporting,
+                scope,
+                _aware("purchased_after", purchased_after),
+                _aware("purchased_before", purchased_before),
+            ),
         )
 
 
@@ -145,13 +155,10 @@ async def get_overview_timeseries(
     to: date | None = Query(None, description="last purchase day (UTC), included; default today"),
 ) -> dict[str, Any]:
     """Sales, units, orders and refunds per marketplace per bucket (the overview's rules, scope-filtered)."""
-    _account(principal, account_id)
-    _require_any(principal, "reports", "orders")
-    reporting = _reporting_currency(currency)
+    reporting, scope = _reporting_access(principal, account_id, currency, marketplace, "reports", "orders")
     clock: Clock = request.app.state.clock
     last = to or clock().astimezone(UTC).date()
     first = from_ or timeseries.default_range(last, granularity)[0]
-    scope = _scope(principal, _split(marketplace))
     try:
         timeseries.buckets(first, last, granularity)
     except timeseries.BadRange as exc:
@@ -206,12 +213,14 @@ async def get_orders(
         try:
             return await queries.orders(
                 conn,
-                account_id,
-                marketplaces=scope,
-                statuses=statuses,
-                purchased_after=_aware("purchased_after", purchased_after or CreatedAfter),
-                purchased_before=_aware("purchased_before", purchased_before or CreatedBefore),
-                order_ids=_split((order_id or []) + (AmazonOrderIds or [])),
+                domain.OrdersQuery(
+                    account_id,
+                    marketplaces=scope,
+                    statuses=statuses,
+                    purchased_after=_aware("purchased_after", purchased_after or CreatedAfter),
+                    purchased_before=_aware("purchased_before", purchased_before or CreatedBefore),
+                    order_ids=_split((order_id or []) + (AmazonOrderIds or [])),
+                ),
                 next_token=token,
                 max_results=MaxResultsPerPage or max_results,
             )

@@ -43,7 +43,7 @@ def _array_plus(table: str, column: str, trim: bool) -> str:
 
 _MONTH_KEY = "account_id, month, kind, marketplace_id, currency, status"
 _LOOKUP_KEY = "account_id, day, marketplace_id, currency"
-# The month rollup and the day look-ups (readmodel.sql) moved by the difference ``kept`` (what the day rows
+# The month rollup and the day look-ups (readmodel/004) moved by the difference ``kept`` (what the day rows
 # get added, dirty days left out): summed per month and per (day, marketplace, currency), rows whose result is
 # 0 deleted rather than written (found by index, deleted by ctid: one statement never touches a row twice).
 # n_inexact never moves here: a day whose orders have an inexact entry is dirty (recomputed whole), and the

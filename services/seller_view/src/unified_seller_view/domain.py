@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from unified_shared import catalog
 from unified_shared.bounds import check_line, check_query_instant, cursor_json
@@ -104,6 +105,29 @@ def visible_marketplaces(scope: Any, requested: Sequence[str] | None = None) -> 
 
 
 # -- page tokens ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersQuery:
+    """Which orders of an account a page lists (None: no filter), passed whole from the API to the store; a
+    page token is tied to it (``filters``) so a token never continues another question's pages."""
+
+    account_id: UUID
+    marketplaces: list[str] | None = None
+    statuses: list[str] | None = None
+    purchased_after: datetime | None = None
+    purchased_before: datetime | None = None
+    order_ids: list[str] | None = None
+
+    def filters(self, max_results: int) -> dict[str, Any]:
+        return {
+            "m": self.marketplaces,
+            "s": sorted(self.statuses) if self.statuses else None,
+            "a": self.purchased_after.isoformat() if self.purchased_after else None,
+            "b": self.purchased_before.isoformat() if self.purchased_before else None,
+            "o": sorted(self.order_ids) if self.order_ids else None,
+            "n": max_results,
+        }
 
 
 class BadPageToken(ValueError):

@@ -8,15 +8,18 @@ switch is atomic for readers. A new generation starts with its consumer offsets 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import asyncpg
 from aiokafka import TopicPartition
 
 from unified_shared import topics
+from unified_shared.db import Migration, load_migrations
 from unified_shared.kafka import make_reader
+
+log = logging.getLogger(__name__)
 
 TOPICS: tuple[str, ...] = (
     topics.IDENTITY_ACCOUNTS,
@@ -31,16 +34,69 @@ TOPICS: tuple[str, ...] = (
 Origin = dict[str, dict[str, int]]  # topic -> partition (as text) -> first offset of the view's history
 
 
+STEPS_PACKAGE = "unified_seller_view.readmodel"
+LEGACY_READMODEL_CHECKSUM = "24488df0d87cd78f47279a30088b93365d3025ecba65eb0e98c56230199bad42"
+"""What generations made from the single readmodel.sql of before the steps recorded as their checksum: its
+text was steps 1, 3 and 4 together, so such a generation counts as having had them."""
+_LEGACY_STEPS = frozenset({1, 3, 4})  # steps 3 and 4 were database migrations with the same numbers
+StepList = list[tuple[int, str]]  # (version, checksum) of each step a generation has had, in order
+
+
+def readmodel_steps() -> list[Migration]:
+    """The read model's numbered DDL files in order: a new generation gets them all, an existing one those it
+    has not had yet, so a change of the read model is written once, as the next file."""
+    return load_migrations("seller_view readmodel", STEPS_PACKAGE)
+
+
 def readmodel_ddl() -> str:
-    return resources.files("unified_seller_view").joinpath("readmodel.sql").read_text()
+    """Every step as one script: the schema of a new generation (for schemas made without a generation)."""
+    return "\n".join(step.sql for step in readmodel_steps())
 
 
-def ddl_checksum() -> str:
-    return hashlib.sha256(readmodel_ddl().encode()).hexdigest()
+def ddl_checksum(steps: StepList | None = None) -> str:
+    """Of an ordered list of steps (by default all of them): a generation whose steps give the current one is
+    current."""
+    if steps is None:
+        steps = [(step.version, step.checksum) for step in readmodel_steps()]
+    return hashlib.sha256("\n".join(f"{version}:{checksum}" for version, checksum in steps).encode()).hexdigest()
+
+
+def steps_component(schema: str) -> str:
+    """Each generation's steps are recorded beside the database's migrations, under a component of its own."""
+    return f"seller_view readmodel {schema}"
+
+
+async def applied_steps(conn: asyncpg.Connection, schema: str) -> StepList:
+    rows = await conn.fetch(
+        "SELECT version, checksum FROM schema_migrations WHERE component = $1 ORDER BY version",
+        steps_component(schema),
+    )
+    return [(r["version"], r["checksum"]) for r in rows]
+
+
+async def _record_step(conn: asyncpg.Connection, schema: str, step: Migration) -> None:
+    await conn.execute(
+        "INSERT INTO schema_migrations (component, version, name, checksum) VALUES ($1, $2, $3, $4)",
+        steps_component(schema),
+        step.version,
+        step.name,
+        step.checksum,
+    )
+
+
+async def _apply_steps(conn: asyncpg.Connection, schema: str, steps: list[Migration]) -> None:
+    """Run ``steps`` in the generation's schema and record them, in the caller's transaction."""
+    for step in steps:
+        await use_schema(conn, schema)
+        await conn.execute(step.sql)
+        await conn.execute("SET LOCAL search_path TO public")
+        await _record_step(conn, schema, step)
 
 
 @dataclass(frozen=True, slots=True)
 class Generation:
+    """A row of view_generations: where a generation lives, who fills it and from which read model."""
+
     number: int
     schema: str
     consumer_name: str
@@ -108,9 +164,8 @@ async def create_generation(conn: asyncpg.Connection, base_name: str, origin: Or
         name = consumer_name(base_name, number)
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await conn.execute(f'CREATE SCHEMA "{schema}"')
-        await use_schema(conn, schema)
-        await conn.execute(readmodel_ddl())
-        await conn.execute("SET LOCAL search_path TO public")
+        await conn.execute("DELETE FROM schema_migrations WHERE component = $1", steps_component(schema))
+        await _apply_steps(conn, schema, readmodel_steps())
         await conn.execute("DELETE FROM consumer_offsets WHERE consumer = $1", name)
         await conn.execute("DELETE FROM consumer_processed_events WHERE consumer = $1", name)
         for topic, partitions in sorted(origin.items()):
@@ -166,6 +221,50 @@ async def drop_generation(conn: asyncpg.Connection, gen: Generation) -> None:
         await conn.execute("DELETE FROM consumer_offsets WHERE consumer = $1", gen.consumer_name)
         await conn.execute("DELETE FROM consumer_processed_events WHERE consumer = $1", gen.consumer_name)
         await conn.execute("DELETE FROM view_generations WHERE generation = $1", gen.number)
+        await conn.execute("DELETE FROM schema_migrations WHERE component = $1", steps_component(gen.schema))
+
+
+async def upgrade_generations(conn: asyncpg.Connection) -> list[str]:
+    """Give every generation the steps it has not had yet (after the database's migrations); returns what was
+    applied. A generation that was current stays current. One that cannot take a step (built before the tables
+    the step changes) is left as it was, outdated, for a rebuild to replace."""
+    steps = readmodel_steps()
+    done: list[str] = []
+    async with conn.transaction():
+        await conn.execute("LOCK TABLE view_generations IN EXCLUSIVE MODE")
+        migrated = {
+            r["version"]
+            for r in await conn.fetch("SELECT version FROM schema_migrations WHERE component = 'seller_view'")
+        }
+        for gen in await all_generations(conn):
+            if await conn.fetchval("SELECT to_regnamespace($1)", gen.schema) is None:
+                continue
+            applied = await applied_steps(conn, gen.schema)
+            current = gen.ddl_checksum == ddl_checksum(applied)
+            if not applied:  # made before the steps: it had those its readmodel.sql and the migrations gave
+                for step in steps:
+                    if step.version in _LEGACY_STEPS and (step.version == 1 or step.version in migrated):
+                        await _record_step(conn, gen.schema, step)
+                applied = await applied_steps(conn, gen.schema)
+                current = gen.ddl_checksum == LEGACY_READMODEL_CHECKSUM
+            pending = [step for step in steps if step.version not in dict(applied)]
+            try:
+                async with conn.transaction():
+                    await _apply_steps(conn, gen.schema, pending)
+            except asyncpg.PostgresError as exc:
+                log.warning(
+                    "a generation could not take the read model's next steps: rebuild to replace it",
+                    extra={"generation": gen.number, "schema": gen.schema, "error": str(exc)},
+                )
+                continue
+            done.extend(f"{gen.schema}:{step.version:03d}_{step.name}" for step in pending)
+            if current:
+                await conn.execute(
+                    "UPDATE view_generations SET ddl_checksum = $2 WHERE generation = $1",
+                    gen.number,
+                    ddl_checksum(await applied_steps(conn, gen.schema)),
+                )
+    return done
 
 
 async def stored_offsets(conn: asyncpg.Connection, name: str) -> dict[tuple[str, int], int]:

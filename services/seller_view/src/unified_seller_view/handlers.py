@@ -166,6 +166,11 @@ def handler_for(schema: str) -> Handler:
     return handle
 
 
+def _billing_row(event: billing.InvoiceIssued | billing.CreditNoteIssued) -> dict[str, Any]:
+    """The document's fields as the store's row (it takes the columns it has), its lines as JSON."""
+    return {**event.model_dump(), "lines": [line.model_dump(mode="json") for line in event.lines]}
+
+
 async def apply_event(
     conn: asyncpg.Connection, event: Event, *, event_id: UUID, sequence: int | None, timeline: bool = True
 ) -> None:
@@ -193,27 +198,22 @@ async def apply_event(
             scope="*",
             changed_at=event.registered_at,
         )
-    elif isinstance(event, identity.InvitationAccepted):
-        await accounts_store.upsert_member(
-            conn,
-            event.account_id,
-            event.user_id,
-            email=event.email,
-            role=event.role,
-            permissions=[*event.permissions, *event.extra_permissions],
-            scope=event.marketplace_scope,
-            changed_at=event.accepted_at,
+    elif isinstance(event, identity.InvitationAccepted | identity.MemberRoleChanged):
+        # a role change keeps the member's email (None) and dates the change when it was made
+        email, changed_at = (
+            (event.email, event.accepted_at)
+            if isinstance(event, identity.InvitationAccepted)
+            else (None, event.changed_at)
         )
-    elif isinstance(event, identity.MemberRoleChanged):
         await accounts_store.upsert_member(
             conn,
             event.account_id,
             event.user_id,
-            email=None,
+            email=email,
             role=event.role,
             permissions=[*event.permissions, *event.extra_permissions],
             scope=event.marketplace_scope,
-            changed_at=event.changed_at,
+            changed_at=changed_at,
         )
     elif isinstance(event, identity.MemberRemoved):
         await accounts_store.remove_member(conn, event.account_id, event.user_id, event.removed_at)
@@ -236,35 +236,9 @@ async def apply_event(
     elif isinstance(event, messages.MarkedNoResponseNeeded):
         await message_handlers.apply_mark(conn, event, timeline)
     elif isinstance(event, billing.InvoiceIssued):
-        await billing_store.upsert_invoice(
-            conn,
-            {
-                "account_id": event.account_id,
-                "invoice_id": event.invoice_id,
-                "period": event.period,
-                "currency": event.currency,
-                "kind": event.kind,
-                "total": event.total,
-                "discount": event.discount,
-                "issued_at": event.issued_at,
-                "lines": [line.model_dump(mode="json") for line in event.lines],
-            },
-        )
+        await billing_store.upsert_invoice(conn, _billing_row(event))
     elif isinstance(event, billing.CreditNoteIssued):
-        await billing_store.upsert_credit_note(
-            conn,
-            {
-                "account_id": event.account_id,
-                "credit_note_id": event.credit_note_id,
-                "invoice_id": event.invoice_id,
-                "period": event.period,
-                "currency": event.currency,
-                "reason": event.reason,
-                "total": event.total,
-                "issued_at": event.issued_at,
-                "lines": [line.model_dump(mode="json") for line in event.lines],
-            },
-        )
+        await billing_store.upsert_credit_note(conn, _billing_row(event))
     # Other known types (UserInvited, InvitationRevoked) say nothing the view shows: applied as no-ops.
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from uuid import UUID
 
@@ -23,46 +25,47 @@ async def apply_buyer_message(conn: asyncpg.Connection, event: messages.BuyerMes
         subject=event.subject,
         at=event.received_at,
     )
-    new = await messages_store.insert_message(
-        conn,
-        event.account_id,
-        event.thread_id,
-        kind="buyer",
-        message_id=event.message_id,
-        at=event.received_at,
-        subject=event.subject,
-        body=event.body,
-    )
-    if not new:
-        return
-    if timeline:
-        await _recompute_waits(conn, event.account_id, event.thread_id)
-    else:
-        await _legacy_open_wait(conn, event)
+    legacy = None if timeline else functools.partial(_legacy_open_wait, conn, event)
+    await _add_message(conn, event, kind="buyer", at=event.received_at, subject=event.subject, legacy=legacy)
 
 
 async def apply_reply(conn: asyncpg.Connection, event: messages.SellerReplied, timeline: bool) -> None:
+    legacy = None if timeline else functools.partial(_legacy_close_wait, conn, event, event.replied_at, "reply")
+    await _add_message(conn, event, kind="seller", at=event.replied_at, subject=None, legacy=legacy)
+
+
+async def _add_message(
+    conn: asyncpg.Connection,
+    event: messages.BuyerMessageReceived | messages.SellerReplied,
+    *,
+    kind: str,
+    at: datetime,
+    subject: str | None,
+    legacy: Callable[[], Awaitable[None]] | None,
+) -> None:
+    """Store a message of the thread once (a redelivery adds nothing), then the waits it changes: from the
+    timeline, or by the ``legacy`` arrival-order step of a generation built before thread_marks."""
     new = await messages_store.insert_message(
         conn,
         event.account_id,
         event.thread_id,
-        kind="seller",
+        kind=kind,
         message_id=event.message_id,
-        at=event.replied_at,
-        subject=None,
+        at=at,
+        subject=subject,
         body=event.body,
     )
     if not new:
         return
-    if timeline:
+    if legacy is None:
         await _recompute_waits(conn, event.account_id, event.thread_id)
     else:
-        await _legacy_close_wait(conn, event.account_id, event.thread_id, event.replied_at, "reply")
+        await legacy()
 
 
 async def apply_mark(conn: asyncpg.Connection, event: messages.MarkedNoResponseNeeded, timeline: bool) -> None:
     if not timeline:
-        await _legacy_close_wait(conn, event.account_id, event.thread_id, event.at, "no_response")
+        await _legacy_close_wait(conn, event, event.at, "no_response")
         return
     new = await messages_store.insert_mark(
         conn,
@@ -105,11 +108,16 @@ async def _legacy_open_wait(conn: asyncpg.Connection, event: messages.BuyerMessa
 
 
 async def _legacy_close_wait(
-    conn: asyncpg.Connection, account_id: UUID, thread_id: str, at: datetime, how: str
+    conn: asyncpg.Connection, event: messages.SellerReplied | messages.MarkedNoResponseNeeded, at: datetime, how: str
 ) -> None:
-    wait = await messages_store.open_cycle(conn, account_id, thread_id)
+    wait = await messages_store.open_cycle(conn, event.account_id, event.thread_id)
     if wait is None:
         return  # nothing awaited a reply (a follow-up, or a mark on an answered thread)
     await messages_store.close_cycle(
-        conn, account_id, thread_id, opened_by=wait["opened_by"], closed_at=max(at, wait["started_at"]), closed_by=how
+        conn,
+        event.account_id,
+        event.thread_id,
+        opened_by=wait["opened_by"],
+        closed_at=max(at, wait["started_at"]),
+        closed_by=how,
     )

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 
 from unified_seller_view import offers_queries
-from unified_seller_view.api import _account, _reporting_currency, _require_any, _scope, _split, read_view
+from unified_seller_view.api import _reporting_access, read_view
 from unified_shared.auth import Principal, current_principal
 
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["unified view"])
@@ -23,9 +23,6 @@ async def get_offers(
     currency: str = Query("USD", min_length=3, max_length=3, description="reporting currency (ISO 4217)"),
     marketplace: list[str] | None = Query(None, description="marketplace IDs or codes (repeat or comma-separate)"),
 ) -> dict[str, Any]:
-    _account(principal, account_id)
-    _require_any(principal, "listings", "reports")
-    reporting = _reporting_currency(currency)
-    scope = _scope(principal, _split(marketplace))
+    reporting, scope = _reporting_access(principal, account_id, currency, marketplace, "listings", "reports")
     async with read_view(request) as (conn, _gen):
         return await offers_queries.offers_by_sku(conn, account_id, marketplaces=scope, reporting_currency=reporting)

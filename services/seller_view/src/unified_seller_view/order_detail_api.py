@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel
 
-from unified_seller_view import order_history, queries
+from unified_seller_view import domain, order_history, queries
 from unified_seller_view.api import _account, _require_any, _scope, read_view
 from unified_shared.auth import Principal, current_principal
 from unified_shared.problems import Problem
@@ -73,12 +73,7 @@ async def get_order(
     async with read_view(request) as (conn, _gen):
         page = await queries.orders(
             conn,
-            account_id,
-            marketplaces=scope,
-            statuses=None,
-            purchased_after=None,
-            purchased_before=None,
-            order_ids=[amazon_order_id],
+            domain.OrdersQuery(account_id, marketplaces=scope, order_ids=[amazon_order_id]),
             next_token=None,
             max_results=1,
         )

@@ -4,11 +4,10 @@ generation (one read-only snapshot per request)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 
@@ -21,6 +20,7 @@ from unified_seller_view import (
     store,
     summaries,
 )
+from unified_seller_view.overview_rules import OverviewQuery
 
 PROVISIONAL_RULE = (
     "a conversion that needed a rate while no rates are published yet for its purchase day or a later day "
@@ -28,18 +28,11 @@ PROVISIONAL_RULE = (
 )
 
 
-async def overview_in_python(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    marketplaces: list[str] | None,
-    reporting_currency: str,
-    purchased_after: datetime | None = None,
-    purchased_before: datetime | None = None,
-) -> overview_rules.Overview:
+async def overview_in_python(conn: asyncpg.Connection, q: OverviewQuery) -> overview_rules.Overview:
     """The reference computation: every order loaded and converted by overview_rules.build_overview. Linear in the
     account's orders on the Python side; kept as the definition the SQL aggregation is tested against."""
-    rows = await overview_store.overview_rows(conn, account_id, marketplaces, purchased_after, purchased_before)
+    reporting_currency = q.reporting_currency
+    rows = await overview_store.overview_rows(conn, q)
     figures = [
         overview_rules.OrderFigures(
             marketplace_id=r["marketplace_id"],
@@ -115,79 +108,48 @@ def absorb_sum_row(fig: overview_rules.Figures, r: Mapping[str, Any], reporting_
         raise ValueError(f"unexpected overview row kind {kind!r}")
 
 
+async def _summaries_reader(conn: asyncpg.Connection, granularity: str | None) -> Callable[..., Awaitable[Any]] | None:
+    """The months where the generation has them (overview_rollup, which also lists the rates of a plain overview),
+    else the days alone (a generation built before the months), else None (one built before both: the orders)."""
+    if await overview_rollup.available(conn):
+        return functools.partial(overview_rollup.overview_sums, with_rates=granularity is None)
+    if await summaries.kept(conn):
+        return summaries.overview_sums
+    return None
+
+
 async def sum_rows(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    marketplaces: list[str] | None,
-    reporting_currency: str,
-    purchased_after: datetime | None,
-    purchased_before: datetime | None,
-    granularity: str | None = None,
-    per_order: bool = False,
+    conn: asyncpg.Connection, q: OverviewQuery, *, granularity: str | None = None, per_order: bool = False
 ) -> Sequence[Mapping[str, Any]]:
     """The overview's aggregate rows (overview_store.OVERVIEW_SQL's shape): from the month and day summaries when
     they cover the question (a kept reporting currency, bounds on UTC midnights, a generation that has them;
     overview_rollup), from the day summaries alone in a generation without the months, else from the orders."""
-    days = summaries.day_bounds(purchased_after, purchased_before)
-    covered = not per_order and reporting_currency in summaries.REPORTING_CURRENCIES and days is not None
-    if covered and days is not None and await overview_rollup.available(conn):  # months where they can, else days
-        return await overview_rollup.overview_sums(
+    days = summaries.day_bounds(q.purchased_after, q.purchased_before)
+    covered = not per_order and q.reporting_currency in summaries.REPORTING_CURRENCIES and days is not None
+    summed = await _summaries_reader(conn, granularity) if covered else None
+    if summed is not None and days is not None:
+        return await summed(
             conn,
-            account_id,
-            marketplaces=marketplaces,
+            q.account_id,
+            marketplaces=q.marketplaces,
             first_day=days[0],
             end_day=days[1],
-            reporting_currency=reporting_currency,
-            granularity=granularity,
-            with_rates=granularity is None,
-        )
-    if covered and days is not None and await summaries.kept(conn):  # else a generation built before them: orders
-        return await summaries.overview_sums(
-            conn,
-            account_id,
-            marketplaces=marketplaces,
-            first_day=days[0],
-            end_day=days[1],
-            reporting_currency=reporting_currency,
+            reporting_currency=q.reporting_currency,
             granularity=granularity,
         )
-    _, factor = reporting_unit(reporting_currency)
-    return await overview_store.overview_sums(
-        conn,
-        account_id,
-        marketplaces=marketplaces,
-        purchased_after=purchased_after,
-        purchased_before=purchased_before,
-        reporting_currency=reporting_currency,
-        minor_factor=factor,
-        granularity=granularity,
-    )
+    _, factor = reporting_unit(q.reporting_currency)
+    return await overview_store.overview_sums(conn, q, minor_factor=factor, granularity=granularity)
 
 
 async def overview_in_sql(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    marketplaces: list[str] | None,
-    reporting_currency: str,
-    purchased_after: datetime | None = None,
-    purchased_before: datetime | None = None,
-    per_order: bool = False,
+    conn: asyncpg.Connection, q: OverviewQuery, *, per_order: bool = False
 ) -> overview_rules.Overview:
     """The same figures as overview_in_python, summed by PostgreSQL from the day summaries (or, with
     ``per_order`` or outside what they cover, overview_store.OVERVIEW_SQL over the orders): only aggregate rows cross
     the wire."""
+    reporting_currency = q.reporting_currency
     unit, _ = reporting_unit(reporting_currency)
-    rows = await sum_rows(
-        conn,
-        account_id,
-        marketplaces=marketplaces,
-        reporting_currency=reporting_currency,
-        purchased_after=purchased_after,
-        purchased_before=purchased_before,
-        per_order=per_order,
-    )
+    rows = await sum_rows(conn, q, per_order=per_order)
     per_market: dict[str, overview_rules.Figures] = {}
     used_pairs: set[tuple[str, Any]] = set()
     found: dict[tuple[str, Any], overview_rules.Rate] = {}
@@ -216,48 +178,26 @@ async def overview_in_sql(
 
 
 async def overview(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    marketplaces: list[str] | None,
-    reporting_currency: str,
-    purchased_after: datetime | None = None,
-    purchased_before: datetime | None = None,
-    in_python: bool = False,
-    per_order: bool = False,
+    conn: asyncpg.Connection, q: OverviewQuery, *, in_python: bool = False, per_order: bool = False
 ) -> dict[str, Any]:
     """The overview's JSON; ``in_python`` (the reference) and ``per_order`` (SQL over every order rather than
     the day summaries) give the same answer slower, for tests and the bench."""
     if in_python:
-        result = await overview_in_python(
-            conn,
-            account_id,
-            marketplaces=marketplaces,
-            reporting_currency=reporting_currency,
-            purchased_after=purchased_after,
-            purchased_before=purchased_before,
-        )
+        result = await overview_in_python(conn, q)
     else:
-        result = await overview_in_sql(
-            conn,
-            account_id,
-            marketplaces=marketplaces,
-            reporting_currency=reporting_currency,
-            purchased_after=purchased_after,
-            purchased_before=purchased_before,
-            per_order=per_order,
-        )
+        result = await overview_in_sql(conn, q, per_order=per_order)
+    reporting_currency = q.reporting_currency
     per_market = []
     for marketplace_id in sorted(result.marketplaces, key=lambda m: (queries._code(m) or "~", m)):
         per_market.append(
             {**queries._market_info(marketplace_id), **result.marketplaces[marketplace_id].to_json(reporting_currency)}
         )
     return {
-        "account_id": str(account_id),
-        "account": await queries.account_summary(conn, account_id),
+        "account_id": str(q.account_id),
+        "account": await queries.account_summary(conn, q.account_id),
         "reporting_currency": reporting_currency,
-        "purchased_after": purchased_after.isoformat() if purchased_after else None,
-        "purchased_before": purchased_before.isoformat() if purchased_before else None,
+        "purchased_after": q.purchased_after.isoformat() if q.purchased_after else None,
+        "purchased_before": q.purchased_before.isoformat() if q.purchased_before else None,
         "marketplaces": per_market,
         "total": result.total.to_json(reporting_currency),
         "fx_rates_used": (

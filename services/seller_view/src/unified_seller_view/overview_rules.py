@@ -16,10 +16,11 @@ Rules decided here (and documented in the README):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
+from uuid import UUID
 
 from unified_shared.money import UnknownCurrency, quantum
 
@@ -27,6 +28,18 @@ BASE_CURRENCY = "EUR"
 NOT_A_SALE = frozenset({"Canceled"})
 
 # -- FX conversion and the overview -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewQuery:
+    """One overview question: whose orders, summed in which currency, over which marketplaces (None: all) and
+    purchase window. Passed whole from the API through every layer of the read side."""
+
+    account_id: UUID
+    reporting_currency: str
+    marketplaces: list[str] | None = None
+    purchased_after: datetime | None = None
+    purchased_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,24 +116,15 @@ class Figures:
     provisional_refunds: int = 0
 
     def absorb(self, other: Figures) -> None:
-        self.orders += other.orders
-        for status, n in other.by_status.items():
-            self.by_status[status] = self.by_status.get(status, 0) + n
-        self.units += other.units
-        for c, a in other.gross_local.items():
-            _add(self.gross_local, c, a)
-        for c, a in other.refunds_local.items():
-            _add(self.refunds_local, c, a)
-        self.gross_reporting += other.gross_reporting
-        self.refunds_reporting += other.refunds_reporting
-        self.converted_orders += other.converted_orders
-        self.unconverted_orders += other.unconverted_orders
-        for c, a in other.unconverted_gross.items():
-            _add(self.unconverted_gross, c, a)
-        for c, a in other.unconverted_refunds.items():
-            _add(self.unconverted_refunds, c, a)
-        self.provisional_orders += other.provisional_orders
-        self.provisional_refunds += other.provisional_refunds
+        """Add ``other`` to these sums: every count and amount added, every per-status or per-currency map
+        merged key by key."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, dict):
+                for key, value in theirs.items():
+                    mine[key] = mine.get(key, 0) + value
+            else:
+                setattr(self, f.name, mine + theirs)
 
     def conversion(self) -> str:
         if self.unconverted_orders == 0:

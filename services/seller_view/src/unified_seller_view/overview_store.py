@@ -7,20 +7,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from uuid import UUID
 
 import asyncpg
+
+from unified_seller_view.domain import OrdersQuery
+from unified_seller_view.overview_rules import OverviewQuery
 
 # -- overview in Python (every order, the reference) ------------------------------------------------
 
 
-async def overview_rows(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    marketplaces: list[str] | None,
-    purchased_after: datetime | None,
-    purchased_before: datetime | None,
-) -> list[asyncpg.Record]:
+async def overview_rows(conn: asyncpg.Connection, q: OverviewQuery) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT o.amazon_order_id, o.marketplace_id, o.status, o.currency, o.amount, o.number_of_items,
                   (o.purchase_date AT TIME ZONE 'UTC')::date AS purchase_day,
@@ -33,10 +29,10 @@ async def overview_rows(
              AND ($4::timestamptz IS NULL OR o.purchase_date < $4)
            GROUP BY o.account_id, o.amazon_order_id
            ORDER BY o.amazon_order_id""",
-        account_id,
-        marketplaces,
-        purchased_after,
-        purchased_before,
+        q.account_id,
+        q.marketplaces,
+        q.purchased_after,
+        q.purchased_before,
     )
 
 
@@ -197,15 +193,7 @@ WHERE c.currency <> 'EUR'
 
 
 async def overview_sums(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    marketplaces: list[str] | None,
-    purchased_after: datetime | None,
-    purchased_before: datetime | None,
-    reporting_currency: str,
-    minor_factor: Decimal,
-    granularity: str | None = None,
+    conn: asyncpg.Connection, q: OverviewQuery, *, minor_factor: Decimal, granularity: str | None = None
 ) -> list[asyncpg.Record]:
     """The overview's aggregate rows (see OVERVIEW_SQL): ``kind`` says what each row carries; with a
     ``granularity`` (day, week, month) the order and refund rows are split by ``bucket`` (its first day)."""
@@ -214,11 +202,11 @@ async def overview_sums(
     await conn.execute("SET LOCAL jit = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_sort = off")
     rows = await conn.fetch(
         OVERVIEW_SQL,
-        account_id,
-        marketplaces,
-        purchased_after,
-        purchased_before,
-        reporting_currency,
+        q.account_id,
+        q.marketplaces,
+        q.purchased_after,
+        q.purchased_before,
+        q.reporting_currency,
         minor_factor,
         granularity,
     )
@@ -231,16 +219,7 @@ async def overview_sums(
 
 
 async def orders_page(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    marketplaces: list[str] | None,
-    statuses: list[str] | None,
-    purchased_after: datetime | None,
-    purchased_before: datetime | None,
-    order_ids: list[str] | None,
-    after: tuple[datetime, str] | None,
-    limit: int,
+    conn: asyncpg.Connection, q: OrdersQuery, *, after: tuple[datetime, str] | None, limit: int
 ) -> list[asyncpg.Record]:
     """Newest first; the keyset (purchase_date, amazon_order_id) makes pages stable under new inserts."""
     return await conn.fetch(
@@ -258,12 +237,12 @@ async def orders_page(
              AND ($7::timestamptz IS NULL OR (o.purchase_date, o.amazon_order_id) < ($7, $8::text))
            ORDER BY o.purchase_date DESC, o.amazon_order_id DESC
            LIMIT $9""",
-        account_id,
-        marketplaces,
-        statuses,
-        purchased_after,
-        purchased_before,
-        order_ids,
+        q.account_id,
+        q.marketplaces,
+        q.statuses,
+        q.purchased_after,
+        q.purchased_before,
+        q.order_ids,
         after[0] if after else None,
         after[1] if after else None,
         limit,

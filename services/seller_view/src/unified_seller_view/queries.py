@@ -79,37 +79,11 @@ def _order_json(r: asyncpg.Record) -> dict[str, Any]:
 
 
 async def orders(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    marketplaces: list[str] | None,
-    statuses: list[str] | None,
-    purchased_after: datetime | None,
-    purchased_before: datetime | None,
-    order_ids: list[str] | None,
-    next_token: str | None,
-    max_results: int,
+    conn: asyncpg.Connection, q: domain.OrdersQuery, *, next_token: str | None, max_results: int
 ) -> dict[str, Any]:
-    filters = {
-        "m": marketplaces,
-        "s": sorted(statuses) if statuses else None,
-        "a": purchased_after.isoformat() if purchased_after else None,
-        "b": purchased_before.isoformat() if purchased_before else None,
-        "o": sorted(order_ids) if order_ids else None,
-        "n": max_results,
-    }
+    filters = q.filters(max_results)
     after = domain.decode_page_token(next_token, filters) if next_token else None
-    rows = await overview_store.orders_page(
-        conn,
-        account_id,
-        marketplaces=marketplaces,
-        statuses=statuses,
-        purchased_after=purchased_after,
-        purchased_before=purchased_before,
-        order_ids=order_ids,
-        after=after,
-        limit=max_results + 1,
-    )
+    rows = await overview_store.orders_page(conn, q, after=after, limit=max_results + 1)
     page = rows[:max_results]
     token = None
     if len(rows) > max_results:

@@ -14,12 +14,11 @@ import asyncpg
 from aiokafka import TopicPartition
 
 from unified_seller_view import generations as gens
-from unified_seller_view.handlers import table_for
-from unified_seller_view.runtime import DLQ_SCOPE, MIGRATIONS
+from unified_seller_view.runtime import MIGRATIONS, generation_consumer
 from unified_seller_view.settings import Settings
 from unified_shared.consumer import IdempotentConsumer
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, create_pool
-from unified_shared.kafka import make_consumer, make_producer
+from unified_shared.kafka import make_producer
 from unified_shared.progress import ProgressReport
 
 log = logging.getLogger(__name__)
@@ -89,27 +88,15 @@ async def rebuild(
     try:
         async with pool.acquire() as conn:
             await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
+            await gens.upgrade_generations(conn)
             live = await gens.ensure_live_generation(
                 conn, settings.consumer_base, settings.view_origin, settings.kafka_bootstrap_servers
             )
             origin = await gens.database_origin(conn) or {}
             new = await gens.create_generation(conn, settings.consumer_base, origin, "building")
         say(f"building generation {new.number} in schema {new.schema} (live: {live.number}, {live.schema})")
-        kafka = make_consumer(
-            settings.kafka_bootstrap_servers,
-            group_id=new.consumer_name,
-            client_id=f"{settings.service_name}-rebuild",
-            topics=[],
-        )
-        consumer = IdempotentConsumer(
-            pool,
-            kafka,
-            producer,
-            name=new.consumer_name,
-            topics=gens.TOPICS,
-            handlers=table_for(new.schema),
-            dead_letter_scope=DLQ_SCOPE,
-        )
+        consumer = generation_consumer(settings, pool, producer, new, "rebuild")
+        kafka = consumer.consumer
         consumer.subscribe()
         await kafka.start()
         try:

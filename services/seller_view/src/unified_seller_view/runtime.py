@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from prometheus_client import Gauge
 
 from unified_seller_view import summaries
@@ -19,6 +20,7 @@ from unified_seller_view.generations import (
     ddl_checksum,
     ensure_live_generation,
     live_generation,
+    upgrade_generations,
 )
 from unified_seller_view.handlers import table_for
 from unified_seller_view.settings import Settings
@@ -41,6 +43,29 @@ def consumer_spec(gen: Generation) -> ConsumerSpec:
     return ConsumerSpec(gen.consumer_name, TOPICS, handlers=table_for(gen.schema), dead_letter_scope=DLQ_SCOPE)
 
 
+def generation_consumer(
+    settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer, gen: Generation, role: str
+) -> IdempotentConsumer:
+    """The consumer that fills ``gen``, in the Kafka group named after it (not started): the serving process's
+    and a rebuild's (``role`` names the client) are the same but for that name."""
+    spec = consumer_spec(gen)
+    kafka = make_consumer(
+        settings.kafka_bootstrap_servers,
+        group_id=gen.consumer_name,
+        client_id=f"{settings.service_name}-{role}",
+        topics=[],
+    )
+    return IdempotentConsumer(
+        pool,
+        kafka,
+        producer,
+        name=gen.consumer_name,
+        topics=spec.topics,
+        handlers=spec.handlers,
+        dead_letter_scope=spec.dead_letter_scope,
+    )
+
+
 class SellerViewRuntime(ServiceRuntime):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings, migrations=[MIGRATIONS], publishes=False)
@@ -53,14 +78,15 @@ class SellerViewRuntime(ServiceRuntime):
         conn = await connect(s.database_url)
         try:
             await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
-            for schema in await summaries.fill_contributions(conn):  # generations from before migration 005
+            await upgrade_generations(conn)
+            for schema in await summaries.fill_contributions(conn):  # generations from before read-model step 005
                 log.info("order contributions filled", extra={"schema": schema})
             gen = await ensure_live_generation(conn, s.consumer_base, s.view_origin, s.kafka_bootstrap_servers)
         finally:
             await conn.close()
         if gen.ddl_checksum != ddl_checksum():
             log.warning(
-                "the live generation was built from another readmodel.sql: run `rebuild` to apply the current one",
+                "the live generation was built from another read model: run `rebuild` to apply the current one",
                 extra={"generation": gen.number, "schema": gen.schema},
             )
         self.generation = gen
@@ -117,22 +143,9 @@ class SellerViewRuntime(ServiceRuntime):
             with contextlib.suppress(Exception):
                 await self.consumer.consumer.stop()
         assert self.producer is not None
-        s = self.view_settings
-        kafka_consumer = make_consumer(
-            s.kafka_bootstrap_servers, group_id=gen.consumer_name, client_id=f"{s.service_name}-consumer", topics=[]
-        )
-        spec = consumer_spec(gen)
-        self.consumer = IdempotentConsumer(
-            self.pool,
-            kafka_consumer,
-            self.producer,
-            name=gen.consumer_name,
-            topics=spec.topics,
-            handlers=spec.handlers,
-            dead_letter_scope=spec.dead_letter_scope,
-        )
-        self.consumer_spec = spec
+        self.consumer = generation_consumer(self.view_settings, self.pool, self.producer, gen, "consumer")
+        self.consumer_spec = consumer_spec(gen)
         self.consumer.subscribe()
-        await kafka_consumer.start()
+        await self.consumer.consumer.start()
         self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
         self.generation = gen

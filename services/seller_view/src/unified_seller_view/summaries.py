@@ -247,7 +247,7 @@ async def refresh_all(conn: asyncpg.Connection) -> None:
 
 async def fill_contributions(conn: asyncpg.Connection) -> list[str]:
     """Give every generation whose orders have no stored contributions yet (built before order_contributions:
-    migration 005) its contributions, by recomputing all its days (the same rows again, and the
+    read-model step 005) its contributions, by recomputing all its days (the same rows again, and the
     contributions), one transaction per generation, exclusive against its batches (the summaries' lock).
     Run at start-up, before the consumer. Returns the schemas filled."""
     filled: list[str] = []

@@ -124,7 +124,7 @@ def _per_currency(aggregate: str, where: str, sign: str) -> str:
     each = (f"coalesce({sign} * {aggregate} FILTER (WHERE pos = {i} AND {where}), 0)" for i in range(1, 7))
     if aggregate.startswith("sum"):
         each = (f"trim_scale({e})" for e in each)
-    assert len(REPORTING_CURRENCIES) == 6  # as in the table's CHECK (readmodel.sql)
+    assert len(REPORTING_CURRENCIES) == 6  # as in the table's CHECK (readmodel/001)
     return "ARRAY[" + ", ".join(each) + "]"
 
 
@@ -219,7 +219,7 @@ c_gone AS (
 )"""
 
 # Inserts the rows of the days $1/$2 (deleted before: DELETE_DAYS_SQL) and adds them to their months and
-# look-ups (order_rollup_apply, readmodel.sql); the days' orders' contributions stored anew.
+# look-ups (order_rollup_apply, readmodel/004); the days' orders' contributions stored anew.
 REFRESH_SQL = _TEMPLATE.replace("{orders}", _BY_DAYS).replace(
     "{final}",
     f""", c_old AS MATERIALIZED (

@@ -96,15 +96,14 @@ async def timeseries(
 ) -> dict[str, Any]:
     starts = buckets(first, last, granularity)
     unit, _ = overview_queries.reporting_unit(reporting_currency)
-    rows = await overview_queries.sum_rows(
-        conn,
+    window = overview_queries.OverviewQuery(
         account_id,
-        marketplaces=marketplaces,
+        reporting_currency,
+        marketplaces,
         purchased_after=datetime.combine(first, time(0), tzinfo=UTC),
         purchased_before=datetime.combine(last + timedelta(days=1), time(0), tzinfo=UTC),
-        reporting_currency=reporting_currency,
-        granularity=granularity,
     )
+    rows = await overview_queries.sum_rows(conn, window, granularity=granularity)
     cells: dict[tuple[date, str], overview_rules.Figures] = {}
     for r in rows:
         if r["kind"] == "rate":

@@ -54,15 +54,7 @@ def bootstrap(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     http = httpx.AsyncClient(timeout=settings.http_timeout_s)
     runtime = WebRuntime(settings, http)
     app = create_app(runtime, title="unified-seller web")
-    oidc = OidcClient(
-        http,
-        issuer=settings.identity_issuer,
-        client_id=settings.oidc_client_id,
-        client_secret=settings.client_secret,
-        redirect_uri=settings.redirect_uri,
-        post_logout_redirect_uri=settings.post_logout_redirect_uri,
-        clock=clock,
-    )
+    oidc = OidcClient(http, settings, clock=clock)
     app.state.web = Deps(settings, http, oidc, app.state.token_validator, runtime, clock)
     identity = urlsplit(settings.identity_issuer)
     app.add_middleware(SecurityHeaders, identity_origin=f"{identity.scheme}://{identity.netloc}")

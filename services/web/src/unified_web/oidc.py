@@ -8,7 +8,6 @@ import base64
 import contextlib
 import hashlib
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +19,7 @@ import jwt
 from unified_shared.auth import ALLOWED_ALGORITHMS, JwksCache
 from unified_shared.clock import Clock, system_clock
 from unified_web.sessions import RefreshFailed, Tokens
+from unified_web.settings import Settings
 
 SCOPE = "openid email offline_access"
 
@@ -42,23 +42,15 @@ class IdClaims:
 
 
 class OidcClient:
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        *,
-        issuer: str,
-        client_id: str,
-        client_secret: Callable[[], str],
-        redirect_uri: str,
-        post_logout_redirect_uri: str,
-        clock: Clock = system_clock,
-    ) -> None:
+    def __init__(self, http: httpx.AsyncClient, settings: Settings, *, clock: Clock = system_clock) -> None:
+        """The client ``settings`` describe: identity as the issuer, this app's client ID and secret (read when
+        needed, so that a rotated secret file is picked up), and where identity sends the browser back."""
         self.http = http
-        self.issuer = issuer.rstrip("/")
-        self.client_id = client_id
-        self._secret = client_secret
-        self.redirect_uri = redirect_uri
-        self.post_logout_redirect_uri = post_logout_redirect_uri
+        self.issuer = settings.identity_issuer.rstrip("/")
+        self.client_id = settings.oidc_client_id
+        self._secret = settings.client_secret
+        self.redirect_uri = settings.redirect_uri
+        self.post_logout_redirect_uri = settings.post_logout_redirect_uri
         self.clock = clock
         self._discovery: dict[str, Any] | None = None
         self.jwks = JwksCache.from_url(f"{self.issuer}/.well-known/jwks.json")

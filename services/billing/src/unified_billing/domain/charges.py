@@ -27,12 +27,16 @@ from unified_shared.money import minor_units, round_down
 # -- charges --------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Cap:
+    """The most an account pays in a period across its marketplaces (DESIGN section 7), in its currency."""
+
     amount: Decimal
     currency: str
 
 
 @dataclass(frozen=True, slots=True)
 class ChargeLine:
+    """One marketplace's line of a period's charges: its fee, what it pays after the cap and the rates used."""
+
     marketplace_id: str
     currency: str
     fee: Decimal
@@ -124,18 +128,24 @@ def capped_charges(fees: Sequence[FeeAt], cap: Cap, rates: RateSnapshot | None) 
     lines = []
     for f in fees:
         amount = _floor_to_minor_unit(Fraction(f.fee) * exact_ratio, f.currency) if capped else f.fee
-        lines.append(
-            ChargeLine(
-                marketplace_id=f.marketplace_id,
-                currency=f.currency,
-                fee=f.fee,
-                ratio=ratio,
-                amount=amount,
-                discount=f.fee - amount,
-                **_fx_fields(f.currency, cap, snapshot),  # type: ignore[arg-type]
-            )
-        )
+        lines.append(_charge_line(f, ratio, amount, cap=cap, rates=snapshot))
     return lines
+
+
+def _charge_line(
+    fee: FeeAt, ratio: Decimal, amount: Decimal, *, cap: Cap, rates: RateSnapshot | None, description: str = ""
+) -> ChargeLine:
+    """The line of ``fee`` paying ``amount`` (the discount is what the cap takes off), with the rates used."""
+    return ChargeLine(
+        marketplace_id=fee.marketplace_id,
+        currency=fee.currency,
+        fee=fee.fee,
+        ratio=ratio,
+        amount=amount,
+        discount=fee.fee - amount,
+        description=description,
+        **_fx_fields(fee.currency, cap, rates),  # type: ignore[arg-type]
+    )
 
 
 def _display_ratio(ratio: Fraction) -> Decimal:
@@ -164,16 +174,7 @@ def first_period_charge(home: FeeAt, cap: Cap, rates: RateSnapshot | None) -> Ch
         with localcontext() as ctx:
             ctx.rounding = ROUND_FLOOR
             ratio = (amount / home.fee).quantize(Decimal(1).scaleb(-RATIO_PLACES), rounding=ROUND_DOWN)
-    return ChargeLine(
-        marketplace_id=home.marketplace_id,
-        currency=home.currency,
-        fee=home.fee,
-        ratio=ratio,
-        amount=amount,
-        discount=home.fee - amount,
-        description="first period: home marketplace only",
-        **_fx_fields(home.currency, cap, snapshot),  # type: ignore[arg-type]
-    )
+    return _charge_line(home, ratio, amount, cap=cap, rates=snapshot, description="first period: home marketplace only")
 
 
 @dataclass(frozen=True, slots=True)

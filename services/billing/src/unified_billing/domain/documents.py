@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -128,19 +128,8 @@ def _adjustment_line(
     description = f"adjustment: issued {was}, due {now}"
     if line is None:
         return ChargeLine(mp, currency, ZERO, ZERO, delta, ZERO, description=description + " (no longer billable)")
-    return ChargeLine(
-        marketplace_id=mp,
-        currency=currency,
-        fee=line.fee,
-        ratio=line.ratio,
-        amount=delta,
-        discount=ZERO,
-        fx_rate_date=line.fx_rate_date,
-        fx_rate_source=line.fx_rate_source,
-        fx_rate=line.fx_rate,
-        fx_to_cap=line.fx_to_cap,
-        description=description,
-    )
+    # The due line (same marketplace and currency) with its fee, ratio and rates: only the amount differs.
+    return replace(line, amount=delta, discount=ZERO, description=description)
 
 
 def _document(

@@ -13,6 +13,8 @@ from unified_billing.domain.periods import ZERO, Period, as_utc
 
 # -- timelines ------------------------------------------------------------------------------------------
 class FactKind(StrEnum):
+    """The regions events billing keeps as facts, by their event names (stored in ``subscription_facts.kind``)."""
+
     SUBSCRIPTION_STARTED = "SubscriptionStarted"
     SUBSCRIPTION_ENDED = "SubscriptionEnded"
     LISTINGS_ACTIVATED = "ListingsActivated"

@@ -1,18 +1,9 @@
--- order_month_summaries and order_day_lookups (see readmodel.sql), kept from order_day_summaries by triggers,
--- in every generation built before them that has the day summaries: created, then filled from the day rows
--- one account at a time. New generations get them from readmodel.sql.
-DO $migration$
-DECLARE
-    s TEXT;
-    a UUID;
-    saved TEXT := current_setting('search_path');
-BEGIN
-    FOR s IN SELECT schema_name FROM view_generations
-             WHERE to_regclass(quote_ident(schema_name) || '.order_day_summaries') IS NOT NULL
-               AND to_regclass(quote_ident(schema_name) || '.order_month_summaries') IS NULL
-    LOOP
-        PERFORM set_config('search_path', quote_ident(s) || ', public', true);
-        EXECUTE $ddl$
+-- Derived from order_day_summaries (kept by triggers on it, below), so the overview reads months rather than
+-- days: per (account, month, kind, marketplace, currency, status) the sums of that month's day rows (arrays
+-- in the same reporting-currency order; n_inexact: how many day rows hold an inexact entry of each currency,
+-- whose values the read then takes from the day rows). order_day_lookups: per (account, day, marketplace,
+-- currency) the days' rate look-ups, which the overview lists per day. Rows whose counts reach 0 are deleted
+-- and amounts have their trailing zeros trimmed, so the same history gives the same bytes whatever the batches.
 CREATE TABLE order_month_summaries (
     account_id         UUID NOT NULL,
     month              DATE NOT NULL,
@@ -40,6 +31,10 @@ CREATE TABLE order_day_lookups (
     PRIMARY KEY (account_id, day, marketplace_id, currency)
 );
 
+-- Adds ``added`` and takes out ``removed`` (day rows as they were) in both derived tables, set-based: one
+-- statement per table whatever the number of rows, so its cost follows the rows the statement changed.
+-- (anyarray: a function typed by the table's row type would keep the table from being dropped alone. Its own
+-- planner settings: it runs inside statements that turn nested loops off, which here would scan whole tables.)
 CREATE FUNCTION order_rollup_apply(removed anyarray, added anyarray) RETURNS void
 LANGUAGE plpgsql SET search_path FROM CURRENT SET enable_nestloop = on SET enable_mergejoin = on SET jit = off AS $$
 BEGIN
@@ -147,11 +142,15 @@ END
 $$;
 CREATE TRIGGER order_day_summaries_rollup_truncate AFTER TRUNCATE ON order_day_summaries
     FOR EACH STATEMENT EXECUTE FUNCTION order_day_summaries_truncated();
-$ddl$;
-        FOR a IN SELECT DISTINCT account_id FROM order_day_summaries LOOP
-            PERFORM order_rollup_apply('{}', ARRAY(SELECT d FROM order_day_summaries d WHERE d.account_id = a));
-        END LOOP;
+
+-- A generation built before these tables gets them filled from its day rows, one account at a time (a new
+-- generation has none yet).
+DO $$
+DECLARE
+    a UUID;
+BEGIN
+    FOR a IN SELECT DISTINCT account_id FROM order_day_summaries LOOP
+        PERFORM order_rollup_apply('{}', ARRAY(SELECT d FROM order_day_summaries d WHERE d.account_id = a));
     END LOOP;
-    PERFORM set_config('search_path', saved, true);
 END
-$migration$;
+$$;

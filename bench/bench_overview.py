@@ -7,7 +7,7 @@ alone, with PostgreSQL up: ``.venv/bin/python -m bench.bench_overview [N ...]`` 
 1000000: flat is the goal, p99 < 50 ms at 1M). Builds a scratch database with the read model of one
 generation, another account's orders around it, ~12 % of orders refunded, a year of daily rates; drops it
 afterwards. Orders are loaded with COPY and their summaries with the consumer's own recompute statement
-(summaries.refresh_days, a month of days per statement; the month sums follow through their triggers), not
+(summaries.refresh_days, a month of days per statement; the month sums follow in the same statements), not
 event by event: loading 1M orders through Kafka would take too long here. A summary row holds every kept
 reporting currency (arrays); the read takes its currency's element.
 Prints figures; asserts nothing (it does check that the summaries give the JSON of the Python reference

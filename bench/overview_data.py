@@ -1,6 +1,6 @@
 """The overview benchmark's data: a scratch read model of one generation with a year of daily rates and
 accounts of many orders, loaded with COPY and summarized by the consumer's own recompute statement
-(summaries.refresh_days, a month of days per statement; the month sums follow through their triggers)."""
+(summaries.refresh_days, a month of days per statement; the month sums follow in the same statements)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""The month sums and the per-day rate look-ups that the overview reads (kept from the day summaries by
-triggers, readmodel/004) through random histories over three months: orders changing day, refunds, FX days
-late, revised and replayed, random batches, some delivered twice. Checked three ways: the kept rows equal the
-day rows rolled up from scratch, every overview read through the months equals the per-order reference
-(ranges that cut months, scopes, currencies), and the monthly time series equals the one summed from days.
-Migration 004 gives an older generation the same rows."""
+"""The month sums and the per-day rate look-ups that the overview reads (kept with the day summaries by the
+statements that write them: contribution_sql.py, summary_sql.py) through random histories over three months:
+orders changing day, refunds, FX days late, revised and replayed, random batches, some delivered twice.
+Checked three ways: the kept rows equal the day rows rolled up from scratch, every overview read through the
+months equals the per-order reference (ranges that cut months, scopes, currencies), and the monthly time
+series equals the one summed from days. Read-model steps 004 and 005 give an older generation the same rows."""
 
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ async def test_the_monthly_time_series_from_months_equals_the_one_from_days(
         await conn.close()
 
 
-async def test_step_004_gives_an_older_generation_the_same_rows(make_db: Any) -> None:
+async def test_steps_004_005_give_an_older_generation_the_same_rows(make_db: Any) -> None:
     from unified_seller_view import generations as gens
     from unified_seller_view.runtime import MIGRATIONS
     from unified_shared.db import SHARED_COMPONENT, apply_migrations
@@ -204,13 +204,6 @@ async def test_step_004_gives_an_older_generation_the_same_rows(make_db: Any) ->
     try:
         await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
         old = await gens.create_generation(conn, f"sv-old-{uuid.uuid4().hex[:8]}", {}, "live")
-        # the generation as the read model made it before step 004: day summaries, no months, no triggers
-        await conn.execute(
-            f"""DROP TABLE "{old.schema}".order_month_summaries, "{old.schema}".order_day_lookups;
-                DROP FUNCTION "{old.schema}".order_day_summaries_rollup CASCADE;
-                DROP FUNCTION "{old.schema}".order_day_summaries_truncated CASCADE;
-                DROP FUNCTION "{old.schema}".order_rollup_apply"""
-        )
         monkey = pytest.MonkeyPatch()
         monkey.setattr(history_of, "DAYS", 75)
         rng = random.Random(3)
@@ -220,19 +213,40 @@ async def test_step_004_gives_an_older_generation_the_same_rows(make_db: Any) ->
             async with conn.transaction():
                 await table_for(old.schema).apply(conn, events[start : start + 20])
         assert await conn.fetchval(f'SELECT count(*) FROM "{old.schema}".order_day_summaries') > 0
+        # the generation as the read model made it before step 004: day summaries, no months, no look-ups
+        await conn.execute(
+            f"""DROP TABLE "{old.schema}".order_month_summaries, "{old.schema}".order_day_lookups,
+                    "{old.schema}".order_contributions;
+                DROP FUNCTION "{old.schema}".order_rollup_apply"""
+        )
+        # step 004 as it ran (months filled, triggers), then 005 (the triggers give way to the statements that
+        # keep the rows; the contributions filled at start-up)
         await forget_step(conn, old.schema, 4)
+        await forget_step(conn, old.schema, 5)
         applied = await gens.upgrade_generations(conn)
-        assert applied == [f"{old.schema}:004_order_month_summaries"], applied
+        assert applied == [f"{old.schema}:004_order_month_summaries", f"{old.schema}:005_order_contributions"]
+        assert await summaries.fill_contributions(conn) == [old.schema]
         assert await conn.fetchval(f'SELECT count(*) FROM "{old.schema}".order_month_summaries') > 0
         kept, rolled_up = await _differences(conn, f'"{old.schema}"')
         assert kept == rolled_up
-        # and the triggers keep them from now on
+        # and the statements that write the day rows keep them from now on, without triggers
+        assert not await conn.fetchval(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = $1::regclass",
+            f'"{old.schema}".order_day_summaries',
+        )
+        for start in range(0, len(events), 7):  # replayed by the consumer's path: a difference per batch
+            async with conn.transaction():
+                await table_for(old.schema).apply(conn, events[start : start + 7])
+        kept, rolled_up = await _differences(conn, f'"{old.schema}"')
+        assert kept == rolled_up
         async with conn.transaction():
             await conn.execute(f'SET LOCAL search_path TO "{old.schema}", public')
             await summaries.refresh_all(conn)
         kept, rolled_up = await _differences(conn, f'"{old.schema}"')
         assert kept == rolled_up
-        await conn.execute(f'TRUNCATE "{old.schema}".order_day_summaries')  # emptied with their day rows
+        async with conn.transaction():  # emptied with their day rows
+            await conn.execute(f'SET LOCAL search_path TO "{old.schema}", public; DELETE FROM orders')
+            await summaries.refresh_all(conn)
         assert await _differences(conn, f'"{old.schema}"') == ([], [])
     finally:
         await conn.close()

@@ -90,9 +90,10 @@ _ORDER_TYPES = (orders.OrderPlaced, orders.OrderStatusChanged, orders.OrderRefun
 class _SummarizedTable(HandlerTable):
     """The handler table of a generation whose order events keep the day summaries: a batch first takes its
     accounts' summary locks, all at once and in one order (summaries.lock_accounts), so that batches of
-    other partitions touching the same accounts wait for it rather than deadlock on it; the summaries of the
-    orders its events name are taken out before its handlers and added back after (summaries.per_batch).
-    The schema, the locks and the planner settings are one statement (summaries.start_batch)."""
+    other partitions touching the same accounts wait for it rather than deadlock on it; after its handlers,
+    the summaries move by the difference of the contributions of the orders its events name
+    (summaries.per_batch). The schema, the locks and the planner settings are one statement
+    (summaries.start_batch)."""
 
     schema: str = ""
     keeps: list[bool] = field(default_factory=list)  # whether the schema has the summaries (it never changes)
@@ -105,7 +106,7 @@ class _SummarizedTable(HandlerTable):
         keep = self.keeps[0]
         ordered = [r for r in events if isinstance(r.event, _ORDER_TYPES)]
         keys = [(r.event.account_id, r.event.amazon_order_id) for r in ordered]  # type: ignore[attr-defined]
-        started = await summaries.start_batch(conn, self.schema, [a for a, _ in keys] if keep else [])
+        await summaries.start_batch(conn, self.schema, [a for a, _ in keys] if keep else [])
 
         async def segments() -> None:  # HandlerTable.apply after its prepare
             for segment in self.plan(events):
@@ -114,7 +115,7 @@ class _SummarizedTable(HandlerTable):
             # every order event's history row, one statement (rows keyed by event: independent of the rest)
             await order_history.record(conn, [(r.event_id, r.envelope.sequence, r.event) for r in ordered])
 
-        await summaries.per_batch(conn, keys, segments, keep=keep, started=started)
+        await summaries.per_batch(conn, keys, segments, keep=keep)
 
 
 async def _enter_schema(conn: asyncpg.Connection, schema: str, timeline: list[bool]) -> None:

@@ -1,8 +1,8 @@
 """The overview's sums read from months where it can and days where it must, so a request reads a few
 hundred rows whatever the account's orders.
 
-order_month_summaries holds each month's sums of the day summaries (kept by triggers on them,
-readmodel.sql). A month is read whole when the question covers it whole and every day of it is on or before
+order_month_summaries holds each month's sums of the day summaries (kept with them by the same statements,
+contribution_sql.py). A month is read whole when the question covers it whole and every day of it is on or before
 the newest published rate day (no order in it can be provisional: that count needs the day); the rest of the
 range (its ragged ends, the recent days) is read from the day rows. The rates the answer lists per purchase
 day come from order_day_lookups (one narrow row per day, marketplace and currency), matched to the rates

@@ -13,6 +13,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Gauge
 
+from unified_seller_view import summaries
 from unified_seller_view.generations import (
     TOPICS,
     Generation,
@@ -78,6 +79,8 @@ class SellerViewRuntime(ServiceRuntime):
         try:
             await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
             await upgrade_generations(conn)
+            for schema in await summaries.fill_contributions(conn):  # generations from before read-model step 005
+                log.info("order contributions filled", extra={"schema": schema})
             gen = await ensure_live_generation(conn, s.consumer_base, s.view_origin, s.kafka_bootstrap_servers)
         finally:
             await conn.close()

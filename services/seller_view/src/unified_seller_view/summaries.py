@@ -16,16 +16,18 @@ through several partitions at once)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
-from datetime import UTC, date, datetime, time
-from typing import Any
+from datetime import date
 from uuid import UUID
 
 import asyncpg
 
-from unified_seller_view import summary_sql
+from unified_seller_view import contribution_sql, summary_sql
+from unified_seller_view.summary_reads import covers, day_bounds, overview_sums
 from unified_seller_view.summary_sql import REPORTING_CURRENCIES
+
+__all__ = ["covers", "day_bounds", "overview_sums"]  # the reads, in summary_reads.py, also known by this name
 
 DayKey = tuple[UUID, date]
 _FACTORS = [summary_sql.factor(c) for c in REPORTING_CURRENCIES]
@@ -77,17 +79,16 @@ async def lock_accounts(conn: asyncpg.Connection, schema: str | None, accounts: 
 
 async def start_batch(conn: asyncpg.Connection, schema: str, accounts: Iterable[UUID]) -> bool:
     """A batch's first statement, in one round trip: the generation's schema for the transaction (as
-    generations.use_schema does) and, when the batch has orders whose summaries are kept (``accounts``), the
-    accounts' locks (lock_accounts) and the planner settings of the difference taken next (per_batch with
-    ``started``); without them the planner's own settings (a batch applied event by event after a failed
-    one may follow a difference in the same transaction). Returns whether the locks were taken."""
+    generations.use_schema does), the planner's own settings (a batch applied event by event after a failed
+    one may follow a difference in the same transaction) and, when the batch has orders whose summaries are
+    kept (``accounts``), the accounts' locks (lock_accounts). Returns whether the locks were taken."""
     if not schema.replace("_", "").isalnum():
         raise ValueError(f"bad schema name {schema!r}")
     path = f'"{schema}", public'
     wanted = list(set(accounts)) if upkeep_enabled else []
     if wanted:
         await conn.execute(
-            f"{_LOCK_ACCOUNTS_SQL}, {_DELTA_PLANNER_OFF}, set_config('search_path', $4, true)",
+            f"{_LOCK_ACCOUNTS_SQL}, set_config('search_path', $4, true), ({_PLANNER_RESET_COUNT})",
             _LOCK,
             schema,
             wanted,
@@ -122,60 +123,36 @@ async def per_batch(
     apply: Callable[[], Awaitable[None]],
     *,
     keep: bool = True,
-    started: bool = False,
 ) -> None:
-    """Run ``apply`` (a batch's handlers) keeping the summaries by difference: the sums of the orders its
-    events name are taken out before and added back after, a few set-based statements per batch whatever
-    its size and however many orders their days hold. A day where one of those orders has an inexact
-    conversion (an entry that cannot be taken out of the arrays) is recomputed whole instead. ``keep``
-    False: a generation without the summaries (see ``kept``). ``started``: start_batch has set the planner
-    for the first difference already. The planner settings of the second one stay until the transaction
-    ends: only the consumer's own statements (no joins) follow, or a next start_batch, which resets them."""
+    """Run ``apply`` (a batch's handlers), then keep the summaries of the orders its events name by
+    difference, in one statement whatever the batch's size and however many orders their days hold: their
+    contributions as they are now against the stored ones (contribution_sql.BATCH_SQL). A day where one of
+    those has an inexact conversion (an entry that cannot be taken out of the arrays), or whose recompute was
+    asked meanwhile (an FX day), is recomputed whole instead. ``keep`` False: a generation without the
+    summaries (see ``kept``). The planner settings of the difference stay until the transaction ends: only the
+    consumer's own statements (no joins) follow, or a next start_batch, which resets them."""
     keys = list(dict.fromkeys(orders)) if keep and upkeep_enabled else []
     recompute: set[DayKey] = set()  # days whose recompute was asked meanwhile (an FX day): done at the end
     token = _PENDING.set(recompute)
     try:
-        if keys:
-            if not started:
-                await conn.execute(f"SELECT {_DELTA_PLANNER_OFF}")
-            before = await _delta(conn, keys, -1, set(), set())
-            await conn.execute(_PLANNER_RESET)  # the handlers' statements want their own plans
-        else:
-            before = {}
         await apply()
     finally:
         _PENDING.reset(token)
     if not keep:
         return  # a generation without the summaries: what the handlers asked is dropped
-    if not keys:
-        await refresh_days(conn, recompute)
-        return
-    # rows of the days taken out may have reached n = 0 (an order moved away): deleted by the same statement,
-    # unless their day is recomputed whole or the orders' sums add to them again
-    await conn.execute(f"SELECT {_DELTA_PLANNER_OFF}")
-    after = await _delta(conn, keys, 1, recompute | {day for day, whole in before.items() if whole}, set(before))
-    await refresh_days(conn, recompute | {day for day, whole in (before | after).items() if whole})
-
-
-async def _delta(
-    conn: asyncpg.Connection, keys: list[OrderKey], sign: int, dirty: set[DayKey], emptied: set[DayKey]
-) -> dict[DayKey, bool]:
-    """Add ``sign`` times these orders' sums (days in ``dirty`` left alone) and delete the rows at n = 0 of the
-    days ``emptied`` that the sums do not add to; {day touched: recompute whole}. The planner settings of
-    this statement (see refresh_days) are the caller's to set."""
-    rows = await conn.fetch(
-        summary_sql.DELTA_SQL,
-        [a for a, _ in keys],
-        [i for _, i in keys],
-        list(REPORTING_CURRENCIES),
-        _FACTORS,
-        sign,
-        [a for a, _ in dirty],
-        [d for _, d in dirty],
-        [a for a, _ in emptied],
-        [d for _, d in emptied],
-    )
-    return {(r["account_id"], r["day"]): r["dirty"] for r in rows}
+    if keys:
+        await conn.execute(f"SELECT {_DELTA_PLANNER_OFF}")
+        rows = await conn.fetch(
+            contribution_sql.BATCH_SQL,
+            [a for a, _ in keys],
+            [i for _, i in keys],
+            list(REPORTING_CURRENCIES),
+            _FACTORS,
+            [a for a, _ in recompute],
+            [d for _, d in recompute],
+        )
+        recompute |= {(r["account_id"], r["day"]) for r in rows}
+    await refresh_days(conn, recompute)
 
 
 async def refresh_days(conn: asyncpg.Connection, keys: Iterable[DayKey]) -> None:
@@ -199,12 +176,7 @@ async def refresh_days(conn: asyncpg.Connection, keys: Iterable[DayKey]) -> None
         None,
         accounts,
     )
-    await conn.execute(
-        """DELETE FROM order_day_summaries s USING unnest($1::uuid[], $2::date[]) AS k(a, d)
-           WHERE s.account_id = k.a AND s.day = k.d""",
-        accounts,
-        days,
-    )
+    await conn.execute(summary_sql.DELETE_DAYS_SQL, accounts, days)
     await conn.execute(
         summary_sql.REFRESH_SQL,
         accounts,
@@ -265,107 +237,32 @@ async def refresh_for_fx_day(conn: asyncpg.Connection, day: date, currencies: It
 
 async def refresh_all(conn: asyncpg.Connection) -> None:
     """Recompute every day of every account (read models loaded without the consumer, e.g. in tests)."""
-    await conn.execute("DELETE FROM order_day_summaries")
+    await conn.execute(
+        """DELETE FROM order_day_summaries; DELETE FROM order_month_summaries; DELETE FROM order_day_lookups;
+           DELETE FROM order_contributions"""
+    )
     rows = await conn.fetch("SELECT DISTINCT account_id, (purchase_date AT TIME ZONE 'UTC')::date AS day FROM orders")
     await refresh_days(conn, [(r["account_id"], r["day"]) for r in rows])
 
 
-def day_bounds(after: datetime | None, before: datetime | None) -> tuple[date | None, date | None] | None:
-    """The filter as whole UTC days [first, end), or None when a bound is not a UTC midnight."""
-    out: list[date | None] = []
-    for bound in (after, before):
-        if bound is None:
-            out.append(None)
-            continue
-        utc = bound.astimezone(UTC)
-        if utc.timetz().replace(tzinfo=None) != time(0):
-            return None
-        out.append(utc.date())
-    return out[0], out[1]
-
-
-# $7: the reporting currency's position in REPORTING_CURRENCIES (1-based), the index of its figures' arrays.
-_SUMS_SQL = """
-SELECT kind, marketplace_id, nullif(status, '') AS status, currency, NULL::date AS day,
-       sum(n)::bigint AS n, sum(units)::bigint AS units, sum(n_converted[$7])::bigint AS n_converted,
-       coalesce(sum(n_converted[$7]) FILTER (WHERE currency <> $2 AND day > (SELECT max(date) FROM fx_days)), 0)::bigint
-           AS n_provisional,
-       date_trunc($6::text, day)::date AS bucket,
-       sum(n_unconverted[$7])::bigint AS n_unconverted, sum(amount) AS amount,
-       sum(amount_unconverted[$7]) AS amount_unconverted, sum(reporting_units[$7]) AS reporting_units,
-       coalesce(bool_or($7 = ANY(inexact_positions)), false) AS has_inexact
-FROM order_day_summaries
-WHERE account_id = $1 AND ($3::text[] IS NULL OR marketplace_id = ANY($3))
-  AND ($4::date IS NULL OR day >= $4) AND ($5::date IS NULL OR day < $5)
-GROUP BY kind, marketplace_id, status, currency, bucket
-"""
-
-_INEXACT_SQL = """
-SELECT kind, marketplace_id, status, currency, date_trunc($6::text, day)::date AS bucket,
-       array_agg(u.a) AS inexact_amounts, array_agg(u.l) AS inexact_local_rates,
-       array_agg(u.t) AS inexact_reporting_rates
-FROM order_day_summaries s,
-     unnest(s.inexact_positions, s.inexact_amounts, s.inexact_local_rates, s.inexact_reporting_rates)
-         AS u(p, a, l, t)
-WHERE account_id = $1 AND ($3::text[] IS NULL OR marketplace_id = ANY($3)) AND ($4::date IS NULL OR day >= $4)
-  AND ($5::date IS NULL OR day < $5) AND inexact_positions IS NOT NULL AND u.p = $7 AND $2::text IS NOT NULL
-GROUP BY kind, marketplace_id, status, currency, bucket
-"""
-
-# The rates the reference would record (pairs of a looked-up currency and the reporting one, per day), each
-# with the rate that served it, so the read needs no second round trip.
-_RATES_SQL = """
-SELECT 'rate' AS kind, p.currency, p.day, r.date AS rate_date, r.rate, d.revision, d.source
-FROM (SELECT DISTINCT c.currency, u.day
-      FROM (SELECT DISTINCT currency, day FROM order_day_summaries
-            WHERE account_id = $1 AND ($3::text[] IS NULL OR marketplace_id = ANY($3))
-              AND ($4::date IS NULL OR day >= $4) AND ($5::date IS NULL OR day < $5) AND n_rate_lookups[$6] > 0) u
-      CROSS JOIN LATERAL (VALUES (u.currency), ($2::text)) AS c(currency)
-      WHERE c.currency <> 'EUR') p
-JOIN LATERAL (SELECT date, rate FROM fx_rates WHERE currency = p.currency AND date <= p.day
-              ORDER BY date DESC LIMIT 1) r ON true
-JOIN fx_days d ON d.date = r.date
-"""
-
-
-async def overview_sums(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    marketplaces: Sequence[str] | None,
-    first_day: date | None,
-    end_day: date | None,
-    reporting_currency: str,
-    granularity: str | None = None,
-) -> list[dict[str, Any]]:
-    """The rows of overview_store.overview_sums (same keys and meaning) summed from the day summaries."""
-    args = (
-        account_id,
-        reporting_currency,
-        list(marketplaces) if marketplaces is not None else None,
-        first_day,
-        end_day,
-    )
-    position = REPORTING_CURRENCIES.index(reporting_currency) + 1
-    rows = [dict(r) for r in await conn.fetch(_SUMS_SQL, *args, granularity, position)]
-    empty: dict[str, Any] = {"inexact_amounts": None, "inexact_local_rates": None, "inexact_reporting_rates": None}
-    if any(r["has_inexact"] for r in rows):
-        extra = {
-            (r["kind"], r["marketplace_id"], r["status"] or None, r["currency"], r["bucket"]): dict(r)
-            for r in await conn.fetch(_INEXACT_SQL, *args, granularity, position)
-        }
-    else:
-        extra = {}
-    for r in rows:
-        r.update(empty)
-        found = extra.get((r["kind"], r["marketplace_id"], r["status"], r["currency"], r["bucket"]))
-        if found is not None:
-            for key in empty:
-                r[key] = found[key]
-    rows.extend(dict(r) for r in await conn.fetch(_RATES_SQL, *args, position))
-    return rows
-
-
-def covers(reporting_currency: str, after: datetime | None, before: datetime | None) -> bool:
-    """Whether the summaries can answer this overview (else the per-order SQL does)."""
-    return reporting_currency in REPORTING_CURRENCIES and day_bounds(after, before) is not None
+async def fill_contributions(conn: asyncpg.Connection) -> list[str]:
+    """Give every generation whose orders have no stored contributions yet (built before order_contributions:
+    read-model step 005) its contributions, by recomputing all its days (the same rows again, and the
+    contributions), one transaction per generation, exclusive against its batches (the summaries' lock).
+    Run at start-up, before the consumer. Returns the schemas filled."""
+    filled: list[str] = []
+    for schema in await conn.fetch(
+        """SELECT schema_name FROM view_generations
+           WHERE to_regclass(quote_ident(schema_name) || '.order_contributions') IS NOT NULL ORDER BY generation"""
+    ):
+        name = schema["schema_name"]
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('search_path', $1, true)", f'"{name}", public')
+            if not await kept(conn) or not await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM orders) AND NOT EXISTS (SELECT 1 FROM order_contributions)"
+            ):
+                continue
+            await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", _LOCK)
+            await refresh_all(conn)
+            filled.append(name)
+    return filled

@@ -22,8 +22,8 @@ def factor(currency: str) -> Decimal:
 
 
 # Each order total and each refund per reporting currency, with its rates and x (rounded by rounded_half_even).
-_ORDER_AMOUNTS = """SELECT o.account_id, o.marketplace_id, o.status, o.currency, o.amount, o.number_of_items,
-       o.day, p.rc, p.pos, p.lrate, p.trate,
+_ORDER_AMOUNTS = """SELECT o.account_id, o.amazon_order_id, o.marketplace_id, o.status, o.currency, o.amount,
+       o.number_of_items, o.day, p.rc, p.pos, p.lrate, p.trate,
        o.status <> 'Canceled' AND p.lrate IS NOT NULL AND p.trate IS NOT NULL
            AND f.amazon_order_id IS NULL AS converted,
        o.status <> 'Canceled' AND o.currency <> p.rc
@@ -124,22 +124,31 @@ def _per_currency(aggregate: str, where: str, sign: str) -> str:
     each = (f"coalesce({sign} * {aggregate} FILTER (WHERE pos = {i} AND {where}), 0)" for i in range(1, 7))
     if aggregate.startswith("sum"):
         each = (f"trim_scale({e})" for e in each)
-    assert len(REPORTING_CURRENCIES) == 6  # as in the table's CHECK (readmodel.sql)
+    assert len(REPORTING_CURRENCIES) == 6  # as in the table's CHECK (readmodel/001)
     return "ARRAY[" + ", ".join(each) + "]"
 
 
-def _sums(sign: str) -> str:
+def _sums(sign: str, per_order: bool = False) -> str:
     """One row per (account, day, kind, marketplace, currency, status) of the orders in ``o``: the figures
     that depend on the reporting currency are arrays in REPORTING_CURRENCIES' order (a sixth of the rows a
-    row per reporting currency would write)."""
+    row per reporting currency would write). ``per_order``: one row per order and kind instead (an order's
+    contribution: order_contributions), amazon_order_id after account_id; its inexact entries (rare) are
+    gathered apart, so the sums need no ordered aggregate and hash rather than sort."""
+    by = "account_id, amazon_order_id, day" if per_order else "account_id, day"
+    columns = _COLUMNS.replace("account_id, day", by, 1)
     inexact = "converted AND NOT exact"
+    entries = (
+        f"bool_or({inexact})"
+        if per_order
+        else ",\n       ".join(
+            f"array_agg({c} ORDER BY pos, amount, lrate, trate) FILTER (WHERE {inexact})"
+            for c in ("pos", "amount", "lrate", "trate")
+        )
+    )
     common = f"""{_per_currency("count(*)", "converted", sign)},
        {_per_currency("sum(rounded)", "exact", sign)},
-       array_agg(pos ORDER BY pos, amount, lrate, trate) FILTER (WHERE {inexact}),
-       array_agg(amount ORDER BY pos, amount, lrate, trate) FILTER (WHERE {inexact}),
-       array_agg(lrate ORDER BY pos, amount, lrate, trate) FILTER (WHERE {inexact}),
-       array_agg(trate ORDER BY pos, amount, lrate, trate) FILTER (WHERE {inexact})"""
-    return f"""SELECT * FROM (SELECT account_id, day, 'order', marketplace_id, currency, status,
+       {entries}"""
+    sums = f"""SELECT {by}, 'order', marketplace_id, currency, status,
        {sign} * count(*) FILTER (WHERE pos = 1) AS n,
        coalesce({sign} * sum(number_of_items) FILTER (WHERE pos = 1 AND status <> 'Canceled'), 0) AS units,
        trim_scale(coalesce({sign} * sum(amount) FILTER (WHERE pos = 1 AND status <> 'Canceled'), 0)) AS amount,
@@ -147,15 +156,32 @@ def _sums(sign: str) -> str:
        {_per_currency("sum(amount)", "status <> 'Canceled' AND NOT converted", sign)},
        {_per_currency("count(*)", "looked_up", sign)},
        {common}
-FROM order_rows GROUP BY account_id, day, marketplace_id, currency, status
+FROM order_rows GROUP BY {by}, marketplace_id, currency, status
 UNION ALL
-SELECT account_id, day, 'refund', marketplace_id, currency, '', {sign} * count(*) FILTER (WHERE pos = 1), NULL,
+SELECT {by}, 'refund', marketplace_id, currency, '', {sign} * count(*) FILTER (WHERE pos = 1), NULL,
        trim_scale(coalesce({sign} * sum(amount) FILTER (WHERE pos = 1), 0)),
        {_per_currency("count(*)", "NOT converted", sign)},
        {_per_currency("sum(amount)", "NOT converted", sign)},
        {_per_currency("count(*)", "looked_up", sign)},
        {common}
-FROM refund_rows GROUP BY account_id, day, marketplace_id, currency) AS x({_COLUMNS}, {_INEXACT})"""
+FROM refund_rows GROUP BY {by}, marketplace_id, currency"""
+    if not per_order:
+        return f"SELECT * FROM ({sums}) AS x({columns}, {_INEXACT})"
+    ordered = "ORDER BY pos, amount, lrate, trate"
+    return f"""SELECT {", ".join(f"x.{c}" for c in columns.split(", "))}, i.p AS inexact_positions,
+       i.a AS inexact_amounts, i.l AS inexact_local_rates, i.t AS inexact_reporting_rates
+FROM ({sums}) AS x({columns}, has_inexact)
+LEFT JOIN (
+    SELECT account_id, amazon_order_id, kind, currency, array_agg(pos {ordered}) AS p,
+           array_agg(amount {ordered}) AS a, array_agg(lrate {ordered}) AS l, array_agg(trate {ordered}) AS t
+    FROM (SELECT account_id, amazon_order_id, 'order' AS kind, currency, pos, amount, lrate, trate
+          FROM order_rows WHERE {inexact}
+          UNION ALL
+          SELECT account_id, amazon_order_id, 'refund', currency, pos, amount, lrate, trate
+          FROM refund_rows WHERE {inexact}) e
+    GROUP BY account_id, amazon_order_id, kind, currency
+) i ON x.has_inexact AND i.account_id = x.account_id AND i.amazon_order_id = x.amazon_order_id AND i.kind = x.kind
+    AND i.currency = x.currency"""
 
 
 def _added(column: str) -> str:
@@ -172,35 +198,43 @@ def _added(column: str) -> str:
 
 
 _COLUMN_LIST = f"{_COLUMNS}, {_INEXACT}"
+CONTRIBUTION_KEY = "account_id, amazon_order_id, kind, currency"
+CONTRIBUTION_COLUMNS = _COLUMNS.replace("account_id, day", "account_id, amazon_order_id, day", 1) + f", {_INEXACT}"
+
+# CTEs: new_c, the contributions of the orders in ``o`` as they are now (one row per order and kind), stored in
+# order_contributions in place of ``c_old`` (their stored rows, with ``at`` = ctid: the CTE the statement
+# names so), whose rows new_c no longer has are deleted (upserted and deleted rows are disjoint).
+STORE_CONTRIBUTIONS = f"""new_c AS MATERIALIZED ({_sums("1", per_order=True)}),
+c_up AS (
+    INSERT INTO order_contributions AS c ({CONTRIBUTION_COLUMNS}) SELECT * FROM new_c ORDER BY {CONTRIBUTION_KEY}
+    ON CONFLICT ({CONTRIBUTION_KEY}) DO UPDATE SET {
+    ", ".join(f"{c} = EXCLUDED.{c}" for c in CONTRIBUTION_COLUMNS.split(", ") if c not in CONTRIBUTION_KEY.split(", "))
+}
+),
+c_gone AS (
+    DELETE FROM order_contributions WHERE ctid = ANY(ARRAY(
+        SELECT at FROM c_old x WHERE NOT EXISTS (
+            SELECT 1 FROM new_c y WHERE y.account_id = x.account_id AND y.amazon_order_id = x.amazon_order_id
+                AND y.kind = x.kind AND y.currency = x.currency)))
+)"""
+
+# Inserts the rows of the days $1/$2 (deleted before: DELETE_DAYS_SQL) and adds them to their months and
+# look-ups (order_rollup_apply, readmodel/004); the days' orders' contributions stored anew.
 REFRESH_SQL = _TEMPLATE.replace("{orders}", _BY_DAYS).replace(
-    "{final}", f"INSERT INTO order_day_summaries ({_COLUMN_LIST})\n{_sums('1')}"
+    "{final}",
+    f""", c_old AS MATERIALIZED (
+    SELECT x.* FROM o CROSS JOIN LATERAL (
+        SELECT ctid AS at, account_id, amazon_order_id, kind, currency FROM order_contributions c
+        WHERE c.account_id = o.account_id AND c.amazon_order_id = o.amazon_order_id OFFSET 0) x),
+{STORE_CONTRIBUTIONS},
+ins AS (INSERT INTO order_day_summaries AS s ({_COLUMN_LIST})
+{_sums("1")}
+RETURNING s)
+SELECT order_rollup_apply('{{}}'::order_day_summaries[], coalesce(array_agg(ins.s), '{{}}')) FROM ins""",
 )
 
-# Adds $5 (1 or -1) times the sums of the orders $1/$2 as they are now, except on days where they have an
-# inexact conversion (its entry cannot be taken out of the arrays) or days $6/$7: those days are returned
-# (dirty) to be recomputed whole; the others are returned too (their rows may have reached n = 0). Deletes
-# the rows at n = 0 of the days $8/$9 (taken out before) that are not dirty and that the sums do not add to
-# (disjoint from the rows upserted: one statement never touches a row twice).
-DELTA_SQL = _TEMPLATE.replace("{orders}", _BY_ORDERS).replace(
-    "{final}",
-    f""", sums AS MATERIALIZED ({_sums("$5::int")}),
-dirty AS (SELECT account_id, day FROM sums WHERE inexact_positions IS NOT NULL
-          UNION SELECT a, d FROM unnest($6::uuid[], $7::date[]) AS x(a, d)),
-up AS (
-    INSERT INTO order_day_summaries AS s ({_COLUMN_LIST})
-    SELECT * FROM sums WHERE (account_id, day) NOT IN (SELECT account_id, day FROM dirty) ORDER BY {_KEY}
-    ON CONFLICT ({_KEY}) DO UPDATE SET {", ".join(_added(c) for c in _COLUMNS.split(", ")[6:])}
-),
-emptied AS (  -- rows found by index (LATERAL) and deleted by ctid: the planner settings forbid nested loops
-    DELETE FROM order_day_summaries WHERE ctid = ANY(ARRAY(
-        SELECT z.ctid FROM (SELECT DISTINCT a, d FROM unnest($8::uuid[], $9::date[]) AS e(a, d)) e
-        CROSS JOIN LATERAL (SELECT s.ctid, s.* FROM order_day_summaries s WHERE s.account_id = e.a AND s.day = e.d
-                            AND s.n = 0 OFFSET 0) z
-        WHERE (e.a, e.d) NOT IN (SELECT account_id, day FROM dirty)
-          AND NOT EXISTS (SELECT 1 FROM sums x WHERE x.account_id = z.account_id AND x.day = z.day
-                          AND x.kind = z.kind AND x.marketplace_id = z.marketplace_id AND x.currency = z.currency
-                          AND x.status = z.status)))
-)
-SELECT DISTINCT s.account_id, s.day, d.day IS NOT NULL AS dirty FROM sums s
-LEFT JOIN dirty d ON d.account_id = s.account_id AND d.day = s.day""",
-)
+# Deletes the rows of the days $1/$2 and takes them out of their months and look-ups.
+DELETE_DAYS_SQL = """WITH del AS (
+    DELETE FROM order_day_summaries s USING unnest($1::uuid[], $2::date[]) AS k(a, d)
+    WHERE s.account_id = k.a AND s.day = k.d RETURNING s)
+SELECT order_rollup_apply(coalesce(array_agg(del.s), '{}'), '{}'::order_day_summaries[]) FROM del"""

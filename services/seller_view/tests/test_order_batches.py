@@ -1,6 +1,8 @@
 """The set-based order handlers give exactly the rows of the per-event path, whatever the batch boundaries:
 random histories with changes before their order, stale changes, newer and older snapshots and refunds,
-applied event by event into one schema and in random batches through the handler table into another."""
+applied event by event into one schema and in random batches through the handler table into another.
+Also for histories whose events tie on last_update_date (order_versions.py decides between them), with
+some batches delivered twice: orders, their status history and the day summaries all agree."""
 
 from __future__ import annotations
 
@@ -10,14 +12,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import pytest
 
 from unified_seller_view import store
 from unified_seller_view.handlers import handler_for, table_for
+from unified_shared.consumer import ReceivedEvent
 from unified_shared.contracts import orders
 from unified_shared.db import connect
 from unified_shared.events import Event
 
+from .order_histories import interleave, order_events
 from .support import DE, US, as_received, create_readmodels
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
@@ -91,26 +96,57 @@ def _history(rng: random.Random) -> list[Event]:
     return mixed
 
 
+async def _both_paths(
+    conn: asyncpg.Connection, events: list[ReceivedEvent], rng: random.Random, redeliver: float = 0.0
+) -> tuple[str, str]:
+    """The events event by event into ``per_event`` and in random batches into ``batched`` (a share
+    ``redeliver`` of the batches applied twice, as when a claim is lost); the two schemas' dumps."""
+    await create_readmodels(conn, "per_event", "batched")
+    one = handler_for("per_event")
+    for received in events:
+        async with conn.transaction():
+            await one(conn, received)
+    table = table_for("batched")
+    start = 0
+    while start < len(events):
+        size = rng.choice([1, 2, 7, 30, 500])
+        for _ in range(2 if rng.random() < redeliver else 1):
+            async with conn.transaction():
+                await table.apply(conn, events[start : start + size])
+        start += size
+    return await store.dump(conn, "per_event"), await store.dump(conn, "batched")
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_batches_give_the_rows_of_the_per_event_path(fresh_db: str, seed: int) -> None:
     rng = random.Random(seed)
     events = as_received(_history(rng))
     conn = await connect(fresh_db)
     try:
-        await create_readmodels(conn, "per_event", "batched")
-        one = handler_for("per_event")
-        for received in events:
-            async with conn.transaction():
-                await one(conn, received)
-        table = table_for("batched")
-        start = 0
-        while start < len(events):
-            size = rng.choice([1, 2, 7, 30, 500])
-            async with conn.transaction():
-                await table.apply(conn, events[start : start + size])
-            start += size
-        expected = await store.dump(conn, "per_event")
+        expected, batched = await _both_paths(conn, events, rng)
         assert "## orders (25)" in expected
-        assert await store.dump(conn, "batched") == expected
+        assert batched == expected
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(("seed", "ties"), [(1, False), (2, False), (3, False), (1, True), (2, True), (3, True)])
+async def test_tied_updates_give_one_result_whatever_the_batches(fresh_db: str, seed: int, ties: bool) -> None:
+    """The summaries' histories (ties=False: the one that showed Pending in one path and Shipped in the
+    other) and histories where most events of an order share a last_update_date."""
+    rng = random.Random(seed)
+    accounts = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(2)]
+    events = as_received(interleave(rng, [order_events(rng, rng.choice(accounts), n, ties=ties) for n in range(60)]))
+    dates: dict[tuple[str, Any], int] = {}
+    for r in events:
+        at = (r.event.amazon_order_id, r.event.last_update_date)  # type: ignore[attr-defined]
+        dates[at] = dates.get(at, 0) + 1
+    assert not ties or sum(n > 1 for n in dates.values()) >= 10, "the history has too few ties"
+    conn = await connect(fresh_db)
+    try:
+        expected, batched = await _both_paths(conn, events, rng, redeliver=0.2)
+        assert "## orders (60)" in expected and "## order_status_history" in expected
+        assert "## order_day_summaries (0)" not in expected
+        assert batched == expected
     finally:
         await conn.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,20 +19,14 @@ import pytest
 from unified_seller_view import summaries
 from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
-from unified_shared.contracts import orders, regions
+from unified_shared.contracts import regions
 from unified_shared.db import connect
 from unified_shared.events import Event
 
-from .support import DE, JP, UK, US, apply_in_random_batches, as_received, create_readmodels, overview_both_ways
+from .order_histories import DAYS, T0, interleave, order_events
+from .support import DE, UK, US, apply_in_random_batches, as_received, create_readmodels, overview_both_ways
 
 SCHEMA = "sums"
-# Far from the days other tests use: test_summaries_consumer publishes these random rates, revised, on the
-# shared FX topic, and any view or billing consuming it later takes the latest revision of a day. On 2026
-# days they replaced the real ECB rates the end-to-end test computes its expectations from (it failed after
-# the seller_view tests had run, on the same broker).
-T0 = datetime(2011, 3, 1, tzinfo=UTC)
-DAYS = 12
-MARKETS = [(US, "USD", "NA"), (DE, "EUR", "EU"), (UK, "GBP", "EU"), (JP, "JPY", "FE")]
 RATES = [
     "1.1592",
     "0.85815",
@@ -42,7 +36,7 @@ RATES = [
     "1.25",
     "0.8",
     "1.0000000000000000000123",
-]  # the last: inexact in SQL
+]  # the last: inexact in SQL; the rates are for days from T0 (order_histories: far from other tests)
 
 
 def _fx(rng: random.Random, day: date, revision: int) -> regions.FxRatesPublished:
@@ -50,71 +44,10 @@ def _fx(rng: random.Random, day: date, revision: int) -> regions.FxRatesPublishe
     return regions.FxRatesPublished(date=day, rates=rates, source="test", revision=revision)
 
 
-def _order_events(rng: random.Random, account: uuid.UUID, n: int) -> list[Event]:
-    order_id = f"{n:03d}-0000000-0000000"
-    market, currency, region = rng.choice(MARKETS)
-    if rng.random() < 0.15:
-        currency = rng.choice(["USD", "EUR", "GBP", "SEK"])
-    placed = T0 + timedelta(days=rng.randint(0, DAYS - 1), hours=rng.choice([0, 11, 23]), minutes=rng.choice([0, 59]))
-
-    order: dict[str, Any] = {
-        "account_id": account,
-        "marketplace_id": market,
-        "amazon_order_id": order_id,
-        "region": region,
-    }  # what every event of the order carries
-
-    def money(cur: str) -> orders.Money:
-        places = 0 if cur == "JPY" else 2
-        return orders.Money(currency_code=cur, amount=Decimal(rng.randint(1, 99999)).scaleb(-places))
-
-    def snapshot(at: datetime, status: str, when: datetime = placed) -> orders.OrderPlaced:
-        return orders.OrderPlaced(
-            **order,
-            purchase_date=when,
-            last_update_date=at,
-            order_status=status,  # type: ignore[arg-type]
-            fulfillment_channel="MFN",
-            order_total=money(currency),
-            number_of_items=rng.randint(1, 4),
-            number_of_items_unshipped=1,
-        )
-
-    events: list[Event] = [snapshot(placed, rng.choice(["Unshipped", "Pending"]))]
-    for k in range(rng.randint(0, 4)):
-        at = placed + timedelta(hours=rng.randint(-1, 40))
-        pick = rng.random()
-        if pick < 0.4:
-            events.append(
-                orders.OrderStatusChanged(
-                    **order,
-                    from_status="Unshipped",
-                    to_status=rng.choice(["Shipped", "Canceled", "PartiallyShipped"]),  # type: ignore[arg-type]
-                    last_update_date=at,
-                )
-            )
-        elif pick < 0.8:
-            cur = currency if rng.random() < 0.7 else rng.choice(["USD", "EUR", "GBP", "AED"])
-            events.append(
-                orders.OrderRefunded(
-                    **order,
-                    amount=money(cur),
-                    refunded_at=at,
-                    last_update_date=at + timedelta(seconds=k),
-                )
-            )
-        else:  # a newer snapshot, now and then with another purchase day (the old day must be recomputed)
-            moved = placed + timedelta(days=rng.choice([0, 0, 1, -1]))
-            events.append(snapshot(at + timedelta(minutes=1), rng.choice(["Shipped", "Pending"]), moved))
-    if rng.random() < 0.3:  # changes before their order: parked, then applied
-        events.insert(rng.randint(1, len(events)), events.pop(0))
-    return events
-
-
 def history(rng: random.Random, accounts: list[uuid.UUID], n_orders: int) -> list[Event]:
     """Orders of several accounts interleaved (each order's own events in order) with FX days published
     on time, late, revised, and replayed as an older revision."""
-    queues = [_order_events(rng, rng.choice(accounts), n) for n in range(n_orders)]
+    queues = [order_events(rng, rng.choice(accounts), n, days=DAYS) for n in range(n_orders)]
     fx_days = [T0.date() + timedelta(days=d) for d in range(0, DAYS, 1) if rng.random() < 0.6]
     fx: list[Event] = []
     for day in fx_days:
@@ -125,13 +58,7 @@ def history(rng: random.Random, accounts: list[uuid.UUID], n_orders: int) -> lis
             fx.append(_fx(rng, day, 1))  # an older revision arriving again: ignored
     rng.shuffle(fx)  # days arrive late and out of order
     queues.append(fx)
-    mixed: list[Event] = []
-    while queues:
-        q = rng.choice(queues)
-        mixed.append(q.pop(0))
-        if not q:
-            queues.remove(q)
-    return mixed
+    return interleave(rng, queues)
 
 
 async def _rows(conn: asyncpg.Connection) -> list[str]:

@@ -225,7 +225,7 @@ async def apply_event(
         key = [(event.account_id, event.amazon_order_id)]
         days = await summaries.order_days(conn, key)  # before: a newer snapshot may move the purchase day
         if isinstance(event, orders.OrderPlaced):
-            await order_handlers.apply_order_placed(conn, event)
+            await order_handlers.apply_order_placed(conn, event, event_id, sequence)
         else:
             await order_handlers.apply_order_change(conn, event, event_id, sequence)
         await summaries.refresh_orders(conn, key, days)

@@ -1,8 +1,8 @@
 """Order events applied set-based: a batch's OrderPlaced in one upsert, its status changes and refunds folded
 in log order in Python and written in a few statements. Same rules as the per-event path (order_handlers.py): a
-snapshot replaces an order only when newer; a change older than the order's last update is stale; a refund
-is kept once and moves the last update forward; changes before their order are parked and applied, in the
-order they happened, when it arrives."""
+snapshot or status change replaces what an order reflects only when newer by (last_update_date, sequence,
+event ID) (order_versions.py: ties too have one answer); a refund is kept once and moves the order's version
+forward when newer; changes before their order are parked and applied, in that order, when it arrives."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import json
 import logging
 from collections.abc import Hashable, Sequence
 from datetime import UTC
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
 
 from unified_seller_view import summaries
+from unified_seller_view.order_versions import Version, newer, of_row, version
 from unified_shared.consumer import ReceivedEvent
 from unified_shared.contracts import orders
 
@@ -33,65 +34,90 @@ def order_key(received: ReceivedEvent) -> Hashable:
 
 _ORDER_COLUMNS = (
     "account_id, amazon_order_id, marketplace_id, region, purchase_date, last_update_date, status, "
-    "fulfillment_channel, currency, amount, number_of_items, items_shipped, items_unshipped"
+    "fulfillment_channel, currency, amount, number_of_items, items_shipped, items_unshipped, version_sequence, "
+    "version_event_id"
+)
+# An order row's version in SQL, as order_versions.version orders it (row comparison; uuid compares as UUID).
+_SQL_VERSION = (
+    "({t}.last_update_date, coalesce({t}.version_sequence, -1), "
+    "coalesce({t}.version_event_id, '00000000-0000-0000-0000-000000000000'::uuid))"
 )
 
 
 async def apply_placed(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
-    newest: dict[OrderKey, orders.OrderPlaced] = {}
+    """As the per-event path, which applies each snapshot in turn: the first snapshot of each order in the
+    batch, with the changes parked for it; then the newest of the order's later snapshots (one replaces
+    what the order reflects only when newer, so the newest of several is what applying them in turn gives)."""
+    first: dict[OrderKey, ReceivedEvent] = {}
+    later: dict[OrderKey, ReceivedEvent] = {}
     for received in events:
         e = received.event
         assert isinstance(e, orders.OrderPlaced)
         key = (e.account_id, e.amazon_order_id)
-        known = newest.get(key)
-        if known is None or e.last_update_date > known.last_update_date:  # ties: the first one stays
-            newest[key] = e
-    rows = list(newest.values())
+        if key not in first:
+            first[key] = received
+        elif key not in later or newer(_version(received), _version(later[key])):
+            later[key] = received
     days: set[DayKey] = set()
     if not summaries.inside_batch():  # else the batch keeps the summaries by difference: days not needed
-        days = await summaries.order_days(conn, newest)  # a newer snapshot may move the purchase day
-        days |= {(e.account_id, e.purchase_date.astimezone(UTC).date()) for e in rows}
-    # One statement: the orders upserted and the changes parked for them taken (independent tables).
-    parked = await conn.fetch(
+        days = await summaries.order_days(conn, first)  # a newer snapshot may move the purchase day
+        days |= {(r.event.account_id, r.event.purchase_date.astimezone(UTC).date()) for r in events}  # type: ignore[attr-defined]
+    parked = await _upsert(conn, list(first.values()))
+    if parked:
+        changes: list[tuple[UUID, int | None, Any]] = []
+        for row in sorted(parked, key=lambda r: version(r["last_update_date"], r["sequence"], r["event_id"])):
+            payload = row["payload"] if not isinstance(row["payload"], str) else json.loads(row["payload"])
+            model = (
+                orders.OrderRefunded if row["event_type"] == orders.OrderRefunded.NAME else orders.OrderStatusChanged
+            )
+            changes.append((row["event_id"], row["sequence"], model.model_validate(payload)))
+        await _apply_changes(conn, changes)
+    if later:
+        await _upsert(conn, list(later.values()))  # nothing parked for these orders any more
+    await summaries.touch(conn, days)
+
+
+def _version(received: ReceivedEvent) -> Version:
+    return version(received.event.last_update_date, received.envelope.sequence, received.event_id)  # type: ignore[attr-defined]
+
+
+async def _upsert(conn: asyncpg.Connection, placed: list[ReceivedEvent]) -> list[asyncpg.Record]:
+    """One statement: the snapshots upserted where newer than the order's version (order_versions.py) and
+    the changes parked for their orders taken (independent tables)."""
+    rows = [(cast(orders.OrderPlaced, r.event), r.envelope.sequence, r.event_id) for r in placed]
+    return await conn.fetch(
         f"""WITH up AS (
             INSERT INTO orders ({_ORDER_COLUMNS})
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
                                  $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::numeric[], $11::int[],
-                                 $12::int[], $13::int[])
+                                 $12::int[], $13::int[], $14::bigint[], $15::uuid[])
             ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET marketplace_id = EXCLUDED.marketplace_id,
                 region = EXCLUDED.region, purchase_date = EXCLUDED.purchase_date,
                 last_update_date = EXCLUDED.last_update_date, status = EXCLUDED.status,
                 fulfillment_channel = EXCLUDED.fulfillment_channel, currency = EXCLUDED.currency,
                 amount = EXCLUDED.amount, number_of_items = EXCLUDED.number_of_items,
-                items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped
-            WHERE orders.last_update_date < EXCLUDED.last_update_date)
+                items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
+                version_sequence = EXCLUDED.version_sequence, version_event_id = EXCLUDED.version_event_id
+            WHERE {_SQL_VERSION.format(t="orders")} < {_SQL_VERSION.format(t="EXCLUDED")})
             DELETE FROM parked_order_events p USING unnest($1::uuid[], $2::text[]) AS k(a, o)
             WHERE p.account_id = k.a AND p.amazon_order_id = k.o
             RETURNING p.event_id, p.event_type, p.last_update_date, p.sequence, p.payload""",
-        [e.account_id for e in rows],
-        [e.amazon_order_id for e in rows],
-        [e.marketplace_id for e in rows],
-        [e.region for e in rows],
-        [e.purchase_date for e in rows],
-        [e.last_update_date for e in rows],
-        [e.order_status for e in rows],
-        [e.fulfillment_channel for e in rows],
-        [e.order_total.currency_code for e in rows],
-        [e.order_total.amount for e in rows],
-        [e.number_of_items for e in rows],
-        [e.number_of_items_shipped for e in rows],
-        [e.number_of_items_unshipped for e in rows],
+        [e.account_id for e, _, _ in rows],
+        [e.amazon_order_id for e, _, _ in rows],
+        [e.marketplace_id for e, _, _ in rows],
+        [e.region for e, _, _ in rows],
+        [e.purchase_date for e, _, _ in rows],
+        [e.last_update_date for e, _, _ in rows],
+        [e.order_status for e, _, _ in rows],
+        [e.fulfillment_channel for e, _, _ in rows],
+        [e.order_total.currency_code for e, _, _ in rows],
+        [e.order_total.amount for e, _, _ in rows],
+        [e.number_of_items for e, _, _ in rows],
+        [e.number_of_items_shipped for e, _, _ in rows],
+        [e.number_of_items_unshipped for e, _, _ in rows],
+        [s for _, s, _ in rows],
+        [i for _, _, i in rows],
     )
-    if parked:
-        changes: list[tuple[UUID, int | None, Any]] = []
-        for row in sorted(parked, key=lambda r: (r["last_update_date"], r["sequence"] or 0, str(r["event_id"]))):
-            payload = row["payload"] if not isinstance(row["payload"], str) else json.loads(row["payload"])
-            model = (
-                orders.OrderRefunded if row["event_type"] == orders.OrderRefunded.NAME else orders.OrderStatusChanged
-            )
-            changes.append((row["event_id"], None, model.model_validate(payload)))
-        await _apply_changes(conn, changes)
-    await summaries.touch(conn, days)
 
 
 async def apply_changes(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
@@ -104,7 +130,7 @@ async def _apply_changes(conn: asyncpg.Connection, changes: list[tuple[UUID, int
     keys = list({(e.account_id, e.amazon_order_id) for _, _, e in changes})  # locked in the statement's order
     rows = await conn.fetch(
         """SELECT o.account_id, o.amazon_order_id, o.status, o.last_update_date, o.items_shipped, o.items_unshipped,
-                  (o.purchase_date AT TIME ZONE 'UTC')::date AS day
+                  o.version_sequence, o.version_event_id, (o.purchase_date AT TIME ZONE 'UTC')::date AS day
            FROM orders o JOIN unnest($1::uuid[], $2::text[]) AS k(a, i)
              ON o.account_id = k.a AND o.amazon_order_id = k.i
            ORDER BY o.account_id, o.amazon_order_id FOR UPDATE OF o""",
@@ -121,19 +147,20 @@ async def _apply_changes(conn: asyncpg.Connection, changes: list[tuple[UUID, int
         if current is None:
             parked.append((event_id, sequence, e))
             continue
+        newer_than_order = newer(version(e.last_update_date, sequence, event_id), of_row(current))
         if isinstance(e, orders.OrderRefunded):
-            refunds.append((event_id, e))
-            current["last_update_date"] = max(current["last_update_date"], e.last_update_date)
-            touched.add(key)
-            continue
-        if current["last_update_date"] > e.last_update_date:
-            continue  # a stale change: the order already reflects a later one
-        current["status"] = e.to_status
-        current["last_update_date"] = e.last_update_date
-        if e.number_of_items_shipped is not None:
-            current["items_shipped"] = e.number_of_items_shipped
-        if e.number_of_items_unshipped is not None:
-            current["items_unshipped"] = e.number_of_items_unshipped
+            refunds.append((event_id, e))  # kept whatever its version; moves the order's version when newer
+        elif not newer_than_order:
+            continue  # a stale change (or the same one again): the order already reflects a later one
+        else:
+            current["status"] = e.to_status
+            if e.number_of_items_shipped is not None:
+                current["items_shipped"] = e.number_of_items_shipped
+            if e.number_of_items_unshipped is not None:
+                current["items_unshipped"] = e.number_of_items_unshipped
+        if newer_than_order:
+            current["last_update_date"] = e.last_update_date
+            current["version_sequence"], current["version_event_id"] = sequence, event_id
         touched.add(key)
     if parked:
         await _park(conn, parked)
@@ -145,9 +172,10 @@ async def _apply_changes(conn: asyncpg.Connection, changes: list[tuple[UUID, int
                    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::numeric[],
                                         $6::timestamptz[])
                    ON CONFLICT DO NOTHING)
-               UPDATE orders o SET status = n.s, last_update_date = n.l, items_shipped = n.sh, items_unshipped = n.un
-               FROM unnest($7::uuid[], $8::text[], $9::text[], $10::timestamptz[], $11::int[], $12::int[])
-                   AS n(a, i, s, l, sh, un)
+               UPDATE orders o SET status = n.s, last_update_date = n.l, items_shipped = n.sh, items_unshipped = n.un,
+                   version_sequence = n.vs, version_event_id = n.ve
+               FROM unnest($7::uuid[], $8::text[], $9::text[], $10::timestamptz[], $11::int[], $12::int[],
+                           $13::bigint[], $14::uuid[]) AS n(a, i, s, l, sh, un, vs, ve)
                WHERE o.account_id = n.a AND o.amazon_order_id = n.i""",
             [e.account_id for _, e in refunds],
             [i for i, _ in refunds],
@@ -161,6 +189,8 @@ async def _apply_changes(conn: asyncpg.Connection, changes: list[tuple[UUID, int
             [c["last_update_date"] for c in changed],
             [c["items_shipped"] for c in changed],
             [c["items_unshipped"] for c in changed],
+            [c["version_sequence"] for c in changed],
+            [c["version_event_id"] for c in changed],
         )
     return {(state[k]["account_id"], state[k]["day"]) for k in touched}
 

@@ -10,12 +10,13 @@ from uuid import UUID
 import asyncpg
 
 from unified_seller_view import orders_store, store
+from unified_seller_view.order_versions import newer, of_row, version
 from unified_shared.contracts import orders
 
 log = logging.getLogger("unified_seller_view.handlers")  # the name it had before the split
 
 
-def _order_row(event: orders.OrderPlaced) -> dict[str, Any]:
+def _order_row(event: orders.OrderPlaced, event_id: UUID, sequence: int | None) -> dict[str, Any]:
     return {
         "account_id": event.account_id,
         "amazon_order_id": event.amazon_order_id,
@@ -30,17 +31,21 @@ def _order_row(event: orders.OrderPlaced) -> dict[str, Any]:
         "number_of_items": event.number_of_items,
         "items_shipped": event.number_of_items_shipped,
         "items_unshipped": event.number_of_items_unshipped,
+        "version_sequence": sequence,
+        "version_event_id": event_id,
     }
 
 
-async def apply_order_placed(conn: asyncpg.Connection, event: orders.OrderPlaced) -> None:
+async def apply_order_placed(
+    conn: asyncpg.Connection, event: orders.OrderPlaced, event_id: UUID, sequence: int | None
+) -> None:
     existing = await orders_store.get_order(conn, event.account_id, event.amazon_order_id)
-    if existing is not None and existing["last_update_date"] >= event.last_update_date:
+    if existing is not None and not newer(version(event.last_update_date, sequence, event_id), of_row(existing)):
         return  # the same or an older snapshot of an order we already know as well or better
-    await orders_store.upsert_order(conn, _order_row(event))
+    await orders_store.upsert_order(conn, _order_row(event, event_id, sequence))
     # Changes that arrived before the order: apply them now, in the order they happened.
     parked = await orders_store.take_parked(conn, event.account_id, event.amazon_order_id)
-    parked_sorted = sorted(parked, key=lambda r: (r["last_update_date"], r["sequence"] or 0, str(r["event_id"])))
+    parked_sorted = sorted(parked, key=lambda r: version(r["last_update_date"], r["sequence"], r["event_id"]))
     for row in parked_sorted:
         payload = store.as_json(row["payload"])
         change: orders.OrderStatusChanged | orders.OrderRefunded
@@ -48,7 +53,7 @@ async def apply_order_placed(conn: asyncpg.Connection, event: orders.OrderPlaced
             change = orders.OrderRefunded.model_validate(payload)
         else:
             change = orders.OrderStatusChanged.model_validate(payload)
-        await _change_known_order(conn, change, row["event_id"])
+        await _change_known_order(conn, change, row["event_id"], row["sequence"])
 
 
 async def apply_order_change(
@@ -74,12 +79,20 @@ async def apply_order_change(
             extra={"amazon_order_id": event.amazon_order_id, "event_type": event.NAME},
         )
         return
-    await _change_known_order(conn, event, event_id)
+    await _change_known_order(conn, event, event_id, sequence)
 
 
 async def _change_known_order(
-    conn: asyncpg.Connection, event: orders.OrderStatusChanged | orders.OrderRefunded, event_id: UUID
+    conn: asyncpg.Connection,
+    event: orders.OrderStatusChanged | orders.OrderRefunded,
+    event_id: UUID,
+    sequence: int | None,
 ) -> None:
+    """A refund is kept whatever its version (and moves the order's version when newer); a status change
+    applies only when newer than the order's version (order_versions.py)."""
+    current = await orders_store.get_order(conn, event.account_id, event.amazon_order_id)
+    assert current is not None
+    newer_than_order = newer(version(event.last_update_date, sequence, event_id), of_row(current))
     if isinstance(event, orders.OrderRefunded):
         await orders_store.insert_refund(
             conn,
@@ -90,12 +103,18 @@ async def _change_known_order(
             amount=event.amount.amount,
             refunded_at=event.refunded_at,
         )
-        await orders_store.touch_order(conn, event.account_id, event.amazon_order_id, event.last_update_date)
+        if newer_than_order:
+            await orders_store.touch_order(
+                conn,
+                event.account_id,
+                event.amazon_order_id,
+                last_update_date=event.last_update_date,
+                version_sequence=sequence,
+                version_event_id=event_id,
+            )
         return
-    current = await orders_store.get_order(conn, event.account_id, event.amazon_order_id)
-    assert current is not None
-    if current["last_update_date"] > event.last_update_date:
-        return  # a stale change: the order already reflects a later one
+    if not newer_than_order:
+        return  # a stale change (or the same one again): the order already reflects a later one
     await orders_store.set_order_status(
         conn,
         event.account_id,
@@ -104,4 +123,6 @@ async def _change_known_order(
         last_update_date=event.last_update_date,
         items_shipped=event.number_of_items_shipped,
         items_unshipped=event.number_of_items_unshipped,
+        version_sequence=sequence,
+        version_event_id=event_id,
     )

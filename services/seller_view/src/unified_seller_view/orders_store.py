@@ -23,14 +23,16 @@ async def get_order(conn: asyncpg.Connection, account_id: UUID, amazon_order_id:
 async def upsert_order(conn: asyncpg.Connection, row: dict[str, Any]) -> None:
     await conn.execute(
         """INSERT INTO orders (account_id, amazon_order_id, marketplace_id, region, purchase_date, last_update_date,
-               status, fulfillment_channel, currency, amount, number_of_items, items_shipped, items_unshipped)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               status, fulfillment_channel, currency, amount, number_of_items, items_shipped, items_unshipped,
+               version_sequence, version_event_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
            ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET marketplace_id = EXCLUDED.marketplace_id,
                region = EXCLUDED.region, purchase_date = EXCLUDED.purchase_date,
                last_update_date = EXCLUDED.last_update_date, status = EXCLUDED.status,
                fulfillment_channel = EXCLUDED.fulfillment_channel, currency = EXCLUDED.currency,
                amount = EXCLUDED.amount, number_of_items = EXCLUDED.number_of_items,
-               items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped""",
+               items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
+               version_sequence = EXCLUDED.version_sequence, version_event_id = EXCLUDED.version_event_id""",
         row["account_id"],
         row["amazon_order_id"],
         row["marketplace_id"],
@@ -44,6 +46,8 @@ async def upsert_order(conn: asyncpg.Connection, row: dict[str, Any]) -> None:
         row["number_of_items"],
         row["items_shipped"],
         row["items_unshipped"],
+        row["version_sequence"],
+        row["version_event_id"],
     )
 
 
@@ -56,10 +60,13 @@ async def set_order_status(
     last_update_date: datetime,
     items_shipped: int | None,
     items_unshipped: int | None,
+    version_sequence: int | None,
+    version_event_id: UUID,
 ) -> None:
     await conn.execute(
         """UPDATE orders SET status = $3, last_update_date = $4,
-               items_shipped = coalesce($5, items_shipped), items_unshipped = coalesce($6, items_unshipped)
+               items_shipped = coalesce($5, items_shipped), items_unshipped = coalesce($6, items_unshipped),
+               version_sequence = $7, version_event_id = $8
            WHERE account_id = $1 AND amazon_order_id = $2""",
         account_id,
         amazon_order_id,
@@ -67,18 +74,29 @@ async def set_order_status(
         last_update_date,
         items_shipped,
         items_unshipped,
+        version_sequence,
+        version_event_id,
     )
 
 
 async def touch_order(
-    conn: asyncpg.Connection, account_id: UUID, amazon_order_id: str, last_update_date: datetime
+    conn: asyncpg.Connection,
+    account_id: UUID,
+    amazon_order_id: str,
+    *,
+    last_update_date: datetime,
+    version_sequence: int | None,
+    version_event_id: UUID,
 ) -> None:
+    """The order's version moved to a newer event that changes nothing else (a refund)."""
     await conn.execute(
-        """UPDATE orders SET last_update_date = greatest(last_update_date, $3)
+        """UPDATE orders SET last_update_date = $3, version_sequence = $4, version_event_id = $5
            WHERE account_id = $1 AND amazon_order_id = $2""",
         account_id,
         amazon_order_id,
         last_update_date,
+        version_sequence,
+        version_event_id,
     )
 
 

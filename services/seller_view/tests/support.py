@@ -24,8 +24,17 @@ import httpx
 
 from unified_seller_view import overview_queries
 from unified_seller_view.app import create_service_app
-from unified_seller_view.generations import TOPICS, end_offsets, readmodel_ddl, steps_component, stored_offsets
+from unified_seller_view.generations import (
+    TOPICS,
+    Generation,
+    create_generation,
+    end_offsets,
+    readmodel_ddl,
+    steps_component,
+    stored_offsets,
+)
 from unified_seller_view.handlers import table_for
+from unified_seller_view.runtime import MIGRATIONS
 from unified_seller_view.settings import Settings
 from unified_shared import eventstore
 from unified_shared.consumer import ReceivedEvent
@@ -304,6 +313,13 @@ def sum_decimals(values: Sequence[Decimal]) -> Decimal:
 
 
 Predicate = Callable[[Any], bool]
+
+
+async def live_generation(conn: asyncpg.Connection) -> Generation:
+    """A fresh database as a serving instance leaves it: the service's migrations and one live generation, to
+    make look older (``forget_step``) and upgrade."""
+    await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
+    return await create_generation(conn, f"sv-old-{uuid.uuid4().hex[:8]}", {}, "live")
 
 
 async def forget_step(conn: asyncpg.Connection, schema: str, version: int) -> None:

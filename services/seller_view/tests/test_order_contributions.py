@@ -4,19 +4,16 @@ after which its batches keep the same rows as a recompute from scratch."""
 
 from __future__ import annotations
 
-import random
-import uuid
 from typing import Any
 
 import asyncpg
-import pytest
 
 from unified_seller_view import summaries
 from unified_seller_view.handlers import table_for
 from unified_shared.db import connect
 
 from . import test_summaries as history_of
-from .support import as_received, forget_step
+from .support import forget_step, live_generation
 
 
 async def _rows(conn: asyncpg.Connection, schema: str, table: str) -> list[str]:
@@ -38,19 +35,12 @@ async def _recomputed(conn: asyncpg.Connection, schema: str) -> tuple[list[str],
 
 async def test_a_generation_from_before_the_contributions_gets_them_and_keeps_them(make_db: Any) -> None:
     from unified_seller_view import generations as gens
-    from unified_seller_view.runtime import MIGRATIONS
-    from unified_shared.db import SHARED_COMPONENT, apply_migrations
 
     dsn = await make_db()
     conn = await connect(dsn)
     try:
-        await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
-        old = await gens.create_generation(conn, f"sv-old-{uuid.uuid4().hex[:8]}", {}, "live")
-        monkey = pytest.MonkeyPatch()
-        monkey.setattr(history_of, "DAYS", 40)
-        rng = random.Random(11)
-        events = as_received(history_of.history(rng, [uuid.UUID(int=7), uuid.UUID(int=8)], 40))
-        monkey.undo()
+        old = await live_generation(conn)
+        events = history_of.received_history(11, [7, 8], 40, days=40)
         half = len(events) // 2
         for start in range(0, half, 9):
             async with conn.transaction():

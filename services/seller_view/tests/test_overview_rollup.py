@@ -22,7 +22,7 @@ from unified_seller_view.handlers import table_for
 from unified_shared.db import connect
 
 from . import test_summaries as history_of
-from .support import DE, UK, US, apply_in_random_batches, as_received, create_readmodels, forget_step
+from .support import DE, UK, US, apply_in_random_batches, as_received, create_readmodels, forget_step, live_generation
 
 SCHEMA = "sums"  # as test_summaries' helpers expect
 
@@ -95,12 +95,12 @@ async def _json(conn: asyncpg.Connection, account: uuid.UUID, in_python: bool = 
 async def test_months_kept_by_the_triggers_answer_as_the_per_order_reference(
     fresh_db: str, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(history_of, "DAYS", 75)  # March, April, half of May 2011: whole months to read
     if seed != 1:  # no inexact conversion: nothing sends the read back to the day rows
         monkeypatch.setattr(history_of, "RATES", history_of.RATES[:-1])
     rng = random.Random(seed)
     accounts = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(2)]
-    events = as_received(history_of.history(rng, accounts, 120))
+    # March, April, half of May 2011: whole months to read
+    events = as_received(history_of.history(rng, accounts, 120, days=75))
     conn = await connect(fresh_db)
     try:
         await create_readmodels(conn, SCHEMA)
@@ -155,11 +155,10 @@ async def test_months_kept_by_the_triggers_answer_as_the_per_order_reference(
 async def test_the_monthly_time_series_from_months_equals_the_one_from_days(
     fresh_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(history_of, "DAYS", 75)
     monkeypatch.setattr(history_of, "RATES", history_of.RATES[:-1])
     rng = random.Random(7)
     account = uuid.UUID(int=rng.getrandbits(128))
-    events = as_received(history_of.history(rng, [account], 80))
+    events = as_received(history_of.history(rng, [account], 80, days=75))
     conn = await connect(fresh_db)
     try:
         await create_readmodels(conn, SCHEMA)
@@ -196,19 +195,12 @@ async def test_the_monthly_time_series_from_months_equals_the_one_from_days(
 
 async def test_steps_004_005_give_an_older_generation_the_same_rows(make_db: Any) -> None:
     from unified_seller_view import generations as gens
-    from unified_seller_view.runtime import MIGRATIONS
-    from unified_shared.db import SHARED_COMPONENT, apply_migrations
 
     dsn = await make_db()
     conn = await connect(dsn)
     try:
-        await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
-        old = await gens.create_generation(conn, f"sv-old-{uuid.uuid4().hex[:8]}", {}, "live")
-        monkey = pytest.MonkeyPatch()
-        monkey.setattr(history_of, "DAYS", 75)
-        rng = random.Random(3)
-        events = as_received(history_of.history(rng, [uuid.UUID(int=5), uuid.UUID(int=6)], 40))
-        monkey.undo()
+        old = await live_generation(conn)
+        events = history_of.received_history(3, [5, 6], 40, days=75)
         for start in range(0, len(events), 20):
             async with conn.transaction():
                 await table_for(old.schema).apply(conn, events[start : start + 20])

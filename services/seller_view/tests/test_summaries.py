@@ -19,6 +19,7 @@ import pytest
 from unified_seller_view import summaries
 from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
+from unified_shared.consumer import ReceivedEvent
 from unified_shared.contracts import regions
 from unified_shared.db import connect
 from unified_shared.events import Event
@@ -44,11 +45,11 @@ def _fx(rng: random.Random, day: date, revision: int) -> regions.FxRatesPublishe
     return regions.FxRatesPublished(date=day, rates=rates, source="test", revision=revision)
 
 
-def history(rng: random.Random, accounts: list[uuid.UUID], n_orders: int) -> list[Event]:
+def history(rng: random.Random, accounts: list[uuid.UUID], n_orders: int, days: int = DAYS) -> list[Event]:
     """Orders of several accounts interleaved (each order's own events in order) with FX days published
     on time, late, revised, and replayed as an older revision."""
-    queues = [order_events(rng, rng.choice(accounts), n, days=DAYS) for n in range(n_orders)]
-    fx_days = [T0.date() + timedelta(days=d) for d in range(0, DAYS, 1) if rng.random() < 0.6]
+    queues = [order_events(rng, rng.choice(accounts), n, days=days) for n in range(n_orders)]
+    fx_days = [T0.date() + timedelta(days=d) for d in range(0, days, 1) if rng.random() < 0.6]
     fx: list[Event] = []
     for day in fx_days:
         fx.append(_fx(rng, day, 1))
@@ -59,6 +60,11 @@ def history(rng: random.Random, accounts: list[uuid.UUID], n_orders: int) -> lis
     rng.shuffle(fx)  # days arrive late and out of order
     queues.append(fx)
     return interleave(rng, queues)
+
+
+def received_history(seed: int, accounts: list[int], n_orders: int, *, days: int) -> list[ReceivedEvent]:
+    """history() of accounts ``UUID(int=...)``, as the consumer receives it."""
+    return as_received(history(random.Random(seed), [uuid.UUID(int=a) for a in accounts], n_orders, days))
 
 
 async def _rows(conn: asyncpg.Connection) -> list[str]:

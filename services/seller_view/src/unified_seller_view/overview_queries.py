@@ -124,19 +124,10 @@ async def sum_rows(
     """The overview's aggregate rows (overview_store.OVERVIEW_SQL's shape): from the month and day summaries when
     they cover the question (a kept reporting currency, bounds on UTC midnights, a generation that has them;
     overview_rollup), from the day summaries alone in a generation without the months, else from the orders."""
-    days = summaries.day_bounds(q.purchased_after, q.purchased_before)
-    covered = not per_order and q.reporting_currency in summaries.REPORTING_CURRENCIES and days is not None
-    summed = await _summaries_reader(conn, granularity) if covered else None
+    days = summaries.day_query(q) if not per_order else None
+    summed = await _summaries_reader(conn, granularity) if days is not None else None
     if summed is not None and days is not None:
-        return await summed(
-            conn,
-            q.account_id,
-            marketplaces=q.marketplaces,
-            first_day=days[0],
-            end_day=days[1],
-            reporting_currency=q.reporting_currency,
-            granularity=granularity,
-        )
+        return await summed(conn, days, granularity=granularity)
     _, factor = reporting_unit(q.reporting_currency)
     return await overview_store.overview_sums(conn, q, minor_factor=factor, granularity=granularity)
 

@@ -13,14 +13,11 @@ holding an inexact conversion (never with real rates) sends the request to the d
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 
 from unified_seller_view import overview_rules, summaries
-from unified_seller_view.summary_sql import REPORTING_CURRENCIES
 
 # One statement (one round trip): the sums per (kind, marketplace, status, currency, bucket), and with $9 what
 # the rates used need: per currency a row of kind 'days' (the purchase days that need its rate) and rows of
@@ -114,41 +111,13 @@ async def available(conn: asyncpg.Connection) -> bool:
 
 
 async def overview_sums(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    marketplaces: Sequence[str] | None,
-    first_day: date | None,
-    end_day: date | None,
-    reporting_currency: str,
-    granularity: str | None = None,
-    with_rates: bool = True,
+    conn: asyncpg.Connection, q: summaries.DayQuery, *, granularity: str | None = None, with_rates: bool = True
 ) -> list[dict[str, Any]]:
     """The rows of summaries.overview_sums (same keys and meaning), except that the rates come as the answer
     lists them: with ``with_rates``, one row of kind ``rates`` whose ``rates`` is the answer's fx_rates_used."""
-    position = REPORTING_CURRENCIES.index(reporting_currency) + 1
-    rows = await conn.fetch(
-        _SQL,
-        account_id,
-        reporting_currency,
-        list(marketplaces) if marketplaces is not None else None,
-        first_day,
-        end_day,
-        granularity,
-        position,
-        granularity in (None, "month"),
-        with_rates,
-    )
+    rows = await conn.fetch(_SQL, *q.args(), granularity, q.position(), granularity in (None, "month"), with_rates)
     if any(r["has_inexact"] for r in rows):  # an inexact entry: its value is in the day rows only
-        return await summaries.overview_sums(
-            conn,
-            account_id,
-            marketplaces=marketplaces,
-            first_day=first_day,
-            end_day=end_day,
-            reporting_currency=reporting_currency,
-            granularity=granularity,
-        )
+        return await summaries.overview_sums(conn, q, granularity=granularity)
     none = {"inexact_amounts": None, "inexact_local_rates": None, "inexact_reporting_rates": None}
     out = [{**r, **none} for r in rows if r["kind"] in ("order", "refund")]
     if with_rates:

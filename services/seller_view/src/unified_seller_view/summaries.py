@@ -24,10 +24,15 @@ from uuid import UUID
 import asyncpg
 
 from unified_seller_view import contribution_sql, summary_sql
-from unified_seller_view.summary_reads import covers, day_bounds, overview_sums
+from unified_seller_view.summary_reads import DayQuery, day_bounds, day_query, overview_sums
 from unified_seller_view.summary_sql import REPORTING_CURRENCIES
 
-__all__ = ["covers", "day_bounds", "overview_sums"]  # the reads, in summary_reads.py, also known by this name
+__all__ = [
+    "DayQuery",
+    "day_bounds",
+    "day_query",
+    "overview_sums",
+]  # the reads, in summary_reads.py, also known by this name
 
 DayKey = tuple[UUID, date]
 _FACTORS = [summary_sql.factor(c) for c in REPORTING_CURRENCIES]

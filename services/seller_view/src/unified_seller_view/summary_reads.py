@@ -3,13 +3,14 @@ for the reporting currencies kept, and whether a question can be answered from t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from unified_seller_view.overview_rules import OverviewQuery
 from unified_seller_view.summary_sql import REPORTING_CURRENCIES
 
 
@@ -72,24 +73,11 @@ JOIN fx_days d ON d.date = r.date
 
 
 async def overview_sums(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    marketplaces: Sequence[str] | None,
-    first_day: date | None,
-    end_day: date | None,
-    reporting_currency: str,
-    granularity: str | None = None,
+    conn: asyncpg.Connection, q: DayQuery, *, granularity: str | None = None
 ) -> list[dict[str, Any]]:
     """The rows of overview_store.overview_sums (same keys and meaning) summed from the day summaries."""
-    args = (
-        account_id,
-        reporting_currency,
-        list(marketplaces) if marketplaces is not None else None,
-        first_day,
-        end_day,
-    )
-    position = REPORTING_CURRENCIES.index(reporting_currency) + 1
+    args = q.args()
+    position = q.position()
     rows = [dict(r) for r in await conn.fetch(_SUMS_SQL, *args, granularity, position)]
     empty: dict[str, Any] = {"inexact_amounts": None, "inexact_local_rates": None, "inexact_reporting_rates": None}
     if any(r["has_inexact"] for r in rows):
@@ -109,6 +97,31 @@ async def overview_sums(
     return rows
 
 
-def covers(reporting_currency: str, after: datetime | None, before: datetime | None) -> bool:
-    """Whether the summaries can answer this overview (else the per-order SQL does)."""
-    return reporting_currency in REPORTING_CURRENCIES and day_bounds(after, before) is not None
+@dataclass(frozen=True, slots=True)
+class DayQuery:
+    """An overview question as the summaries can answer it: whole UTC days [first_day, end_day) and a
+    reporting currency they keep. Both readers (days, and months where they cover) take it whole."""
+
+    account_id: UUID
+    reporting_currency: str
+    marketplaces: list[str] | None
+    first_day: date | None
+    end_day: date | None
+
+    def args(self) -> tuple[Any, ...]:
+        """The first five parameters of every summaries statement, in their order."""
+        return (self.account_id, self.reporting_currency, self.marketplaces, self.first_day, self.end_day)
+
+    def position(self) -> int:
+        """The reporting currency's 1-based index in the summaries' amount arrays."""
+        return REPORTING_CURRENCIES.index(self.reporting_currency) + 1
+
+
+def day_query(q: OverviewQuery) -> DayQuery | None:
+    """``q`` in whole days, or None when the summaries cannot answer it (a bound that is not a UTC midnight,
+    or a reporting currency they do not keep): then the per-order SQL does."""
+    days = day_bounds(q.purchased_after, q.purchased_before)
+    if days is None or q.reporting_currency not in REPORTING_CURRENCIES:
+        return None
+    marketplaces = list(q.marketplaces) if q.marketplaces is not None else None
+    return DayQuery(q.account_id, q.reporting_currency, marketplaces, days[0], days[1])

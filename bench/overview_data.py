@@ -42,7 +42,26 @@ async def rates(conn: asyncpg.Connection) -> None:
         for currency, base in BASE_RATES.items():
             rate = Decimal(str(round(base * (1 + rng.uniform(-0.03, 0.03)), 4 if base < 100 else 2)))
             rows.append((currency, d, rate))
-    await conn.copy_records_to_table("fx_rates", records=rows, schema_name=SCHEMA)
+    await conn.copy_records_to_table("fx_rates", records=rows, columns=["currency", "date", "rate"], schema_name=SCHEMA)
+
+
+# The columns the generated rows fill, named: later read-model steps add columns (defaults or NULL) to the tables.
+ORDER_COLUMNS = [
+    "account_id",
+    "amazon_order_id",
+    "marketplace_id",
+    "region",
+    "purchase_date",
+    "last_update_date",
+    "status",
+    "fulfillment_channel",
+    "currency",
+    "amount",
+    "number_of_items",
+    "items_shipped",
+    "items_unshipped",
+]
+REFUND_COLUMNS = ["account_id", "event_id", "amazon_order_id", "currency", "amount", "refunded_at"]
 
 
 async def orders(conn: asyncpg.Connection, account: uuid.UUID, n: int, seed: int) -> None:
@@ -76,8 +95,8 @@ async def orders(conn: asyncpg.Connection, account: uuid.UUID, n: int, seed: int
         )
         if rng.random() < 0.12:
             refunds.append((account, uuid.UUID(int=rng.getrandbits(128)), oid, currency, amount / 2, purchased))
-    await conn.copy_records_to_table("orders", records=orders, schema_name=SCHEMA)
-    await conn.copy_records_to_table("order_refunds", records=refunds, schema_name=SCHEMA)
+    await conn.copy_records_to_table("orders", records=orders, columns=ORDER_COLUMNS, schema_name=SCHEMA)
+    await conn.copy_records_to_table("order_refunds", records=refunds, columns=REFUND_COLUMNS, schema_name=SCHEMA)
 
 
 async def summarize(conn: asyncpg.Connection, account: uuid.UUID) -> float:

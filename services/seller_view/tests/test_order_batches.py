@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -18,82 +17,19 @@ import pytest
 from unified_seller_view import store
 from unified_seller_view.handlers import handler_for, table_for
 from unified_shared.consumer import ReceivedEvent
-from unified_shared.contracts import orders
 from unified_shared.db import connect
 from unified_shared.events import Event
 
 from .order_histories import interleave, order_events
-from .support import DE, US, as_received, create_readmodels
+from .support import as_received, create_readmodels
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
 
 def _history(rng: random.Random) -> list[Event]:
+    """25 orders of three accounts (order_histories' events), interleaved as one partition holds them."""
     accounts = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(3)]
-    out: list[Event] = []
-    for n in range(25):
-        account = rng.choice(accounts)
-        order_id = f"{n:03d}-0000000-0000000"
-        market, currency = rng.choice([(US, "USD"), (DE, "EUR")])
-        placed = T0 + timedelta(hours=n)
-        order: dict[str, Any] = {
-            "account_id": account,
-            "marketplace_id": market,
-            "amazon_order_id": order_id,
-            "region": "NA" if market == US else "EU",
-        }  # what every event of the order carries
-
-        def snapshot(at: datetime, status: str) -> orders.OrderPlaced:
-            return orders.OrderPlaced(
-                **order,
-                purchase_date=placed,
-                last_update_date=at,
-                order_status=status,  # type: ignore[arg-type]
-                fulfillment_channel="MFN",
-                order_total=orders.Money(currency_code=currency, amount=Decimal(rng.randint(100, 9999)) / 100),
-                number_of_items=2,
-                number_of_items_unshipped=2,
-            )
-
-        events: list[Event] = [snapshot(placed, "Unshipped")]
-        for k in range(rng.randint(0, 4)):
-            at = placed + timedelta(hours=rng.randint(-1, 30))  # some older than the order's last update
-            pick = rng.random()
-            if pick < 0.5:
-                events.append(
-                    orders.OrderStatusChanged(
-                        **order,
-                        from_status="Unshipped",
-                        to_status=rng.choice(["Shipped", "Canceled", "PartiallyShipped"]),  # type: ignore[arg-type]
-                        last_update_date=at,
-                        number_of_items_shipped=rng.choice([None, 1, 2]),
-                    )
-                )
-            elif pick < 0.8:
-                events.append(
-                    orders.OrderRefunded(
-                        **order,
-                        amount=orders.Money(currency_code=currency, amount=Decimal(k + 1)),
-                        refunded_at=at,
-                        last_update_date=at,
-                    )
-                )
-            else:
-                events.append(snapshot(at, rng.choice(["Shipped", "Pending"])))
-        if rng.random() < 0.3:  # the order itself arrives after some of its changes
-            events.insert(rng.randint(1, len(events)), events.pop(0))
-        out.extend(events)
-    # interleave the orders' histories, keeping each order's own order
-    queues: dict[str, list[Event]] = {}
-    for e in out:
-        queues.setdefault(e.amazon_order_id, []).append(e)  # type: ignore[attr-defined]
-    mixed: list[Event] = []
-    while queues:
-        key = rng.choice(sorted(queues))
-        mixed.append(queues[key].pop(0))
-        if not queues[key]:
-            del queues[key]
-    return mixed
+    return interleave(rng, [order_events(rng, rng.choice(accounts), n) for n in range(25)])
 
 
 async def _both_paths(

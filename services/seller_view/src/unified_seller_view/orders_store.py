@@ -20,35 +20,36 @@ async def get_order(conn: asyncpg.Connection, account_id: UUID, amazon_order_id:
     )
 
 
+# The columns an order snapshot sets, in table order (the key first), and what a newer snapshot overwrites (all
+# but the key): the per-event upsert below is built from them, and the batch path's statement can be too.
+ORDER_COLUMNS = (
+    "account_id",
+    "amazon_order_id",
+    "marketplace_id",
+    "region",
+    "purchase_date",
+    "last_update_date",
+    "status",
+    "fulfillment_channel",
+    "currency",
+    "amount",
+    "number_of_items",
+    "items_shipped",
+    "items_unshipped",
+    "version_sequence",
+    "version_event_id",
+)
+ORDER_UPDATE_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in ORDER_COLUMNS[2:])
+_UPSERT_ORDER = (
+    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(ORDER_COLUMNS) + 1))}) "
+    f"ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET {ORDER_UPDATE_SET}"
+)
+
+
 async def upsert_order(conn: asyncpg.Connection, row: dict[str, Any]) -> None:
-    await conn.execute(
-        """INSERT INTO orders (account_id, amazon_order_id, marketplace_id, region, purchase_date, last_update_date,
-               status, fulfillment_channel, currency, amount, number_of_items, items_shipped, items_unshipped,
-               version_sequence, version_event_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-           ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET marketplace_id = EXCLUDED.marketplace_id,
-               region = EXCLUDED.region, purchase_date = EXCLUDED.purchase_date,
-               last_update_date = EXCLUDED.last_update_date, status = EXCLUDED.status,
-               fulfillment_channel = EXCLUDED.fulfillment_channel, currency = EXCLUDED.currency,
-               amount = EXCLUDED.amount, number_of_items = EXCLUDED.number_of_items,
-               items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
-               version_sequence = EXCLUDED.version_sequence, version_event_id = EXCLUDED.version_event_id""",
-        row["account_id"],
-        row["amazon_order_id"],
-        row["marketplace_id"],
-        row["region"],
-        row["purchase_date"],
-        row["last_update_date"],
-        row["status"],
-        row["fulfillment_channel"],
-        row["currency"],
-        row["amount"],
-        row["number_of_items"],
-        row["items_shipped"],
-        row["items_unshipped"],
-        row["version_sequence"],
-        row["version_event_id"],
-    )
+    """Insert or overwrite the order's row; ``row`` has a value for each of ``ORDER_COLUMNS``."""
+    await conn.execute(_UPSERT_ORDER, *(row[c] for c in ORDER_COLUMNS))
 
 
 async def set_order_status(

@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from unified_messages.domain import Entry, EntryKind, ThreadStatus
+from unified_shared import state_rows
 
 
 def stream_id(account_id: UUID, thread_id: str) -> str:
@@ -89,22 +90,13 @@ class StoredEntry:
         return Entry(self.entry_id, self.kind, self.at)
 
 
-# The columns of ``threads`` and ``thread_entries`` after ``account_id``, in table order: they bear the fields'
-# names, but for the stream's version (``stream_version``).
-_THREAD_FIELDS = tuple(f.name for f in fields(Thread))
-_ENTRY_FIELDS = tuple(f.name for f in fields(StoredEntry))
-
-
-def _column(field: str) -> str:
-    return "stream_version" if field == "version" else field
-
-
 def _thread(row: asyncpg.Record) -> Thread:
-    return Thread(**{f: row[_column(f)] for f in _THREAD_FIELDS})
+    """A ``threads`` row: its columns after ``account_id`` bear the fields' names (state_rows)."""
+    return state_rows.from_row(Thread, row)
 
 
 def _entry(row: asyncpg.Record) -> StoredEntry:
-    return StoredEntry(**{f: row[f] for f in _ENTRY_FIELDS})
+    return state_rows.from_row(StoredEntry, row)
 
 
 class MessagesStore(Protocol):
@@ -149,7 +141,7 @@ class PgMessagesStore:
                                           amazon_order_id, actor)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
             account_id,
-            *(getattr(entry, f) for f in _ENTRY_FIELDS),
+            *state_rows.values(entry),
         )
 
     async def save_thread(self, account_id: UUID, thread: Thread) -> None:
@@ -165,7 +157,7 @@ class PgMessagesStore:
                    buyer_messages = EXCLUDED.buyer_messages, replies = EXCLUDED.replies,
                    stream_version = EXCLUDED.stream_version""",
             account_id,
-            *(getattr(thread, f) for f in _THREAD_FIELDS),
+            *state_rows.values(thread),
         )
 
     async def list_threads(self, account_id: UUID, query: ThreadQuery) -> list[Thread]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 from uuid import UUID
@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from unified_orders.domain import OrderState, RefundInput
+from unified_shared import state_rows
 
 SortKey = Literal["created", "updated"]
 
@@ -20,17 +21,9 @@ def stream_id(account_id: UUID, amazon_order_id: str) -> str:
     return f"order:{account_id}:{amazon_order_id}"
 
 
-# The ``orders`` columns after ``account_id``, in table order: they bear the state's field names, but for the
-# stream's version (``stream_version``).
-_FIELDS = tuple(f.name for f in fields(OrderState))
-
-
-def _column(field: str) -> str:
-    return "stream_version" if field == "version" else field
-
-
 def _state(row: asyncpg.Record) -> OrderState:
-    return OrderState(**{f: row[_column(f)] for f in _FIELDS})
+    """An ``orders`` row: its columns after ``account_id`` bear the state's field names (state_rows)."""
+    return state_rows.from_row(OrderState, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +80,7 @@ class PgOrdersStore:
         """Insert or overwrite many orders in one statement, in ID order (no deadlock between two batches)."""
         if not states:
             return
-        ordered = sorted(states, key=lambda s: s.amazon_order_id)
+        rows = [state_rows.values(s) for s in sorted(states, key=lambda s: s.amazon_order_id)]
         await self.conn.execute(
             """INSERT INTO orders (account_id, amazon_order_id, marketplace_id, purchase_date, last_update_date,
                                    order_status, fulfillment_channel, currency_code, amount, items_shipped,
@@ -100,7 +93,7 @@ class PgOrdersStore:
                    items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
                    refunded_amount = EXCLUDED.refunded_amount, stream_version = EXCLUDED.stream_version""",
             account_id,
-            *([getattr(s, f) for s in ordered] for f in _FIELDS),
+            *(list(column) for column in zip(*rows, strict=True)),  # one array a column
         )
 
     async def save_order(self, account_id: UUID, state: OrderState) -> None:
@@ -115,7 +108,7 @@ class PgOrdersStore:
                    items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
                    refunded_amount = EXCLUDED.refunded_amount, stream_version = EXCLUDED.stream_version""",
             account_id,
-            *(getattr(state, f) for f in _FIELDS),
+            *state_rows.values(state),
         )
 
     async def get_refund(self, account_id: UUID, amazon_order_id: str, refund_id: str) -> RefundInput | None:

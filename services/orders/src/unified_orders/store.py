@@ -98,18 +98,7 @@ class PgOrdersStore:
 
     async def save_order(self, account_id: UUID, state: OrderState) -> None:
         """Insert or overwrite the order's current state (the caller holds its row lock or just created it)."""
-        await self.conn.execute(
-            """INSERT INTO orders (account_id, amazon_order_id, marketplace_id, purchase_date, last_update_date,
-                                   order_status, fulfillment_channel, currency_code, amount, items_shipped,
-                                   items_unshipped, refunded_amount, stream_version)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-               ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET
-                   last_update_date = EXCLUDED.last_update_date, order_status = EXCLUDED.order_status,
-                   items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
-                   refunded_amount = EXCLUDED.refunded_amount, stream_version = EXCLUDED.stream_version""",
-            account_id,
-            *state_rows.values(state),
-        )
+        await self.save_orders(account_id, [state])
 
     async def get_refund(self, account_id: UUID, amazon_order_id: str, refund_id: str) -> RefundInput | None:
         row = await self.conn.fetchrow(

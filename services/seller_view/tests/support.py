@@ -86,6 +86,15 @@ async def create_readmodels(conn: asyncpg.Connection, *schemas: str) -> None:
     await conn.execute("RESET search_path")
 
 
+async def apply_in_batches(conn: asyncpg.Connection, schema: str, events: list[ReceivedEvent], size: int) -> None:
+    """The events through the schema's batch handlers in batches of ``size``, one transaction each (as the
+    consumer applies what it polled)."""
+    table = table_for(schema)
+    for start in range(0, len(events), size):
+        async with conn.transaction():
+            await table.apply(conn, events[start : start + size])
+
+
 async def apply_in_random_batches(
     conn: asyncpg.Connection, schema: str, events: list[ReceivedEvent], rng: random.Random
 ) -> None:

@@ -9,11 +9,10 @@ from typing import Any
 import asyncpg
 
 from unified_seller_view import summaries
-from unified_seller_view.handlers import table_for
 from unified_shared.db import connect
 
 from . import test_summaries as history_of
-from .support import forget_step, live_generation
+from .support import apply_in_batches, forget_step, live_generation
 
 
 async def _rows(conn: asyncpg.Connection, schema: str, table: str) -> list[str]:
@@ -42,9 +41,7 @@ async def test_a_generation_from_before_the_contributions_gets_them_and_keeps_th
         old = await live_generation(conn)
         events = history_of.received_history(11, [7, 8], 40, days=40)
         half = len(events) // 2
-        for start in range(0, half, 9):
-            async with conn.transaction():
-                await table_for(old.schema).apply(conn, events[start : min(start + 9, half)])
+        await apply_in_batches(conn, old.schema, events[:half], 9)
         days = await _rows(conn, old.schema, "order_day_summaries")
         assert days and (days, await _rows(conn, old.schema, "order_contributions")) == await _recomputed(
             conn, old.schema
@@ -57,9 +54,7 @@ async def test_a_generation_from_before_the_contributions_gets_them_and_keeps_th
         assert await summaries.fill_contributions(conn) == []  # once
         assert await _rows(conn, old.schema, "order_day_summaries") == days  # the same day rows
         assert (days, await _rows(conn, old.schema, "order_contributions")) == await _recomputed(conn, old.schema)
-        for start in range(half, len(events), 9):  # its batches take the old sums from the filled rows
-            async with conn.transaction():
-                await table_for(old.schema).apply(conn, events[start : start + 9])
+        await apply_in_batches(conn, old.schema, events[half:], 9)  # its batches take the old sums from the filled rows
         kept = (
             await _rows(conn, old.schema, "order_day_summaries"),
             await _rows(conn, old.schema, "order_contributions"),

@@ -18,11 +18,20 @@ import asyncpg
 import pytest
 
 from unified_seller_view import overview_queries, overview_rollup, summaries, timeseries
-from unified_seller_view.handlers import table_for
 from unified_shared.db import connect
 
 from . import test_summaries as history_of
-from .support import DE, UK, US, apply_in_random_batches, as_received, create_readmodels, forget_step, live_generation
+from .support import (
+    DE,
+    UK,
+    US,
+    apply_in_batches,
+    apply_in_random_batches,
+    as_received,
+    create_readmodels,
+    forget_step,
+    live_generation,
+)
 
 SCHEMA = "sums"  # as test_summaries' helpers expect
 
@@ -162,9 +171,7 @@ async def test_the_monthly_time_series_from_months_equals_the_one_from_days(
     conn = await connect(fresh_db)
     try:
         await create_readmodels(conn, SCHEMA)
-        for start in range(0, len(events), 25):
-            async with conn.transaction():
-                await table_for(SCHEMA).apply(conn, events[start : start + 25])
+        await apply_in_batches(conn, SCHEMA, events, 25)
 
         async def series(first: date, last: date) -> str:
             async with conn.transaction(readonly=True, isolation="repeatable_read"):
@@ -201,9 +208,7 @@ async def test_steps_004_005_give_an_older_generation_the_same_rows(make_db: Any
     try:
         old = await live_generation(conn)
         events = history_of.received_history(3, [5, 6], 40, days=75)
-        for start in range(0, len(events), 20):
-            async with conn.transaction():
-                await table_for(old.schema).apply(conn, events[start : start + 20])
+        await apply_in_batches(conn, old.schema, events, 20)
         assert await conn.fetchval(f'SELECT count(*) FROM "{old.schema}".order_day_summaries') > 0
         # the generation as the read model made it before step 004: day summaries, no months, no look-ups
         await conn.execute(
@@ -226,9 +231,7 @@ async def test_steps_004_005_give_an_older_generation_the_same_rows(make_db: Any
             "SELECT count(*) FROM pg_trigger WHERE tgrelid = $1::regclass",
             f'"{old.schema}".order_day_summaries',
         )
-        for start in range(0, len(events), 7):  # replayed by the consumer's path: a difference per batch
-            async with conn.transaction():
-                await table_for(old.schema).apply(conn, events[start : start + 7])
+        await apply_in_batches(conn, old.schema, events, 7)  # replayed by the consumer's path: a difference per batch
         kept, rolled_up = await _differences(conn, f'"{old.schema}"')
         assert kept == rolled_up
         async with conn.transaction():

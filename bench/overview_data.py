@@ -112,7 +112,7 @@ async def summarize(conn: asyncpg.Connection, account: uuid.UUID) -> float:
     return time.perf_counter() - t0
 
 
-async def prepare(conn: asyncpg.Connection) -> None:
+async def prepare(conn: asyncpg.Connection, neighbour_orders: int = 50_000) -> None:
     """The read model of one generation, a year of rates and a neighbour's orders."""
     await conn.execute(f"CREATE SCHEMA {SCHEMA}")
     await conn.execute(f"SET search_path TO {SCHEMA}, public")
@@ -120,7 +120,7 @@ async def prepare(conn: asyncpg.Connection) -> None:
     await conn.execute("RESET search_path")
     await rates(conn)
     neighbour = uuid.uuid4()
-    await orders(conn, neighbour, 50_000, seed=0)  # a neighbour: its rows interleave with ours
+    await orders(conn, neighbour, neighbour_orders, seed=0)  # a neighbour: its rows interleave with ours
     await summarize(conn, neighbour)
 
 

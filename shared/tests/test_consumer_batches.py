@@ -14,13 +14,12 @@ from uuid import UUID, uuid4
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from unified_shared.consumer import Apply, HandlerTable, IdempotentConsumer, ReceivedEvent
+from unified_shared.consumer import Apply, HandlerTable, ReceivedEvent
 from unified_shared.envelope import Envelope
-from unified_shared.kafka import make_consumer
 from unified_shared.testing import TopicWatcher
 
+from .consumer_support import UNLUCKY, batch_consumer, poll_until, record_for, send, sum_batch, totals
 from .plumbing_support import TEST_TOPIC, AmountAdded
-from .test_consumer import UNLUCKY, poll_until, pool, producer, record_for, send, totals  # noqa: F401 (fixtures)
 
 
 def _received(account: UUID, amount: int, offset: int) -> ReceivedEvent:
@@ -56,56 +55,13 @@ def test_plan_groups_by_type_and_cuts_only_where_an_event_would_overtake_its_key
     ]
 
 
-async def _sum_batch(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
-    """Set-based: every account's amounts of the batch in one statement; 13 poisons the batch."""
-    sums: dict[UUID, list[int]] = {}
-    for r in events:
-        assert isinstance(r.event, AmountAdded)
-        if r.event.amount == UNLUCKY:
-            raise ValueError("13 is never accepted")
-        sums.setdefault(r.event.account_id, [0, 0])
-        sums[r.event.account_id][0] += r.event.amount
-        sums[r.event.account_id][1] += 1
-    await conn.execute(
-        """INSERT INTO totals (account_id, total, applied) SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[])
-           ON CONFLICT (account_id) DO UPDATE
-           SET total = totals.total + EXCLUDED.total, applied = totals.applied + EXCLUDED.applied""",
-        list(sums),
-        [v[0] for v in sums.values()],
-        [v[1] for v in sums.values()],
-    )
-    BATCH_SIZES.append(len(events))
-
-
-BATCH_SIZES: list[int] = []
-
-
-async def _consumer(
-    db: asyncpg.Pool,
-    bootstrap: str,
-    dlq_producer: AIOKafkaProducer,
-    name: str,
-    handler: Any = _sum_batch,
-    **options: Any,
-) -> Any:
-    """A started batch consumer of the test topic named ``name``, applying AmountAdded with ``handler``."""
-    kafka = make_consumer(bootstrap, group_id=name, client_id=name, topics=[])
-    handlers = HandlerTable({AmountAdded: handler})
-    consumer = IdempotentConsumer(db, kafka, dlq_producer, name=name, topics=[TEST_TOPIC], handlers=handlers, **options)
-    consumer.subscribe()
-    await kafka.start()
-    return consumer
-
-
 def _dead_lettering(scope: str) -> dict[str, Any]:
     """The options of a consumer whose dead letters are keyed by ``scope`` and that retries at once."""
     return {"dead_letter_scope": scope, "backoff_base_s": 0.01}
 
 
 async def test_a_poisoned_batch_falls_back_per_event_and_dead_letters_once_across_generations(
-    pool: asyncpg.Pool,  # noqa: F811
-    producer: AIOKafkaProducer,  # noqa: F811
-    kafka_bootstrap: str,
+    pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:
     account = uuid4()
     scope = f"svc-{uuid4().hex[:8]}"
@@ -113,14 +69,14 @@ async def test_a_poisoned_batch_falls_back_per_event_and_dead_letters_once_acros
         for n in (1, 2, UNLUCKY, 4, 5):
             await send(producer, *record_for(AmountAdded(account_id=account, amount=n)))
         await send(producer, str(account).encode(), b"not even json", [])
-        first = await _consumer(pool, kafka_bootstrap, producer, f"{scope}-gen1", **_dead_lettering(scope))
+        first = await batch_consumer(pool, kafka_bootstrap, producer, f"{scope}-gen1", **_dead_lettering(scope))
         try:
             await poll_until(first, pool, account, 4)
         finally:
             await first.consumer.stop()
         # a rebuild: a new consumer name from offset 0 in the same scope (its effects go to a fresh table)
         await pool.execute("DELETE FROM totals WHERE account_id = $1", account)
-        second = await _consumer(pool, kafka_bootstrap, producer, f"{scope}-gen2", **_dead_lettering(scope))
+        second = await batch_consumer(pool, kafka_bootstrap, producer, f"{scope}-gen2", **_dead_lettering(scope))
         try:
             await poll_until(second, pool, account, 4)
             for _ in range(4):
@@ -144,9 +100,7 @@ async def test_a_poisoned_batch_falls_back_per_event_and_dead_letters_once_acros
 
 
 async def test_a_batch_rolled_back_sends_no_dead_letter(
-    pool: asyncpg.Pool,  # noqa: F811
-    producer: AIOKafkaProducer,  # noqa: F811
-    kafka_bootstrap: str,
+    pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:
     """The DLQ gap: a batch that dead-letters a record and then fails to commit must send nothing; the
     retried batch dead-letters it once."""
@@ -155,7 +109,7 @@ async def test_a_batch_rolled_back_sends_no_dead_letter(
     async with TopicWatcher(kafka_bootstrap, [f"{TEST_TOPIC}.dlq"]) as dlq:
         await send(producer, str(account).encode(), b"not even json", [])
         await send(producer, *record_for(AmountAdded(account_id=account, amount=7)))
-        consumer = await _consumer(pool, kafka_bootstrap, producer, scope, **_dead_lettering(scope))
+        consumer = await batch_consumer(pool, kafka_bootstrap, producer, scope, **_dead_lettering(scope))
         real_save = consumer._save_offsets
         failures = [1]
 
@@ -184,15 +138,13 @@ async def test_a_batch_rolled_back_sends_no_dead_letter(
 
 
 async def test_a_failed_batch_is_applied_even_when_the_first_rewind_fails_too(
-    pool: asyncpg.Pool,  # noqa: F811
-    producer: AIOKafkaProducer,  # noqa: F811
-    kafka_bootstrap: str,
+    pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:
     """The database goes away while a batch commits and is still away for the rewind: the loop must not poll
     on from past the lost batch (found by the chaos test: two status changes vanished from the view)."""
     account = uuid4()
     scope = f"svc-{uuid4().hex[:8]}"
-    consumer = await _consumer(pool, kafka_bootstrap, producer, scope, **_dead_lettering(scope))
+    consumer = await batch_consumer(pool, kafka_bootstrap, producer, scope, **_dead_lettering(scope))
     real_apply, real_stored = consumer.table.apply, consumer._stored_offsets
     outage = {"batch": 1, "rewind": 0}
 
@@ -226,9 +178,7 @@ async def test_a_failed_batch_is_applied_even_when_the_first_rewind_fails_too(
 
 
 async def test_a_partition_beyond_max_records_is_applied_in_order_in_batches_of_at_most_max_records(
-    pool: asyncpg.Pool,  # noqa: F811
-    producer: AIOKafkaProducer,  # noqa: F811
-    kafka_bootstrap: str,
+    pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:
     """A poll takes up to max_records per assigned partition; one partition's share is still applied in
     transactions of at most max_records, one after the other, in log order."""
@@ -239,11 +189,13 @@ async def test_a_partition_beyond_max_records_is_applied_in_order_in_batches_of_
         mine = [r.event.amount for r in events if r.event.account_id == account]  # type: ignore[attr-defined]
         if mine:
             batches.append(mine)
-        await _sum_batch(conn, events)
+        await sum_batch(conn, events)
 
     for n in range(1, 11):
         await send(producer, *record_for(AmountAdded(account_id=account, amount=n)))
-    consumer = await _consumer(pool, kafka_bootstrap, producer, f"svc-{uuid4().hex[:8]}", record_batch, max_records=3)
+    consumer = await batch_consumer(
+        pool, kafka_bootstrap, producer, f"svc-{uuid4().hex[:8]}", record_batch, max_records=3
+    )
     try:
         await poll_until(consumer, pool, account, 10)
     finally:

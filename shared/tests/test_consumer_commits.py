@@ -10,9 +10,8 @@ from uuid import uuid4
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from .consumer_support import UNLUCKY, batch_consumer, poll_until, record_for, send, totals
 from .plumbing_support import AmountAdded
-from .test_consumer import UNLUCKY, poll_until, pool, producer, record_for, send, totals  # noqa: F401 (fixtures)
-from .test_consumer_batches import _consumer
 
 
 def _poisoned(item: Any) -> bool:
@@ -36,9 +35,7 @@ async def _commit_settings(consumer: Any) -> list[tuple[bool, set[bytes], str]]:
 
 
 async def test_a_read_model_commits_without_waiting_for_the_flush_and_others_as_the_server_says(
-    pool: asyncpg.Pool,  # noqa: F811
-    producer: AIOKafkaProducer,  # noqa: F811
-    kafka_bootstrap: str,
+    pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:
     server = await pool.fetchval("SELECT current_setting('synchronous_commit')")
     assert server == "on"  # the test's premise: the server's default is a durable commit
@@ -46,7 +43,7 @@ async def test_a_read_model_commits_without_waiting_for_the_flush_and_others_as_
         account = uuid4()
         for n in (1, 2, 3):
             await send(producer, *record_for(AmountAdded(account_id=account, amount=n)))
-        consumer = await _consumer(
+        consumer = await batch_consumer(
             pool, kafka_bootstrap, producer, f"commits-{uuid4().hex[:8]}", durable_commits=durable
         )
         seen = await _commit_settings(consumer)
@@ -62,14 +59,12 @@ async def test_a_read_model_commits_without_waiting_for_the_flush_and_others_as_
 
 
 async def test_a_batch_that_records_a_dead_letter_commits_durably(
-    pool: asyncpg.Pool,  # noqa: F811
-    producer: AIOKafkaProducer,  # noqa: F811
-    kafka_bootstrap: str,
+    pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:
     account = uuid4()
     name = f"commits-{uuid4().hex[:8]}"
     await send(producer, str(account).encode(), b"not even json", [])
-    consumer = await _consumer(
+    consumer = await batch_consumer(
         pool, kafka_bootstrap, producer, name, durable_commits=False, dead_letter_scope=name, backoff_base_s=0.01
     )
     seen = await _commit_settings(consumer)

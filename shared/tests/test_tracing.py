@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
@@ -24,8 +25,8 @@ from unified_shared.problems import install_problem_handlers
 from unified_shared.requests import RequestContextMiddleware
 from unified_shared.tracing import SERVICE_ATTRIBUTE
 
+from .consumer_support import make_consumer_for, totals
 from .plumbing_support import AmountAdded
-from .test_consumer import make_consumer_for, pool, producer, totals  # noqa: F401  (fixtures)
 
 
 class _Switch(SpanProcessor):
@@ -69,10 +70,7 @@ def _orders_app(db: asyncpg.Pool) -> FastAPI:
 
 
 async def test_one_trace_spans_the_request_the_relay_and_another_services_consumer(
-    spans: InMemorySpanExporter,
-    pool,  # noqa: F811  (the fixture)
-    producer,  # noqa: F811  (the fixture)
-    kafka_bootstrap: str,
+    spans: InMemorySpanExporter, pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:
     account = uuid4()
     transport = httpx.ASGITransport(app=_orders_app(pool))

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -80,18 +80,30 @@ async def session(conn: asyncpg.Connection, session_id: UUID) -> Row | None:
     return await conn.fetchrow("SELECT * FROM sessions WHERE session_id = $1", session_id)
 
 
-_ENDED = "RETURNING session_id, user_id, account_id"
+async def _revoke(
+    conn: asyncpg.Connection,
+    table: Literal["sessions", "browser_sessions"],
+    by: Literal["session_id", "user_id", "browser_session_id"],
+    key: UUID,
+    *,
+    at: datetime,
+    reason: str,
+    ended: bool = False,
+) -> list[Row]:
+    """Revoke the live rows of ``table`` whose ``by`` column is ``key``: a row revoked already keeps its first
+    revocation (time and reason). ``ended``: return the sessions that were live until now."""
+    returning = " RETURNING session_id, user_id, account_id" if ended else ""
+    return await conn.fetch(
+        f"UPDATE {table} SET revoked_at = $2, revoked_reason = $3 WHERE {by} = $1 AND revoked_at IS NULL{returning}",
+        key,
+        at,
+        reason,
+    )
 
 
 async def revoke_session(conn: asyncpg.Connection, session_id: UUID, at: datetime, reason: str) -> list[Row]:
     """Revoke one session; returns it if it was live until now (what must be published), else nothing."""
-    return await conn.fetch(
-        "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE session_id = $1 AND revoked_at IS NULL "
-        + _ENDED,
-        session_id,
-        at,
-        reason,
-    )
+    return await _revoke(conn, "sessions", "session_id", session_id, at=at, reason=reason, ended=True)
 
 
 async def session_standing(conn: asyncpg.Connection, session_id: UUID) -> Row | None:
@@ -105,12 +117,7 @@ async def session_standing(conn: asyncpg.Connection, session_id: UUID) -> Row | 
 
 
 async def revoke_user_sessions(conn: asyncpg.Connection, user_id: UUID, at: datetime, reason: str) -> None:
-    await conn.execute(
-        "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL",
-        user_id,
-        at,
-        reason,
-    )
+    await _revoke(conn, "sessions", "user_id", user_id, at=at, reason=reason)
 
 
 async def insert_refresh(
@@ -206,30 +213,11 @@ async def revoke_browser_session(
 ) -> list[Row]:
     """End a browser session and, with ``client_sessions``, every refresh-token family signed in through it
     (returned: the sessions that were live until now)."""
-    await conn.execute(
-        """UPDATE browser_sessions SET revoked_at = $2, revoked_reason = $3
-           WHERE browser_session_id = $1 AND revoked_at IS NULL""",
-        browser_session_id,
-        at,
-        reason,
-    )
+    await _revoke(conn, "browser_sessions", "browser_session_id", browser_session_id, at=at, reason=reason)
     if not client_sessions:
         return []
-    return await conn.fetch(
-        """UPDATE sessions SET revoked_at = $2, revoked_reason = $3
-           WHERE browser_session_id = $1 AND revoked_at IS NULL """
-        + _ENDED,
-        browser_session_id,
-        at,
-        reason,
-    )
+    return await _revoke(conn, "sessions", "browser_session_id", browser_session_id, at=at, reason=reason, ended=True)
 
 
 async def revoke_user_browser_sessions(conn: asyncpg.Connection, user_id: UUID, at: datetime, reason: str) -> None:
-    await conn.execute(
-        """UPDATE browser_sessions SET revoked_at = $2, revoked_reason = $3
-           WHERE user_id = $1 AND revoked_at IS NULL""",
-        user_id,
-        at,
-        reason,
-    )
+    await _revoke(conn, "browser_sessions", "user_id", user_id, at=at, reason=reason)

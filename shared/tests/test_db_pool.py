@@ -74,3 +74,21 @@ async def test_units_of_work_release_without_the_reset_and_keep_their_transactio
             )
     finally:
         await pool.close()
+
+
+async def test_a_long_statement_is_prepared_once_and_kept(fresh_db: str) -> None:
+    """A statement longer than asyncpg's default limit (15 KiB, seller_view's summaries statements are 20-25)
+    is still prepared once per connection and kept, not parsed and planned again at every execution."""
+    long_sql = "SELECT $1::int + 1 AS n -- " + "x" * 30_000
+    pool = await create_pool(fresh_db, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            for i in range(3):
+                assert await conn.fetchval(long_sql, i) == i + 1
+            kept = await conn.fetch(
+                "SELECT generic_plans + custom_plans AS runs FROM pg_prepared_statements WHERE statement = $1",
+                long_sql,
+            )
+        assert [r["runs"] for r in kept] == [3]
+    finally:
+        await pool.close()

@@ -63,11 +63,18 @@ async def _reset(conn: asyncpg.Connection) -> None:
         await conn.execute(query)
 
 
+# asyncpg prepares and caches statements up to 15 KiB by default; a longer one is parsed, analysed and planned
+# again at every execution, with an extra round trip (seller_view's summaries statements are 20-25 KiB and run
+# once per consumer batch). Cached, PostgreSQL plans them and after five runs may keep a generic plan.
+MAX_CACHEABLE_STATEMENT_SIZE = 64 * 1024
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
+        max_cacheable_statement_size=MAX_CACHEABLE_STATEMENT_SIZE,
         init=_init_connection,
         reset=_reset,
         connection_class=PooledConnection,
@@ -91,7 +98,7 @@ async def session_free(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def connect(dsn: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, max_cacheable_statement_size=MAX_CACHEABLE_STATEMENT_SIZE)
     await _init_connection(conn)
     return conn
 

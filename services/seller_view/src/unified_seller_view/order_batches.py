@@ -17,6 +17,7 @@ import asyncpg
 
 from unified_seller_view import summaries
 from unified_seller_view.order_versions import Version, newer, of_row, version
+from unified_seller_view.orders_store import ORDER_COLUMNS, ORDER_UPDATE_SET
 from unified_shared.consumer import ReceivedEvent
 from unified_shared.contracts import orders
 
@@ -32,11 +33,6 @@ def order_key(received: ReceivedEvent) -> Hashable:
     return (event.account_id, event.amazon_order_id)  # type: ignore[attr-defined]
 
 
-_ORDER_COLUMNS = (
-    "account_id, amazon_order_id, marketplace_id, region, purchase_date, last_update_date, status, "
-    "fulfillment_channel, currency, amount, number_of_items, items_shipped, items_unshipped, version_sequence, "
-    "version_event_id"
-)
 # An order row's version in SQL, as order_versions.version orders it (row comparison; uuid compares as UUID).
 _SQL_VERSION = (
     "({t}.last_update_date, coalesce({t}.version_sequence, -1), "
@@ -87,17 +83,11 @@ async def _upsert(conn: asyncpg.Connection, placed: list[ReceivedEvent]) -> list
     rows = [(cast(orders.OrderPlaced, r.event), r.envelope.sequence, r.event_id) for r in placed]
     return await conn.fetch(
         f"""WITH up AS (
-            INSERT INTO orders ({_ORDER_COLUMNS})
+            INSERT INTO orders ({", ".join(ORDER_COLUMNS)})
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
                                  $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::numeric[], $11::int[],
                                  $12::int[], $13::int[], $14::bigint[], $15::uuid[])
-            ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET marketplace_id = EXCLUDED.marketplace_id,
-                region = EXCLUDED.region, purchase_date = EXCLUDED.purchase_date,
-                last_update_date = EXCLUDED.last_update_date, status = EXCLUDED.status,
-                fulfillment_channel = EXCLUDED.fulfillment_channel, currency = EXCLUDED.currency,
-                amount = EXCLUDED.amount, number_of_items = EXCLUDED.number_of_items,
-                items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
-                version_sequence = EXCLUDED.version_sequence, version_event_id = EXCLUDED.version_event_id
+            ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET {ORDER_UPDATE_SET}
             WHERE {_SQL_VERSION.format(t="orders")} < {_SQL_VERSION.format(t="EXCLUDED")})
             DELETE FROM parked_order_events p USING unnest($1::uuid[], $2::text[]) AS k(a, o)
             WHERE p.account_id = k.a AND p.amazon_order_id = k.o

@@ -40,7 +40,6 @@ from bench import bench_read_side as read_side
 from bench import overview_data as data
 from bench.harness import Context, Figure, Target, benchmark
 from unified_seller_view import overview_queries, summaries, timeseries
-from unified_seller_view import runtime as view_runtime
 from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
@@ -169,9 +168,7 @@ async def _project(pool: asyncpg.Pool, kafka: str, n: int, schema: str, keep: bo
     summaries.upkeep_enabled = keep
     try:
         name = f"bench-view-{uuid.uuid4().hex[:8]}"
-        return n / await read_side._consume(
-            pool, kafka, n, name, table_for(schema), durable_commits=view_runtime.DURABLE_COMMITS
-        )
+        return n / await read_side._consume(pool, kafka, n, name, table_for(schema))
     finally:
         summaries.upkeep_enabled = saved
 

@@ -23,7 +23,6 @@ from decimal import Decimal
 import asyncpg
 
 from bench.harness import Context, Figure, Target, benchmark
-from unified_seller_view import runtime as view_runtime
 from unified_seller_view.generations import readmodel_ddl
 from unified_seller_view.handlers import table_for
 from unified_shared.consumer import HandlerTable, IdempotentConsumer, ReceivedEvent
@@ -143,21 +142,11 @@ async def _raw(kafka: str, n: int, parse: bool) -> float:
         await consumer.stop()
 
 
-async def _consume(
-    pool: asyncpg.Pool, kafka: str, n: int, name: str, table: HandlerTable, *, durable_commits: bool = True
-) -> float:
+async def _consume(pool: asyncpg.Pool, kafka: str, n: int, name: str, table: HandlerTable) -> float:
     producer = make_producer(kafka, client_id="bench-dlq")
     await producer.start()
     kafka_consumer = make_consumer(kafka, group_id=name, client_id="bench", topics=[])
-    consumer = IdempotentConsumer(
-        pool,
-        kafka_consumer,
-        producer,
-        name=name,
-        topics=[TOPIC],
-        handlers=table,
-        durable_commits=durable_commits,
-    )
+    consumer = IdempotentConsumer(pool, kafka_consumer, producer, name=name, topics=[TOPIC], handlers=table)
     consumer.subscribe()
     await kafka_consumer.start()
     try:
@@ -200,14 +189,7 @@ async def measure(kafka: str, dsn: str, n: int) -> tuple[float, float, float]:
                 by_type={orders.OrderPlaced: _ticks, orders.OrderStatusChanged: _ticks, orders.OrderRefunded: _ticks},
             ),
         )
-        projection = n / await _consume(
-            pool,
-            kafka,
-            n,
-            f"bench-view-{uuid.uuid4().hex[:8]}",
-            table_for("view_1"),
-            durable_commits=view_runtime.DURABLE_COMMITS,  # as the service's consumer
-        )
+        projection = n / await _consume(pool, kafka, n, f"bench-view-{uuid.uuid4().hex[:8]}", table_for("view_1"))
         return base, shared, projection
     finally:
         await pool.close()

@@ -16,11 +16,6 @@
 - Handlers hold only transaction-scoped state (``SET LOCAL``, ``pg_advisory_xact_lock``): a batch's connection
   goes back to the pool without the reset query (``db.session_free``).
 - An event type without a registered model is counted and skipped, never fatal.
-- ``durable_commits=False`` (a read model that publishes nothing and can be derived again from the log): its
-  batches commit without waiting for the WAL flush (``synchronous_commit`` off, set by the claim statement:
-  no extra round trip). A crash of PostgreSQL may then lose the last commits (~3 x wal_writer_delay), never
-  part of one: the claims and the offsets go with the effects, so those events are consumed and applied
-  again, once. A batch that records dead letters commits durably (a letter is sent once).
 - Losing the database, a deadlock or a serialization failure raises out of the batch without committing
   anything: the batch is consumed again.
 """
@@ -102,7 +97,6 @@ class IdempotentConsumer:
         poll_timeout_ms: int = 500,
         max_records: int = 1000,
         max_concurrency: int = 4,
-        durable_commits: bool = True,
     ) -> None:
         if (handler is None) == (handlers is None):
             raise ValueError("give exactly one of handler (per event) or handlers (a table)")
@@ -117,7 +111,6 @@ class IdempotentConsumer:
         self.backoff_base_s = backoff_base_s
         self.poll_timeout_ms = poll_timeout_ms
         self.max_records = max_records
-        self.durable_commits = durable_commits
         self.last_poll_monotonic: float | None = None
         self.last_error: str | None = None
         self.lag: dict[tuple[str, int], int] = {}
@@ -242,8 +235,6 @@ class IdempotentConsumer:
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
             if failed:
                 await consumer_claims.mark_dead_lettered(conn, self.name, list(failed))
-            if letters and not self.durable_commits:
-                await consumer_claims.commit_durably(conn)
             new_letters = await dead_letters.record(conn, self.dead_letter_scope, self.name, letters)
             await self._save_offsets(conn, parsed)
         return outcomes, new_letters
@@ -260,13 +251,7 @@ class IdempotentConsumer:
         return DeadLetter(item.record, item.key, str(item.envelope.id) if item.envelope else None, reason)
 
     async def _claim_batch(self, conn: asyncpg.Connection, parsed: list[ParsedRecord]) -> set[UUID] | None:
-        return await consumer_claims.claim(
-            conn,
-            self.name,
-            [item.key for item in parsed],
-            [i.outcome for i in parsed],
-            durable=self.durable_commits,
-        )
+        return await consumer_claims.claim(conn, self.name, [item.key for item in parsed], [i.outcome for i in parsed])
 
     async def _apply(self, conn: asyncpg.Connection, events: list[ReceivedEvent], one_by_one: bool) -> dict[UUID, str]:
         """{event ID: reason} of the events given up (``consumer_fallback``)."""

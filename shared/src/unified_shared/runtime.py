@@ -49,7 +49,6 @@ class ConsumerSpec:
     handler: Handler | None = None
     handlers: HandlerTable | None = None
     dead_letter_scope: str | None = None
-    durable_commits: bool = True  # False: a read model's batches commit without the WAL flush (IdempotentConsumer)
 
 
 class ServiceRuntime:
@@ -143,7 +142,6 @@ class ServiceRuntime:
                 handler=spec.handler,
                 handlers=spec.handlers,
                 dead_letter_scope=spec.dead_letter_scope,
-                durable_commits=spec.durable_commits,
             )
             self.consumer.subscribe()
             await kafka_consumer.start()

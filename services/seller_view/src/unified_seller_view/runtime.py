@@ -39,19 +39,8 @@ REBUILD_ETA = Gauge("view_rebuild_eta_seconds", "Estimated seconds until a runni
 DLQ_SCOPE = "seller_view"
 
 
-# The view publishes nothing and is derived from the log again after a crash that loses its last commits
-# (offsets and claims with them): its batches need not wait for the WAL flush (IdempotentConsumer).
-DURABLE_COMMITS = False
-
-
 def consumer_spec(gen: Generation) -> ConsumerSpec:
-    return ConsumerSpec(
-        gen.consumer_name,
-        TOPICS,
-        handlers=table_for(gen.schema),
-        dead_letter_scope=DLQ_SCOPE,
-        durable_commits=DURABLE_COMMITS,
-    )
+    return ConsumerSpec(gen.consumer_name, TOPICS, handlers=table_for(gen.schema), dead_letter_scope=DLQ_SCOPE)
 
 
 def generation_consumer(
@@ -74,7 +63,6 @@ def generation_consumer(
         topics=spec.topics,
         handlers=spec.handlers,
         dead_letter_scope=spec.dead_letter_scope,
-        durable_commits=spec.durable_commits,
     )
 
 

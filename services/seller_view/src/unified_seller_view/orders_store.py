@@ -21,7 +21,7 @@ async def get_order(conn: asyncpg.Connection, account_id: UUID, amazon_order_id:
 
 
 # The columns an order snapshot sets, in table order (the key first), and what a newer snapshot overwrites (all
-# but the key): the per-event upsert below is built from them, and the batch path's statement can be too.
+# but the key): the per-event upsert below and the batch path's (order_batches) are built from them.
 ORDER_COLUMNS = (
     "account_id",
     "amazon_order_id",

@@ -14,6 +14,7 @@ import asyncpg
 
 from unified_seller_view import summaries
 from unified_seller_view.generations import readmodel_ddl
+from unified_seller_view.orders_store import ORDER_COLUMNS
 
 SCHEMA = "view_1"
 MARKETS = [
@@ -45,22 +46,8 @@ async def rates(conn: asyncpg.Connection) -> None:
     await conn.copy_records_to_table("fx_rates", records=rows, columns=["currency", "date", "rate"], schema_name=SCHEMA)
 
 
-# The columns the generated rows fill, named: later read-model steps add columns (defaults or NULL) to the tables.
-ORDER_COLUMNS = [
-    "account_id",
-    "amazon_order_id",
-    "marketplace_id",
-    "region",
-    "purchase_date",
-    "last_update_date",
-    "status",
-    "fulfillment_channel",
-    "currency",
-    "amount",
-    "number_of_items",
-    "items_shipped",
-    "items_unshipped",
-]
+# The orders' columns are the read model's own (orders_store): a row of the bench is a snapshot without a
+# version (version_sequence and version_event_id NULL, as rows from before read-model step 006).
 REFUND_COLUMNS = ["account_id", "event_id", "amazon_order_id", "currency", "amount", "refunded_at"]
 
 
@@ -91,6 +78,8 @@ async def orders(conn: asyncpg.Connection, account: uuid.UUID, n: int, seed: int
                 qty,
                 0,
                 0,
+                None,
+                None,
             )
         )
         if rng.random() < 0.12:

@@ -89,7 +89,7 @@ _ORDER_TYPES = (orders.OrderPlaced, orders.OrderStatusChanged, orders.OrderRefun
 @dataclass(frozen=True)
 class _SummarizedTable(HandlerTable):
     """The handler table of a generation whose order events keep the day summaries: a batch first takes its
-    accounts' summary locks, all at once and in one order (summaries.lock_accounts), so that batches of
+    accounts' summary locks, all at once and in one order (summaries._LOCK_ACCOUNTS_SQL), so that batches of
     other partitions touching the same accounts wait for it rather than deadlock on it; after its handlers,
     the summaries move by the difference of the contributions of the orders its events name
     (summaries.per_batch). The schema, the locks and the planner settings are one statement

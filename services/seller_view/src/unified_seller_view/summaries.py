@@ -63,6 +63,11 @@ _PLANNER_RESET = """SELECT set_config(name, reset_val, true) FROM pg_settings
 _PLANNER_RESET_COUNT = f"SELECT count(*) FROM ({_PLANNER_RESET}) r"
 
 
+# The summaries' locks of a batch's accounts ($3; $2 the schema, NULL: the current one): they serialize the
+# summaries' upkeep per account. One account's orders arrive through several partitions (a topic per region),
+# applied by concurrent transactions; two recomputing the same day from their own snapshots would each miss the
+# other's orders (or collide on the day's rows). Taken once per batch, in one order (the statement sorts them),
+# after the shared FX lock (as an FX day's recompute takes them), so no two wait on each other.
 _LOCK_ACCOUNTS_SQL = """
 SELECT pg_advisory_xact_lock_shared($1, hashtext(coalesce($2::text, current_schema()))),
        (SELECT count(pg_advisory_xact_lock(k))
@@ -70,23 +75,11 @@ SELECT pg_advisory_xact_lock_shared($1, hashtext(coalesce($2::text, current_sche
               FROM unnest($3::uuid[]) AS a ORDER BY 1) s)"""
 
 
-async def lock_accounts(conn: asyncpg.Connection, schema: str | None, accounts: Iterable[UUID]) -> None:
-    """Serialize the summaries' upkeep per account: one account's orders arrive through several partitions
-    (a topic per region), applied by concurrent transactions; two recomputing the same day from their own
-    snapshots would each miss the other's orders (or collide on the day's rows). Taken once per batch, in
-    one order (the statement sorts them), after the shared FX lock (as an FX day's recompute takes them), so
-    no two wait on each other."""
-    wanted = list(set(accounts))
-    if not wanted or not upkeep_enabled:
-        return
-    await conn.execute(_LOCK_ACCOUNTS_SQL, _LOCK, schema, wanted)
-
-
-async def start_batch(conn: asyncpg.Connection, schema: str, accounts: Iterable[UUID]) -> bool:
+async def start_batch(conn: asyncpg.Connection, schema: str, accounts: Iterable[UUID]) -> None:
     """A batch's first statement, in one round trip: the generation's schema for the transaction (as
     generations.use_schema does), the planner's own settings (a batch applied event by event after a failed
     one may follow a difference in the same transaction) and, when the batch has orders whose summaries are
-    kept (``accounts``), the accounts' locks (lock_accounts). Returns whether the locks were taken."""
+    kept (``accounts``), the accounts' locks (_LOCK_ACCOUNTS_SQL)."""
     if not schema.replace("_", "").isalnum():
         raise ValueError(f"bad schema name {schema!r}")
     path = f'"{schema}", public'
@@ -99,9 +92,8 @@ async def start_batch(conn: asyncpg.Connection, schema: str, accounts: Iterable[
             wanted,
             path,
         )
-        return True
+        return
     await conn.execute(f"SELECT set_config('search_path', $1, true), ({_PLANNER_RESET_COUNT})", path)
-    return False
 
 
 _PENDING: ContextVar[set[DayKey] | None] = ContextVar("summaries_pending", default=None)
@@ -187,7 +179,7 @@ async def refresh_days(conn: asyncpg.Connection, keys: Iterable[DayKey]) -> None
         accounts,
         days,
         list(REPORTING_CURRENCIES),
-        [summary_sql.factor(c) for c in REPORTING_CURRENCIES],
+        _FACTORS,
     )
     await conn.execute(_PLANNER_RESET)
 

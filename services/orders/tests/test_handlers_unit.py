@@ -6,6 +6,7 @@ What a command commits (events, their stream versions, the relay woken once) and
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -148,3 +149,23 @@ async def test_a_batch_that_keeps_losing_races_is_a_conflict() -> None:
         await h.ingest(who, [raw])
     assert lost.value.field == "Orders" and units.commits == 0
     assert len(units.events) == 1 and INGEST_ATTEMPTS > 1
+
+
+async def test_concurrent_ingests_of_an_account_share_units_and_each_gets_its_own_answer() -> None:
+    h, units = service()
+    who = principal()
+    raws = [order() for _ in range(12)]
+    bad = {**order(), "OrderTotal": {"CurrencyCode": "GBP", "Amount": "1.00"}}
+    requests = [[raw] for raw in raws] + [[bad], [raws[0]], [raws[1], raws[2]]]  # refused, repeats
+    answers = await asyncio.gather(*(h.ingest(who, r) for r in requests))
+    assert [[a.outcome for a in answer] for answer in answers] == [["placed"]] * 12 + [
+        ["rejected"],
+        ["unchanged"],
+        ["unchanged", "unchanged"],
+    ]
+    assert [[a.amazon_order_id for a in answer] for answer in answers] == [
+        [raw["AmazonOrderId"] for raw in r] for r in requests
+    ]
+    assert isinstance(answers[12][0].error, Invalid)
+    assert units.commits < len(requests) and h.group.batches == units.commits  # fewer units than requests
+    assert sorted(a.event.amazon_order_id for a in units.events) == sorted(r["AmazonOrderId"] for r in raws)  # type: ignore[attr-defined]

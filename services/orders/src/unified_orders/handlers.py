@@ -4,6 +4,8 @@ A command is one unit of work (``unified_shared.uow``): one transaction, the eve
 order's expected version, the relay woken after the commit. Requests of different orders run side by side:
 an order's row lock serializes what touches that order. A batch is applied set-based (one locking read, one
 upsert, one append); a refused order leaves no trace while the valid ones of the same batch are applied.
+Ingest requests of one account that arrive together share units of work (``group_commit``): the fixed cost
+of a unit is paid once per batch, not once per request.
 Refusals are shared domain errors; the app maps them to problem+json.
 """
 
@@ -26,10 +28,11 @@ from unified_orders.domain import (
     parse_order,
     parse_refund,
 )
+from unified_orders.group_commit import GroupCommit
 from unified_orders.paging import OrdersParams, next_token, plus_one
 from unified_orders.store import OrdersStore, stream_id
 from unified_shared.auth import Principal
-from unified_shared.catalog import MARKETPLACES, ApiRegion
+from unified_shared.catalog import ApiRegion
 from unified_shared.contracts.orders import Money, OrderPlaced, OrderRefunded, OrderStatusChanged
 from unified_shared.errors import Conflict, DomainError, Invalid, NotFound, adding
 from unified_shared.events import Event
@@ -37,6 +40,12 @@ from unified_shared.eventstore import StreamAppend
 from unified_shared.participations import Gate, Verdict
 from unified_shared.scope import check_marketplace, participation_refusal
 from unified_shared.uow import RACES, UnitOfWork, Units
+
+# An order of a request as parsed: its ID (if it has one) and its input, or why it was refused.
+Parsed = tuple[str | None, OrderInput | DomainError]
+
+# Units of work of one account running at once in an instance (more requests of it join the next one).
+INGEST_PARALLEL = 2
 
 # A batch that lost a race with another command on one of its orders is decided again this often.
 INGEST_ATTEMPTS = 5
@@ -102,35 +111,40 @@ class OrdersHandlers:
         self.units = units
         self.region = region
         self.gate = gate
+        # The account's concurrent ingests share units of work (up to a batch's size, a few units at once).
+        self.group: GroupCommit[UUID, Parsed, IngestResult] = GroupCommit(self._apply, MAX_BATCH, INGEST_PARALLEL)
 
     async def ingest(self, principal: Principal, raw_orders: Sequence[Any]) -> list[IngestResult]:
-        """Apply a batch set-based: validate in Python, lock and read every order in one statement, decide
-        each in order (a repeated order sees its earlier copy), then one upsert and one event-store append.
-        A refused order is reported with its error and changes nothing; the others are applied."""
+        """Validate in Python, then apply with the account's other ingests of the moment (``group_commit``):
+        lock and read every order in one statement, decide each in order (a repeated order sees its earlier
+        copy), one upsert and one event-store append. A refused order is reported with its error and changes
+        nothing; the others are applied."""
         principal.require("orders")
         if not 1 <= len(raw_orders) <= MAX_BATCH:
             raise Invalid("Orders", f"Orders must hold 1 to {MAX_BATCH} orders")
-        parsed = [self._parse(principal, raw) for raw in raw_orders]
-        verdicts = await self._verdicts(principal, raw_orders)
+        return await self.group.submit(principal.account_id, [self._parse(principal, raw) for raw in raw_orders])
+
+    async def _apply(self, account: UUID, parsed: list[Parsed]) -> list[IngestResult]:
+        """One unit of work for a batch of one account's parsed orders, decided again after a lost race."""
+        verdicts = await self._verdicts(account, parsed)
         for attempt in range(1, INGEST_ATTEMPTS + 1):
             try:
                 async with self.units.command() as uow:
-                    return await self._ingest_batch(uow, principal, parsed, verdicts)
+                    return await self._ingest_batch(uow, account, parsed, verdicts)
             except RACES as exc:
                 # Another command placed or changed one of these orders first: decide again on its result.
                 if attempt == INGEST_ATTEMPTS:
                     raise Conflict("Orders", f"orders changed concurrently, retry: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _verdicts(self, principal: Principal, raw_orders: Sequence[Any]) -> dict[str, tuple[Verdict, str]]:
-        """Whether each marketplace named in the batch is open for the account (before the transaction)."""
+    async def _verdicts(self, account: UUID, parsed: list[Parsed]) -> dict[str, tuple[Verdict, str]]:
+        """Whether each marketplace of the batch's valid orders is open for the account (before the unit)."""
         if self.gate is None:
             return {}
-        named = {raw.get("MarketplaceId") for raw in raw_orders if isinstance(raw, dict)}
-        known = {m for m in named if isinstance(m, str) and m in MARKETPLACES}
-        return await self.gate.verdicts(principal.account_id, known) if known else {}
+        named = {order.marketplace_id for _, order in parsed if isinstance(order, OrderInput)}
+        return await self.gate.verdicts(account, named) if named else {}
 
-    def _parse(self, principal: Principal, raw: Any) -> tuple[str | None, OrderInput | DomainError]:
+    def _parse(self, principal: Principal, raw: Any) -> Parsed:
         order_id = raw.get("AmazonOrderId") if isinstance(raw, dict) else None
         order_id = order_id if isinstance(order_id, str) else None
         try:
@@ -141,11 +155,10 @@ class OrdersHandlers:
     async def _ingest_batch(
         self,
         uow: UnitOfWork[OrdersStore],
-        principal: Principal,
-        parsed: Sequence[tuple[str | None, OrderInput | DomainError]],
+        account: UUID,
+        parsed: Sequence[Parsed],
         verdicts: dict[str, tuple[Verdict, str]],
     ) -> list[IngestResult]:
-        account = principal.account_id
         wanted = [p.amazon_order_id for _, p in parsed if isinstance(p, OrderInput)]
         stored = await uow.store.get_orders_for_update(account, wanted) if wanted else {}
         current: dict[str, OrderState] = dict(stored)

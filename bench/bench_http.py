@@ -1,9 +1,10 @@
 """The orders API in its own process (as deployed: ``python -m unified_orders serve``, a regional
 instance with its relay) against a FastAPI hello endpoint under the same uvicorn settings; load from a
-separate process (bench/load.py). Figures: single-order POST with 1 and 32 clients, how 32 clients scale
-over 1, and batch ingest (100-order batches) in orders/s per regional instance. Beside each figure: the CPU
-milliseconds per request of every process on the path (the orders process with its relay, the database's
-backends, the Kafka broker, the load generator), since on a small machine they share the same cores."""
+separate process (bench/load.py). Figures: single-order POST with 1 and 32 clients (of one seller, and of 32
+sellers: one each), how 32 clients scale over 1, and batch ingest (100-order batches) in orders/s per
+regional instance. Beside each figure: the CPU milliseconds per request of every process on the path (the
+orders process with its relay, the database's backends, the Kafka broker, the load generator), since on a
+small machine they share the same cores."""
 
 from __future__ import annotations
 
@@ -189,6 +190,8 @@ async def http_bench(ctx: Context) -> list[Figure]:
     issuer = TestIssuer()
     account_id = uuid.uuid4()
     token = issuer.mint(account_id=account_id, permissions=["orders"], ttl_s=3600)
+    sellers = [uuid.uuid4() for _ in range(32)]  # one client each: many sellers at once
+    seller_tokens = ",".join(issuer.mint(account_id=a, permissions=["orders"], ttl_s=3600) for a in sellers)
     orders_port, hello_port = _free_port(), _free_port()
     async with issuer.serve() as jwks_url:
         database_url = await ctx.database("bench_orders")
@@ -207,19 +210,21 @@ async def http_bench(ctx: Context) -> list[Figure]:
             _process([PY, "-m", "unified_orders", "serve"], env, f"{base}/health/ready") as orders,
             _process([PY, "-m", "bench.hello", str(hello_port)], {}, f"{hello}/health/ready") as hello_pid,
         ):
-            await _open_marketplace(database_url, account_id)  # migrated once the instance is ready
+            for account in (account_id, *sellers):  # migrated once the instance is ready
+                await _open_marketplace(database_url, account)
             await _load(f"{base}/orders/v0/orders", 4, 1.0, token)  # warm up (JWKS, plans, pools)
             await _load(f"{hello}/hello", 4, 1.0)
             db = database_url.rsplit("/", 1)[1]
             kafka = _listener_pid(int(ctx.kafka.split(",")[0].rsplit(":", 1)[1]))
 
-            async def post(clients: int, batch: int = 0) -> dict[str, float]:
+            async def post(clients: int, batch: int = 0, tokens: str = token) -> dict[str, float]:
                 url = f"{base}/orders/v0/orders"
-                return await _load(url, clients, ctx.seconds, token, batch, server=orders, database=db, broker=kafka)
+                return await _load(url, clients, ctx.seconds, tokens, batch, server=orders, database=db, broker=kafka)
 
             one = await post(1)
             hello_one = await _load(f"{hello}/hello", 1, ctx.seconds, server=hello_pid)
             many = await post(32)
+            many_sellers = await post(32, tokens=seller_tokens)
             hello_many = await _load(f"{hello}/hello", 32, ctx.seconds, server=hello_pid)
             batch = await post(4, batch=100)
     return [
@@ -231,6 +236,11 @@ async def http_bench(ctx: Context) -> list[Figure]:
             "POST one order, 32 clients", "rq/s", many["rps"], hello_many["rps"], "FastAPI hello, 32 clients",
             Target(ratio=0.3),
             extra={"p50 ms": many["p50_ms"], "p99 ms": many["p99_ms"], **_cpu(many), **_cpu(hello_many, "hello ")},
+        ),
+        Figure(
+            "POST one order, 32 clients of 32 sellers", "rq/s", many_sellers["rps"], hello_many["rps"],
+            "FastAPI hello, 32 clients",
+            extra={"p50 ms": many_sellers["p50_ms"], "p99 ms": many_sellers["p99_ms"], **_cpu(many_sellers)},
         ),
         Figure(
             "POST one order, 32 clients / 1 client", "x", many["rps"] / one["rps"],

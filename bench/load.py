@@ -1,7 +1,8 @@
 """A load generator in its own process: ``clients`` concurrent keep-alive clients POST for ``seconds``.
 
-``python -m bench.load URL --clients N --seconds S --token T --batch 0|100``: each request carries a new
-SP-API order (or a batch of ``--batch`` new orders); prints one JSON line: requests, errors, rps, p50/p99 ms.
+``python -m bench.load URL --clients N --seconds S --token T[,T2,...] --batch 0|100``: each request carries a
+new SP-API order (or a batch of ``--batch`` new orders); with several tokens (comma-separated) client n posts
+with token n modulo their number (one seller each); prints one JSON line: requests, errors, rps, p50/p99 ms.
 """
 
 from __future__ import annotations
@@ -74,9 +75,15 @@ async def run(url: str, clients: int, seconds: float, token: str, batch: int) ->
     latencies: list[float] = []
     errors = 0
     target = urlsplit(url)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    tokens = [t for t in token.split(",") if t]  # several: client n posts as tokens[n % len] (its account)
     conns = [
-        _Connection(target.hostname or "127.0.0.1", target.port or 80, target.path, headers) for _ in range(clients)
+        _Connection(
+            target.hostname or "127.0.0.1",
+            target.port or 80,
+            target.path,
+            {"Authorization": f"Bearer {tokens[n % len(tokens)]}"} if tokens else {},
+        )
+        for n in range(clients)
     ]
     await asyncio.gather(*(c.post(b"{}") for c in conns))  # connected (and warm) before the clock starts
     stop = 0.0

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from unified_orders.domain import OrderState, RefundInput
 from unified_orders.store import OrderQuery
+from unified_shared.participations import Verdict
 
 
 class FakeOrdersStore:
@@ -15,18 +16,21 @@ class FakeOrdersStore:
     def __init__(self) -> None:
         self.orders: dict[tuple[UUID, str], OrderState] = {}
         self.refunds: dict[tuple[UUID, str, str], RefundInput] = {}
+        # what the participation consumer has learned: (account, marketplace) -> verdict (none by default)
+        self.participations: dict[tuple[UUID, str], tuple[Verdict, str]] = {}
 
     async def get_order(self, account_id: UUID, amazon_order_id: str, *, for_update: bool = False) -> OrderState | None:
         return self.orders.get((account_id, amazon_order_id))
 
-    async def get_orders_for_update(self, account_id: UUID, amazon_order_ids: Sequence[str]) -> dict[str, OrderState]:
-        return {
-            i: self.orders[(account_id, i)] for i in sorted(set(amazon_order_ids)) if (account_id, i) in self.orders
-        }
+    async def get_orders_for_update(self, keys: Sequence[tuple[UUID, str]]) -> dict[tuple[UUID, str], OrderState]:
+        return {k: self.orders[k] for k in sorted(set(keys)) if k in self.orders}
 
-    async def save_orders(self, account_id: UUID, states: Sequence[OrderState]) -> None:
-        for state in states:
+    async def save_orders(self, states: Sequence[tuple[UUID, OrderState]]) -> None:
+        for account_id, state in states:
             await self.save_order(account_id, state)
+
+    async def learned_verdicts(self, pairs: Sequence[tuple[UUID, str]]) -> dict[tuple[UUID, str], tuple[Verdict, str]]:
+        return {p: self.participations[p] for p in pairs if p in self.participations}
 
     async def save_order(self, account_id: UUID, state: OrderState) -> None:
         self.orders[(account_id, state.amazon_order_id)] = state

@@ -94,19 +94,28 @@ async def test_up_to_parallel_units_of_a_key_run_at_once_and_other_keys_are_not_
     assert [items for key, items in apply.calls if key == "a"] == [["0"], ["1"], ["2", "3", "4"]]
 
 
-async def test_a_failed_unit_fails_its_members_only() -> None:
+async def test_a_failed_unit_is_applied_again_request_by_request_so_only_the_culprit_fails() -> None:
     apply = Recorder(fail_on=lambda items: "bad" in items)
-    group = GroupCommit(apply, limit=2, parallel=1)
+    group = GroupCommit(apply, limit=3, parallel=1)
     first = asyncio.create_task(group.submit("a", ["1"]))
     await until(lambda: len(apply.calls) == 1)
-    doomed = [asyncio.create_task(group.submit("a", [item])) for item in ("bad", "2")]
-    spared = asyncio.create_task(group.submit("a", ["3"]))
+    queued = [asyncio.create_task(group.submit("a", [item])) for item in ("2", "bad", "3")]
     await asyncio.sleep(0)
     apply.release.set()
-    assert await first == ["a:1"] and await spared == ["a:3"]
-    for task in doomed:
-        with pytest.raises(RuntimeError, match="failed"):
-            await task
+    assert await first == ["a:1"]
+    assert await queued[0] == ["a:2"] and await queued[2] == ["a:3"]
+    with pytest.raises(RuntimeError, match="failed"):
+        await queued[1]
+    assert [items for _, items in apply.calls] == [["1"], ["2", "bad", "3"], ["2"], ["bad"], ["3"]]
+
+
+async def test_a_lone_request_that_fails_is_not_tried_again() -> None:
+    apply = Recorder(fail_on=lambda items: True)
+    apply.hold = False
+    group = GroupCommit(apply, limit=3, parallel=1)
+    with pytest.raises(RuntimeError, match="failed"):
+        await group.submit("a", ["1", "2"])
+    assert apply.calls == [("a", ["1", "2"])]
 
 
 async def test_a_request_cancelled_while_queued_is_never_applied() -> None:

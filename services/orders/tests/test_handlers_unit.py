@@ -151,21 +151,85 @@ async def test_a_batch_that_keeps_losing_races_is_a_conflict() -> None:
     assert len(units.events) == 1 and INGEST_ATTEMPTS > 1
 
 
-async def test_concurrent_ingests_of_an_account_share_units_and_each_gets_its_own_answer() -> None:
+async def test_concurrent_ingests_share_units_whatever_their_accounts_and_each_gets_its_own_answer() -> None:
     h, units = service()
-    who = principal()
+    sellers = [principal() for _ in range(3)]
     raws = [order() for _ in range(12)]
     bad = {**order(), "OrderTotal": {"CurrencyCode": "GBP", "Amount": "1.00"}}
-    requests = [[raw] for raw in raws] + [[bad], [raws[0]], [raws[1], raws[2]]]  # refused, repeats
-    answers = await asyncio.gather(*(h.ingest(who, r) for r in requests))
+    requests = [(sellers[n % 3], [raw]) for n, raw in enumerate(raws)]
+    requests += [(sellers[0], [bad]), (sellers[0], [raws[0]]), (sellers[1], [raws[0]]), (sellers[1], raws[1:3])]
+    answers = await asyncio.gather(*(h.ingest(who, r) for who, r in requests))
+    # raws[0] belongs to seller 0: again for seller 0 it is unchanged; for seller 1 it is another order
     assert [[a.outcome for a in answer] for answer in answers] == [["placed"]] * 12 + [
         ["rejected"],
         ["unchanged"],
-        ["unchanged", "unchanged"],
+        ["placed"],
+        ["unchanged", "placed"],
     ]
     assert [[a.amazon_order_id for a in answer] for answer in answers] == [
-        [raw["AmazonOrderId"] for raw in r] for r in requests
+        [raw["AmazonOrderId"] for raw in r] for _, r in requests
     ]
     assert isinstance(answers[12][0].error, Invalid)
-    assert units.commits < len(requests) and h.group.batches == units.commits  # fewer units than requests
-    assert sorted(a.event.amazon_order_id for a in units.events) == sorted(r["AmazonOrderId"] for r in raws)  # type: ignore[attr-defined]
+    # every request was queued before the first unit began: one unit for all three accounts
+    assert units.commits == 1 and h.group.batches == 1
+    placed = sorted((str(a.event.account_id), a.event.amazon_order_id) for a in units.events)  # type: ignore[attr-defined]
+    expected = [(who.account_id, raw) for who, r in requests for raw in r if raw is not bad]
+    assert placed == sorted({(str(a), raw["AmazonOrderId"]) for a, raw in expected})
+    assert {a.stream_id for a in units.events} == {stream_id(UUID(a), i) for a, i in placed}
+
+
+class HeldFor:
+    """A participation gate that holds one account's requests until released (its marketplace unlearned)."""
+
+    def __init__(self, account: UUID) -> None:
+        self.account = account
+        self.release = asyncio.Event()
+
+    async def verdicts(self, account_id: UUID, marketplace_ids: set[str]) -> dict[str, tuple[str, str]]:
+        if account_id == self.account:
+            await self.release.wait()
+        return {m: ("open", "open") for m in marketplace_ids}
+
+
+async def test_a_request_waiting_for_its_participation_holds_no_other_account() -> None:
+    slow, quick = principal(), principal()
+    gate = HeldFor(slow.account_id)
+    h, units = service(gate=gate)
+    waiting = asyncio.create_task(h.ingest(slow, [order()]))
+    [placed] = await asyncio.wait_for(h.ingest(quick, [order()]), 5)
+    assert placed.outcome == "placed" and not waiting.done()
+    gate.release.set()
+    assert [r.outcome for r in await waiting] == ["placed"] and len(units.events) == 2
+
+
+class CountingGate:
+    """A participation gate that answers open and records whom it was asked about."""
+
+    def __init__(self) -> None:
+        self.asked: list[UUID] = []
+
+    async def verdicts(self, account_id: UUID, marketplace_ids: set[str]) -> dict[str, tuple[str, str]]:
+        self.asked.append(account_id)
+        return {m: ("open", "open") for m in marketplace_ids}
+
+
+async def test_a_unit_reads_the_learned_participations_and_only_an_unlearned_one_asks_the_gate() -> None:
+    gate = CountingGate()
+    h, units = service(gate=gate)
+    known, unknown, closed = principal(), principal(), principal()
+    units.store.participations[(known.account_id, DE)] = ("open", "open")
+    units.store.participations[(closed.account_id, DE)] = ("not-open", "closed")
+    updated = order()
+    units.store.participations[(unknown.account_id, DE)] = ("open", "open")
+    await h.ingest(unknown, [updated])
+    del units.store.participations[(unknown.account_id, DE)]
+    answers = await asyncio.gather(
+        h.ingest(known, [order()]),
+        h.ingest(unknown, [order(), order()]),  # deferred whole, asks the gate, goes again
+        h.ingest(closed, [order()]),
+        h.ingest(unknown, [{**updated, "LastUpdateDate": "2026-09-02T10:00:00Z"}]),  # an update: no verdict needed
+    )
+    assert [[r.outcome for r in a] for a in answers] == [["placed"], ["placed", "placed"], ["rejected"], ["updated"]]
+    assert isinstance(answers[2][0].error, Invalid) and answers[2][0].error.field == "MarketplaceId"
+    assert gate.asked == [unknown.account_id]  # once, for the request with an unlearned marketplace
+    assert len(units.events) == 4 and units.commits == 3  # first order; one shared unit; the deferred again

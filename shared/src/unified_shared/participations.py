@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, dataclass
 from typing import Literal
 from uuid import UUID
@@ -105,6 +105,29 @@ async def participations(conn: asyncpg.Connection, account_id: UUID) -> dict[str
 Verdict = Literal["open", "not-open", "not-learned"]
 
 
+def verdict_of(p: Participation) -> tuple[Verdict, str]:
+    """A learned participation's verdict and why."""
+    return ("open", "open") if p.status == "open" else ("not-open", p.status)
+
+
+async def learned_verdicts(
+    conn: asyncpg.Connection, pairs: Iterable[tuple[UUID, str]]
+) -> dict[tuple[UUID, str], tuple[Verdict, str]]:
+    """The verdicts of the (account, marketplace) pairs already learned, in one statement and without waiting
+    (a pair not learned yet is absent: ``Gate.verdicts`` is what waits for it). For a command that checks many
+    accounts' orders in its own transaction."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        """SELECT p.* FROM participations p JOIN unnest($1::uuid[], $2::text[]) AS k(a, m)
+             ON p.account_id = k.a AND p.marketplace_id = k.m""",
+        [a for a, _ in wanted],
+        [m for _, m in wanted],
+    )
+    return {(r["account_id"], r["marketplace_id"]): verdict_of(_participation(r)) for r in rows}
+
+
 @dataclass(frozen=True, slots=True)
 class Gate:
     """Is a marketplace open for this account, as far as the consumer has learned?
@@ -135,7 +158,7 @@ class Gate:
                 if p is None:
                     continue
                 pending.discard(marketplace_id)
-                out[marketplace_id] = ("open", "open") if p.status == "open" else ("not-open", p.status)
+                out[marketplace_id] = verdict_of(p)
             if not pending:
                 return out
             caught_up = self.caught_up_as_of()

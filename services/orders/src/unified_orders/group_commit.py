@@ -1,15 +1,17 @@
-"""Group commit: the ingests of one account that arrive while its previous one is being applied go together.
+"""Group commit: requests of one key (orders: one per instance) that arrive while its units of work are busy
+go together in the next one.
 
 Why: a single-order command pays ~5 round trips and a WAL flush for one order. With many clients posting one
 order each, that fixed cost, not the orders, set the pace: 32 clients gained only ~2x over one. Here a
-request that finds its account idle is applied at once (a lone client waits for no company); requests that
-arrive while ``parallel`` units of the account are running queue, and the next unit to start takes them all
-(up to ``limit`` items) as one batch, each request answered with its own slice of the results. Different
-accounts run side by side, and so do up to ``parallel`` units of one account (large batches need no company).
+request that finds fewer than ``parallel`` units of its key running is applied at once (a lone client waits
+for no company); requests that arrive while ``parallel`` units are running queue, and the next unit to start
+takes them all (up to ``limit`` items) as one batch, each request answered with its own slice of the results.
+Keys never wait for each other.
 
 A request cancelled before its batch began is dropped (as a request cancelled before its transaction began
-was); once taken, its items are applied with the others. A failure of the whole batch (a database error, a
-conflict after the retries) is every member's failure; a refusal of one item is that item's result only.
+was); once taken, its items are applied with the others. A refusal of one item is that item's result only.
+When a batch fails as a whole (its transaction rolled back: a database error, a conflict after the retries),
+each of its requests is applied again alone, so one request's failure never becomes its neighbours'.
 """
 
 from __future__ import annotations
@@ -84,8 +86,11 @@ class GroupCommit(Generic[K, I, R]):
                 self.batches += 1
                 try:
                     results = await self._apply(key, [item for r in batch for item in r.items])
-                except Exception as exc:  # the whole batch failed: every member's answer
-                    _answer(batch, exc)
+                except Exception as exc:
+                    if len(batch) == 1:
+                        _answer(batch, exc)
+                    else:  # nothing of it was kept: each member again alone, so a failure is only its own
+                        await self._alone(key, batch)
                     continue
                 start = 0
                 for request in batch:
@@ -99,6 +104,15 @@ class GroupCommit(Generic[K, I, R]):
             queue.drains -= 1
             if queue.drains == 0:
                 del self._queues[key]
+
+    async def _alone(self, key: K, batch: list[_Request[I, R]]) -> None:
+        for request in batch:
+            if request.answer.done():
+                continue
+            try:
+                _answer([request], await self._apply(key, list(request.items)))
+            except Exception as exc:
+                _answer([request], exc)
 
 
 def _answer(requests: Sequence[_Request[I, R]], outcome: list[R] | BaseException) -> None:

@@ -4,13 +4,14 @@ A command is one unit of work (``unified_shared.uow``): one transaction, the eve
 order's expected version, the relay woken after the commit. Requests of different orders run side by side:
 an order's row lock serializes what touches that order. A batch is applied set-based (one locking read, one
 upsert, one append); a refused order leaves no trace while the valid ones of the same batch are applied.
-Ingest requests of one account that arrive together share units of work (``group_commit``): the fixed cost
-of a unit is paid once per batch, not once per request.
+Ingest requests that arrive together share units of work, whatever their accounts (``group_commit``): the
+fixed cost of a unit is paid once per batch, not once per request.
 Refusals are shared domain errors; the app maps them to problem+json.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -30,7 +31,7 @@ from unified_orders.domain import (
 )
 from unified_orders.group_commit import GroupCommit
 from unified_orders.paging import OrdersParams, next_token, plus_one
-from unified_orders.store import OrdersStore, stream_id
+from unified_orders.store import OrderKey, OrdersStore, stream_id
 from unified_shared.auth import Principal
 from unified_shared.catalog import ApiRegion
 from unified_shared.contracts.orders import Money, OrderPlaced, OrderRefunded, OrderStatusChanged
@@ -44,8 +45,21 @@ from unified_shared.uow import RACES, UnitOfWork, Units
 # An order of a request as parsed: its ID (if it has one) and its input, or why it was refused.
 Parsed = tuple[str | None, OrderInput | DomainError]
 
-# Units of work of one account running at once in an instance (more requests of it join the next one).
-INGEST_PARALLEL = 2
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """An order of a request on its way to a unit of work: its account, as parsed, and the participation
+    verdict its request got for its marketplace (None: not asked, the unit reads what the gate has learned)."""
+
+    account_id: UUID
+    order_id: str | None
+    order: OrderInput | DomainError
+    verdict: tuple[Verdict, str] | None
+    request: int = 0  # which request it belongs to (the orders of a request are deferred together)
+
+
+# Ingest units of work running at once in an instance (requests arriving meanwhile join the next one).
+INGEST_PARALLEL = 4
 
 # A batch that lost a race with another command on one of its orders is decided again this often.
 INGEST_ATTEMPTS = 5
@@ -59,6 +73,10 @@ class IngestResult:
     outcome: str
     error: DomainError | None = None
     events: list[str] = field(default_factory=list)
+
+
+# An order left out of a unit: its request holds an order whose marketplace the gate has not learned yet.
+DEFERRED = IngestResult(None, "deferred")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,34 +129,37 @@ class OrdersHandlers:
         self.units = units
         self.region = region
         self.gate = gate
-        # The account's concurrent ingests share units of work (up to a batch's size, a few units at once).
-        self.group: GroupCommit[UUID, Parsed, IngestResult] = GroupCommit(self._apply, MAX_BATCH, INGEST_PARALLEL)
+        # Concurrent ingests share units of work, whatever their accounts (up to a batch's size, a few at once).
+        self._requests = itertools.count(1)
+        self.group: GroupCommit[ApiRegion, Submitted, IngestResult] = GroupCommit(
+            self._apply, MAX_BATCH, INGEST_PARALLEL
+        )
 
     async def ingest(self, principal: Principal, raw_orders: Sequence[Any]) -> list[IngestResult]:
-        """Validate in Python, then apply with the account's other ingests of the moment (``group_commit``):
-        lock and read every order in one statement, decide each in order (a repeated order sees its earlier
-        copy), one upsert and one event-store append. A refused order is reported with its error and changes
-        nothing; the others are applied."""
+        """Validate in Python, then apply with the other ingests of the moment (``group_commit``). A unit
+        checks its new orders' marketplaces against what the participation gate has learned; a request with
+        one it has not learned yet is left out of the unit and asks the gate, which may wait for it (holding
+        this request only), then goes again. A refused order is reported with its error and changes nothing;
+        the others are applied."""
         principal.require("orders")
         if not 1 <= len(raw_orders) <= MAX_BATCH:
             raise Invalid("Orders", f"Orders must hold 1 to {MAX_BATCH} orders")
-        return await self.group.submit(principal.account_id, [self._parse(principal, raw) for raw in raw_orders])
-
-    async def _apply(self, account: UUID, parsed: list[Parsed]) -> list[IngestResult]:
-        """One unit of work for a batch of one account's parsed orders, decided again after a lost race."""
+        parsed = [self._parse(principal, raw) for raw in raw_orders]
+        account, request = principal.account_id, next(self._requests)
+        results = await self.group.submit(
+            self.region, [Submitted(account, oid, order, None, request) for oid, order in parsed]
+        )
+        if not any(r is DEFERRED for r in results):
+            return results
         verdicts = await self._verdicts(account, parsed)
-        for attempt in range(1, INGEST_ATTEMPTS + 1):
-            try:
-                async with self.units.command() as uow:
-                    return await self._ingest_batch(uow, account, parsed, verdicts)
-            except RACES as exc:
-                # Another command placed or changed one of these orders first: decide again on its result.
-                if attempt == INGEST_ATTEMPTS:
-                    raise Conflict("Orders", f"orders changed concurrently, retry: {exc}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        asked = [
+            Submitted(account, oid, o, verdicts[o.marketplace_id] if isinstance(o, OrderInput) else None, request)
+            for oid, o in parsed
+        ]
+        return await self.group.submit(self.region, asked)
 
     async def _verdicts(self, account: UUID, parsed: list[Parsed]) -> dict[str, tuple[Verdict, str]]:
-        """Whether each marketplace of the batch's valid orders is open for the account (before the unit)."""
+        """Whether each marketplace of the request's valid orders is open for the account (before any unit)."""
         if self.gate is None:
             return {}
         named = {order.marketplace_id for _, order in parsed if isinstance(order, OrderInput)}
@@ -152,54 +173,88 @@ class OrdersHandlers:
         except DomainError as exc:
             return order_id, exc
 
-    async def _ingest_batch(
-        self,
-        uow: UnitOfWork[OrdersStore],
-        account: UUID,
-        parsed: Sequence[Parsed],
-        verdicts: dict[str, tuple[Verdict, str]],
-    ) -> list[IngestResult]:
-        wanted = [p.amazon_order_id for _, p in parsed if isinstance(p, OrderInput)]
-        stored = await uow.store.get_orders_for_update(account, wanted) if wanted else {}
-        current: dict[str, OrderState] = dict(stored)
-        pending: dict[str, list[tuple[Event, datetime]]] = {}
+    async def _apply(self, _: ApiRegion, batch: list[Submitted]) -> list[IngestResult]:
+        """One unit of work for a batch of orders (of one or many accounts), decided again after a lost race."""
+        for attempt in range(1, INGEST_ATTEMPTS + 1):
+            try:
+                async with self.units.command() as uow:
+                    return await self._ingest_batch(uow, batch)
+            except RACES as exc:
+                # Another command placed or changed one of these orders first: decide again on its result.
+                if attempt == INGEST_ATTEMPTS:
+                    raise Conflict("Orders", f"orders changed concurrently, retry: {exc}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _ingest_batch(self, uow: UnitOfWork[OrdersStore], batch: Sequence[Submitted]) -> list[IngestResult]:
+        """Lock and read every order in one statement, decide each in order (a repeated order sees its earlier
+        copy), then one upsert and one event-store append."""
+        wanted = [(s.account_id, s.order.amazon_order_id) for s in batch if isinstance(s.order, OrderInput)]
+        stored = await uow.store.get_orders_for_update(wanted) if wanted else {}
+        learned, deferred = await self._learned(uow, batch, stored)
+        current: dict[OrderKey, OrderState] = dict(stored)
+        pending: dict[OrderKey, list[tuple[Event, datetime]]] = {}
         results: list[IngestResult] = []
-        for order_id, order in parsed:
+        for item in batch:
+            order = item.order
+            if item.request in deferred:
+                results.append(DEFERRED)
+                continue
             try:
                 if isinstance(order, DomainError):
                     raise order
-                if order.amazon_order_id not in current and self.gate is not None:
+                key = (item.account_id, order.amazon_order_id)
+                if key not in current and self.gate is not None:
                     # a new order needs the marketplace opened; updates of placed orders go on after a close
-                    refusal = participation_refusal(
-                        order.marketplace_id, verdicts[order.marketplace_id], "MarketplaceId"
-                    )
+                    verdict = item.verdict or learned.get((item.account_id, order.marketplace_id))
+                    # learned or asked for every new order here (a request with an unlearned one is deferred)
+                    assert verdict is not None
+                    refusal = participation_refusal(order.marketplace_id, verdict, "MarketplaceId")
                     if refusal is not None:
                         raise refusal
-                decision = decide(current.get(order.amazon_order_id), order)
+                decision = decide(current.get(key), order)
             except DomainError as exc:
-                results.append(IngestResult(order_id, "rejected", error=exc))
+                results.append(IngestResult(item.order_id, "rejected", error=exc))
                 continue
             if decision.outcome == "unchanged":
-                results.append(IngestResult(order_id, "unchanged"))
+                results.append(IngestResult(item.order_id, "unchanged"))
                 continue
-            events = order_events(account, self.region, decision)
-            current[order.amazon_order_id] = replace(decision.state, version=decision.state.version + len(events))
-            pending.setdefault(order.amazon_order_id, []).extend((e, order.last_update_date) for e in events)
-            results.append(IngestResult(order_id, decision.outcome, events=[e.NAME for e in events]))
+            events = order_events(item.account_id, self.region, decision)
+            current[key] = replace(decision.state, version=decision.state.version + len(events))
+            pending.setdefault(key, []).extend((e, order.last_update_date) for e in events)
+            results.append(IngestResult(item.order_id, decision.outcome, events=[e.NAME for e in events]))
         if pending:
-            await uow.store.save_orders(account, [current[oid] for oid in pending])
+            await uow.store.save_orders([(account, current[(account, oid)]) for account, oid in pending])
             await uow.append_streams(  # last: the append lock is held only from here to the commit
                 [
                     StreamAppend(
-                        stream_id(account, oid),
-                        stored[oid].version if oid in stored else 0,
+                        stream_id(*key),
+                        stored[key].version if key in stored else 0,
                         [e for e, _ in items],
                         occurred_at=[t for _, t in items],
                     )
-                    for oid, items in pending.items()
+                    for key, items in pending.items()
                 ]
             )
         return results
+
+    async def _learned(
+        self, uow: UnitOfWork[OrdersStore], batch: Sequence[Submitted], stored: dict[OrderKey, OrderState]
+    ) -> tuple[dict[tuple[UUID, str], tuple[Verdict, str]], set[int]]:
+        """The gate's learned verdicts for the batch's possibly new orders not asked yet (one statement), and
+        the requests (``Submitted.request``) holding one it has not learned: those are left out of this unit."""
+        if self.gate is None:
+            return {}, set()
+        unasked = [
+            (s.request, (s.account_id, s.order.marketplace_id))
+            for s in batch
+            if isinstance(s.order, OrderInput)
+            and s.verdict is None
+            and (s.account_id, s.order.amazon_order_id) not in stored
+        ]
+        if not unasked:
+            return {}, set()
+        learned = await uow.store.learned_verdicts([pair for _, pair in unasked])
+        return learned, {request for request, pair in unasked if pair not in learned}
 
     async def refund(self, principal: Principal, amazon_order_id: str, raw: Any) -> RefundResult:
         """Record a refund once (by refund ID) and publish OrderRefunded; a repeat publishes nothing."""

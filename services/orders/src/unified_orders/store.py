@@ -11,9 +11,11 @@ from uuid import UUID
 import asyncpg
 
 from unified_orders.domain import OrderState, RefundInput
-from unified_shared import state_rows
+from unified_shared import participations, state_rows
+from unified_shared.participations import Verdict
 
 SortKey = Literal["created", "updated"]
+OrderKey = tuple[UUID, str]  # (account, AmazonOrderId)
 
 
 def stream_id(account_id: UUID, amazon_order_id: str) -> str:
@@ -45,10 +47,11 @@ class OrdersStore(Protocol):
     async def get_order(
         self, account_id: UUID, amazon_order_id: str, *, for_update: bool = False
     ) -> OrderState | None: ...
-    async def get_orders_for_update(
-        self, account_id: UUID, amazon_order_ids: Sequence[str]
-    ) -> dict[str, OrderState]: ...
-    async def save_orders(self, account_id: UUID, states: Sequence[OrderState]) -> None: ...
+    async def get_orders_for_update(self, keys: Sequence[OrderKey]) -> dict[OrderKey, OrderState]: ...
+    async def save_orders(self, states: Sequence[tuple[UUID, OrderState]]) -> None: ...
+    async def learned_verdicts(
+        self, pairs: Sequence[tuple[UUID, str]]
+    ) -> dict[tuple[UUID, str], tuple[Verdict, str]]: ...
     async def save_order(self, account_id: UUID, state: OrderState) -> None: ...
     async def get_refund(self, account_id: UUID, amazon_order_id: str, refund_id: str) -> RefundInput | None: ...
     async def insert_refund(self, account_id: UUID, amazon_order_id: str, refund: RefundInput) -> None: ...
@@ -66,39 +69,46 @@ class PgOrdersStore:
         row = await self.conn.fetchrow(sql + (" FOR UPDATE" if for_update else ""), account_id, amazon_order_id)
         return _state(row) if row else None
 
-    async def get_orders_for_update(self, account_id: UUID, amazon_order_ids: Sequence[str]) -> dict[str, OrderState]:
-        """Lock and read many orders in one statement, in ID order (concurrent batches lock in the same order)."""
+    async def get_orders_for_update(self, keys: Sequence[OrderKey]) -> dict[OrderKey, OrderState]:
+        """Lock and read many orders (of any accounts) in one statement, in key order (concurrent batches lock
+        in the same order: no deadlock between two)."""
+        wanted = sorted(set(keys))
         rows = await self.conn.fetch(
-            """SELECT * FROM orders WHERE account_id = $1 AND amazon_order_id = ANY($2::text[])
-               ORDER BY amazon_order_id FOR UPDATE""",
-            account_id,
-            sorted(set(amazon_order_ids)),
+            """SELECT o.* FROM orders o JOIN unnest($1::uuid[], $2::text[]) AS k(a, i)
+                 ON o.account_id = k.a AND o.amazon_order_id = k.i
+               ORDER BY o.account_id, o.amazon_order_id FOR UPDATE OF o""",
+            [a for a, _ in wanted],
+            [i for _, i in wanted],
         )
-        return {r["amazon_order_id"]: _state(r) for r in rows}
+        return {(r["account_id"], r["amazon_order_id"]): _state(r) for r in rows}
 
-    async def save_orders(self, account_id: UUID, states: Sequence[OrderState]) -> None:
-        """Insert or overwrite many orders in one statement, in ID order (no deadlock between two batches)."""
+    async def save_orders(self, states: Sequence[tuple[UUID, OrderState]]) -> None:
+        """Insert or overwrite many orders (of any accounts) in one statement, in key order (as they are locked)."""
         if not states:
             return
-        rows = [state_rows.values(s) for s in sorted(states, key=lambda s: s.amazon_order_id)]
+        ordered = sorted(states, key=lambda s: (s[0], s[1].amazon_order_id))
+        rows = [(account, *state_rows.values(s)) for account, s in ordered]
         await self.conn.execute(
             """INSERT INTO orders (account_id, amazon_order_id, marketplace_id, purchase_date, last_update_date,
                                    order_status, fulfillment_channel, currency_code, amount, items_shipped,
                                    items_unshipped, refunded_amount, stream_version)
-               SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[],
-                                        $7::text[], $8::text[], $9::numeric[], $10::int[], $11::int[], $12::numeric[],
-                                        $13::int[])
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+                                    $6::text[], $7::text[], $8::text[], $9::numeric[], $10::int[], $11::int[],
+                                    $12::numeric[], $13::int[])
                ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET
                    last_update_date = EXCLUDED.last_update_date, order_status = EXCLUDED.order_status,
                    items_shipped = EXCLUDED.items_shipped, items_unshipped = EXCLUDED.items_unshipped,
                    refunded_amount = EXCLUDED.refunded_amount, stream_version = EXCLUDED.stream_version""",
-            account_id,
             *(list(column) for column in zip(*rows, strict=True)),  # one array a column
         )
 
+    async def learned_verdicts(self, pairs: Sequence[tuple[UUID, str]]) -> dict[tuple[UUID, str], tuple[Verdict, str]]:
+        """The participation gate's verdicts for the (account, marketplace) pairs it has learned (no wait)."""
+        return await participations.learned_verdicts(self.conn, pairs)
+
     async def save_order(self, account_id: UUID, state: OrderState) -> None:
         """Insert or overwrite the order's current state (the caller holds its row lock or just created it)."""
-        await self.save_orders(account_id, [state])
+        await self.save_orders([(account_id, state)])
 
     async def get_refund(self, account_id: UUID, amazon_order_id: str, refund_id: str) -> RefundInput | None:
         row = await self.conn.fetchrow(

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
+from prometheus_client import REGISTRY
 
 from unified_orders.group_commit import GroupCommit
 
@@ -96,7 +97,7 @@ async def test_up_to_parallel_units_of_a_key_run_at_once_and_other_keys_are_not_
 
 async def test_a_failed_unit_is_applied_again_request_by_request_so_only_the_culprit_fails() -> None:
     apply = Recorder(fail_on=lambda items: "bad" in items)
-    group = GroupCommit(apply, limit=3, parallel=1)
+    group = GroupCommit(apply, limit=3, parallel=1, name="split")
     first = asyncio.create_task(group.submit("a", ["1"]))
     await until(lambda: len(apply.calls) == 1)
     queued = [asyncio.create_task(group.submit("a", [item])) for item in ("2", "bad", "3")]
@@ -107,6 +108,21 @@ async def test_a_failed_unit_is_applied_again_request_by_request_so_only_the_cul
     with pytest.raises(RuntimeError, match="failed"):
         await queued[1]
     assert [items for _, items in apply.calls] == [["1"], ["2", "bad", "3"], ["2"], ["bad"], ["3"]]
+    assert REGISTRY.get_sample_value("group_commit_units_split_total", {"group": "split"}) == 1
+
+
+def sample(name: str, group: str) -> float:
+    return REGISTRY.get_sample_value(name, {"group": group}) or 0.0
+
+
+async def test_units_and_their_sizes_are_counted() -> None:
+    apply = Recorder()
+    apply.hold = False
+    group = GroupCommit(apply, limit=100, parallel=1, name="sized")
+    await group.submit("a", ["1", "2", "3"])
+    await group.submit("a", ["4"])
+    assert sample("group_commit_unit_items_count", "sized") == 2
+    assert sample("group_commit_unit_items_sum", "sized") == 4
 
 
 async def test_a_lone_request_that_fails_is_not_tried_again() -> None:

@@ -21,9 +21,23 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from prometheus_client import Counter, Histogram
+
 K = TypeVar("K", bound=Hashable)
 I = TypeVar("I")  # noqa: E741 (an item)
 R = TypeVar("R")
+
+UNIT_ITEMS = Histogram(
+    "group_commit_unit_items",
+    "Items applied together in one unit of work by a group commit",
+    ["group"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 100, 200),
+)
+UNITS_SPLIT = Counter(
+    "group_commit_units_split_total",
+    "Shared units that failed whole and were applied again request by request",
+    ["group"],
+)
 
 
 @dataclass
@@ -43,8 +57,11 @@ class _Queue(Generic[I, R]):
 class GroupCommit(Generic[K, I, R]):
     """``apply(key, items)`` returns one result per item, in order; ``submit`` awaits its own items' results."""
 
-    def __init__(self, apply: Callable[[K, list[I]], Awaitable[list[R]]], limit: int, parallel: int) -> None:
+    def __init__(
+        self, apply: Callable[[K, list[I]], Awaitable[list[R]]], limit: int, parallel: int, name: str = "group"
+    ) -> None:
         self._apply = apply
+        self.name = name
         self.limit = limit
         self.parallel = parallel
         self._queues: dict[K, _Queue[I, R]] = {}
@@ -84,12 +101,15 @@ class GroupCommit(Generic[K, I, R]):
         try:
             while batch := self._take(queue.waiting):
                 self.batches += 1
+                items = [item for r in batch for item in r.items]
+                UNIT_ITEMS.labels(self.name).observe(len(items))
                 try:
-                    results = await self._apply(key, [item for r in batch for item in r.items])
+                    results = await self._apply(key, items)
                 except Exception as exc:
                     if len(batch) == 1:
                         _answer(batch, exc)
                     else:  # nothing of it was kept: each member again alone, so a failure is only its own
+                        UNITS_SPLIT.labels(self.name).inc()
                         await self._alone(key, batch)
                     continue
                 start = 0

@@ -132,7 +132,7 @@ class OrdersHandlers:
         # Concurrent ingests share units of work, whatever their accounts (up to a batch's size, a few at once).
         self._requests = itertools.count(1)
         self.group: GroupCommit[ApiRegion, Submitted, IngestResult] = GroupCommit(
-            self._apply, MAX_BATCH, INGEST_PARALLEL
+            self._apply, MAX_BATCH, INGEST_PARALLEL, name="orders_ingest"
         )
 
     async def ingest(self, principal: Principal, raw_orders: Sequence[Any]) -> list[IngestResult]:

@@ -48,7 +48,7 @@ class _Request(Generic[I, R]):
 
 @dataclass
 class _Queue(Generic[I, R]):
-    """An account's requests not yet taken, and how many of its drains are running."""
+    """A key's requests not yet taken, and how many of its drains are running."""
 
     waiting: list[_Request[I, R]] = field(default_factory=list)
     drains: int = 0
@@ -74,7 +74,7 @@ class GroupCommit(Generic[K, I, R]):
         request: _Request[I, R] = _Request(items)
         queue = self._queues.setdefault(key, _Queue())
         queue.waiting.append(request)
-        if queue.drains < self.parallel:  # else a running drain of the account takes it next
+        if queue.drains < self.parallel:  # else a running drain of the key takes it next
             queue.drains += 1
             drain = asyncio.create_task(self._drain(key, queue))
             self._drains.add(drain)

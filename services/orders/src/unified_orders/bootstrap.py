@@ -27,7 +27,9 @@ def bootstrap(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, consumer=participations_consumer(settings.service_name))
     app = create_app(runtime, title=f"unified-seller orders ({settings.region.value})")
     units = pg_units(runtime, PgOrdersStore)
-    app.state.handlers = OrdersHandlers(units, settings.region, participation_gate(runtime, settings))
+    app.state.handlers = OrdersHandlers(
+        units, settings.region, participation_gate(runtime, settings), parallel=settings.ingest_parallel
+    )
     app.state.region = settings.region
     app.include_router(router)
     return app

@@ -58,9 +58,6 @@ class Submitted:
     request: int = 0  # which request it belongs to (the orders of a request are deferred together)
 
 
-# Ingest units of work running at once in an instance (requests arriving meanwhile join the next one).
-INGEST_PARALLEL = 4
-
 # A batch that lost a race with another command on one of its orders is decided again this often.
 INGEST_ATTEMPTS = 5
 
@@ -125,14 +122,16 @@ def order_events(account_id: UUID, region: ApiRegion, decision: Decision) -> lis
 
 
 class OrdersHandlers:
-    def __init__(self, units: Units[OrdersStore], region: ApiRegion, gate: Gate | None = None) -> None:
+    def __init__(
+        self, units: Units[OrdersStore], region: ApiRegion, gate: Gate | None = None, *, parallel: int = 4
+    ) -> None:
         self.units = units
         self.region = region
         self.gate = gate
         # Concurrent ingests share units of work, whatever their accounts (up to a batch's size, a few at once).
         self._requests = itertools.count(1)
         self.group: GroupCommit[ApiRegion, Submitted, IngestResult] = GroupCommit(
-            self._apply, MAX_BATCH, INGEST_PARALLEL, name="orders_ingest"
+            self._apply, MAX_BATCH, parallel, name="orders_ingest"
         )
 
     async def ingest(self, principal: Principal, raw_orders: Sequence[Any]) -> list[IngestResult]:

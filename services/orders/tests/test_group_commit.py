@@ -42,6 +42,17 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0)
 
 
+Group = GroupCommit[str, str, str]
+
+
+async def running(apply: Recorder, *, limit: int = 100, name: str = "group") -> tuple[Group, asyncio.Task[list[str]]]:
+    """A group of one unit at a time whose first unit (request ["1"] of key "a") is running, held by ``apply``."""
+    group: Group = GroupCommit(apply, limit=limit, parallel=1, name=name)
+    first = asyncio.create_task(group.submit("a", ["1"]))
+    await until(lambda: len(apply.calls) == 1)
+    return group, first
+
+
 async def test_a_lone_request_is_applied_at_once() -> None:
     apply = Recorder()
     apply.hold = False
@@ -52,9 +63,7 @@ async def test_a_lone_request_is_applied_at_once() -> None:
 
 async def test_requests_arriving_meanwhile_share_the_next_unit_each_with_its_own_answer() -> None:
     apply = Recorder()
-    group = GroupCommit(apply, limit=100, parallel=1)
-    first = asyncio.create_task(group.submit("a", ["1"]))
-    await until(lambda: len(apply.calls) == 1)
+    group, first = await running(apply)
     later = [asyncio.create_task(group.submit("a", [f"{n}x", f"{n}y"])) for n in range(2, 6)]
     await asyncio.sleep(0)
     apply.release.set()
@@ -65,16 +74,14 @@ async def test_requests_arriving_meanwhile_share_the_next_unit_each_with_its_own
 
 async def test_a_unit_takes_whole_requests_up_to_the_limit() -> None:
     apply = Recorder()
-    group = GroupCommit(apply, limit=4, parallel=1)
-    first = asyncio.create_task(group.submit("a", ["0"]))
-    await until(lambda: len(apply.calls) == 1)
+    group, first = await running(apply, limit=4)
     rest = [asyncio.create_task(group.submit("a", [f"{n}a", f"{n}b", f"{n}c"][: 1 + n % 3])) for n in range(1, 7)]
     await asyncio.sleep(0)
     apply.release.set()
     await asyncio.gather(first, *rest)
     # requests of 2, 3, 1, 2, 3, 1 items: whole requests, in arrival order, while they fit 4
     assert [len(items) for _, items in apply.calls[1:]] == [2, 3 + 1, 2, 3 + 1]
-    assert [item for _, items in apply.calls for item in items] == ["0"] + [
+    assert [item for _, items in apply.calls for item in items] == ["1"] + [
         item for n in range(1, 7) for item in [f"{n}a", f"{n}b", f"{n}c"][: 1 + n % 3]
     ]  # arrival order kept, nothing lost or doubled
 
@@ -97,9 +104,7 @@ async def test_up_to_parallel_units_of_a_key_run_at_once_and_other_keys_are_not_
 
 async def test_a_failed_unit_is_applied_again_request_by_request_so_only_the_culprit_fails() -> None:
     apply = Recorder(fail_on=lambda items: "bad" in items)
-    group = GroupCommit(apply, limit=3, parallel=1, name="split")
-    first = asyncio.create_task(group.submit("a", ["1"]))
-    await until(lambda: len(apply.calls) == 1)
+    group, first = await running(apply, limit=3, name="split")
     queued = [asyncio.create_task(group.submit("a", [item])) for item in ("2", "bad", "3")]
     await asyncio.sleep(0)
     apply.release.set()
@@ -136,9 +141,7 @@ async def test_a_lone_request_that_fails_is_not_tried_again() -> None:
 
 async def test_a_request_cancelled_while_queued_is_never_applied() -> None:
     apply = Recorder()
-    group = GroupCommit(apply, limit=100, parallel=1)
-    first = asyncio.create_task(group.submit("a", ["1"]))
-    await until(lambda: len(apply.calls) == 1)
+    group, first = await running(apply)
     gone = asyncio.create_task(group.submit("a", ["gone"]))
     kept = asyncio.create_task(group.submit("a", ["kept"]))
     await asyncio.sleep(0)
@@ -150,9 +153,7 @@ async def test_a_request_cancelled_while_queued_is_never_applied() -> None:
 
 async def test_a_stopped_drain_answers_everyone_waiting() -> None:
     apply = Recorder()
-    group = GroupCommit(apply, limit=100, parallel=1)
-    first = asyncio.create_task(group.submit("a", ["1"]))
-    await until(lambda: len(apply.calls) == 1)
+    group, first = await running(apply)
     queued = asyncio.create_task(group.submit("a", ["2"]))
     await asyncio.sleep(0)
     for drain in list(group._drains):  # what the event loop does to pending tasks at shutdown

@@ -212,3 +212,29 @@ async def test_an_append_returns_the_rows_exactly_as_stored(conn: asyncpg.Connec
     stored = await eventstore.read_stream(conn, "r-1") + await eventstore.read_stream(conn, "r-2")
     assert returned == stored
     assert [s.occurred_at.utcoffset() for s in returned] == [timedelta(0)] * 3
+
+
+async def test_each_event_can_carry_its_own_trace(conn: asyncpg.Connection) -> None:
+    """A command that appends what several requests caused (a group commit) keeps each request's trace."""
+    account = uuid4()
+    mine, theirs, default = (f"00-{uuid4().hex}-b7ad6b7169203331-01" for _ in range(3))
+    async with conn.transaction():
+        returned = await eventstore.append_streams(
+            conn,
+            [
+                eventstore.StreamAppend(
+                    "t-1", 0, [AmountAdded(account_id=account, amount=n) for n in (1, 2)], traceparent=[mine, None]
+                ),
+                eventstore.StreamAppend("t-2", 0, [AmountAdded(account_id=account, amount=3)], traceparent=theirs),
+                eventstore.StreamAppend("t-3", 0, [AmountAdded(account_id=account, amount=4)]),
+            ],
+            traceparent=default,
+        )
+    stored = [e for s in ("t-1", "t-2", "t-3") for e in await eventstore.read_stream(conn, s)]
+    assert [e.traceparent for e in stored] == [mine, default, theirs, default]
+    assert returned == stored
+    with pytest.raises(ValueError, match="one traceparent per event"):
+        async with conn.transaction():
+            await eventstore.append_streams(
+                conn, [eventstore.StreamAppend("t-4", 0, [AmountAdded(account_id=account, amount=5)], traceparent=[])]
+            )

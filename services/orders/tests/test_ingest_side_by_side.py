@@ -109,3 +109,27 @@ async def test_many_sellers_at_once_each_get_their_own_answers_and_events(
                 {o["AmazonOrderId"]: 1 for o in [*sent[a], shared]}
             )
             assert {r.value["account_id"] for r in seen} == {str(a)}
+
+
+async def test_each_order_event_continues_its_own_requests_trace_in_a_shared_unit(
+    start_orders: Start, issuer: Issuer, kafka_bootstrap: str
+) -> None:
+    base, account, token = await new_seller(start_orders, issuer, ingest_parallel=1)
+    traces = {order_id(): uuid.uuid4().hex for _ in range(10)}  # order ID -> the trace its request belongs to
+    async with TopicWatcher(kafka_bootstrap, [ORDERS]) as watcher, httpx.AsyncClient(base_url=base) as http:
+        responses = await asyncio.gather(
+            *(
+                http.post(
+                    "/orders/v0/orders",
+                    json=order(oid),
+                    headers={**auth(token), "traceparent": f"00-{trace}-{uuid.uuid4().hex[:16]}-01"},
+                )
+                for oid, trace in traces.items()
+            )
+        )
+        assert [r.status_code for r in responses] == [200] * len(traces)
+        marker = order_id()
+        await http.post("/orders/v0/orders", json=order(marker), headers=auth(token))
+        seen = await events_until_marker(watcher, account, marker)
+    carried = {r.value["amazon_order_id"]: r.headers["ce_traceparent"].split("-")[1] for r in seen}
+    assert carried == traces

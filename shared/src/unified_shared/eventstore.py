@@ -63,18 +63,24 @@ class StoredEvent:
 @dataclass(frozen=True, slots=True)
 class StreamAppend:
     """Events for one stream, after ``expected_version`` (0 for a new stream); ``occurred_at`` is one
-    instant for all of them or one per event (default: now)."""
+    instant for all of them or one per event (default: now); ``traceparent`` likewise (default: the append's,
+    else the current trace's), for a command that appends what several requests caused."""
 
     stream_id: str
     expected_version: int
     events: Sequence[Event]
     occurred_at: datetime | Sequence[datetime] | None = None
+    traceparent: str | Sequence[str | None] | None = None
 
     def occurred(self, index: int, default: datetime) -> datetime:
         if self.occurred_at is None:
             return default
         value = self.occurred_at if isinstance(self.occurred_at, datetime) else self.occurred_at[index]
         return check_instant(value)
+
+    def trace(self, index: int, default: str | None) -> str | None:
+        value = self.traceparent if isinstance(self.traceparent, str | None) else self.traceparent[index]
+        return value or default
 
 
 # PostgreSQL keeps far wider instants, but asyncpg writes year 1 and 9999 extremes as -infinity/infinity,
@@ -124,9 +130,9 @@ _APPEND_SQL = """
 WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared($1::bigint) AS held),
      new AS (
          SELECT * FROM unnest($2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
-                              $8::text[], $9::timestamptz[])
+                              $8::text[], $9::timestamptz[], $12::text[])
                        WITH ORDINALITY AS t(event_id, stream_id, version, event_type, topic, partition_key,
-                                            payload, occurred_at, n)),
+                                            payload, occurred_at, traceparent, n)),
      behind AS (
          SELECT 1 FROM unnest($10::text[], $11::int[]) AS e(stream_id, expected)
          WHERE e.expected > 0 AND NOT EXISTS (
@@ -135,7 +141,7 @@ WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared($1::bigint) AS he
 INSERT INTO event_store (event_id, stream_id, version, event_type, topic, partition_key, payload,
                          occurred_at, traceparent)
 SELECT new.event_id, new.stream_id, new.version, new.event_type, new.topic, new.partition_key,
-       new.payload::jsonb, new.occurred_at, $12::text
+       new.payload::jsonb, new.occurred_at, new.traceparent
 FROM new CROSS JOIN lock
 WHERE NOT EXISTS (SELECT 1 FROM behind)
 ORDER BY new.n
@@ -158,9 +164,13 @@ async def append_streams(
     traceparent = traceparent or current_traceparent()  # the request's trace continues in the record
     now = datetime.now(UTC)
     cols: list[list[Any]] = [[] for _ in range(8)]
+    traces: list[str | None] = []
     for a in appends:
         if not isinstance(a.occurred_at, datetime | None) and len(a.occurred_at) != len(a.events):
             raise ValueError("one occurred_at per event")
+        if not isinstance(a.traceparent, str | None) and len(a.traceparent) != len(a.events):
+            raise ValueError("one traceparent per event")
+        traces.extend(a.trace(i, traceparent) for i in range(len(a.events)))
         for offset, event in enumerate(a.events, start=1):
             for col, value in zip(
                 cols,
@@ -187,7 +197,7 @@ async def append_streams(
             *cols,
             [a.stream_id for a in checked],
             [a.expected_version for a in checked],
-            traceparent,
+            traces,
         )
     except asyncpg.UniqueViolationError as exc:
         # The transaction is aborted now, so the actual version cannot be read here.
@@ -203,10 +213,10 @@ async def append_streams(
     return [
         StoredEvent(
             position, event_id, stream_id, version, event_type, topic, key, json.loads(payload),
-            occurred_at.astimezone(UTC), traceparent, int(txid),
+            occurred_at.astimezone(UTC), trace, int(txid),
         )
-        for (position, txid), event_id, stream_id, version, event_type, topic, key, payload, occurred_at in zip(
-            rows, *cols, strict=True
+        for (position, txid), event_id, stream_id, version, event_type, topic, key, payload, occurred_at, trace in zip(
+            rows, *cols, traces, strict=True
         )
     ]  # fmt: skip
 

@@ -17,6 +17,7 @@ each of its requests is applied again alone, so one request's failure never beco
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -76,7 +77,9 @@ class GroupCommit(Generic[K, I, R]):
         queue.waiting.append(request)
         if queue.drains < self.parallel:  # else a running drain of the key takes it next
             queue.drains += 1
-            drain = asyncio.create_task(self._drain(key, queue))
+            # In a context of its own: a unit serves many requests, so it must not carry the first one's
+            # request ID or trace (each item brings what it needs of its request).
+            drain = asyncio.create_task(self._drain(key, queue), context=contextvars.Context())
             self._drains.add(drain)
             drain.add_done_callback(self._drains.discard)
         return await request.answer

@@ -40,6 +40,7 @@ from unified_shared.events import Event
 from unified_shared.eventstore import StreamAppend
 from unified_shared.participations import Gate, Verdict
 from unified_shared.scope import check_marketplace, participation_refusal
+from unified_shared.tracing import current_traceparent
 from unified_shared.uow import RACES, UnitOfWork, Units
 
 # An order of a request as parsed: its ID (if it has one) and its input, or why it was refused.
@@ -56,6 +57,7 @@ class Submitted:
     order: OrderInput | DomainError
     verdict: tuple[Verdict, str] | None
     request: int = 0  # which request it belongs to (the orders of a request are deferred together)
+    traceparent: str | None = None  # its request's trace: the order's events continue it
 
 
 # A batch that lost a race with another command on one of its orders is decided again this often.
@@ -144,15 +146,17 @@ class OrdersHandlers:
         if not 1 <= len(raw_orders) <= MAX_BATCH:
             raise Invalid("Orders", f"Orders must hold 1 to {MAX_BATCH} orders")
         parsed = [self._parse(principal, raw) for raw in raw_orders]
-        account, request = principal.account_id, next(self._requests)
+        account, request, trace = principal.account_id, next(self._requests), current_traceparent()
         results = await self.group.submit(
-            self.region, [Submitted(account, oid, order, None, request) for oid, order in parsed]
+            self.region, [Submitted(account, oid, order, None, request, trace) for oid, order in parsed]
         )
         if not any(r is DEFERRED for r in results):
             return results
         verdicts = await self._verdicts(account, parsed)
         asked = [
-            Submitted(account, oid, o, verdicts[o.marketplace_id] if isinstance(o, OrderInput) else None, request)
+            Submitted(
+                account, oid, o, verdicts[o.marketplace_id] if isinstance(o, OrderInput) else None, request, trace
+            )
             for oid, o in parsed
         ]
         return await self.group.submit(self.region, asked)
@@ -191,7 +195,7 @@ class OrdersHandlers:
         stored = await uow.store.get_orders_for_update(wanted) if wanted else {}
         learned, deferred = await self._learned(uow, batch, stored)
         current: dict[OrderKey, OrderState] = dict(stored)
-        pending: dict[OrderKey, list[tuple[Event, datetime]]] = {}
+        pending: dict[OrderKey, list[tuple[Event, datetime, str | None]]] = {}
         results: list[IngestResult] = []
         for item in batch:
             order = item.order
@@ -219,7 +223,7 @@ class OrdersHandlers:
                 continue
             events = order_events(item.account_id, self.region, decision)
             current[key] = replace(decision.state, version=decision.state.version + len(events))
-            pending.setdefault(key, []).extend((e, order.last_update_date) for e in events)
+            pending.setdefault(key, []).extend((e, order.last_update_date, item.traceparent) for e in events)
             results.append(IngestResult(item.order_id, decision.outcome, events=[e.NAME for e in events]))
         if pending:
             await uow.store.save_orders([(account, current[(account, oid)]) for account, oid in pending])
@@ -228,8 +232,9 @@ class OrdersHandlers:
                     StreamAppend(
                         stream_id(*key),
                         stored[key].version if key in stored else 0,
-                        [e for e, _ in items],
-                        occurred_at=[t for _, t in items],
+                        [e for e, _, _ in items],
+                        occurred_at=[t for _, t, _ in items],
+                        traceparent=[trace for _, _, trace in items],
                     )
                     for key, items in pending.items()
                 ]

@@ -209,15 +209,7 @@ class Driver:
         for phase in phases:
             for region, orders in phase.items():
                 for batch in _chunks(orders, BATCH):
-                    answer = _check(
-                        await self.http.post(
-                            f"{self.ep.orders[region]}/orders/v0/orders",
-                            json={"Orders": batch},
-                            headers=session.owner.auth,
-                        ),
-                        f"orders batch ({region})",
-                    )
-                    for result in answer["results"]:
+                    for result in await self._post_orders(session, region, batch):
                         self.ingested.outcomes[result["outcome"]] += 1
                         if result["outcome"] == "rejected":
                             self.ingested.rejected.append(result)
@@ -236,6 +228,36 @@ class Driver:
             )
             self.ingested.refunds += 1
             progress.advance()
+
+    async def _post_orders(
+        self, session: Session, region: str, batch: list[dict[str, Any]], attempts: int = 30
+    ) -> list[dict[str, Any]]:
+        """One batch, as a well-behaved SP-API client sends it: orders refused for now (503: the region has not
+        learned a fresh marketplace opening yet) are sent again after their Retry-After, the others answered."""
+        final: dict[int, dict[str, Any]] = {}
+        pending = list(range(len(batch)))
+        for attempt in range(attempts):
+            response = await self.http.post(
+                f"{self.ep.orders[region]}/orders/v0/orders",
+                json={"Orders": [batch[i] for i in pending]},
+                headers=session.owner.auth,
+            )
+            if response.status_code == 503 and attempt < attempts - 1:  # a lone order refused for now
+                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                continue
+            answer = _check(response, f"orders batch ({region})")
+            later: dict[int, float] = {}  # order -> its Retry-After
+            for i, result in zip(pending, answer["results"], strict=True):
+                problem = result.get("problem") or {}
+                if problem.get("status") == 503 and attempt < attempts - 1:
+                    later[i] = float(problem.get("retry_after", 1))
+                else:
+                    final[i] = result
+            if not later:
+                break
+            await asyncio.sleep(max(later.values()))
+            pending = list(later)
+        return [final[i] for i in range(len(batch))]
 
     async def ingest_messages(self, session: Session) -> None:
         with ProgressReport("ingesting buyer messages", total=len(self.scenario.messages)) as progress:

@@ -161,14 +161,15 @@ async def _load(
     return result
 
 
-async def _open_marketplace(database_url: str, account_id: uuid.UUID) -> None:
-    """The bench account has opened DE, as regions would have told the instance: without it every new order
+async def _open_marketplace(database_url: str, accounts: list[uuid.UUID]) -> None:
+    """The bench accounts have opened DE, as regions would have told the instance: without it every new order
     is refused by the participation gate (after waiting for it), and the figures measure refusals."""
     conn = await asyncpg.connect(database_url)
     try:
-        await apply_subscription_event(
-            conn, ParticipationOpened(account_id=account_id, marketplace_id=DE, at=datetime.now(UTC))
-        )
+        for account_id in accounts:
+            await apply_subscription_event(
+                conn, ParticipationOpened(account_id=account_id, marketplace_id=DE, at=datetime.now(UTC))
+            )
     finally:
         await conn.close()
 
@@ -210,8 +211,7 @@ async def http_bench(ctx: Context) -> list[Figure]:
             _process([PY, "-m", "unified_orders", "serve"], env, f"{base}/health/ready") as orders,
             _process([PY, "-m", "bench.hello", str(hello_port)], {}, f"{hello}/health/ready") as hello_pid,
         ):
-            for account in (account_id, *sellers):  # migrated once the instance is ready
-                await _open_marketplace(database_url, account)
+            await _open_marketplace(database_url, [account_id, *sellers])  # migrated once the instance is ready
             await _load(f"{base}/orders/v0/orders", 4, 1.0, token)  # warm up (JWKS, plans, pools)
             await _load(f"{hello}/hello", 4, 1.0)
             db = database_url.rsplit("/", 1)[1]

@@ -56,8 +56,8 @@ class Submitted:
     order_id: str | None
     order: OrderInput | DomainError
     verdict: tuple[Verdict, str] | None
-    request: int = 0  # which request it belongs to (the orders of a request are deferred together)
-    traceparent: str | None = None  # its request's trace: the order's events continue it
+    request: int  # which request it belongs to (the orders of a request are deferred together)
+    traceparent: str | None  # its request's trace: the order's events continue it
 
 
 # A batch that lost a race with another command on one of its orders is decided again this often.
@@ -147,17 +147,14 @@ class OrdersHandlers:
             raise Invalid("Orders", f"Orders must hold 1 to {MAX_BATCH} orders")
         parsed = [self._parse(principal, raw) for raw in raw_orders]
         account, request, trace = principal.account_id, next(self._requests), current_traceparent()
-        results = await self.group.submit(
-            self.region, [Submitted(account, oid, order, None, request, trace) for oid, order in parsed]
-        )
+        submitted = [Submitted(account, oid, order, None, request, trace) for oid, order in parsed]
+        results = await self.group.submit(self.region, submitted)
         if not any(r is DEFERRED for r in results):
             return results
         verdicts = await self._verdicts(account, parsed)
         asked = [
-            Submitted(
-                account, oid, o, verdicts[o.marketplace_id] if isinstance(o, OrderInput) else None, request, trace
-            )
-            for oid, o in parsed
+            replace(s, verdict=verdicts[s.order.marketplace_id]) if isinstance(s.order, OrderInput) else s
+            for s in submitted
         ]
         return await self.group.submit(self.region, asked)
 

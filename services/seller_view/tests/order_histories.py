@@ -24,14 +24,14 @@ MARKETS = [(US, "USD", "NA"), (DE, "EUR", "EU"), (UK, "GBP", "EU"), (JP, "JPY", 
 
 
 def order_events(
-    rng: random.Random, account: uuid.UUID, n: int, *, ties: bool = False, days: int = DAYS
+    rng: random.Random, account: uuid.UUID, n: int, *, ties: bool = False, days: int = DAYS, counts: bool = False
 ) -> list[Event]:
     """One order's events in the order they are published: its snapshot, then up to four status changes,
     refunds (some in another currency) or newer snapshots (some moving the purchase day), some older than
     the order's last update; now and then the snapshot comes after some of its changes (they are parked).
     ``ties``: every later event at the order's purchase time or an hour after, so that several share one
     last_update_date (their order is then decided by their sequence). ``days``: how many days from T0 the
-    orders are placed in."""
+    orders are placed in. ``counts``: status changes carry item counts now and then (both, or one of them)."""
     order_id = f"{n:03d}-0000000-0000000"
     market, currency, region = rng.choice(MARKETS)
     if rng.random() < 0.15:
@@ -72,7 +72,9 @@ def order_events(
                     from_status="Unshipped",
                     to_status=rng.choice(["Shipped", "Canceled", "PartiallyShipped"]),  # type: ignore[arg-type]
                     last_update_date=at,
-                    number_of_items_shipped=rng.choice([None, 1]) if ties else None,
+                    **(
+                        _counts(rng) if counts else {"number_of_items_shipped": rng.choice([None, 1]) if ties else None}
+                    ),
                 )
             )
         elif pick < 0.8:
@@ -92,6 +94,18 @@ def order_events(
     if rng.random() < 0.3:  # changes before their order: parked, then applied
         events.insert(rng.randint(1, len(events)), events.pop(0))
     return events
+
+
+def _counts(rng: random.Random) -> dict[str, int | None]:
+    shipped, unshipped = rng.randint(0, 3), rng.randint(0, 3)
+    return rng.choice(
+        [
+            {},
+            {"number_of_items_shipped": shipped, "number_of_items_unshipped": unshipped},
+            {"number_of_items_shipped": shipped},
+            {"number_of_items_unshipped": unshipped},
+        ]
+    )
 
 
 def interleave(rng: random.Random, queues: list[list[Event]]) -> list[Event]:

@@ -16,12 +16,13 @@ import pytest
 
 from unified_seller_view import store
 from unified_seller_view.handlers import handler_for, table_for
+from unified_seller_view.order_versions import version
 from unified_shared.consumer import ReceivedEvent
 from unified_shared.db import connect
 from unified_shared.events import Event
 
 from .order_histories import interleave, order_events
-from .support import as_received, create_readmodels
+from .support import apply_in_random_batches, as_received, create_readmodels
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
@@ -84,5 +85,38 @@ async def test_tied_updates_give_one_result_whatever_the_batches(fresh_db: str, 
         assert "## orders (60)" in expected and "## order_status_history" in expected
         assert "## order_day_summaries (0)" not in expected
         assert batched == expected
+    finally:
+        await conn.close()
+
+
+async def _apply_each(conn: asyncpg.Connection, schema: str, events: list[ReceivedEvent]) -> None:
+    one = handler_for(schema)
+    for received in events:
+        async with conn.transaction():
+            await one(conn, received)
+
+
+@pytest.mark.parametrize(("seed", "ties"), [(1, False), (2, False), (3, True)])
+async def test_any_arrival_order_gives_the_rows_of_the_version_order(fresh_db: str, seed: int, ties: bool) -> None:
+    """Each group of an order's fields ends at the newest event that sets it (order_versions.py): the events
+    of 40 orders (snapshots newer and older, status changes with and without item counts, refunds) applied
+    in version order, and shuffled at random (event by event, and in random batches, some twice), give the same view."""
+    rng = random.Random(seed)
+    accounts = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(2)]
+    histories = [order_events(rng, rng.choice(accounts), n, ties=ties, counts=True) for n in range(40)]
+    published = as_received(interleave(rng, histories))  # IDs and sequences as published
+    in_order = sorted(published, key=lambda r: version(r.event.last_update_date, r.envelope.sequence, r.event_id))  # type: ignore[attr-defined]
+    shuffled = list(published)
+    rng.shuffle(shuffled)
+    conn = await connect(fresh_db)
+    try:
+        await create_readmodels(conn, "in_order", "shuffled", "shuffled_batches")
+        await _apply_each(conn, "in_order", in_order)
+        await _apply_each(conn, "shuffled", shuffled)
+        await apply_in_random_batches(conn, "shuffled_batches", shuffled, rng)
+        expected = await store.dump(conn, "in_order")
+        assert "## orders (40)" in expected and "## parked_order_events (0)" in expected
+        assert await store.dump(conn, "shuffled") == expected
+        assert await store.dump(conn, "shuffled_batches") == expected
     finally:
         await conn.close()

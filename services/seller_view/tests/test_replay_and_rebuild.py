@@ -17,13 +17,15 @@ from aiokafka import ConsumerRecord, TopicPartition
 from unified_seller_view import generations as gens
 from unified_seller_view import store
 from unified_seller_view.handlers import apply_event, handler_for
+from unified_seller_view.order_versions import GROUPS, of_row, version_columns
 from unified_seller_view.runtime import MIGRATIONS
 from unified_shared.consumer import IdempotentConsumer
+from unified_shared.contracts import orders
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
 from unified_shared.kafka import make_consumer, make_producer, make_reader
 
 from .scenario import base_scenario, fx_events
-from .support import DE, US, View, publisher, utc, view_of
+from .support import DE, US, View, as_received, publisher, utc, view_of
 
 
 def rich_scenario() -> Any:
@@ -234,15 +236,80 @@ async def test_a_generation_from_before_the_read_model_steps_stays_current_and_g
             # as the single readmodel.sql made them: without what the steps after 4 make
             await conn.execute(f'DROP TABLE "{gen.schema}".order_contributions')
             await conn.execute(f'ALTER TABLE "{gen.schema}".orders DROP version_sequence, DROP version_event_id')
+            groups = ", ".join(f"DROP {c}" for g in GROUPS for c in version_columns(g))
+            await conn.execute(f'ALTER TABLE "{gen.schema}".orders {groups}')
         # steps 1, 3 and 4 not run again (a re-run would fail: tables exist), the steps after them run
         assert await gens.upgrade_generations(conn) == [
             f"{gen.schema}:{step}"
             for gen in (legacy, outdated)
-            for step in ("005_order_contributions", "006_order_versions")
+            for step in ("005_order_contributions", "006_order_versions", "007_order_field_versions")
         ]
         for gen in (legacy, outdated):
-            assert [v for v, _ in await gens.applied_steps(conn, gen.schema)] == [1, 3, 4, 5, 6]
+            assert [v for v, _ in await gens.applied_steps(conn, gen.schema)] == [1, 3, 4, 5, 6, 7]
         assert (await gens.generation(conn, legacy.number)).ddl_checksum == gens.ddl_checksum()
         assert (await gens.generation(conn, outdated.number)).ddl_checksum == "an older readmodel.sql"
+    finally:
+        await conn.close()
+
+
+def _change(placed: orders.OrderPlaced, hours: int, status: str) -> orders.OrderStatusChanged:
+    return orders.OrderStatusChanged(
+        **placed.model_dump(include={"account_id", "marketplace_id", "amazon_order_id", "region"}),
+        from_status="Unshipped",
+        to_status=status,  # type: ignore[arg-type]
+        last_update_date=placed.last_update_date + timedelta(hours=hours),
+    )
+
+
+def _refund(placed: orders.OrderPlaced, hours: int) -> orders.OrderRefunded:
+    at = placed.last_update_date + timedelta(hours=hours)
+    return orders.OrderRefunded(
+        **placed.model_dump(include={"account_id", "marketplace_id", "amazon_order_id", "region"}),
+        amount=placed.order_total.model_copy(update={"amount": placed.order_total.amount / 2}),
+        refunded_at=at,
+        last_update_date=at,
+    )
+
+
+async def test_orders_from_before_field_versions_keep_what_they_reflected(make_db) -> None:
+    """Step 007 on a generation with orders: a field group without a version of its own is at the row's version
+    (what the row reflected then), so a change older than the row still changes nothing; a refund that moves
+    the row's version leaves the groups where they were, so a change between the two still applies."""
+    conn = await connect(await make_db())
+    try:
+        await apply_migrations(conn, [SHARED_COMPONENT, MIGRATIONS])
+        gen = await gens.create_generation(conn, "sv-fields", {}, "live")
+        s = base_scenario()
+        placed = s.placed_event(s.place(US, utc(2026, 9, 1, 10), "20.00", 2))
+        other = s.placed_event(s.place(US, utc(2026, 9, 1, 11), "30.00", 1))
+        resent = other.model_copy(update={"last_update_date": other.last_update_date + timedelta(hours=1)})
+        resent = resent.model_copy(update={"order_total": other.order_total.model_copy(update={"amount": 31})})
+        first, second, *later, newer_snapshot = as_received(
+            [placed, other, _change(placed, -1, "Canceled"), _refund(placed, 2), _change(placed, 1, "Shipped"), resent]
+        )
+        apply = handler_for(gen.schema)
+        for received in (first, second):
+            async with conn.transaction():
+                await apply(conn, received)
+        # as a generation from before step 007 holds the order: without the groups' versions
+        columns = ", ".join(f"DROP {c}" for g in GROUPS for c in version_columns(g))
+        await conn.execute(f'ALTER TABLE "{gen.schema}".orders {columns}')
+        await conn.execute(
+            "DELETE FROM schema_migrations WHERE component = $1 AND version = 7", gens.steps_component(gen.schema)
+        )
+        assert await gens.upgrade_generations(conn) == [f"{gen.schema}:007_order_field_versions"]
+        row = await conn.fetchrow(
+            f'SELECT * FROM "{gen.schema}".orders WHERE amazon_order_id = $1', placed.amazon_order_id
+        )
+        assert row["status_at"] is None and all(of_row(row, group) == of_row(row) for group in GROUPS)
+        for received, status in zip(later, ("Unshipped", "Unshipped", "Shipped"), strict=True):
+            async with conn.transaction():
+                await apply(conn, received)
+            got = f'SELECT status FROM "{gen.schema}".orders WHERE amazon_order_id = $1'
+            assert await conn.fetchval(got, placed.amazon_order_id) == status
+        async with conn.transaction():  # a newer snapshot of an order whose groups have no version of their own
+            await apply(conn, newer_snapshot)
+        got = f'SELECT amount FROM "{gen.schema}".orders WHERE amazon_order_id = $1'
+        assert await conn.fetchval(got, other.amazon_order_id) == 31
     finally:
         await conn.close()

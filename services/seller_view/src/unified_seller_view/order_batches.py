@@ -1,8 +1,9 @@
 """Order events applied set-based: a batch's OrderPlaced in one upsert, its status changes and refunds folded
 in log order in Python and written in a few statements. Same rules as the per-event path (order_handlers.py): a
-snapshot or status change replaces what an order reflects only when newer by (last_update_date, sequence,
-event ID) (order_versions.py: ties too have one answer); a refund is kept once and moves the order's version
-forward when newer; changes before their order are parked and applied, in that order, when it arrives."""
+snapshot or status change sets each group of fields it carries only where newer than the event that set that
+group last, by (last_update_date, sequence, event ID) (order_versions.py: ties too have one answer); a refund
+is kept once and moves the order's version forward when newer; changes before their order are parked and
+applied, in that order, when it arrives."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from uuid import UUID
 import asyncpg
 
 from unified_seller_view import summaries
-from unified_seller_view.order_versions import Version, newer, of_row, version
-from unified_seller_view.orders_store import ORDER_COLUMNS, ORDER_UPDATE_SET
+from unified_seller_view.order_versions import Version, apply_fields, change_fields, newer, version
+from unified_seller_view.orders_store import CHANGED_COLUMNS, SNAPSHOTS_UPSERT, changes_arrays, changes_update
 from unified_shared.consumer import ReceivedEvent
 from unified_shared.contracts import orders
 
@@ -33,17 +34,10 @@ def order_key(received: ReceivedEvent) -> Hashable:
     return (event.account_id, event.amazon_order_id)  # type: ignore[attr-defined]
 
 
-# An order row's version in SQL, as order_versions.version orders it (row comparison; uuid compares as UUID).
-_SQL_VERSION = (
-    "({t}.last_update_date, coalesce({t}.version_sequence, -1), "
-    "coalesce({t}.version_event_id, '00000000-0000-0000-0000-000000000000'::uuid))"
-)
-
-
 async def apply_placed(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]) -> None:
     """As the per-event path, which applies each snapshot in turn: the first snapshot of each order in the
-    batch, with the changes parked for it; then the newest of the order's later snapshots (one replaces
-    what the order reflects only when newer, so the newest of several is what applying them in turn gives)."""
+    batch, with the changes parked for it; then the newest of the order's later snapshots (a snapshot sets
+    every group of fields, each where newer: the newest of several is what applying them in turn gives)."""
     first: dict[OrderKey, ReceivedEvent] = {}
     later: dict[OrderKey, ReceivedEvent] = {}
     for received in events:
@@ -82,13 +76,7 @@ async def _upsert(conn: asyncpg.Connection, placed: list[ReceivedEvent]) -> list
     the changes parked for their orders taken (independent tables)."""
     rows = [(cast(orders.OrderPlaced, r.event), r.envelope.sequence, r.event_id) for r in placed]
     return await conn.fetch(
-        f"""WITH up AS (
-            INSERT INTO orders ({", ".join(ORDER_COLUMNS)})
-            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                                 $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::numeric[], $11::int[],
-                                 $12::int[], $13::int[], $14::bigint[], $15::uuid[])
-            ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET {ORDER_UPDATE_SET}
-            WHERE {_SQL_VERSION.format(t="orders")} < {_SQL_VERSION.format(t="EXCLUDED")})
+        f"""WITH up AS ({SNAPSHOTS_UPSERT})
             DELETE FROM parked_order_events p USING unnest($1::uuid[], $2::text[]) AS k(a, o)
             WHERE p.account_id = k.a AND p.amazon_order_id = k.o
             RETURNING p.event_id, p.event_type, p.last_update_date, p.sequence, p.payload""",
@@ -115,12 +103,15 @@ async def apply_changes(conn: asyncpg.Connection, events: Sequence[ReceivedEvent
     await summaries.touch(conn, touched)
 
 
+_LOCKED_COLUMNS = ", ".join(f"o.{c}" for c in CHANGED_COLUMNS)
+
+
 async def _apply_changes(conn: asyncpg.Connection, changes: list[tuple[UUID, int | None, Any]]) -> set[DayKey]:
     """Apply status changes and refunds; returns the (account, purchase day) of the orders they changed."""
     keys = list({(e.account_id, e.amazon_order_id) for _, _, e in changes})  # locked in the statement's order
     rows = await conn.fetch(
-        """SELECT o.account_id, o.amazon_order_id, o.status, o.last_update_date, o.items_shipped, o.items_unshipped,
-                  o.version_sequence, o.version_event_id, (o.purchase_date AT TIME ZONE 'UTC')::date AS day
+        f"""SELECT o.account_id, o.amazon_order_id, {_LOCKED_COLUMNS},
+                  (o.purchase_date AT TIME ZONE 'UTC')::date AS day
            FROM orders o JOIN unnest($1::uuid[], $2::text[]) AS k(a, i)
              ON o.account_id = k.a AND o.amazon_order_id = k.i
            ORDER BY o.account_id, o.amazon_order_id FOR UPDATE OF o""",
@@ -137,50 +128,29 @@ async def _apply_changes(conn: asyncpg.Connection, changes: list[tuple[UUID, int
         if current is None:
             parked.append((event_id, sequence, e))
             continue
-        newer_than_order = newer(version(e.last_update_date, sequence, event_id), of_row(current))
         if isinstance(e, orders.OrderRefunded):
             refunds.append((event_id, e))  # kept whatever its version; moves the order's version when newer
-        elif not newer_than_order:
-            continue  # a stale change (or the same one again): the order already reflects a later one
-        else:
-            current["status"] = e.to_status
-            if e.number_of_items_shipped is not None:
-                current["items_shipped"] = e.number_of_items_shipped
-            if e.number_of_items_unshipped is not None:
-                current["items_unshipped"] = e.number_of_items_unshipped
-        if newer_than_order:
-            current["last_update_date"] = e.last_update_date
-            current["version_sequence"], current["version_event_id"] = sequence, event_id
-        touched.add(key)
+            touched.add(key)  # its day's refunds changed
+        if apply_fields(current, change_fields(e), version(e.last_update_date, sequence, event_id), sequence):
+            touched.add(key)
     if parked:
         await _park(conn, parked)
     if refunds or touched:  # one statement: the refunds kept and the orders changed (independent tables)
         changed = [state[k] for k in touched]  # rows locked above already (FOR UPDATE, in key order)
         await conn.execute(
-            """WITH refunds AS (
+            f"""WITH refunds AS (
                    INSERT INTO order_refunds (account_id, event_id, amazon_order_id, currency, amount, refunded_at)
                    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::numeric[],
                                         $6::timestamptz[])
                    ON CONFLICT DO NOTHING)
-               UPDATE orders o SET status = n.s, last_update_date = n.l, items_shipped = n.sh, items_unshipped = n.un,
-                   version_sequence = n.vs, version_event_id = n.ve
-               FROM unnest($7::uuid[], $8::text[], $9::text[], $10::timestamptz[], $11::int[], $12::int[],
-                           $13::bigint[], $14::uuid[]) AS n(a, i, s, l, sh, un, vs, ve)
-               WHERE o.account_id = n.a AND o.amazon_order_id = n.i""",
+               {changes_update(7)}""",
             [e.account_id for _, e in refunds],
             [i for i, _ in refunds],
             [e.amazon_order_id for _, e in refunds],
             [e.amount.currency_code for _, e in refunds],
             [e.amount.amount for _, e in refunds],
             [e.refunded_at for _, e in refunds],
-            [c["account_id"] for c in changed],
-            [c["amazon_order_id"] for c in changed],
-            [c["status"] for c in changed],
-            [c["last_update_date"] for c in changed],
-            [c["items_shipped"] for c in changed],
-            [c["items_unshipped"] for c in changed],
-            [c["version_sequence"] for c in changed],
-            [c["version_event_id"] for c in changed],
+            *changes_arrays(changed),
         )
     return {(state[k]["account_id"], state[k]["day"]) for k in touched}
 

@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from unified_seller_view import orders_store, store
-from unified_seller_view.order_versions import newer, of_row, version
+from unified_seller_view.order_versions import apply_fields, change_fields, version
 from unified_shared.contracts import orders
 
 log = logging.getLogger("unified_seller_view.handlers")  # the name it had before the split
@@ -39,10 +39,9 @@ def _order_row(event: orders.OrderPlaced, event_id: UUID, sequence: int | None) 
 async def apply_order_placed(
     conn: asyncpg.Connection, event: orders.OrderPlaced, event_id: UUID, sequence: int | None
 ) -> None:
-    existing = await orders_store.get_order(conn, event.account_id, event.amazon_order_id)
-    if existing is not None and not newer(version(event.last_update_date, sequence, event_id), of_row(existing)):
-        return  # the same or an older snapshot of an order we already know as well or better
-    await orders_store.upsert_order(conn, _order_row(event, event_id, sequence))
+    # Each group of fields where the snapshot is newer than it (order_versions.py): the same snapshot again, or
+    # an older one, changes nothing the order knows better.
+    await orders_store.upsert_snapshots(conn, [_order_row(event, event_id, sequence)])
     # Changes that arrived before the order: apply them now, in the order they happened.
     parked = await orders_store.take_parked(conn, event.account_id, event.amazon_order_id)
     parked_sorted = sorted(parked, key=lambda r: version(r["last_update_date"], r["sequence"], r["event_id"]))
@@ -89,10 +88,9 @@ async def _change_known_order(
     sequence: int | None,
 ) -> None:
     """A refund is kept whatever its version (and moves the order's version when newer); a status change
-    applies only when newer than the order's version (order_versions.py)."""
+    sets the fields it carries where newer than them (order_versions.py)."""
     current = await orders_store.get_order(conn, event.account_id, event.amazon_order_id)
     assert current is not None
-    newer_than_order = newer(version(event.last_update_date, sequence, event_id), of_row(current))
     if isinstance(event, orders.OrderRefunded):
         await orders_store.insert_refund(
             conn,
@@ -103,26 +101,6 @@ async def _change_known_order(
             amount=event.amount.amount,
             refunded_at=event.refunded_at,
         )
-        if newer_than_order:
-            await orders_store.touch_order(
-                conn,
-                event.account_id,
-                event.amazon_order_id,
-                last_update_date=event.last_update_date,
-                version_sequence=sequence,
-                version_event_id=event_id,
-            )
-        return
-    if not newer_than_order:
-        return  # a stale change (or the same one again): the order already reflects a later one
-    await orders_store.set_order_status(
-        conn,
-        event.account_id,
-        event.amazon_order_id,
-        status=event.to_status,
-        last_update_date=event.last_update_date,
-        items_shipped=event.number_of_items_shipped,
-        items_unshipped=event.number_of_items_unshipped,
-        version_sequence=sequence,
-        version_event_id=event_id,
-    )
+    row = dict(current)
+    if apply_fields(row, change_fields(event), version(event.last_update_date, sequence, event_id), sequence):
+        await orders_store.update_changes(conn, [row])

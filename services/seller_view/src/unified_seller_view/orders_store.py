@@ -4,12 +4,15 @@ the generation's schema first (see ``generations.use_schema``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+from unified_seller_view.order_versions import GROUPS, version_columns
 
 # -- orders -----------------------------------------------------------------------------------------
 
@@ -20,8 +23,7 @@ async def get_order(conn: asyncpg.Connection, account_id: UUID, amazon_order_id:
     )
 
 
-# The columns an order snapshot sets, in table order (the key first), and what a newer snapshot overwrites (all
-# but the key): the per-event upsert below and the batch path's (order_batches) are built from them.
+# The columns an order snapshot carries, in table order (the key first): its fields and the row's version.
 ORDER_COLUMNS = (
     "account_id",
     "amazon_order_id",
@@ -39,66 +41,99 @@ ORDER_COLUMNS = (
     "version_sequence",
     "version_event_id",
 )
-ORDER_UPDATE_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in ORDER_COLUMNS[2:])
-_UPSERT_ORDER = (
-    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
-    f"VALUES ({', '.join(f'${n}' for n in range(1, len(ORDER_COLUMNS) + 1))}) "
-    f"ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET {ORDER_UPDATE_SET}"
+_KEY = ("account_id", "amazon_order_id")
+_VERSION_TYPES = ("timestamptz", "bigint", "uuid")  # of a version's three columns
+_TYPES = dict(
+    zip(
+        ORDER_COLUMNS,
+        (
+            *("uuid", "text", "text", "text", "timestamptz", "timestamptz", "text", "text", "text", "numeric"),
+            *("int", "int", "int", "bigint", "uuid"),
+        ),
+        strict=True,
+    )
+) | {c: t for g in GROUPS for c, t in zip(version_columns(g), _VERSION_TYPES, strict=True)}
+
+
+def _unnest(columns: tuple[str, ...], first: int = 1) -> str:
+    """unnest($first::type[], ...) AS n(columns): one array a column."""
+    arrays = ", ".join(f"${first + i}::{_TYPES[c]}[]" for i, c in enumerate(columns))
+    return f"unnest({arrays}) AS n({', '.join(columns)})"
+
+
+def _sql_version(table: str, group: str | None) -> str:
+    """A version in SQL, as order_versions.of_row gives it (row comparison; uuid compares as UUID): a group
+    without a version of its own is at the row's."""
+    own = version_columns(group)
+    if group is None:
+        return f"({', '.join(_sql_part(table, i, c) for i, c in enumerate(own))})"
+    row = version_columns(None)
+    parts = (
+        f"CASE WHEN {table}.{own[0]} IS NULL THEN {_sql_part(table, i, r)} ELSE {_sql_part(table, i, c)} END"
+        for i, (c, r) in enumerate(zip(own, row, strict=True))
+    )
+    return f"({', '.join(parts)})"
+
+
+def _sql_part(table: str, position: int, column: str) -> str:
+    """A version's part (at, sequence, event ID); a missing sequence or event ID ranks lowest."""
+    lowest = ("", "-1", "'00000000-0000-0000-0000-000000000000'::uuid")[position]
+    return f"coalesce({table}.{column}, {lowest})" if lowest else f"{table}.{column}"
+
+
+def _older(group: str | None) -> str:
+    return f"{_sql_version('orders', group)} < {_sql_version('EXCLUDED', group)}"
+
+
+def _set_where_older(group: str | None, columns: tuple[str, ...]) -> list[str]:
+    return [f"{c} = CASE WHEN {_older(group)} THEN EXCLUDED.{c} ELSE orders.{c} END" for c in columns]
+
+
+# Snapshots upserted as order_versions.apply_fields applies them (a group only where the snapshot is newer
+# than it; the row's version where newer); a new order's groups all start at the snapshot's version.
+_GROUP_VERSIONS = tuple(c for g in GROUPS for c in version_columns(g))
+SNAPSHOTS_UPSERT = (
+    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS + _GROUP_VERSIONS)}) "
+    f"SELECT n.*, {', '.join(f'n.{c}' for _ in GROUPS for c in version_columns(None))} "
+    f"FROM {_unnest(ORDER_COLUMNS)} "
+    "ON CONFLICT (account_id, amazon_order_id) DO UPDATE SET "
+    + ", ".join(
+        [s for g, names in GROUPS.items() for s in _set_where_older(g, names + version_columns(g))]
+        + _set_where_older(None, version_columns(None))
+    )
+    + f" WHERE {' OR '.join(_older(g) for g in GROUPS)}"
 )
+"""$1..$15: one array per ORDER_COLUMNS column."""
+
+# What a status change or refund may set (order_versions.apply_fields), written back from the folded rows:
+# the fields, the row's version and every group's (one without its own version gets the row's old one when
+# the row's moves).
+CHANGED_COLUMNS = ("status", "items_shipped", "items_unshipped", *version_columns(None), *_GROUP_VERSIONS)
 
 
-async def upsert_order(conn: asyncpg.Connection, row: dict[str, Any]) -> None:
-    """Insert or overwrite the order's row; ``row`` has a value for each of ``ORDER_COLUMNS``."""
-    await conn.execute(_UPSERT_ORDER, *(row[c] for c in ORDER_COLUMNS))
-
-
-async def set_order_status(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    amazon_order_id: str,
-    *,
-    status: str,
-    last_update_date: datetime,
-    items_shipped: int | None,
-    items_unshipped: int | None,
-    version_sequence: int | None,
-    version_event_id: UUID,
-) -> None:
-    await conn.execute(
-        """UPDATE orders SET status = $3, last_update_date = $4,
-               items_shipped = coalesce($5, items_shipped), items_unshipped = coalesce($6, items_unshipped),
-               version_sequence = $7, version_event_id = $8
-           WHERE account_id = $1 AND amazon_order_id = $2""",
-        account_id,
-        amazon_order_id,
-        status,
-        last_update_date,
-        items_shipped,
-        items_unshipped,
-        version_sequence,
-        version_event_id,
+def changes_update(first: int) -> str:
+    """UPDATE of the changed orders from arrays $first.. (the key, then CHANGED_COLUMNS)."""
+    return (
+        f"UPDATE orders o SET {', '.join(f'{c} = n.{c}' for c in CHANGED_COLUMNS)} "
+        f"FROM {_unnest(_KEY + CHANGED_COLUMNS, first)} "
+        "WHERE o.account_id = n.account_id AND o.amazon_order_id = n.amazon_order_id"
     )
 
 
-async def touch_order(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    amazon_order_id: str,
-    *,
-    last_update_date: datetime,
-    version_sequence: int | None,
-    version_event_id: UUID,
-) -> None:
-    """The order's version moved to a newer event that changes nothing else (a refund)."""
-    await conn.execute(
-        """UPDATE orders SET last_update_date = $3, version_sequence = $4, version_event_id = $5
-           WHERE account_id = $1 AND amazon_order_id = $2""",
-        account_id,
-        amazon_order_id,
-        last_update_date,
-        version_sequence,
-        version_event_id,
-    )
+def changes_arrays(rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """The arguments of ``changes_update``: one array a column (the key, then CHANGED_COLUMNS)."""
+    return [[r[c] for r in rows] for c in _KEY + CHANGED_COLUMNS]
+
+
+async def upsert_snapshots(conn: asyncpg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Apply snapshots (each a value for every ORDER_COLUMNS column; one per order) as SNAPSHOTS_UPSERT does."""
+    await conn.execute(SNAPSHOTS_UPSERT, *([r[c] for r in rows] for c in ORDER_COLUMNS))
+
+
+async def update_changes(conn: asyncpg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write back orders whose rows were folded with changes (their rows locked already)."""
+    if rows:
+        await conn.execute(changes_update(1), *changes_arrays(rows))
 
 
 async def insert_refund(

@@ -115,6 +115,12 @@ def test_decide_new_same_newer_older() -> None:
         stored, parse_order({**raw, "LastUpdateDate": "2026-09-02T00:00:00Z", "NumberOfItemsUnshipped": 1}, EU, "*")
     )
     assert (counts.outcome, counts.status_change, counts.state.items_unshipped) == ("updated", None, 1)
+    assert counts.counts_changed and not newer.counts_changed
+    later = decide(
+        counts.state,
+        parse_order({**raw, "LastUpdateDate": "2026-09-03T00:00:00Z", "NumberOfItemsUnshipped": 1}, EU, "*"),
+    )
+    assert (later.outcome, later.counts_changed) == ("updated", False)  # only LastUpdateDate moved
     with pytest.raises(DomainError) as older:
         decide(newer.state, parse_order({**raw, "LastUpdateDate": "2026-09-01T12:00:00Z"}, EU, "*"))
     assert (older.value.field, status_of(older.value)) == ("LastUpdateDate", 409)

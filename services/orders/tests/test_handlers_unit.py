@@ -17,7 +17,7 @@ from unified_orders.paging import OrdersParams
 from unified_orders.store import stream_id
 from unified_shared.auth import Principal
 from unified_shared.catalog import ApiRegion
-from unified_shared.contracts.orders import OrderPlaced, OrderRefunded, OrderStatusChanged
+from unified_shared.contracts.orders import OrderItemCountsChanged, OrderPlaced, OrderRefunded, OrderStatusChanged
 from unified_shared.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from unified_shared.uow import Appended, FakeUnits
 
@@ -63,6 +63,31 @@ async def test_a_refused_order_of_a_batch_leaves_no_trace_while_the_others_apply
     assert [a.event.amazon_order_id for a in units.events] == [good["AmazonOrderId"]]  # type: ignore[attr-defined]
     with pytest.raises(NotFound):
         await h.get_order(who, bad["AmazonOrderId"])
+
+
+async def test_item_counts_moving_without_a_status_change_are_published() -> None:
+    """One more item of a PartiallyShipped order shipped: the view must learn the counts (no status change)."""
+    h, units = service()
+    who = principal()
+    oid = order_id()
+    await h.ingest(who, [order(oid, status="PartiallyShipped", shipped=1, unshipped=2)])
+    [more] = await h.ingest(
+        who, [order(oid, status="PartiallyShipped", updated="2026-09-02T10:00:00Z", shipped=2, unshipped=1)]
+    )
+    [same] = await h.ingest(
+        who, [order(oid, status="PartiallyShipped", updated="2026-09-03T10:00:00Z", shipped=2, unshipped=1)]
+    )
+    assert (more.outcome, more.events, same.outcome, same.events) == (
+        "updated",
+        ["OrderItemCountsChanged"],
+        "updated",
+        [],
+    )
+    assert names(units.events) == ["OrderPlaced", "OrderItemCountsChanged"]
+    counts = units.events[1].event
+    assert isinstance(counts, OrderItemCountsChanged)
+    assert (counts.number_of_items_shipped, counts.number_of_items_unshipped) == (2, 1)
+    assert units.events[1].version == 2 and units.events[1].occurred_at == counts.last_update_date
 
 
 async def test_status_moves_forward_only() -> None:

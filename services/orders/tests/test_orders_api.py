@@ -277,15 +277,22 @@ async def test_events_are_keyed_by_account_with_cloudevents_headers_and_match_th
     base, account, token = await new_seller(start_orders, issuer)
     placed = order(status="Unshipped", amount="42.50")
     oid = placed["AmazonOrderId"]
-    shipped = {**placed, "OrderStatus": "Shipped", "LastUpdateDate": "2026-09-03T10:00:00Z"}
+    counts = {
+        **placed,
+        "NumberOfItemsShipped": 1,
+        "NumberOfItemsUnshipped": 1,
+        "LastUpdateDate": "2026-09-02T10:00:00Z",
+    }
+    shipped = {**counts, "OrderStatus": "Shipped", "LastUpdateDate": "2026-09-03T10:00:00Z"}
     refund = {"RefundAmount": {"CurrencyCode": "EUR", "Amount": "2.50"}, "RefundedAt": "2026-09-04T10:00:00Z"}
     async with TopicWatcher(kafka_bootstrap, [ORDERS]) as watcher, httpx.AsyncClient(base_url=base) as http:
-        await http.post("/orders/v0/orders", json=placed, headers=auth(token))
-        await http.post("/orders/v0/orders", json=shipped, headers=auth(token))
+        for update in (placed, counts, shipped):
+            await http.post("/orders/v0/orders", json=update, headers=auth(token))
         await http.post(f"/orders/v0/orders/{oid}/refunds", json=refund, headers=auth(token))
-        seen = await watcher.collect(lambda r: r.key == str(account), count=3, timeout_s=30)
+        seen = await watcher.collect(lambda r: r.key == str(account), count=4, timeout_s=30)
     assert [r.headers["ce_type"] for r in seen] == [
         "unifiedseller.orders.OrderPlaced.v1",
+        "unifiedseller.orders.OrderItemCountsChanged.v1",
         "unifiedseller.orders.OrderStatusChanged.v1",
         "unifiedseller.orders.OrderRefunded.v1",
     ]
@@ -305,4 +312,5 @@ async def test_events_are_keyed_by_account_with_cloudevents_headers_and_match_th
         assert record.value["account_id"] == str(account)
     assert seen[0].value["order_total"] == {"currency_code": "EUR", "amount": "42.50"}
     assert seen[0].value["number_of_items"] == 2
-    assert seen[2].value["amount"] == {"currency_code": "EUR", "amount": "2.50"}
+    assert (seen[1].value["number_of_items_shipped"], seen[1].value["number_of_items_unshipped"]) == (1, 1)
+    assert seen[3].value["amount"] == {"currency_code": "EUR", "amount": "2.50"}

@@ -31,7 +31,8 @@ def order_events(
     the order's last update; now and then the snapshot comes after some of its changes (they are parked).
     ``ties``: every later event at the order's purchase time or an hour after, so that several share one
     last_update_date (their order is then decided by their sequence). ``days``: how many days from T0 the
-    orders are placed in. ``counts``: status changes carry item counts now and then (both, or one of them)."""
+    orders are placed in. ``counts``: status changes carry item counts now and then (both, or one of them),
+    and some changes move only the counts."""
     order_id = f"{n:03d}-0000000-0000000"
     market, currency, region = rng.choice(MARKETS)
     if rng.random() < 0.15:
@@ -65,7 +66,16 @@ def order_events(
     for k in range(rng.randint(0, 4)):
         at = placed + timedelta(hours=rng.choice([0, 1]) if ties else rng.randint(-1, 40))
         pick = rng.random()
-        if pick < 0.4:
+        if counts and pick < 0.1:  # the counts moved, the status did not
+            events.append(
+                orders.OrderItemCountsChanged(
+                    **order,
+                    last_update_date=at,
+                    number_of_items_shipped=rng.randint(0, 3),
+                    number_of_items_unshipped=rng.randint(0, 3),
+                )
+            )
+        elif pick < 0.4:
             events.append(
                 orders.OrderStatusChanged(
                     **order,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -18,6 +18,7 @@ from unified_seller_view import store
 from unified_seller_view.handlers import handler_for, table_for
 from unified_seller_view.order_versions import version
 from unified_shared.consumer import ReceivedEvent
+from unified_shared.contracts import orders
 from unified_shared.db import connect
 from unified_shared.events import Event
 
@@ -118,5 +119,33 @@ async def test_any_arrival_order_gives_the_rows_of_the_version_order(fresh_db: s
         assert "## orders (40)" in expected and "## parked_order_events (0)" in expected
         assert await store.dump(conn, "shuffled") == expected
         assert await store.dump(conn, "shuffled_batches") == expected
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("parked", [False, True])
+async def test_item_counts_that_move_without_a_status_change_reach_the_order(fresh_db: str, parked: bool) -> None:
+    """OrderItemCountsChanged sets the counts (not the status), in both paths, also when it comes before its
+    order (parked, then applied)."""
+    rng = random.Random(5)
+    [placed] = order_events(random.Random(4), uuid.UUID(int=rng.getrandbits(128)), 1)[:1]
+    assert isinstance(placed, orders.OrderPlaced)
+    moved = orders.OrderItemCountsChanged(
+        **placed.model_dump(include={"account_id", "marketplace_id", "amazon_order_id", "region"}),
+        last_update_date=placed.last_update_date + timedelta(hours=1),
+        number_of_items_shipped=2,
+        number_of_items_unshipped=1,
+    )
+    events = as_received([moved, placed] if parked else [placed, moved])
+    conn = await connect(fresh_db)
+    try:
+        await create_readmodels(conn, "per_event", "batched")
+        await _apply_each(conn, "per_event", events)
+        await apply_in_random_batches(conn, "batched", events, rng)
+        for schema in ("per_event", "batched"):
+            row = await conn.fetchrow(f"SELECT * FROM {schema}.orders")
+            assert (row["status"], row["items_shipped"], row["items_unshipped"]) == (placed.order_status, 2, 1)
+            assert row["last_update_date"] == moved.last_update_date
+            assert await conn.fetchval(f"SELECT count(*) FROM {schema}.parked_order_events") == 0
     finally:
         await conn.close()

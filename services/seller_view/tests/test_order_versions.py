@@ -169,6 +169,10 @@ def test_a_change_sets_its_status_and_the_counts_it_carries() -> None:
         last_update_date=T0,
     )
     assert change_fields(refund) == {}
+    counts = orders.OrderItemCountsChanged(
+        **common, last_update_date=T0, number_of_items_shipped=3, number_of_items_unshipped=1
+    )
+    assert change_fields(counts) == {"items_shipped": 3, "items_unshipped": 1}
 
 
 def test_groups_of_a_row_from_before_step_007_stay_at_its_old_version_when_a_refund_moves_it() -> None:

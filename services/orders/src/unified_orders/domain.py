@@ -176,11 +176,13 @@ def parse_order(raw: Any, region: ApiRegion, scope: Scope) -> OrderInput:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What ingesting an order does: the outcome, the new state, and the status change if any."""
+    """What ingesting an order does: the outcome, the new state, the status change if any, and whether the
+    item counts moved."""
 
     outcome: Outcome
     state: OrderState
     status_change: tuple[str, str] | None = None
+    counts_changed: bool = False
 
 
 # Facts fixed when the order is placed; only status, item counts and LastUpdateDate move afterwards.
@@ -232,7 +234,8 @@ def decide(current: OrderState | None, new: OrderInput) -> Decision:
             )
         change = (current.order_status, new.order_status)
     state = replace(current, **{f: getattr(new, f) for f in _UPDATABLE})
-    return Decision("updated", state, change)
+    counts = (state.items_shipped, state.items_unshipped) != (current.items_shipped, current.items_unshipped)
+    return Decision("updated", state, change, counts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,13 @@ from unified_orders.paging import OrdersParams, next_token, plus_one
 from unified_orders.store import OrderKey, OrdersStore, stream_id
 from unified_shared.auth import Principal
 from unified_shared.catalog import ApiRegion
-from unified_shared.contracts.orders import Money, OrderPlaced, OrderRefunded, OrderStatusChanged
+from unified_shared.contracts.orders import (
+    Money,
+    OrderItemCountsChanged,
+    OrderPlaced,
+    OrderRefunded,
+    OrderStatusChanged,
+)
 from unified_shared.errors import Conflict, DomainError, Invalid, NotFound, adding
 from unified_shared.events import Event
 from unified_shared.eventstore import StreamAppend
@@ -86,7 +92,8 @@ class RefundResult:
 
 
 def order_events(account_id: UUID, region: ApiRegion, decision: Decision) -> list[Event]:
-    """The events of one ingest decision: OrderPlaced, OrderStatusChanged, or none."""
+    """The events of one ingest decision: OrderPlaced, OrderStatusChanged (with the item counts), else
+    OrderItemCountsChanged when only the counts moved, or none (only LastUpdateDate moved)."""
     s = decision.state
     common: dict[str, Any] = {
         "account_id": account_id,
@@ -115,6 +122,15 @@ def order_events(account_id: UUID, region: ApiRegion, decision: Decision) -> lis
                 **common,
                 from_status=from_status,  # type: ignore[arg-type]
                 to_status=to_status,  # type: ignore[arg-type]
+                last_update_date=s.last_update_date,
+                number_of_items_shipped=s.items_shipped,
+                number_of_items_unshipped=s.items_unshipped,
+            )
+        ]
+    if decision.counts_changed:
+        return [
+            OrderItemCountsChanged(
+                **common,
                 last_update_date=s.last_update_date,
                 number_of_items_shipped=s.items_shipped,
                 number_of_items_unshipped=s.items_unshipped,

@@ -70,6 +70,7 @@ _CHANGES = Apply(order_batches.apply_changes, key=order_batches.order_key)
 SET_BASED: dict[type[Event], Apply] = {
     orders.OrderPlaced: _PLACED,
     orders.OrderStatusChanged: _CHANGES,
+    orders.OrderItemCountsChanged: _CHANGES,
     orders.OrderRefunded: _CHANGES,
     **offers_view.HANDLERS,
 }
@@ -83,7 +84,7 @@ PER_EVENT_GROUPS: list[tuple[type[Event], ...]] = [
 ]
 
 
-_ORDER_TYPES = (orders.OrderPlaced, orders.OrderStatusChanged, orders.OrderRefunded)
+_ORDER_TYPES = (orders.OrderPlaced, orders.OrderStatusChanged, orders.OrderItemCountsChanged, orders.OrderRefunded)
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ async def apply_event(
         await _apply_participation(conn, event, event_id, sequence)
     elif isinstance(event, regions.FxRatesPublished):
         await _apply_fx(conn, event)
-    elif isinstance(event, orders.OrderPlaced | orders.OrderStatusChanged | orders.OrderRefunded):
+    elif isinstance(event, _ORDER_TYPES):
         key = [(event.account_id, event.amazon_order_id)]
         days = await summaries.order_days(conn, key)  # before: a newer snapshot may move the purchase day
         if isinstance(event, orders.OrderPlaced):

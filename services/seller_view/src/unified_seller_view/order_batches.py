@@ -17,7 +17,7 @@ from uuid import UUID
 import asyncpg
 
 from unified_seller_view import summaries
-from unified_seller_view.order_versions import Version, apply_fields, change_fields, newer, version
+from unified_seller_view.order_versions import CHANGE_MODELS, Version, apply_fields, change_fields, newer, version
 from unified_seller_view.orders_store import CHANGED_COLUMNS, SNAPSHOTS_UPSERT, changes_arrays, changes_update
 from unified_shared.consumer import ReceivedEvent
 from unified_shared.contracts import orders
@@ -57,9 +57,7 @@ async def apply_placed(conn: asyncpg.Connection, events: Sequence[ReceivedEvent]
         changes: list[tuple[UUID, int | None, Any]] = []
         for row in sorted(parked, key=lambda r: version(r["last_update_date"], r["sequence"], r["event_id"])):
             payload = row["payload"] if not isinstance(row["payload"], str) else json.loads(row["payload"])
-            model = (
-                orders.OrderRefunded if row["event_type"] == orders.OrderRefunded.NAME else orders.OrderStatusChanged
-            )
+            model = CHANGE_MODELS[row["event_type"]]
             changes.append((row["event_id"], row["sequence"], model.model_validate(payload)))
         await _apply_changes(conn, changes)
     if later:

@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from unified_seller_view import orders_store, store
-from unified_seller_view.order_versions import apply_fields, change_fields, version
+from unified_seller_view.order_versions import CHANGE_MODELS, Change, apply_fields, change_fields, version
 from unified_shared.contracts import orders
 
 log = logging.getLogger("unified_seller_view.handlers")  # the name it had before the split
@@ -46,18 +46,13 @@ async def apply_order_placed(
     parked = await orders_store.take_parked(conn, event.account_id, event.amazon_order_id)
     parked_sorted = sorted(parked, key=lambda r: version(r["last_update_date"], r["sequence"], r["event_id"]))
     for row in parked_sorted:
-        payload = store.as_json(row["payload"])
-        change: orders.OrderStatusChanged | orders.OrderRefunded
-        if row["event_type"] == orders.OrderRefunded.NAME:
-            change = orders.OrderRefunded.model_validate(payload)
-        else:
-            change = orders.OrderStatusChanged.model_validate(payload)
+        change = CHANGE_MODELS[row["event_type"]].model_validate(store.as_json(row["payload"]))
         await _change_known_order(conn, change, row["event_id"], row["sequence"])
 
 
 async def apply_order_change(
     conn: asyncpg.Connection,
-    event: orders.OrderStatusChanged | orders.OrderRefunded,
+    event: Change,
     event_id: UUID,
     sequence: int | None,
 ) -> None:
@@ -83,7 +78,7 @@ async def apply_order_change(
 
 async def _change_known_order(
     conn: asyncpg.Connection,
-    event: orders.OrderStatusChanged | orders.OrderRefunded,
+    event: Change,
     event_id: UUID,
     sequence: int | None,
 ) -> None:

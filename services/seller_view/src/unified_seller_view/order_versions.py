@@ -87,12 +87,21 @@ def apply_fields(row: MutableMapping[str, Any], fields: Mapping[str, Any], at: V
     return changed
 
 
-def change_fields(event: orders.OrderStatusChanged | orders.OrderRefunded) -> dict[str, Any]:
-    """The order fields a change sets (order_versions.apply_fields): a status change its status and the item
-    counts it carries, a refund none (it only moves the order's version)."""
+# The events that change a known order (parked until it is known), by their type's name.
+Change = orders.OrderStatusChanged | orders.OrderItemCountsChanged | orders.OrderRefunded
+CHANGE_MODELS: dict[str, type[Change]] = {
+    m.NAME: m for m in (orders.OrderStatusChanged, orders.OrderItemCountsChanged, orders.OrderRefunded)
+}
+
+
+def change_fields(event: Change) -> dict[str, Any]:
+    """The order fields a change sets (apply_fields): a status change its status and the item counts it
+    carries, a change of counts both counts, a refund none (it only moves the order's version)."""
     if isinstance(event, orders.OrderRefunded):
         return {}
-    fields: dict[str, Any] = {"status": event.to_status}
+    fields: dict[str, Any] = {}
+    if isinstance(event, orders.OrderStatusChanged):
+        fields["status"] = event.to_status
     if event.number_of_items_shipped is not None:
         fields["items_shipped"] = event.number_of_items_shipped
     if event.number_of_items_unshipped is not None:

@@ -62,6 +62,16 @@ class OrderStatusChanged(_OrderEvent):
 
 
 @event_type
+class OrderItemCountsChanged(_OrderEvent):
+    """An order's item counts moved without a status change (one more item of a PartiallyShipped order
+    shipped): the order's status stays what it was."""
+
+    last_update_date: datetime
+    number_of_items_shipped: int
+    number_of_items_unshipped: int
+
+
+@event_type
 class OrderRefunded(_OrderEvent):
     amount: Money
     refunded_at: datetime

@@ -1,9 +1,9 @@
-"""Order events applied set-based: a batch's OrderPlaced in one upsert, its status changes and refunds folded
-in log order in Python and written in a few statements. Same rules as the per-event path (order_handlers.py): a
-snapshot or status change sets each group of fields it carries only where newer than the event that set that
-group last, by (last_update_date, sequence, event ID) (order_versions.py: ties too have one answer); a refund
-is kept once and moves the order's version forward when newer; changes before their order are parked and
-applied, in that order, when it arrives."""
+"""Order events applied set-based: a batch's OrderPlaced in one upsert, its other changes (status, item counts,
+refunds) folded in log order in Python and written in a few statements. Same rules as the per-event path
+(order_handlers.py): an event sets each group of fields it carries only where newer than the event that set
+that group last, by (last_update_date, sequence, event ID) (order_versions.py: ties too have one answer); a
+refund is kept once and moves the order's version forward when newer; changes before their order are parked
+and applied, in that order, when it arrives."""
 
 from __future__ import annotations
 
@@ -105,7 +105,8 @@ _LOCKED_COLUMNS = ", ".join(f"o.{c}" for c in CHANGED_COLUMNS)
 
 
 async def _apply_changes(conn: asyncpg.Connection, changes: list[tuple[UUID, int | None, Any]]) -> set[DayKey]:
-    """Apply status changes and refunds; returns the (account, purchase day) of the orders they changed."""
+    """Apply changes of status or item counts and refunds; returns the (account, purchase day) of the orders
+    they changed."""
     keys = list({(e.account_id, e.amazon_order_id) for _, _, e in changes})  # locked in the statement's order
     rows = await conn.fetch(
         f"""SELECT o.account_id, o.amazon_order_id, {_LOCKED_COLUMNS},

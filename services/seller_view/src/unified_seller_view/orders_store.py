@@ -105,9 +105,9 @@ SNAPSHOTS_UPSERT = (
 )
 """$1..$15: one array per ORDER_COLUMNS column."""
 
-# What a status change or refund may set (order_versions.apply_fields), written back from the folded rows:
-# the fields, the row's version and every group's (one without its own version gets the row's old one when
-# the row's moves).
+# What a change of status or item counts, or a refund, may set (order_versions.apply_fields), written back
+# from the folded rows: the fields, the row's version and every group's (one without its own version gets the
+# row's old one when the row's moves).
 CHANGED_COLUMNS = ("status", "items_shipped", "items_unshipped", *version_columns(None), *_GROUP_VERSIONS)
 
 

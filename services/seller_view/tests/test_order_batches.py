@@ -16,7 +16,7 @@ import pytest
 
 from unified_seller_view import store
 from unified_seller_view.handlers import handler_for, table_for
-from unified_seller_view.order_versions import version
+from unified_seller_view.order_versions import Version, version
 from unified_shared.consumer import ReceivedEvent
 from unified_shared.contracts import orders
 from unified_shared.db import connect
@@ -97,6 +97,10 @@ async def _apply_each(conn: asyncpg.Connection, schema: str, events: list[Receiv
             await one(conn, received)
 
 
+def _version_of(received: ReceivedEvent) -> Version:
+    return version(received.event.last_update_date, received.envelope.sequence, received.event_id)  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(("seed", "ties"), [(1, False), (2, False), (3, True)])
 async def test_any_arrival_order_gives_the_rows_of_the_version_order(fresh_db: str, seed: int, ties: bool) -> None:
     """Each group of an order's fields ends at the newest event that sets it (order_versions.py): the events
@@ -106,7 +110,7 @@ async def test_any_arrival_order_gives_the_rows_of_the_version_order(fresh_db: s
     accounts = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(2)]
     histories = [order_events(rng, rng.choice(accounts), n, ties=ties, counts=True) for n in range(40)]
     published = as_received(interleave(rng, histories))  # IDs and sequences as published
-    in_order = sorted(published, key=lambda r: version(r.event.last_update_date, r.envelope.sequence, r.event_id))  # type: ignore[attr-defined]
+    in_order = sorted(published, key=_version_of)
     shuffled = list(published)
     rng.shuffle(shuffled)
     conn = await connect(fresh_db)

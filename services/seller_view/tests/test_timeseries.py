@@ -36,6 +36,8 @@ async def test_daily_buckets_add_up_to_the_overview_and_follow_scope(make_db, ka
             assert sum(Decimal(c["refunds"]) for c in cells) == Decimal(m["refunds"]["reporting"])
             assert sum(c["orders"] for c in cells) == m["orders"]
             assert sum(c["units"] for c in cells) == m["units"]
+            assert sum(c["canceled_orders"] for c in cells) == m["orders_by_status"].get("Canceled", 0)
+        assert any(m["orders_by_status"].get("Canceled") for m in overview["marketplaces"])  # the check can fail
         # a day without orders is a zero point, not a gap
         empty = got["buckets"][0]["total"]
         assert (empty["sales"], empty["orders"], empty["units"]) == ("0.00", 0, 0)

@@ -68,21 +68,22 @@ def absorb_sum_row(fig: overview_rules.Figures, r: Mapping[str, Any], reporting_
     """Add one ``order`` or ``refund`` row of overview_store.OVERVIEW_SQL to ``fig`` (what build_overview would add)."""
     kind = r["kind"]
     currency = r["currency"]
-    inexact = [
-        overview_rules.convert(
-            amount,
-            overview_rules.Rate(currency, None, local),
-            overview_rules.Rate(reporting_currency, None, target),
-            reporting_currency,
+    reporting = (r["reporting_units"] or 0) * unit
+    if r.get("inexact_amounts"):  # rows read from the months have no inexact entries (no such column)
+        reporting += sum(
+            (
+                overview_rules.convert(
+                    amount,
+                    overview_rules.Rate(currency, None, local),
+                    overview_rules.Rate(reporting_currency, None, target),
+                    reporting_currency,
+                )
+                for amount, local, target in zip(
+                    r["inexact_amounts"], r["inexact_local_rates"], r["inexact_reporting_rates"], strict=True
+                )
+            ),
+            Decimal(0),
         )
-        for amount, local, target in zip(
-            r["inexact_amounts"] or [],
-            r["inexact_local_rates"] or [],
-            r["inexact_reporting_rates"] or [],
-            strict=True,
-        )
-    ]
-    reporting = (r["reporting_units"] or 0) * unit + sum(inexact, Decimal(0))
     if kind == "order":
         fig.orders += r["n"]
         fig.by_status[r["status"]] = fig.by_status.get(r["status"], 0) + r["n"]

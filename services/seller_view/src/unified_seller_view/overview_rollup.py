@@ -24,7 +24,7 @@ from unified_seller_view import overview_rules, summaries
 # kind 'fx' (its rates over those days' span), which ``rates_used`` merges.
 # $1 account, $2 reporting currency, $3 marketplaces, $4/$5 first day / end day (excluded), $6 granularity,
 # $7 the reporting currency's position in the arrays, $8 whether months may be read (no finer bucket),
-# $9 whether to list the rates.
+# $9 whether to list the rates, $10 the order statuses kept apart (NULL: every one).
 # b: [lo, hi) the months read whole; days before lo and from hi on are read from the day rows.
 # The rates: per purchase day with a look-up, that currency's and the reporting one's (EUR needs none).
 _SQL = """
@@ -60,6 +60,12 @@ src AS (
     WHERE account_id = $1 AND ($3::text[] IS NULL OR marketplace_id = ANY($3))
       AND month >= (SELECT lo FROM b) AND month < (SELECT hi FROM b)
 ),
+folded AS (  -- with $10, the statuses not listed are one status '*' (refunds have none: '')
+    SELECT kind, marketplace_id,
+           CASE WHEN $10::text[] IS NULL OR status = '' OR status = ANY($10) THEN status ELSE '*' END AS status,
+           currency, day, n, units, amount, nc, nu, au, ru, inexact
+    FROM src
+),
 looked AS MATERIALIZED (
     SELECT DISTINCT currency, day FROM order_day_lookups
     WHERE $9::bool AND account_id = $1 AND ($3::text[] IS NULL OR marketplace_id = ANY($3))
@@ -82,7 +88,7 @@ SELECT kind, marketplace_id, nullif(status, '') AS status, currency, NULL::date 
        sum(nu)::bigint AS n_unconverted, sum(amount) AS amount, sum(au) AS amount_unconverted,
        sum(ru) AS reporting_units, coalesce(bool_or(inexact), false) AS has_inexact,
        NULL::text[] AS days, NULL::text AS rate_date, NULL::text AS rate, NULL::int AS revision, NULL::text AS source
-FROM src
+FROM folded
 GROUP BY kind, marketplace_id, status, currency, bucket
 UNION ALL
 SELECT 'days', NULL, NULL, currency, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false,
@@ -112,14 +118,21 @@ async def available(conn: asyncpg.Connection) -> bool:
 
 async def overview_sums(
     conn: asyncpg.Connection, q: summaries.DayQuery, *, granularity: str | None = None, with_rates: bool = True
-) -> list[dict[str, Any]]:
-    """The rows of summaries.overview_sums (same keys and meaning), except that the rates come as the answer
-    lists them: with ``with_rates``, one row of kind ``rates`` whose ``rates`` is the answer's fx_rates_used."""
-    rows = await conn.fetch(_SQL, *q.args(), granularity, q.position(), granularity in (None, "month"), with_rates)
+) -> list[Mapping[str, Any]]:
+    """The rows of summaries.overview_sums (same keys and meaning, without the inexact entries: read from the
+    months, the rows have none), except that the rates come as the answer lists them: with ``with_rates``, one
+    row of kind ``rates`` whose ``rates`` is the answer's fx_rates_used; and that with a ``granularity`` only
+    the statuses that are not a sale (overview_rules.NOT_A_SALE) have rows of their own, the others of a bucket
+    one row of status ``*`` (a time series answers the canceled count alone: 40% fewer rows)."""
+    # A series (a granularity) needs of the statuses only the canceled count: the rest of a bucket is one row.
+    apart = None if granularity is None else sorted(overview_rules.NOT_A_SALE)
+    rows = await conn.fetch(
+        _SQL, *q.args(), granularity, q.position(), granularity in (None, "month"), with_rates, apart
+    )
     if any(r["has_inexact"] for r in rows):  # an inexact entry: its value is in the day rows only
-        return await summaries.overview_sums(conn, q, granularity=granularity)
-    none = {"inexact_amounts": None, "inexact_local_rates": None, "inexact_reporting_rates": None}
-    out = [{**r, **none} for r in rows if r["kind"] in ("order", "refund")]
+        return list(await summaries.overview_sums(conn, q, granularity=granularity))
+    # the records as they are (no inexact entries: absorb_sum_row reads a missing one as none)
+    out: list[Mapping[str, Any]] = [r for r in rows if r["kind"] in ("order", "refund")]
     if with_rates:
         out.append({"kind": "rates", "rates": rates_used(rows)})
     return out

@@ -6,20 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from unified_messages.domain import (
-    Entry,
-    Urgency,
-    buyer_message_id,
-    check_mark,
-    check_reply,
-    mark_entry_id,
-    thread_status,
-    urgency,
-)
+from unified_messages.domain import Urgency, buyer_message_id, check_mark, check_reply, thread_status, urgency
 from unified_shared.catalog import ApiRegion
 from unified_shared.errors import DomainError
 from unified_shared.problems import status_of
 from unified_shared.scope import check_marketplace
+from unified_shared.thread_timeline import Entry, mark_entry_id
 
 from .support import DE, FR, UK, US, at
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from unified_seller_view import domain, overview_rules, reply_wait_rules
+from unified_shared.thread_timeline import Entry, EntryKind
 
 from .support import DE, FR, JP, US
 
@@ -128,8 +129,8 @@ def test_late_rate_counts_waits_whose_deadline_fell_in_the_window() -> None:
     assert reply_wait_rules.late_response_rate([], T0, 7).rate is None
 
 
-def _entry(kind: reply_wait_rules.EntryKind, entry_id: str, hours: float) -> reply_wait_rules.ThreadEntry:
-    return reply_wait_rules.ThreadEntry(kind, entry_id, T0 + timedelta(hours=hours))
+def _entry(kind: EntryKind, entry_id: str, hours: float) -> Entry:
+    return Entry(entry_id, kind, T0 + timedelta(hours=hours))
 
 
 def test_waits_follow_the_timeline_not_the_arrival_order() -> None:
@@ -163,7 +164,7 @@ def test_waits_follow_the_timeline_not_the_arrival_order() -> None:
 )
 def test_waits_do_not_depend_on_the_order_entries_arrive_in(raw: list[tuple[str, int]], rnd: Any) -> None:
     entries = [
-        reply_wait_rules.ThreadEntry(kind, f"{kind}-{i}", T0 + timedelta(hours=h))  # type: ignore[arg-type]
+        Entry(f"{kind}-{i}", kind, T0 + timedelta(hours=h))  # type: ignore[arg-type]
         for i, (kind, h) in enumerate(raw)
     ]
     shuffled = list(entries)

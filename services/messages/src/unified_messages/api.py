@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 from unified_messages.domain import (
     BODY_LIMIT,
     ORDER_ID_RE,
-    REPLY_WINDOW,
     SUBJECT_LIMIT,
     THREAD_ID_RE,
     THREAD_STATES,
@@ -23,6 +22,7 @@ from unified_messages.handlers import BuyerMessage, CommandResult, MessagesHandl
 from unified_messages.store import StoredEntry, Thread
 from unified_shared.auth import Principal, sp_api_principal
 from unified_shared.bounds import Cursor, Instant, LineStr, MarketplaceId, QueryInstant, TextStr
+from unified_shared.thread_timeline import REPLY_WINDOW
 
 router = APIRouter(prefix="/messaging/v1", tags=["messages"])
 ThreadState = Literal[THREAD_STATES]  # type: ignore[valid-type]

@@ -10,23 +10,19 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 from unified_shared.errors import Conflict, Invalid
+from unified_shared.thread_timeline import DUE_SOON, REPLY_WINDOW, Entry, in_time_order
 
 BODY_LIMIT = 10_000  # characters (Unicode code points) of a message body; longer is refused with 422
 SUBJECT_LIMIT = 250
-REPLY_WINDOW = timedelta(hours=24)  # calendar time: weekends and holidays count (Amazon)
-DUE_SOON = timedelta(hours=4)
 THREAD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 ORDER_ID_RE = re.compile(r"^\d{3}-\d{7}-\d{7}$")
 
 ThreadState = Literal["awaiting_reply", "replied", "no_response_needed"]
 THREAD_STATES: tuple[str, ...] = ("awaiting_reply", "replied", "no_response_needed")
-EntryKind = Literal["buyer", "reply", "mark"]
-# At the same instant a buyer message comes first: a reply stamped with the same time answers it.
-_KIND_ORDER = {"buyer": 0, "reply": 1, "mark": 1}
 
 
 def check_thread_id(thread_id: str) -> None:
@@ -60,20 +56,6 @@ def reply_message_id(thread_id: str, replied_at: datetime, body: str) -> str:
     return "r-" + _digest(thread_id, replied_at.astimezone(UTC).isoformat(), body)
 
 
-def mark_entry_id(thread_id: str, at: datetime) -> str:
-    """A mark of the same thread at the same instant is the same mark (recording it twice publishes once)."""
-    return f"mark:{thread_id}:{at.astimezone(UTC).isoformat()}"
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One point of a thread's timeline."""
-
-    entry_id: str
-    kind: EntryKind
-    at: datetime
-
-
 @dataclass(frozen=True, slots=True)
 class ThreadStatus:
     """A thread's state computed from its whole timeline, whatever order its entries were recorded in."""
@@ -91,7 +73,7 @@ class ThreadStatus:
 def thread_status(entries: Iterable[Entry]) -> ThreadStatus:
     """Awaiting a reply from the first unanswered buyer message until a reply or a mark; a buyer message
     after that starts a new wait (and a new 24-hour deadline)."""
-    timeline = sorted(entries, key=lambda e: (e.at, _KIND_ORDER[e.kind], e.entry_id))
+    timeline = in_time_order(entries)
     buyers = [e for e in timeline if e.kind == "buyer"]
     if not buyers:
         raise ValueError("a thread starts with a buyer message")

@@ -24,7 +24,6 @@ from unified_messages.domain import (
     check_reply,
     check_text,
     check_thread_id,
-    mark_entry_id,
     reply_message_id,
     thread_status,
 )
@@ -38,6 +37,7 @@ from unified_shared.errors import Conflict, Invalid, NotFound
 from unified_shared.events import Event
 from unified_shared.participations import Gate
 from unified_shared.scope import check_marketplace, participation_refusal
+from unified_shared.thread_timeline import mark_entry_id
 from unified_shared.uow import UnitOfWork, Units
 
 MAX_PAGE = 100

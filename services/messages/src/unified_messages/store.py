@@ -10,8 +10,9 @@ from uuid import UUID
 
 import asyncpg
 
-from unified_messages.domain import Entry, EntryKind, ThreadStatus
+from unified_messages.domain import ThreadStatus
 from unified_shared import state_rows
+from unified_shared.thread_timeline import Entry, EntryKind
 
 
 def stream_id(account_id: UUID, thread_id: str) -> str:

@@ -12,6 +12,7 @@ import asyncpg
 
 from unified_seller_view import messages_store, reply_wait_rules
 from unified_shared.contracts import messages
+from unified_shared.thread_timeline import mark_entry_id
 
 
 async def apply_buyer_message(conn: asyncpg.Connection, event: messages.BuyerMessageReceived, timeline: bool) -> None:
@@ -71,7 +72,7 @@ async def apply_mark(conn: asyncpg.Connection, event: messages.MarkedNoResponseN
         conn,
         event.account_id,
         event.thread_id,
-        mark_id=reply_wait_rules.mark_entry_id(event.thread_id, event.at),
+        mark_id=mark_entry_id(event.thread_id, event.at),
         at=event.at,
     )
     if new:

@@ -10,7 +10,8 @@ from uuid import UUID
 
 import asyncpg
 
-from unified_seller_view.reply_wait_rules import Cycle, ThreadEntry, Wait
+from unified_seller_view.reply_wait_rules import Cycle, Wait
+from unified_shared.thread_timeline import Entry
 
 # -- messages ---------------------------------------------------------------------------------------
 
@@ -102,7 +103,7 @@ async def thread_marketplace(conn: asyncpg.Connection, account_id: UUID, thread_
     return str(value) if value is not None else None
 
 
-async def thread_timeline(conn: asyncpg.Connection, account_id: UUID, thread_id: str) -> list[ThreadEntry]:
+async def thread_timeline(conn: asyncpg.Connection, account_id: UUID, thread_id: str) -> list[Entry]:
     """Every buyer message, seller reply and mark of the thread (unordered: the domain sorts them)."""
     rows = await conn.fetch(
         """SELECT CASE kind WHEN 'buyer' THEN 'buyer' ELSE 'reply' END AS kind, message_id AS entry_id, at
@@ -112,7 +113,7 @@ async def thread_timeline(conn: asyncpg.Connection, account_id: UUID, thread_id:
         account_id,
         thread_id,
     )
-    return [ThreadEntry(r["kind"], r["entry_id"], r["at"]) for r in rows]
+    return [Entry(r["entry_id"], r["kind"], r["at"]) for r in rows]
 
 
 async def replace_cycles(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
-REPLY_DEADLINE = timedelta(hours=24)
-DUE_SOON = timedelta(hours=4)
+from unified_shared.thread_timeline import DUE_SOON, REPLY_WINDOW, Entry, in_time_order
+
 LATE_RATE_WINDOWS_DAYS = (7, 30, 90)
 
 # -- buyer messages ---------------------------------------------------------------------------------
@@ -28,22 +28,7 @@ class Cycle:
 
 
 def deadline_for(first_unanswered_at: datetime) -> datetime:
-    return first_unanswered_at + REPLY_DEADLINE
-
-
-EntryKind = Literal["buyer", "reply", "mark"]
-# The messages service's rule: at the same instant a buyer message comes first (a reply stamped with the same
-# time answers it); a reply and a mark at the same instant are ordered by their IDs.
-_KIND_ORDER: dict[str, int] = {"buyer": 0, "reply": 1, "mark": 1}
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadEntry:
-    """One point of a thread's timeline: a buyer message, a seller reply or a "no response needed" mark."""
-
-    kind: EntryKind
-    entry_id: str
-    at: datetime
+    return first_unanswered_at + REPLY_WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,19 +42,13 @@ class Wait:
     closed_by: Literal["reply", "no_response"] | None
 
 
-def mark_entry_id(thread_id: str, at: datetime) -> str:
-    """The messages service's ID of a mark (the event carries none): the same thread and instant, the same mark."""
-    return f"mark:{thread_id}:{at.astimezone(UTC).isoformat()}"
-
-
-def reply_waits(entries: Iterable[ThreadEntry]) -> list[Wait]:
-    """The thread's waits from its whole timeline in time order (ties: buyer first, then by ID), so the
+def reply_waits(entries: Iterable[Entry]) -> list[Wait]:
+    """The thread's waits from its whole timeline in the messages service's order (``in_time_order``), so the
     result does not depend on the order the entries arrived in: a wait starts at the first unanswered buyer
     message and ends at the first reply or mark at or after it; a mark with nothing waiting changes nothing."""
-    timeline = sorted(entries, key=lambda e: (e.at, _KIND_ORDER[e.kind], e.entry_id))
     waits: list[Wait] = []
-    opened: ThreadEntry | None = None
-    for entry in timeline:
+    opened: Entry | None = None
+    for entry in in_time_order(entries):
         if entry.kind == "buyer":
             if opened is None:
                 opened = entry

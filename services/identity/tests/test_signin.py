@@ -3,12 +3,10 @@ code + PKCE, refreshes and calls userinfo; forged, expired and replayed credenti
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
 import re
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -23,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from unified_identity import keys
 from unified_shared.auth import validator_from_settings
 from unified_shared.problems import Problem
+from unified_shared.testing_services import run_module
 
 STRONG_PASSWORD = "correct horse battery staple 42"
 CLI = "unified-seller-cli"
@@ -301,21 +300,13 @@ async def test_rotated_key_stays_published_until_its_tokens_expire(service, http
     _, _, email_addr, old = await sign_in.new_owner(http)
     old_kid = jwt.get_unverified_header(old["access_token"])["kid"]
 
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "unified_identity",
-        "rotate-keys",
-        env={
-            **os.environ,
-            "DATABASE_URL": service.dsn,
-            "IDENTITY_KEY_ENCRYPTION_KEY": service.settings.key_encryption_key or "",
-        },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, out.decode()
+    env = {
+        **os.environ,
+        "DATABASE_URL": service.dsn,
+        "IDENTITY_KEY_ENCRYPTION_KEY": service.settings.key_encryption_key or "",
+    }
+    code, out, _ = await run_module("unified_identity", "rotate-keys", env=env, merge_stderr=True)
+    assert code == 0, out
 
     published = {k["kid"] for k in (await http.get(f"{service.base}/.well-known/jwks.json")).json()["keys"]}
     assert old_kid in published and len(published) == 2

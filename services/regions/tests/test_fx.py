@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import io
 import json
 import os
-import sys
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
@@ -23,6 +21,7 @@ from unified_regions.store import PgRegionsStore
 from unified_regions.testing import OPERATOR_TOKEN, Running, running_service
 from unified_shared.db import migrated_pool
 from unified_shared.testing import TopicWatcher
+from unified_shared.testing_services import run_module
 from unified_shared.topics import REGIONS_FX_RATES
 
 LAST = dt.date(2026, 10, 30)
@@ -179,19 +178,7 @@ async def test_cli_import_fx(fresh_db: str, tmp_path: Path) -> None:
     env = {**os.environ, "DATABASE_URL": fresh_db, "LOG_LEVEL": "WARNING"}
 
     async def cli(*args: str) -> tuple[int, str, str]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "unified_regions",
-            "import-fx",
-            *args,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate()
-        assert proc.returncode is not None
-        return proc.returncode, out.decode(), err.decode()
+        return await run_module("unified_regions", "import-fx", *args, env=env)
 
     code, out, _ = await cli("--since", "2026-10-26")
     assert code == 0, out

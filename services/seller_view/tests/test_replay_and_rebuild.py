@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from unified_shared.consumer import IdempotentConsumer
 from unified_shared.contracts import orders
 from unified_shared.db import SHARED_COMPONENT, apply_migrations, connect, create_pool
 from unified_shared.kafka import make_consumer, make_producer, make_reader
+from unified_shared.testing_services import run_module
 
 from .scenario import base_scenario, fx_events
 from .support import DE, US, View, as_received, publisher, utc, view_of
@@ -171,24 +171,15 @@ async def test_rebuild_gives_the_same_answers_and_readers_are_served_throughout(
             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
             "CONSUMER_GROUP": view.settings.consumer_group or "",
         }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "unified_seller_view",
-            "rebuild",
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        output, _ = await asyncio.wait_for(proc.communicate(), timeout=180)
+        code, output, _ = await run_module("unified_seller_view", "rebuild", env=env, merge_stderr=True, timeout_s=180)
         await asyncio.sleep(0.5)
         stop.set()
         await reader
-        assert proc.returncode == 0, output.decode()
-        assert "switched: generation 2" in output.decode()
+        assert code == 0, output
+        assert "switched: generation 2" in output
         assert statuses and set(statuses) == {200}
         # its progress: a plain line (not a terminal) with applied / to apply, and the row serving instances read
-        assert "rebuilding generation 2: " in output.decode()
+        assert "rebuilding generation 2: " in output
         conn = await asyncpg.connect(view.dsn)
         try:
             progress = await conn.fetchval("SELECT progress FROM view_generations WHERE generation = 2")

@@ -21,6 +21,7 @@ import httpx
 
 from unified_seller_view.overview_rules import minor
 from unified_shared.testing import TestIssuer
+from unified_shared.testing_services import run_module
 
 from .scenario import Scenario, fx_events
 from .support import DE, FR, JP, US, publisher, utc, wait_caught_up
@@ -108,10 +109,8 @@ async def test_three_instances_share_the_partitions_and_survive_a_sigkill(make_d
             "IDENTITY_JWKS_URL": jwks_url,
             "LOG_LEVEL": "WARNING",
         }
-        migrate = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "unified_seller_view", "migrate", env=env, stdout=asyncio.subprocess.DEVNULL
-        )
-        assert await migrate.wait() == 0
+        code, _, _ = await run_module("unified_seller_view", "migrate", env=env)
+        assert code == 0
         conn = await asyncpg.connect(dsn)
         try:
             consumer = str(await conn.fetchval("SELECT consumer_name FROM view_generations WHERE generation = 1"))

@@ -1,11 +1,14 @@
 """Helpers for a service's own tests: its settings for a test, a seller on a started regional instance, the
-published schema of an event type. (The broker, issuer and app plumbing is in ``unified_shared.testing``.)"""
+published schema of an event type, its command line run to the end. (The broker, issuer and app plumbing is in
+``unified_shared.testing``.)"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,3 +56,23 @@ async def new_seller(
     base = await start(region, **overrides)
     account = uuid.uuid4()
     return base, account, issuer[0].mint(account_id=account)
+
+
+async def run_module(
+    package: str, *args: str, env: Mapping[str, str], merge_stderr: bool = False, timeout_s: float | None = None
+) -> tuple[int, str, str]:
+    """``python -m <package> <args>`` in a process of its own with ``env``, run to its end, as an operator runs a
+    service's command: ``(exit code, stdout, stderr)``; ``merge_stderr``: stderr written into stdout, in order
+    (and returned empty)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        package,
+        *args,
+        env=dict(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=timeout_s)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), (err or b"").decode()

@@ -7,7 +7,6 @@ from typing import Any
 from uuid import UUID
 
 from unified_shared.testing import SeenRecord, TopicWatcher
-from unified_shared.testing_services import published_schema
 
 DE, FR, UK, US = "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1F83G8C2ARO7P", "ATVPDKIKX0DER"
 
@@ -29,6 +28,3 @@ def auth(token: str) -> dict[str, str]:
 async def events_until_marker(watcher: TopicWatcher, account: UUID, marker_thread: str) -> list[SeenRecord]:
     """Every event of ``account`` published before the marker's first event (see ``TopicWatcher.before_marker``)."""
     return await watcher.before_marker(str(account), "thread_id", marker_thread)
-
-
-schema_for = published_schema

@@ -8,11 +8,11 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from unified_shared.testing import TestIssuer
+from unified_shared.testing import SeenRecord, TestIssuer
 
 Cfg = TypeVar("Cfg")
 
@@ -23,6 +23,28 @@ def published_schema(ce_type: str) -> dict[str, Any]:
     path = Path(__file__).resolve().parents[3] / "docs" / "schemas" / f"{ce_type}.json"
     schema: dict[str, Any] = json.loads(path.read_text())
     return schema
+
+
+def check_stream(
+    records: Sequence[SeenRecord], *, types: Sequence[str], topic: str, key: str, source: str, subject: str
+) -> None:
+    """Assert that ``records`` are one stream's events as its relay publishes them, in order: of ``types``, on
+    ``topic`` under ``key`` (also their partition key), CloudEvents of ``source`` for the stream ``subject`` at
+    sequences 1, 2, ..., each JSON payload conforming to its type's published schema (the contract downstream
+    teams read)."""
+    import jsonschema  # a test dependency of the services that publish
+
+    assert [r.headers["ce_type"] for r in records] == list(types)
+    for sequence, record in enumerate(records, start=1):
+        h = record.headers
+        assert record.topic == topic
+        assert record.key == key == h["ce_partitionkey"]
+        assert h["ce_specversion"] == "1.0"
+        uuid.UUID(h["ce_id"])
+        assert (h["ce_source"], h["ce_subject"], h["ce_sequence"]) == (source, subject, str(sequence))
+        assert h["content-type"] == "application/json"
+        assert record.envelope.type == h["ce_type"]  # parses as a CloudEvent
+        jsonschema.validate(record.value, published_schema(h["ce_type"]), cls=jsonschema.Draft202012Validator)
 
 
 def service_settings(

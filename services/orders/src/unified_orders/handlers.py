@@ -141,7 +141,7 @@ def order_events(account_id: UUID, region: ApiRegion, decision: Decision) -> lis
 
 class OrdersHandlers:
     def __init__(
-        self, units: Units[OrdersStore], region: ApiRegion, gate: Gate | None = None, *, parallel: int = 4
+        self, units: Units[OrdersStore], region: ApiRegion, gate: Gate | None = None, *, parallel: int = 2
     ) -> None:
         self.units = units
         self.region = region

@@ -18,4 +18,4 @@ class Settings(RegionalSettings):
     SERVICE: ClassVar[str] = "orders"
     DEFAULT_PORTS: ClassVar[dict[ApiRegion, int]] = {ApiRegion.NA: 8011, ApiRegion.EU: 8012, ApiRegion.FE: 8013}
     service_name: str = "orders-na"
-    ingest_parallel: int = Field(4, ge=1, le=64)
+    ingest_parallel: int = Field(2, ge=1, le=64)

@@ -44,10 +44,14 @@ async def apply_order_placed(
     await orders_store.upsert_snapshots(conn, [_order_row(event, event_id, sequence)])
     # Changes that arrived before the order: apply them now, in the order they happened.
     parked = await orders_store.take_parked(conn, event.account_id, event.amazon_order_id)
-    parked_sorted = sorted(parked, key=lambda r: version(r["last_update_date"], r["sequence"], r["event_id"]))
-    for row in parked_sorted:
+    if not parked:
+        return
+    order = await orders_store.get_order(conn, event.account_id, event.amazon_order_id)
+    assert order is not None
+    current = dict(order)  # read once: each change below updates it as it writes the row
+    for row in sorted(parked, key=lambda r: version(r["last_update_date"], r["sequence"], r["event_id"])):
         change = CHANGE_MODELS[row["event_type"]].model_validate(store.as_json(row["payload"]))
-        await _change_known_order(conn, change, row["event_id"], row["sequence"])
+        await _change_known_order(conn, current, change, row["event_id"], row["sequence"])
 
 
 async def apply_order_change(
@@ -73,19 +77,19 @@ async def apply_order_change(
             extra={"amazon_order_id": event.amazon_order_id, "event_type": event.NAME},
         )
         return
-    await _change_known_order(conn, event, event_id, sequence)
+    await _change_known_order(conn, dict(existing), event, event_id, sequence)
 
 
 async def _change_known_order(
     conn: asyncpg.Connection,
+    current: dict[str, Any],
     event: Change,
     event_id: UUID,
     sequence: int | None,
 ) -> None:
     """A refund is kept whatever its version (and moves the order's version when newer); a status change
-    sets the fields it carries where newer than them (order_versions.py)."""
-    current = await orders_store.get_order(conn, event.account_id, event.amazon_order_id)
-    assert current is not None
+    sets the fields it carries where newer than them (order_versions.py). ``current``: the order's row, read
+    and locked by the caller; updated in place as it is written."""
     if isinstance(event, orders.OrderRefunded):
         await orders_store.insert_refund(
             conn,
@@ -96,6 +100,5 @@ async def _change_known_order(
             amount=event.amount.amount,
             refunded_at=event.refunded_at,
         )
-    row = dict(current)
-    if apply_fields(row, change_fields(event), version(event.last_update_date, sequence, event_id), sequence):
-        await orders_store.update_changes(conn, [row])
+    if apply_fields(current, change_fields(event), version(event.last_update_date, sequence, event_id), sequence):
+        await orders_store.update_changes(conn, [current])

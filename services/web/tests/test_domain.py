@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from urllib.parse import urlencode
 from uuid import uuid4
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from starlette.requests import Request
 
 from unified_shared import catalog
 from unified_shared.auth import Principal
-from unified_web import domain
+from unified_web import account, domain
 from unified_web.web import safe_return_to
 
 DE, FR = catalog.resolve("DE").marketplace_id, catalog.resolve("FR").marketplace_id
@@ -85,6 +87,8 @@ def test_order_filters_make_the_view_query() -> None:
         ({"from": "2026-10-02", "to": "2026-10-01"}, "to"),
         ({"order_id": "<script>"}, "order_id"),
         ({"page_size": "1000"}, "page_size"),
+        ({"page_size": "\u00b2"}, "page_size"),  # a digit to str.isdigit, not to int(): was a 500
+        ({"order_id": "\u0661\u0662-3"}, "order_id"),  # Arabic-Indic digits are not an order ID
         ({"next_token": "x" * 3000}, "next_token"),
     ],
 )
@@ -220,3 +224,13 @@ def test_return_to_is_never_an_open_redirect(target: str | None) -> None:
 
 def test_return_to_keeps_a_path_of_this_site() -> None:
     assert safe_return_to("/orders?status=Shipped") == "/orders?status=Shipped"
+
+
+@pytest.mark.parametrize("period", ["2026-1x", "\uff12\uff10\uff12\uff16-10", "2026/10"])
+def test_billing_period_is_a_month_in_ascii_digits(period: str) -> None:
+    query = urlencode({"period": period}).encode()
+    with pytest.raises(domain.FormError) as caught:
+        account._billing_filters(Request({"type": "http", "query_string": query}))
+    assert caught.value.field == "period"
+    ok = account._billing_filters(Request({"type": "http", "query_string": b"period=2026-10&currency=usd"}))
+    assert ok == {"period": "2026-10", "currency": "USD"}

@@ -185,7 +185,7 @@ def _billing_filters(request: Request) -> dict[str, str]:
     params: dict[str, str] = {}
     period, currency = q.get("period", "").strip(), q.get("currency", "").strip().upper()
     if period:
-        if len(period) != 7 or period[4] != "-" or not (period[:4] + period[5:]).isdigit():
+        if len(period) != 7 or period[4] != "-" or not all(c in "0123456789" for c in period[:4] + period[5:]):
             raise domain.FormError("period", "a month like 2026-10")
         params["period"] = period
     if currency:

@@ -155,12 +155,13 @@ def order_filters(query: dict[str, str]) -> tuple[OrderFilters, dict[str, str]]:
         raise FormError("to", "the end date is before the start date")
     order_id = query.get("order_id", "").strip()
     if order_id:
-        if len(order_id) > 40 or not all(c.isdigit() or c == "-" for c in order_id):
+        if len(order_id) > 40 or not all(c in "0123456789-" for c in order_id):
             raise FormError("order_id", "an order ID like 111-1234567-1234567")
         f.order_id = params["order_id"] = order_id
     size = query.get("page_size", "").strip()
     if size:
-        if not size.isdigit() or int(size) not in PAGE_SIZES:
+        # ASCII digits only: str.isdigit() also accepts "²", which int() then rejects (a 500, not a form error).
+        if not (size.isascii() and size.isdigit()) or int(size) not in PAGE_SIZES:
             raise FormError("page_size", f"choose {', '.join(map(str, PAGE_SIZES))}")
         f.page_size = int(size)
     params["max_results"] = str(f.page_size)

@@ -2,7 +2,10 @@
 target; the prices each marketplace gets; then a new FX day imported and every linked offer re-priced.
 
 The new day is simulated (the ECB history shipped with the platform ends 2026-10-30): ECB's last day, dated the
-next business day, with the dollar 2 % weaker against the euro. The report says so.
+next business day, with the dollar 2 % weaker against the euro. FX days are the platform's, not the account's: on
+a platform where an earlier run imported that day already, the offers are priced at it from the start, so this
+run corrects the day instead (its next revision, the dollar back at ECB's rate or 2 % weaker again). Either
+way the prices move, and the report says which day and revision they moved from and to.
 """
 
 from __future__ import annotations
@@ -39,25 +42,57 @@ TARGETS = [r["marketplace"] for r in RULES]
 class ListingsOutcome:
     before: dict[tuple[str, str], dict[str, Any]]
     after: dict[tuple[str, str], dict[str, Any]]
-    old_day: str
-    new_day: str
+    fx: SimulatedDay
 
 
-def simulated_fx_day() -> tuple[bytes, str, str]:
-    """ECB's newest day as a one-day CSV dated the next business day, USD 2 % weaker (units per EUR up)."""
+@dataclass(frozen=True, slots=True)
+class SimulatedDay:
+    """The CSV to import, and what it changes: the USD rate (units per EUR) the offers are priced at before and
+    after, and the labels of the two publications."""
+
+    csv: bytes
+    day: str
+    usd_before: Decimal
+    usd_after: Decimal
+    before: str  # "2026-10-30", or "2026-11-02 revision 1" when an earlier run imported the day
+    after: str
+
+    @property
+    def corrected(self) -> bool:
+        """An earlier run imported the day: this import is its next revision."""
+        return self.before.startswith(self.day)
+
+    def change(self) -> str:
+        """How the dollar moved against the euro (more dollars per euro: weaker)."""
+        percent = abs(self.usd_after / self.usd_before - 1) * 100
+        return f"USD {percent:.2f} % {'weaker' if self.usd_after > self.usd_before else 'stronger'}"
+
+
+def simulated_fx_day(published: tuple[Decimal, int] | None = None) -> SimulatedDay:
+    """ECB's newest day as a one-day CSV dated the next business day, USD 2 % weaker (units per EUR up).
+
+    ``published``: the USD rate and revision of that day on the platform, if an earlier run imported it. The CSV
+    then corrects it: back to ECB's rate when it holds the weaker one, else to the weaker one.
+    """
     with zipfile.ZipFile(io.BytesIO(ecb_history_file())) as archive:
         text = archive.read("eurofxref-hist.csv").decode()
     rows = list(csv.reader(io.StringIO(text)))
     header, newest = rows[0], rows[1]
     last = dt.date.fromisoformat(newest[0])
     new = last + dt.timedelta(days=3 if last.weekday() == 4 else 1)
-    moved = [new.isoformat()]
-    for name, value in zip(header[1:], newest[1:], strict=False):
-        weaker = format((Decimal(value) * Decimal("1.02")).quantize(Decimal("0.0001")), "f") if name == "USD" else value
-        moved.append(weaker)
+    ecb_usd = Decimal(newest[header.index("USD")])
+    weaker = (ecb_usd * Decimal("1.02")).quantize(Decimal("0.0001"))
+    if published is None:
+        usd_before, usd_after, before, after = ecb_usd, weaker, last.isoformat(), new.isoformat()
+    else:
+        usd_before, revision = published
+        usd_after = ecb_usd if usd_before == weaker else weaker
+        before, after = f"{new} revision {revision}", f"{new} revision {revision + 1}"
+    moved = [new.isoformat(), *(format(usd_after, "f") if name == "USD" else value for name, value in zip(
+        header[1:], newest[1:], strict=False))]  # fmt: skip
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows([header, moved])
-    return out.getvalue().encode(), last.isoformat(), new.isoformat()
+    return SimulatedDay(out.getvalue().encode(), new.isoformat(), usd_before, usd_after, before, after)
 
 
 class InternationalOffers:
@@ -119,31 +154,51 @@ class InternationalOffers:
 
         before = await self._until("every target priced", all_priced)
         self.step(f"linked {len(US_OFFERS)} US offers to {', '.join(TARGETS)} with a rule each; every target priced")
-        data, old_day, new_day = simulated_fx_day()
+        fx = simulated_fx_day(await self._published(session, "USD"))
         answer = await self.http.post(
             f"{self.regions}/v1/admin/fx-rates/import",
             params={"filename": "simulated-day.csv"},
-            content=data,
+            content=fx.csv,
             headers={"X-Operator-Token": self.operator_token, "Content-Type": "text/csv"},
         )
         if answer.status_code != 200:
-            raise DemoError(f"import the new FX day: HTTP {answer.status_code} {answer.text[:300]}")
+            raise DemoError(f"import the simulated FX day: HTTP {answer.status_code} {answer.text[:300]}")
 
         async def repriced() -> dict[tuple[str, str], dict[str, Any]] | None:
+            # Every target is priced in another currency than the dollar: each one's rate moves with the dollar.
             offers = await self._offers(session)
-            moved = [o for (sku, m), o in offers.items() if m in TARGETS and o["status"] == "Active"]
-            return (
-                offers if moved and all(o["fx_rate_date"] == new_day for o in moved if o["currency"] != "USD") else None
+            wanted = [(sku, m) for sku in US_OFFERS for m in TARGETS]
+            moved = all(
+                offers[k]["status"] == "Active"
+                and offers[k]["fx_rate_date"] == fx.day
+                and offers[k]["fx_rate"] != before[k]["fx_rate"]
+                for k in wanted
+                if k in offers
             )
+            return offers if moved else None
 
-        after = await self._until("re-priced after the new FX day", repriced)
-        self.step(f"new FX day {new_day} imported (simulated: ECB's {old_day}, USD 2 % weaker): every target re-priced")
-        return ListingsOutcome(before, after, old_day, new_day)
+        after = await self._until("re-priced after the FX day", repriced)
+        what = f"new FX day {fx.day}"
+        if fx.corrected:
+            what = f"FX day {fx.day} corrected to {fx.after.removeprefix(fx.day).strip()}"
+        self.step(f"{what} (simulated from ECB's last day, {fx.change()}): every target re-priced")
+        return ListingsOutcome(before, after, fx)
+
+    async def _published(self, session: Session, currency: str) -> tuple[Decimal, int] | None:
+        """The platform's rate of ``currency`` on the simulated day and its revision, if the day is published."""
+        day = simulated_fx_day().day
+        answer = await self.http.get(f"{self.regions}/v1/fx-rates/{day}", headers=session.owner.auth)
+        if answer.status_code == 404:
+            return None
+        if answer.status_code != 200:
+            raise DemoError(f"FX day {day}: HTTP {answer.status_code} {answer.text[:300]}")
+        body = answer.json()
+        return Decimal(body["rates"][currency]), int(body["revision"])
 
 
 def offers_table(outcome: ListingsOutcome) -> Table:
     table = Table(
-        title=f"International offers: US price -> target prices (rates of {outcome.old_day} -> {outcome.new_day})"
+        title=f"International offers: US price -> target prices (rates of {outcome.fx.before} -> {outcome.fx.after})"
     )
     table.add_column("SKU")
     table.add_column("US (USD)", justify="right")

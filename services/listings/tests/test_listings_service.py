@@ -88,6 +88,32 @@ async def test_targets_priced_from_the_source_and_repriced_on_source_rule_and_fx
     ]
 
 
+async def test_a_corrected_fx_day_leaves_every_offer_naming_the_rate_it_is_priced_at(
+    listings: RunningListings,
+) -> None:
+    """ECB corrects a day (same date, next revision): where the price moves and where it stays, the offer names
+    the corrected rate (it kept the first revision's where the price stayed)."""
+    account = uuid.uuid4()
+    await feed(listings.pool, *opened(account, US, DE, JP), rates("2026-10-01"))
+    async with listings.client(account) as http:
+        link = {"sku": "*", "targets": LINK["targets"][:2]}  # type: ignore[index]
+        assert (await http.put("/listings/v1/links/US", json=link)).status_code == 200
+        put = await http.put("/listings/v1/offers/US/TEE-2", json={"price": "24.99", "quantity": 7})
+        assert put.status_code == 200, put.text
+        await feed(listings.pool, rates("2026-10-01", usd="1.1010", revision=2))
+        offers = by_place((await http.get("/listings/v1/offers")).json()["offers"])
+        history = (await http.get("/listings/v1/offers/DE/TEE-2/history")).json()["events"]
+    de, jp = offers[("TEE-2", "DE")], offers[("TEE-2", "JP")]
+    # 24.99 / 1.101 x 1.10 = 24.967 -> 24.99 as before, at 1 / 1.101 EUR per USD
+    assert (de["price"], de["fx_rate"], de["fx_rate_date"]) == ("24.99", "0.9082652134", "2026-10-01")
+    # 24.99 x 160 / 1.101 = 3631.6 -> 3632 JPY (3635 at the first revision)
+    assert (jp["price"], jp["fx_rate"]) == ("3632", "145.3224341508")
+    assert [(e["price"], e["cause"], e["fx_rate"]) for e in history if e["type"].endswith("OfferPriceChanged.v1")] == [
+        ("24.99", "source_price", "0.9090909091"),
+        ("24.99", "fx", "0.9082652134"),
+    ]
+
+
 async def test_targets_must_be_open_with_active_listings_and_a_closing_target_stops(listings: RunningListings) -> None:
     account = uuid.uuid4()
     await feed(listings.pool, *opened(account, US, DE), rates("2026-10-01"))

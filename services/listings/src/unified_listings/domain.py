@@ -43,6 +43,7 @@ class TargetOffer:
     price: Decimal | None
     status: str
     source_price: Decimal | None
+    fx_rate: Decimal | None
     fx_rate_date: dt.date | None
     rule: dict[str, Any] | None
     version: int
@@ -131,13 +132,16 @@ def desired_target(source: SourceOffer, target: TargetRule, *, sells: bool, rate
 
 
 def change_of(current: TargetOffer | None, desired: Desired, source_price: Decimal, rule: dict[str, Any]) -> bool:
-    """Whether ``desired`` is news: a price, rate day, source price or rule that differs, a stop of a live offer."""
+    """Whether ``desired`` is news: a price, rate, rate day, source price or rule that differs, a stop of a live
+    offer. The rate on its own counts: a corrected FX day (same date, next revision) that leaves the price as it
+    was must still leave the offer naming the rate it is priced at now."""
     if isinstance(desired, Stop):
         return current is not None and current.status != "Stopped"
     if current is None or current.status != "Active":
         return True
     return (
         current.price != desired.price
+        or current.fx_rate != desired.fx_rate
         or current.fx_rate_date != desired.fx_rate_date
         or current.source_price != source_price
         or current.rule != rule

@@ -164,7 +164,7 @@ async def linked_offers(
 ) -> dict[tuple[UUID, str, str], TargetOffer]:
     """Every linked offer of these accounts (all when None), locked until the transaction ends."""
     rows = await conn.fetch(
-        """SELECT account_id, sku, marketplace_id, price, status, source_price, fx_rate_date, rule, version
+        """SELECT account_id, sku, marketplace_id, price, status, source_price, fx_rate, fx_rate_date, rule, version
            FROM offers WHERE kind = 'linked' AND ($1::uuid[] IS NULL OR account_id = ANY($1::uuid[]))
            FOR UPDATE""",
         list(account_ids) if account_ids is not None else None,
@@ -177,6 +177,7 @@ async def linked_offers(
             r["price"],
             r["status"],
             r["source_price"],
+            r["fx_rate"],
             r["fx_rate_date"],
             r["rule"],
             r["version"],

@@ -196,6 +196,7 @@ kafka_tool() { java -Dlog4j.configuration="file:$HERE/kafka/tools-log4j.properti
 kafka_setup() {
   local p
   load_principals
+  ensure_secrets  # a principal new to the table gets its password here too when kafka was already running
   for p in $PRINCIPALS; do
     grep -qx "$p" "$KAFKA_HOME/scram-users" && continue
     say "adding SCRAM user $p"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from unified_shared.topics import SERVICE_ACCESS, TOPICS
+from unified_shared.topics import PRODUCTION_ACCESS, PRODUCTION_TOPICS, SERVICE_ACCESS, TEAM_ACCESS, TOPICS
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION = ROOT / "deploy" / "k8s" / "production"
@@ -105,8 +105,9 @@ def test_production_runs_several_replicas_with_budgets_and_autoscalers() -> None
 
 def test_every_topic_of_topics_py_has_its_strimzi_topic_replicated_three_times() -> None:
     topics = {d["spec"]["topicName"]: d["spec"] for d in of_kind(all_docs(), "KafkaTopic")}
-    assert set(topics) == {t.name for t in TOPICS}
-    for spec in TOPICS:
+    assert set(topics) == {t.name for t in PRODUCTION_TOPICS}
+    assert {t.name for t in TOPICS} - set(topics) == {t.dead_letters for t in TEAM_ACCESS if t.example}
+    for spec in PRODUCTION_TOPICS:
         topic = topics[spec.name]
         assert topic["partitions"] == spec.partitions, spec.name
         assert topic["replicas"] == 3 and topic["config"]["min.insync.replicas"] == "2", spec.name
@@ -115,16 +116,17 @@ def test_every_topic_of_topics_py_has_its_strimzi_topic_replicated_three_times()
 
 def test_every_principal_of_topics_py_has_its_kafka_user_with_exactly_its_acls() -> None:
     users = {d["metadata"]["name"]: d["spec"] for d in of_kind(all_docs(), "KafkaUser")}
-    assert set(users) == {a.principal for a in SERVICE_ACCESS}
-    for access in SERVICE_ACCESS:
+    assert set(users) == {a.principal for a in PRODUCTION_ACCESS}
+    assert not {t.principal for t in TEAM_ACCESS if t.example} & set(users)  # the kit's team is a developer's only
+    for access in PRODUCTION_ACCESS:
         spec = users[access.principal]
         assert spec["authentication"]["type"] == "scram-sha-512"
         acls = spec["authorization"]["acls"]
         written = {a["resource"]["name"] for a in acls if "Write" in a["operations"]}
         read = {a["resource"]["name"] for a in acls if a["resource"]["type"] == "topic" and "Read" in a["operations"]}
         groups = [a["resource"] for a in acls if a["resource"]["type"] == "group"]
-        assert written == set(access.writes), access.service
-        assert read == set(access.reads), access.service
+        assert written == set(access.writes), access.principal
+        assert read == set(access.reads), access.principal
         assert groups == [{"type": "group", "name": access.group_prefix, "patternType": "prefix"}]
 
 

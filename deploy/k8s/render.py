@@ -25,7 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from servicetable import ROOT, Instance, Service, services
 
 from unified_shared.local_secrets import kafka_client_env
-from unified_shared.topics import PRODUCTION_POLICY, SERVICE_ACCESS, TOPICS, ServiceAccess, TopicPolicy
+from unified_shared.topics import (
+    PRODUCTION_ACCESS,
+    PRODUCTION_POLICY,
+    PRODUCTION_TOPICS,
+    SERVICE_ACCESS,
+    TOPICS,
+    ServiceAccess,
+    TopicPolicy,
+)
 
 Doc = dict[str, Any]
 PRODUCTION_DIR = ROOT / "deploy" / "k8s" / "production"
@@ -296,7 +304,7 @@ def kafka_topics(policy: TopicPolicy = PRODUCTION_POLICY) -> list[Doc]:
                 "config": {**spec.configs(), **policy.configs()},
             },
         }
-        for spec in TOPICS
+        for spec in PRODUCTION_TOPICS
     ]
 
 
@@ -305,9 +313,9 @@ def _acl(kind: str, name: str, operations: list[str], pattern: str = "literal") 
 
 
 def kafka_users() -> list[Doc]:
-    """One SCRAM principal per service, allowed exactly its row of SERVICE_ACCESS."""
+    """One SCRAM principal per service and per downstream team, allowed exactly its row of PRODUCTION_ACCESS."""
     docs = []
-    for access in SERVICE_ACCESS:
+    for access in PRODUCTION_ACCESS:
         acls = [_acl("topic", t, ["Write", "Describe"]) for t in access.writes]
         acls += [_acl("topic", t, ["Read", "Describe"]) for t in access.reads]
         acls.append(_acl("group", access.group_prefix, ["Read"], "prefix"))

@@ -1,5 +1,5 @@
-"""The bus is closed: the broker refuses anonymous clients, and each service's principal writes only the
-topics ``SERVICE_ACCESS`` gives it, reads only what it consumes and joins only its own groups.
+"""The bus is closed: the broker refuses anonymous clients, and each principal (a service's or a downstream
+team's) writes only the topics ``ALL_ACCESS`` gives it, reads only what it consumes and joins only its own groups.
 
 Runs against the local broker made by ``make infra-up`` (SASL/SCRAM over TLS, ACLs from the table), logging
 in as the services' own principals from the state folder.
@@ -21,8 +21,17 @@ from aiokafka.errors import (
 
 from unified_shared.envelope import Envelope
 from unified_shared.kafka import KafkaSecurity, make_consumer, make_producer, make_reader
-from unified_shared.testing import service_security
-from unified_shared.topics import BILLING_INVOICES, ORDERS, SERVICE_ACCESS, TOPICS, access_of, dlq
+from unified_shared.testing import principal_security, service_security
+from unified_shared.topics import (
+    ALL_ACCESS,
+    BILLING_INVOICES,
+    BUYER_MESSAGES,
+    ORDERS,
+    TEAM_ACCESS,
+    TOPICS,
+    access_of,
+    dlq,
+)
 
 pytestmark = pytest.mark.skipif(
     KafkaSecurity.from_env().protocol == "PLAINTEXT",
@@ -36,8 +45,10 @@ EVENT_TOPICS = [spec.name for spec in TOPICS if not spec.name.endswith(".dlq")]
 async def producer_as() -> AsyncIterator[object]:
     started: list[AIOKafkaProducer] = []
 
-    async def make(service: str, bootstrap: str) -> AIOKafkaProducer:
-        producer = make_producer(bootstrap, client_id=f"acl-test-{service}", security=service_security(service))
+    async def make(name: str, bootstrap: str) -> AIOKafkaProducer:
+        """A producer logged in as a service (``orders``) or as any principal of the table (``team-...``)."""
+        security = principal_security(name) if name.startswith(("svc-", "team-")) else service_security(name)
+        producer = make_producer(bootstrap, client_id=f"acl-test-{name}", security=security)
         await producer.start()
         started.append(producer)
         return producer
@@ -105,28 +116,31 @@ async def test_seller_view_writes_no_event_topic_only_the_dead_letters_of_what_i
     await view.send_and_wait(dlq(ORDERS), value=value, key=b"acl-test", headers=headers)
 
 
-@pytest.mark.parametrize("service", [access.service for access in SERVICE_ACCESS])
-async def test_every_principal_writes_only_what_the_table_allows(kafka_bootstrap: str, producer_as, service) -> None:
-    allowed = set(access_of(service).writes)
+ACCESS = {access.principal: access for access in ALL_ACCESS}
+
+
+@pytest.mark.parametrize("principal", list(ACCESS))
+async def test_every_principal_writes_only_what_the_table_allows(kafka_bootstrap: str, producer_as, principal) -> None:
+    allowed = set(ACCESS[principal].writes)
     if not allowed:  # a producer with no Write anywhere cannot even get an idempotent producer id
         return
-    producer = await producer_as(service, kafka_bootstrap)
+    producer = await producer_as(principal, kafka_bootstrap)
     for topic in sorted({spec.name for spec in TOPICS} - allowed):
         value, headers = probe(str(uuid.uuid4()))
         with pytest.raises(TopicAuthorizationFailedError):
             await producer.send_and_wait(topic, value=value, key=b"acl-test", headers=headers)
 
 
-@pytest.mark.parametrize("service", [access.service for access in SERVICE_ACCESS])
-async def test_every_principal_reads_only_what_it_consumes(kafka_bootstrap: str, service: str) -> None:
-    access = access_of(service)
+@pytest.mark.parametrize("principal", list(ACCESS))
+async def test_every_principal_reads_only_what_it_consumes(kafka_bootstrap: str, principal: str) -> None:
+    access = ACCESS[principal]
     for topic in sorted({spec.name for spec in TOPICS} - set(access.reads)):
         consumer = make_consumer(
             kafka_bootstrap,
             group_id=f"{access.group_prefix}-acl-test-{uuid.uuid4().hex[:8]}",
-            client_id=f"acl-test-{service}",
+            client_id=f"acl-test-{principal}",
             topics=[topic],
-            security=service_security(service),
+            security=principal_security(principal),
         )
         try:
             with pytest.raises(TopicAuthorizationFailedError):
@@ -167,6 +181,44 @@ async def test_allowed_write_and_read_work_and_groups_are_the_services_own(kafka
         client_id="acl-test",
         topics=[ORDERS],
         security=view,
+    )
+    with pytest.raises(GroupAuthorizationFailedError):
+        await stranger.start()
+        await stranger.getmany(timeout_ms=5_000)
+    await stranger.stop()
+
+
+@pytest.mark.parametrize("team", TEAM_ACCESS, ids=lambda t: t.team)
+async def test_a_downstream_team_reads_its_topics_in_its_own_groups_and_writes_only_its_own_dlq(
+    kafka_bootstrap: str, producer_as, team
+) -> None:
+    """What docs/consumers.md promises a team: its topics, groups under its name, its own dead-letter topic."""
+    key = f"acl-test-{uuid.uuid4()}"
+    value, headers = probe(key)
+    sent = await (await producer_as("orders", kafka_bootstrap)).send_and_wait(
+        ORDERS, value=value, key=key.encode(), headers=headers
+    )
+    security = principal_security(team.principal)
+    consumer = make_consumer(
+        kafka_bootstrap, group_id=f"{team.team}-acl-test", client_id="acl-test", topics=[], security=security
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(ORDERS, sent.partition)
+        consumer.assign([tp])
+        consumer.seek(tp, sent.offset)
+        batch = await consumer.getmany(tp, timeout_ms=10_000)
+        assert [r.key for r in batch.get(tp, [])][:1] == [key.encode()]
+        await consumer.commit({tp: sent.offset + 1})  # a group under its name: allowed
+    finally:
+        await consumer.stop()
+    own = await producer_as(team.principal, kafka_bootstrap)
+    await own.send_and_wait(team.dead_letters, value=value, key=key.encode(), headers=headers)
+    for topic in (ORDERS, dlq(ORDERS), dlq(BUYER_MESSAGES)):  # not the platform's topics, nor their DLQs
+        with pytest.raises(TopicAuthorizationFailedError):
+            await own.send_and_wait(topic, value=value, key=key.encode(), headers=headers)
+    stranger = make_consumer(
+        kafka_bootstrap, group_id="seller_view-acl-test-team", client_id="acl-test", topics=[ORDERS], security=security
     )
     with pytest.raises(GroupAuthorizationFailedError):
         await stranger.start()

@@ -3,6 +3,8 @@ headers that keep account data out of caches and browsers' content sniffing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -12,6 +14,7 @@ from pydantic import ValidationError
 from unified_shared.config import MIN_OPERATOR_TOKEN_LENGTH, ServiceSettings
 from unified_shared.http_headers import SecurityHeaders
 from unified_shared.kafka import KafkaSecurity
+from unified_shared.local_secrets import MissingLocalSecrets, process_env
 from unified_shared.problems import Problem
 from unified_shared.runtime import ServiceRuntime, create_app
 
@@ -97,3 +100,22 @@ async def test_a_route_that_sets_its_own_cache_control_keeps_it() -> None:
         answer = await client.get("/jwks")
     assert answer.headers["cache-control"] == "public, max-age=60"
     assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_team_process_gets_its_own_kafka_login_and_no_platform_secret(tmp_path: Path) -> None:
+    """``local_secrets run team-<team>``: the broker and the team's login; a service also gets its secrets."""
+    (tmp_path / "kafka.env").write_text("KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092\nKAFKA_SECURITY_PROTOCOL=SASL_SSL\n")
+    (tmp_path / "secrets.env").write_text(
+        "OPERATOR_TOKEN=" + "o" * 40 + "\nKAFKA_PASSWORD_TEAM_DOWNSTREAM_SALES_LEDGER=t\nKAFKA_PASSWORD_SVC_REGIONS=r\n"
+    )
+    team = process_env("team-downstream-sales-ledger", tmp_path)
+    assert team == {
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "KAFKA_SASL_USERNAME": "team-downstream-sales-ledger",
+        "KAFKA_SASL_PASSWORD": "t",
+    }
+    regions = process_env("regions", tmp_path)
+    assert (regions["KAFKA_SASL_USERNAME"], regions["OPERATOR_TOKEN"]) == ("svc-regions", "o" * 40)
+    with pytest.raises(MissingLocalSecrets):
+        process_env("team-unknown", tmp_path)

@@ -22,7 +22,7 @@ from unified_shared.envelope import Envelope
 from unified_shared.events import Event
 from unified_shared.kafka import make_producer
 from unified_shared.testing import TopicWatcher
-from unified_shared.topics import TopicSpec, create_topics
+from unified_shared.topics import TEAM_ACCESS, TopicSpec, create_topics
 
 US, DE = "ATVPDKIKX0DER", "A1PA6795UKMFR9"
 
@@ -205,3 +205,13 @@ async def test_story_applied_exactly_once_in_effect_with_own_dlq(kafka_bootstrap
         dead = await watcher.collect(lambda r: True, count=2, settle_s=1.0)
         assert len(dead) == 2
         assert {r.headers["dlq_original_topic"] for r in watcher.seen} == {topic}
+
+
+def test_the_kit_defaults_are_what_its_team_principal_may_do() -> None:
+    """The kit runs as ``team-downstream-sales-ledger``: its default group, DLQ and topics are within that row
+    of TEAM_ACCESS (else it starts, then is refused by the broker)."""
+    (team,) = [t for t in TEAM_ACCESS if t.team == "downstream-sales-ledger"]
+    settings = Settings()
+    assert settings.group_id.startswith(team.group_prefix)
+    assert (settings.dlq_topic,) == team.writes
+    assert set(settings.topics) <= set(team.reads)

@@ -1,8 +1,9 @@
-"""Broker ACLs made from ``topics.SERVICE_ACCESS``: each service's principal writes only the topics it owns
+"""Broker ACLs made from ``topics.ALL_ACCESS``: each service's principal writes only the topics it owns
 (and the dead-letter topics of what it consumes), reads only what it consumes, and joins only its own
-consumer groups. The broker denies everything else (``allow.everyone.if.no.acl.found=false``).
+consumer groups; a downstream team's principal reads what it subscribes to, writes only its own dead-letter
+topic and joins only its own groups. The broker denies everything else (``allow.everyone.if.no.acl.found=false``).
 
-``sync_acls`` makes the broker's ACLs of the services' principals equal to the table: missing ones are
+``sync_acls`` makes the broker's ACLs of those principals equal to the table: missing ones are
 added, ones the table no longer grants are removed. Run by ``make infra-up`` as the admin principal:
 ``python -m unified_shared.broker_acl`` (also creates the topics).
 """
@@ -19,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest
 
 from unified_shared.kafka import make_admin
-from unified_shared.topics import SERVICE_ACCESS, TOPICS, ServiceAccess, create_topics
+from unified_shared.topics import ALL_ACCESS, TEAM_ACCESS, TOPICS, ServiceAccess, TeamAccess, create_topics
 
 # Kafka's protocol codes (org.apache.kafka.common.acl / resource).
 ANY = 1
@@ -27,8 +28,8 @@ TOPIC, GROUP = 2, 3
 READ, WRITE = 3, 4
 ALLOW = 3
 LITERAL, PREFIXED = 3, 4
-# Every principal of the table is named svc-<service>; ACLs of other principals (admin) are never touched.
-MANAGED_PREFIX = "User:svc-"
+# Every principal of the table is named svc-<service> or team-<team>; ACLs of others (admin) are never touched.
+MANAGED_PREFIX = ("User:svc-", "User:team-")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -40,12 +41,12 @@ class Acl:
     operation: int
 
 
-def group_prefixes(access: ServiceAccess) -> tuple[str, ...]:
+def group_prefixes(access: ServiceAccess | TeamAccess) -> tuple[str, ...]:
     """``seller_view`` and ``seller-view``: group names in use spell the service either way."""
     return tuple(dict.fromkeys((access.group_prefix, access.group_prefix.replace("_", "-"))))
 
 
-def desired_acls(table: Iterable[ServiceAccess] = SERVICE_ACCESS) -> set[Acl]:
+def desired_acls(table: Iterable[ServiceAccess | TeamAccess] = ALL_ACCESS) -> set[Acl]:
     acls: set[Acl] = set()
     for access in table:
         principal = f"User:{access.principal}"
@@ -88,8 +89,8 @@ async def _delete(admin: AIOKafkaAdminClient, acl: Acl) -> None:
             raise RuntimeError(f"DeleteAcls {acl} failed: {error_code} {error_message}")
 
 
-async def sync_acls(bootstrap: str, table: Iterable[ServiceAccess] = SERVICE_ACCESS) -> tuple[int, int]:
-    """Make the broker's ACLs of the services' principals equal to the table; returns (added, removed)."""
+async def sync_acls(bootstrap: str, table: Iterable[ServiceAccess | TeamAccess] = ALL_ACCESS) -> tuple[int, int]:
+    """Make the broker's ACLs of the table's principals equal to the table; returns (added, removed)."""
     admin = make_admin(bootstrap, client_id="acl-admin")
     await admin.start()
     try:
@@ -105,17 +106,21 @@ async def sync_acls(bootstrap: str, table: Iterable[ServiceAccess] = SERVICE_ACC
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Create the topics and the services' ACLs (as the admin principal)")
+    parser = argparse.ArgumentParser(description="Create the topics and the principals' ACLs (as the admin principal)")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
-    parser.add_argument("--principals", action="store_true", help="only print the services' principals")
+    parser.add_argument("--principals", action="store_true", help="only print the services' and teams' principals")
     args = parser.parse_args()
     if args.principals:
-        print(" ".join(access.principal for access in SERVICE_ACCESS))
+        print(" ".join(access.principal for access in ALL_ACCESS))
         return
     created = asyncio.run(create_topics(args.bootstrap))
     print(f"topics: {len(TOPICS)} declared, {len(created)} created")
     added, removed = asyncio.run(sync_acls(args.bootstrap))
-    print(f"acls: {len(desired_acls())} for {len(SERVICE_ACCESS)} service principals, {added} added, {removed} removed")
+    services = len(ALL_ACCESS) - len(TEAM_ACCESS)
+    print(
+        f"acls: {len(desired_acls())} for {services} service and {len(TEAM_ACCESS)} team principals, "
+        f"{added} added, {removed} removed"
+    )
 
 
 if __name__ == "__main__":

@@ -91,12 +91,18 @@ def use_local_admin_login() -> bool:
     return True
 
 
+def process_env(name: str, state: Path | None = None) -> dict[str, str]:
+    """A service's environment (``orders``), or a downstream team's Kafka login (``team-<team>``: teams get no
+    platform secrets)."""
+    return kafka_client_env(name, state) if name.startswith("team-") else service_env(name, state)
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 4 or argv[0] != "run" or argv[2] != "--":
-        raise SystemExit("usage: python -m unified_shared.local_secrets run <service> -- <command...>")
-    service, command = argv[1], argv[3:]
+        raise SystemExit("usage: python -m unified_shared.local_secrets run <service>|team-<team> -- <command...>")
+    name, command = argv[1], argv[3:]
     try:
-        env = {**os.environ, **service_env(service)}
+        env = {**os.environ, **process_env(name)}
     except MissingLocalSecrets as exc:
         raise SystemExit(str(exc)) from None
     os.execvpe(command[0], command, env)

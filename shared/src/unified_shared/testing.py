@@ -22,7 +22,12 @@ from unified_shared.topics import access_of
 
 def service_security(service: str) -> KafkaSecurity:
     """The Kafka login of one service's own principal (from the state folder), for tests of its ACLs."""
-    return KafkaSecurity.from_env(kafka_client_env(access_of(service).principal))
+    return principal_security(access_of(service).principal)
+
+
+def principal_security(principal: str) -> KafkaSecurity:
+    """The Kafka login of any principal of ``topics.ALL_ACCESS`` (a service's or a downstream team's)."""
+    return KafkaSecurity.from_env(kafka_client_env(principal))
 
 
 def service_process_env(service: str) -> dict[str, str]:

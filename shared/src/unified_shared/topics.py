@@ -47,6 +47,41 @@ def _with_dlq(name: str, partitions: int) -> list[TopicSpec]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class TeamAccess:
+    """A downstream team's Kafka principal (docs/consumers.md): it reads the topics it subscribes to, joins only
+    consumer groups named after the team, and writes only its own dead-letter topic, ``<team>.dlq``. Teams are
+    declared here like services, so the same ACL sync, the local SCRAM users and the production KafkaUsers
+    serve them."""
+
+    team: str
+    consumes: tuple[str, ...]
+    example: bool = False  # a kit's own team: made on developer brokers only, never a production principal
+
+    @property
+    def principal(self) -> str:
+        return f"team-{self.team}"
+
+    @property
+    def dead_letters(self) -> str:
+        return f"{self.team}.dlq"
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return (self.dead_letters,)
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return self.consumes
+
+    @property
+    def group_prefix(self) -> str:
+        return self.team
+
+
+# The team of examples/downstream-consumer (its sales ledger reads orders only); a team of yours goes here too.
+TEAM_ACCESS: tuple[TeamAccess, ...] = (TeamAccess("downstream-sales-ledger", consumes=(ORDERS,), example=True),)
+
 TOPICS: tuple[TopicSpec, ...] = tuple(
     spec
     for name, partitions in (
@@ -59,7 +94,7 @@ TOPICS: tuple[TopicSpec, ...] = tuple(
         (LISTINGS_OFFERS, 6),
     )
     for spec in _with_dlq(name, partitions)
-)
+) + tuple(TopicSpec(team.dead_letters, 1, retention_ms=30 * _DAY_MS) for team in TEAM_ACCESS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +175,15 @@ SERVICE_ACCESS: tuple[ServiceAccess, ...] = (
         "listings", produces=(LISTINGS_OFFERS,), consumes=(IDENTITY_ACCOUNTS, REGIONS_SUBSCRIPTIONS, REGIONS_FX_RATES)
     ),
     ServiceAccess("web"),
+)
+# Every principal the broker knows besides the admin: the services', then the downstream teams'.
+ALL_ACCESS: tuple[ServiceAccess | TeamAccess, ...] = (*SERVICE_ACCESS, *TEAM_ACCESS)
+# What production declares (Strimzi KafkaUsers and KafkaTopics): no example team, nor its dead-letter topic.
+PRODUCTION_ACCESS: tuple[ServiceAccess | TeamAccess, ...] = tuple(
+    a for a in ALL_ACCESS if not (isinstance(a, TeamAccess) and a.example)
+)
+PRODUCTION_TOPICS: tuple[TopicSpec, ...] = tuple(
+    spec for spec in TOPICS if spec.name not in {t.dead_letters for t in TEAM_ACCESS if t.example}
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -157,13 +158,13 @@ async def test_allowed_write_and_read_work_and_groups_are_the_services_own(kafka
     sent = await orders.send_and_wait(ORDERS, value=value, key=key.encode(), headers=headers)
 
     view = service_security("seller_view")
-    consumer = make_consumer(
-        kafka_bootstrap,
-        group_id=f"seller_view-acl-test-{uuid.uuid4().hex[:8]}",
-        client_id="acl-test",
-        topics=[],
-        security=view,
-    )
+    await read_and_commit_in_group(kafka_bootstrap, view, f"seller_view-acl-test-{uuid.uuid4().hex[:8]}", sent, key)
+    await refused_group(kafka_bootstrap, view, f"billing-acl-test-{uuid.uuid4().hex[:8]}")
+
+
+async def read_and_commit_in_group(bootstrap: str, security: KafkaSecurity, group: str, sent: Any, key: str) -> None:
+    """Read the record ``sent`` to ORDERS and commit its offset in ``group``: both allowed."""
+    consumer = make_consumer(bootstrap, group_id=group, client_id="acl-test", topics=[], security=security)
     await consumer.start()
     try:
         tp = TopicPartition(ORDERS, sent.partition)
@@ -171,17 +172,14 @@ async def test_allowed_write_and_read_work_and_groups_are_the_services_own(kafka
         consumer.seek(tp, sent.offset)
         batch = await consumer.getmany(tp, timeout_ms=10_000)
         assert [r.key for r in batch.get(tp, [])][:1] == [key.encode()]
-        await consumer.commit({tp: sent.offset + 1})  # its own group: allowed
+        await consumer.commit({tp: sent.offset + 1})
     finally:
         await consumer.stop()
 
-    stranger = make_consumer(
-        kafka_bootstrap,
-        group_id=f"billing-acl-test-{uuid.uuid4().hex[:8]}",
-        client_id="acl-test",
-        topics=[ORDERS],
-        security=view,
-    )
+
+async def refused_group(bootstrap: str, security: KafkaSecurity, group: str) -> None:
+    """Joining ``group`` (another principal's) is refused."""
+    stranger = make_consumer(bootstrap, group_id=group, client_id="acl-test", topics=[ORDERS], security=security)
     with pytest.raises(GroupAuthorizationFailedError):
         await stranger.start()
         await stranger.getmany(timeout_ms=5_000)
@@ -199,28 +197,10 @@ async def test_a_downstream_team_reads_its_topics_in_its_own_groups_and_writes_o
         ORDERS, value=value, key=key.encode(), headers=headers
     )
     security = principal_security(team.principal)
-    consumer = make_consumer(
-        kafka_bootstrap, group_id=f"{team.team}-acl-test", client_id="acl-test", topics=[], security=security
-    )
-    await consumer.start()
-    try:
-        tp = TopicPartition(ORDERS, sent.partition)
-        consumer.assign([tp])
-        consumer.seek(tp, sent.offset)
-        batch = await consumer.getmany(tp, timeout_ms=10_000)
-        assert [r.key for r in batch.get(tp, [])][:1] == [key.encode()]
-        await consumer.commit({tp: sent.offset + 1})  # a group under its name: allowed
-    finally:
-        await consumer.stop()
+    await read_and_commit_in_group(kafka_bootstrap, security, f"{team.team}-acl-test", sent, key)
     own = await producer_as(team.principal, kafka_bootstrap)
     await own.send_and_wait(team.dead_letters, value=value, key=key.encode(), headers=headers)
     for topic in (ORDERS, dlq(ORDERS), dlq(BUYER_MESSAGES)):  # not the platform's topics, nor their DLQs
         with pytest.raises(TopicAuthorizationFailedError):
             await own.send_and_wait(topic, value=value, key=key.encode(), headers=headers)
-    stranger = make_consumer(
-        kafka_bootstrap, group_id="seller_view-acl-test-team", client_id="acl-test", topics=[ORDERS], security=security
-    )
-    with pytest.raises(GroupAuthorizationFailedError):
-        await stranger.start()
-        await stranger.getmany(timeout_ms=5_000)
-    await stranger.stop()
+    await refused_group(kafka_bootstrap, security, "seller_view-acl-test-team")

@@ -18,7 +18,14 @@ from typing import Any
 import pytest
 import yaml
 
-from unified_shared.topics import PRODUCTION_ACCESS, PRODUCTION_TOPICS, SERVICE_ACCESS, TEAM_ACCESS, TOPICS
+from unified_shared.topics import (
+    PRODUCTION_ACCESS,
+    PRODUCTION_PARTITIONS,
+    PRODUCTION_TOPICS,
+    SERVICE_ACCESS,
+    TEAM_ACCESS,
+    TOPICS,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION = ROOT / "deploy" / "k8s" / "production"
@@ -104,7 +111,9 @@ def test_production_runs_several_replicas_with_budgets_and_autoscalers() -> None
 
 
 def test_every_topic_of_topics_py_has_its_strimzi_topic_replicated_three_times() -> None:
+    """...with the production partition counts of the capacity plan (PRODUCTION_PARTITIONS), not the local ones."""
     topics = {d["spec"]["topicName"]: d["spec"] for d in of_kind(all_docs(), "KafkaTopic")}
+    assert {name: topics[name]["partitions"] for name in PRODUCTION_PARTITIONS} == PRODUCTION_PARTITIONS
     assert set(topics) == {t.name for t in PRODUCTION_TOPICS}
     assert {t.name for t in TOPICS} - set(topics) == {t.dead_letters for t in TEAM_ACCESS if t.example}
     for spec in PRODUCTION_TOPICS:

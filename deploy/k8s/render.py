@@ -30,7 +30,6 @@ from unified_shared.topics import (
     PRODUCTION_POLICY,
     PRODUCTION_TOPICS,
     SERVICE_ACCESS,
-    TOPICS,
     ServiceAccess,
     TopicPolicy,
 )
@@ -190,7 +189,8 @@ def links(url: Callable[[Instance], str]) -> dict[str, str]:
 
 # --- production ---------------------------------------------------------------------------------------------
 def consumed_partitions(access: ServiceAccess) -> int:
-    sizes = [t.partitions for t in TOPICS if t.name in access.consumes]
+    """The most partitions of a topic the service consumes in production: more instances would idle."""
+    sizes = [t.partitions for t in PRODUCTION_TOPICS if t.name in access.consumes]
     return max(sizes, default=0)
 
 

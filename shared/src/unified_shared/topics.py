@@ -178,12 +178,9 @@ SERVICE_ACCESS: tuple[ServiceAccess, ...] = (
 )
 # Every principal the broker knows besides the admin: the services', then the downstream teams'.
 ALL_ACCESS: tuple[ServiceAccess | TeamAccess, ...] = (*SERVICE_ACCESS, *TEAM_ACCESS)
-# What production declares (Strimzi KafkaUsers and KafkaTopics): no example team, nor its dead-letter topic.
+# The principals production declares (Strimzi KafkaUsers): no example team.
 PRODUCTION_ACCESS: tuple[ServiceAccess | TeamAccess, ...] = tuple(
     a for a in ALL_ACCESS if not (isinstance(a, TeamAccess) and a.example)
-)
-PRODUCTION_TOPICS: tuple[TopicSpec, ...] = tuple(
-    spec for spec in TOPICS if spec.name not in {t.dead_letters for t in TEAM_ACCESS if t.example}
 )
 
 
@@ -202,15 +199,22 @@ PRODUCTION_PARTITIONS: dict[str, int] = {
 
 
 def topic_specs(profile: str = "local") -> tuple[TopicSpec, ...]:
-    """The topics of a profile: ``local`` (TOPICS) or ``production`` (PRODUCTION_PARTITIONS, same configs)."""
+    """The topics of a profile: ``local`` (TOPICS) or ``production`` (PRODUCTION_PARTITIONS, same configs; no
+    example team's dead-letter topic)."""
     if profile == "local":
         return TOPICS
     if profile != "production":
         raise ValueError(f"unknown topic profile {profile!r} (local or production)")
+    examples = {t.dead_letters for t in TEAM_ACCESS if t.example}
     return tuple(
         TopicSpec(s.name, PRODUCTION_PARTITIONS.get(s.name, s.partitions), s.retention_ms, s.cleanup_policy, s.extra)
         for s in TOPICS
+        if s.name not in examples
     )
+
+
+# What production's manifests declare (Strimzi KafkaTopics) and size the consumers' autoscaling by.
+PRODUCTION_TOPICS: tuple[TopicSpec, ...] = topic_specs("production")
 
 
 def access_of(service: str) -> ServiceAccess:

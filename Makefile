@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SERVICES := identity regions orders messages billing seller_view listings web
 SERVICE_DIRS := $(wildcard $(addprefix services/,$(SERVICES)))
-EXAMPLES := $(wildcard examples/downstream-consumer)
+EXAMPLE_DIRS := $(wildcard examples/downstream-consumer)
 PKG_FILES := shared/pyproject.toml $(wildcard services/*/pyproject.toml demo/pyproject.toml examples/*/pyproject.toml) requirements-dev.txt constraints.txt
 LINT_PATHS := $(wildcard shared services tests bench demo examples deploy contracts) conftest.py
 DEPLOY_SCRIPTS := deploy/servicetable.py deploy/images/build.py deploy/k8s/render.py deploy/k8s/local.py
@@ -65,7 +65,7 @@ help:
 
 $(VENV)/.installed: $(PKG_FILES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -c constraints.txt -r requirements-dev.txt -e shared $(addprefix -e ,$(SERVICE_DIRS)) $(if $(wildcard demo/pyproject.toml),-e demo) $(addprefix -e ,$(EXAMPLES))
+	$(PIP) install -q -c constraints.txt -r requirements-dev.txt -e shared $(addprefix -e ,$(SERVICE_DIRS)) $(if $(wildcard demo/pyproject.toml),-e demo) $(addprefix -e ,$(EXAMPLE_DIRS))
 	@touch $@
 
 install: $(VENV)/.installed
@@ -113,7 +113,7 @@ lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	MYPYPATH=deploy:deploy/k8s $(VENV)/bin/mypy $(DEPLOY_SCRIPTS)
-	MYPYPATH=$(subst $(space),:,$(strip shared/src $(addsuffix /src,$(SERVICE_DIRS) $(wildcard demo) $(EXAMPLES)))) $(VENV)/bin/mypy -p unified_shared $(addprefix -p unified_,$(notdir $(SERVICE_DIRS))) $(if $(wildcard demo),-p unified_demo) $(if $(EXAMPLES),-p downstream_consumer)
+	MYPYPATH=$(subst $(space),:,$(strip shared/src $(addsuffix /src,$(SERVICE_DIRS) $(wildcard demo) $(EXAMPLE_DIRS)))) $(VENV)/bin/mypy -p unified_shared $(addprefix -p unified_,$(notdir $(SERVICE_DIRS))) $(if $(wildcard demo),-p unified_demo) $(if $(EXAMPLE_DIRS),-p downstream_consumer)
 
 contracts: install
 	$(PY) -m unified_shared.schemas generate --dir docs/schemas

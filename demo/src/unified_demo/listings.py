@@ -88,8 +88,8 @@ def simulated_fx_day(published: tuple[Decimal, int] | None = None) -> SimulatedD
         usd_before, revision = published
         usd_after = ecb_usd if usd_before == weaker else weaker
         before, after = f"{new} revision {revision}", f"{new} revision {revision + 1}"
-    moved = [new.isoformat(), *(format(usd_after, "f") if name == "USD" else value for name, value in zip(
-        header[1:], newest[1:], strict=False))]  # fmt: skip
+    values = dict(zip(header[1:], newest[1:], strict=False)) | {"USD": format(usd_after, "f")}
+    moved = [new.isoformat(), *values.values()]
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows([header, moved])
     return SimulatedDay(out.getvalue().encode(), new.isoformat(), usd_before, usd_after, before, after)

@@ -20,7 +20,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest
 
 from unified_shared.kafka import make_admin
-from unified_shared.topics import ALL_ACCESS, TEAM_ACCESS, TOPICS, ServiceAccess, TeamAccess, create_topics
+from unified_shared.topics import (
+    ALL_ACCESS,
+    SERVICE_ACCESS,
+    TEAM_ACCESS,
+    TOPICS,
+    ServiceAccess,
+    TeamAccess,
+    create_topics,
+)
 
 # Kafka's protocol codes (org.apache.kafka.common.acl / resource).
 ANY = 1
@@ -116,9 +124,8 @@ def main() -> None:
     created = asyncio.run(create_topics(args.bootstrap))
     print(f"topics: {len(TOPICS)} declared, {len(created)} created")
     added, removed = asyncio.run(sync_acls(args.bootstrap))
-    services = len(ALL_ACCESS) - len(TEAM_ACCESS)
     print(
-        f"acls: {len(desired_acls())} for {services} service and {len(TEAM_ACCESS)} team principals, "
+        f"acls: {len(desired_acls())} for {len(SERVICE_ACCESS)} service and {len(TEAM_ACCESS)} team principals, "
         f"{added} added, {removed} removed"
     )
 

@@ -20,7 +20,8 @@ ORDER_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 ORDER_STATUSES: tuple[str, ...] = get_args(OrderStatus)  # the orders contract's, in its order
 REPORTING_CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CAD", "MXN")
 GRANULARITIES = ("day", "week", "month")
-GRANTABLE = ("orders", "messages", "reports")
+# What an owner may grant a member: identity's MEMBER_PERMISSIONS (tests/test_permissions_agree.py keeps them equal).
+GRANTABLE = ("orders", "messages", "reports", "listings")
 PAGE_SIZES = (25, 50, 100)
 
 

@@ -13,8 +13,9 @@ import os
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,10 @@ from unified_demo import expected
 from unified_demo.driver import Driver, Operations, Session, _token_in_mail_folder
 from unified_demo.scenario import Scenario, ScenarioConfig, build
 from unified_shared import catalog
+from unified_shared.contracts.listings import OfferPriceChanged, OfferUpserted, TargetRule
+from unified_shared.envelope import Envelope
+from unified_shared.kafka import make_producer
+from unified_shared.topics import LISTINGS_OFFERS
 from unified_web import formatting
 
 from .platform_processes import Platform
@@ -97,11 +102,43 @@ async def _seed(plat: Platform) -> tuple[Session, Scenario]:
     return session, scenario
 
 
+async def _publish_offers(kafka: str, account_id: Any) -> None:
+    """The seller's own US offer and the DE offer a link priced from it, as the listings service publishes them
+    (this platform runs no listings service: the web app reads offers from the unified view)."""
+    at = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    us, de = catalog.resolve("US").marketplace_id, catalog.resolve("DE").marketplace_id
+    rule = TargetRule(marketplace_id=de, currency="EUR", percent=Decimal(10), fixed=Decimal(0), ending=".99",
+                      floor=Decimal("9.99"))  # fmt: skip
+    events = [
+        OfferUpserted(account_id=account_id, sku="NW-TEE-01", marketplace_id=us, currency="USD",
+                      price=Decimal("24.99"), quantity=5, status="Active", at=at),
+        OfferPriceChanged(account_id=account_id, sku="NW-TEE-01", marketplace_id=de, currency="EUR",
+                          price=Decimal("24.99"), quantity=5, source_marketplace_id=us, source_currency="USD",
+                          source_price=Decimal("24.99"), fx_rate=Decimal("0.8950948801"),
+                          fx_rate_date=date(2026, 10, 30), rule=rule, cause="source_price", at=at),
+    ]  # fmt: skip
+    producer = make_producer(kafka, client_id="web-test-offers")
+    await producer.start()
+    try:
+        for sequence, event in enumerate(events, start=1):
+            envelope = Envelope(
+                id=uuid.uuid4(), source="/services/listings", type=event.ce_type(), time=datetime.now(UTC),
+                subject=f"account:{account_id}", partitionkey=event.partition_key(), sequence=sequence,
+            )  # fmt: skip
+            await producer.send_and_wait(
+                LISTINGS_OFFERS, value=event.to_json_bytes(), key=event.partition_key().encode(),
+                headers=envelope.to_headers(),
+            )  # fmt: skip
+    finally:
+        await producer.stop()
+
+
 def test_the_web_app_in_a_real_browser(platform: Platform) -> None:
     from playwright.sync_api import Page, expect, sync_playwright
 
     expect.set_options(timeout=30_000)  # a loaded CI machine answers slowly; the assertions still retry
     session, scenario = asyncio.run(_seed(platform))
+    asyncio.run(_publish_offers(platform.kafka, session.account_id))
     web = platform.services["web"].url
     api = endpoints_for(platform)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -168,6 +205,19 @@ def test_the_web_app_in_a_real_browser(platform: Platform) -> None:
         eur = api_get(f"{api.seller_view}/v1/accounts/{session.account_id}/overview", currency="EUR")
         expect(total).to_have_attribute("data-value", eur["total"]["gross_sales"]["reporting"])
         expect(page).to_have_url(re.compile(r"currency=EUR"))
+
+        # -- offers: each SKU's price per marketplace, as the unified view answers ---------------------------
+        offers_path = f"{api.seller_view}/v1/accounts/{session.account_id}/offers"
+        eventually(lambda: len(api_get(offers_path, currency="USD")["skus"]) == 1, "the offers in the view")
+        view_offers = api_get(offers_path, currency="USD")["skus"][0]["marketplaces"]
+        page.click("nav >> text=Offers")
+        table = page.get_by_test_id("offers-table")
+        expect(table.locator("tbody tr[data-sku]")).to_have_count(len(view_offers))
+        for offer in view_offers:
+            row = table.locator(f"tr[data-sku=NW-TEE-01][data-marketplace={offer['marketplace']}]")
+            expect(row.locator("td.num").first).to_have_attribute("data-value", offer["price"]["amount"])
+            expect(row).to_contain_text("international" if offer["kind"] == "linked" else "own")
+        shot(page, "03b-offers")
 
         # -- single sign-on: without this app's cookie, identity answers at once (no password form) ----------
         context.clear_cookies(name="unified_web")
@@ -303,6 +353,7 @@ def test_the_web_app_in_a_real_browser(platform: Platform) -> None:
         nav = page.get_by_role("navigation", name="Main")
         expect(nav.get_by_role("link", name="Billing")).to_have_count(0)
         expect(nav.get_by_role("link", name="Team")).to_have_count(0)
+        expect(nav.get_by_role("link", name="Offers")).to_have_count(0)  # neither listings nor reports
         shot(page, "11-member-overview")
         page.goto(f"{web}/orders")
         markets = page.get_by_test_id("orders").locator("tbody tr td:nth-child(2)").all_inner_texts()

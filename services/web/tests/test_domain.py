@@ -36,6 +36,7 @@ def test_the_owner_sees_every_page() -> None:
     assert [p.path for p in domain.navigation(owner)] == [
         "/",
         "/orders",
+        "/offers",
         "/messages",
         "/marketplaces",
         "/team",
@@ -50,6 +51,12 @@ def test_a_member_sees_only_what_its_permissions_name() -> None:
     assert not domain.may_see(member, "/billing")
     assert not domain.may_see(member, "/team")
     assert not domain.may_change_marketplaces(member)
+
+
+def test_offers_need_listings_or_reports() -> None:
+    assert domain.may_see(principal("member", {"listings"}), "/offers")
+    assert domain.may_see(principal("member", {"reports"}), "/offers")
+    assert not domain.may_see(principal("member", {"orders", "messages"}), "/offers")
 
 
 def test_an_admin_manages_the_team_but_not_billing() -> None:

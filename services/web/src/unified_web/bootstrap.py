@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from unified_shared.clock import Clock, system_clock
 from unified_shared.db import ensure_database_of
 from unified_shared.runtime import ServiceRuntime, create_app
-from unified_web import account, auth, inbox, sales
+from unified_web import account, auth, inbox, offers, sales
 from unified_web.oidc import OidcClient
 from unified_web.page_errors import install_page_errors
 from unified_web.settings import Settings
@@ -59,7 +59,7 @@ def bootstrap(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     identity = urlsplit(settings.identity_issuer)
     app.add_middleware(SecurityHeaders, identity_origin=f"{identity.scheme}://{identity.netloc}")
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for router in (auth.router, sales.router, inbox.router, account.router):
+    for router in (auth.router, sales.router, offers.router, inbox.router, account.router):
         app.include_router(router, include_in_schema=False)
     install_page_errors(app)
     return app

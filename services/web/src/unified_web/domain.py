@@ -44,6 +44,7 @@ class Page:
 PAGES = (
     Page("/", "Overview"),
     Page("/orders", "Orders"),
+    Page("/offers", "Offers"),
     Page("/messages", "Buyer messages"),
     Page("/marketplaces", "Marketplaces"),
     Page("/team", "Team"),
@@ -57,6 +58,8 @@ def may_see(principal: Principal, path: str) -> bool:
         return principal.has("reports") or principal.has("orders")
     if path == "/orders":
         return principal.has("orders")
+    if path == "/offers":
+        return principal.has("listings") or principal.has("reports")
     if path == "/messages":
         return principal.has("messages")
     if path == "/team":

@@ -112,6 +112,10 @@ class Platform:
     async def freshness(self) -> dict[str, Any]:
         return dict(await self._json("GET", self._view("freshness")))
 
+    async def offers(self, currency: str) -> dict[str, Any]:
+        """Every SKU's offers in the caller's marketplaces, with prices converted into ``currency``."""
+        return dict(await self._json("GET", self._view("offers"), params={"currency": currency}))
+
     async def orders(self, params: dict[str, str]) -> dict[str, Any]:
         return dict(await self._json("GET", self._view("orders"), params=params))
 
